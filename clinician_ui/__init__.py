@@ -1,0 +1,1 @@
+"""The clinician web view, reading vitals through the FHIR API."""

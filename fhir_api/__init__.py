@@ -1,0 +1,1 @@
+"""The HomeVitals FHIR R4 server (FastAPI) and its storage."""

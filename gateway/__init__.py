@@ -1,0 +1,1 @@
+"""The home gateway: reads BLE devices with bleak, buffers readings durably, uploads FHIR."""

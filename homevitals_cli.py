@@ -1,0 +1,110 @@
+"""The `homevitals` command: one entry point, a subcommand per job.
+
+Subcommands import their package lazily, so a gateway installed with only the
+`gateway` extra never imports the server's dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import sys
+from collections.abc import Sequence
+
+from device_adapters import DeviceAdapterError, Quantity, Reading, parse
+
+__all__ = ["describe", "main"]
+
+# Payloads the demo decodes until the gateway and server exist (issues 4 and 5 turn
+# `demo` into the full home: emulated devices, gateway, server and clinician view).
+DEMO_PAYLOADS: tuple[tuple[str, str, str], ...] = (
+    ("Blood pressure cuff", "2a35", "1e7a0050006000e8070b1b0a1e004800010000"),
+    ("Blood pressure cuff, kPa", "2a35", "15bdf00b009ff03c001200"),
+    ("Blood pressure cuff, NaN systolic", "2a35", "00ff0750006000"),
+    ("Pulse oximeter, stored record", "2a5e", "0f61004000e8070b1b070509000220000019f0"),
+    ("Thermometer", "2a1c", "06b00e00fedc070c050b321b04"),
+    ("Scale", "2a9d", "0eb630e8070b1b07000002ea006006"),
+    (
+        "Sleep sensor epoch",
+        "725e0003-650c-4bc4-ad17-0eb60f2b1771",
+        "070102e8070b1b021e002c0103360087f00200",
+    ),
+    ("Truncated cuff payload", "2a35", "1e7a0050"),
+)
+
+
+def _value(value: object) -> str:
+    if isinstance(value, Quantity):
+        if value.value is None:
+            return f"absent ({value.absent_reason}) {value.unit}"
+        return f"{value.value:.{value.decimals}f} {value.unit}"
+    if isinstance(value, enum.Flag):
+        return "|".join(m.name or "" for m in type(value) if m in value) or "none"
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def describe(reading: Reading) -> str:
+    """One line per field that carries information, for people reading a terminal."""
+    lines = [type(reading).__name__]
+    for field in dataclasses.fields(reading):
+        value = getattr(reading, field.name)
+        if value is None or value == () or value is False:
+            continue
+        lines.append(f"  {field.name.replace('_', ' ')}: {_value(value)}")
+    return "\n".join(lines)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    try:
+        data = bytes.fromhex(args.payload)
+    except ValueError:
+        print(f"error: {args.payload!r} is not hex", file=sys.stderr)
+        return 2
+    try:
+        print(describe(parse(args.characteristic, data)))
+    except DeviceAdapterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(_: argparse.Namespace) -> int:
+    print("HomeVitals demo: decoding sample Bluetooth LE payloads\n")
+    for title, characteristic, payload in DEMO_PAYLOADS:
+        print(f"== {title}  [{characteristic} {payload}]")
+        try:
+            print(describe(parse(characteristic, bytes.fromhex(payload))))
+        except DeviceAdapterError as error:
+            print(f"  quarantined: {error}")
+        print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and shell completion)."""
+    parser = argparse.ArgumentParser(prog="homevitals", description="HomeVitals home telemedicine")
+    commands = parser.add_subparsers(dest="command", required=True)
+    decode = commands.add_parser("decode", help="decode one characteristic value")
+    decode.add_argument("characteristic", help='UUID, e.g. "2a35" or a 128-bit UUID')
+    decode.add_argument("payload", help="the value in hex, e.g. 1e7a0050...")
+    decode.set_defaults(handler=_decode)
+    demo = commands.add_parser("demo", help="run the demo")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `homevitals` command."""
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    result: int = handler(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

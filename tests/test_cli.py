@@ -1,0 +1,47 @@
+"""The `homevitals` command line."""
+
+import subprocess
+import sys
+
+import homevitals_cli
+
+
+def test_decode_prints_the_reading(capsys):
+    rc = homevitals_cli.main(["decode", "2a35", "15bdf00b009ff03c001200"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "BloodPressureMeasurement" in out
+    assert "systolic: 18.9 kPa" in out
+    assert "pulse rate range: BELOW_LOWER_LIMIT" in out
+
+
+def test_decode_reports_malformed_payload_with_exit_code_1(capsys):
+    rc = homevitals_cli.main(["decode", "2a19", "65"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "battery level 101 %" in err
+
+
+def test_decode_rejects_non_hex(capsys):
+    assert homevitals_cli.main(["decode", "2a19", "zz"]) == 2
+    assert "not hex" in capsys.readouterr().err
+
+
+def test_demo_decodes_every_sample_and_quarantines_the_bad_one(capsys):
+    assert homevitals_cli.main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for title, _, _ in homevitals_cli.DEMO_PAYLOADS:
+        assert f"== {title}" in out
+    assert "absent (not-a-number) mm[Hg]" in out
+    assert out.count("quarantined:") == 1
+
+
+def test_console_script_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "homevitals_cli", "decode", "2a37", "0048"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "heart rate: 72 /min" in result.stdout
