@@ -53,7 +53,7 @@ def date_time_at(data: bytes, offset: int) -> datetime | None:
     if year < 1582 or month == 0 or day == 0:  # 0 means "not known" (GSS DateTime)
         return None
     try:
-        return datetime(year, month, day, hour, minute, second)
+        return datetime(year, month, day, hour, minute, second)  # noqa: DTZ001 - device time has no zone
     except ValueError:  # month 13, 30 February, hour 24 ...
         return None
 

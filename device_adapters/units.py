@@ -32,6 +32,7 @@ class Unit(StrEnum):
     KILOGRAM = "kg"
     POUND = "[lb_av]"
     METRE = "m"
+    CENTIMETRE = "cm"
     INCH = "[in_i]"
     KG_PER_M2 = "kg/m2"
     KG_PER_L = "kg/L"
@@ -105,6 +106,7 @@ _TO_BASE: dict[Unit, tuple[str, float, float]] = {
     Unit.KILOGRAM: ("mass", 1.0, 0.0),
     Unit.POUND: ("mass", 0.45359237, 0.0),
     Unit.METRE: ("length", 1.0, 0.0),
+    Unit.CENTIMETRE: ("length", 0.01, 0.0),
     Unit.INCH: ("length", 0.0254, 0.0),
     # Glucose: mass concentration; mol/L uses the molar mass of glucose, 180.156 g/mol.
     Unit.MG_PER_DL: ("glucose", 1.0, 0.0),
