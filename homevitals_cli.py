@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     decode.set_defaults(handler=_decode)
     demo = commands.add_parser("demo", help="run the demo")
     demo.set_defaults(handler=_demo)
+    try:  # the server's commands exist only where the `server` extra is installed
+        from fhir_api.cli import add_commands
+    except ImportError:
+        pass
+    else:
+        add_commands(commands)
     return parser
 
 

@@ -1,0 +1,202 @@
+"""The FastAPI application: `create_app(settings)` builds a server around its stores.
+
+Every request needs a bearer token; every error is an OperationOutcome; bodies
+over the configured size are refused before they are read in full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from .auth import TokenStore
+from .errors import FhirError, PayloadTooLarge, operation_outcome
+from .responses import fhir_response
+from .routes import router
+from .service import FhirService
+from .settings import SeriesBackend, Settings
+from .storage.database import make_engine, migrate
+from .storage.resources import ResourceStore
+from .storage.series.base import SeriesStore
+from .storage.series.influx import InfluxSeriesStore
+from .storage.series.sql import SqlSeriesStore
+from .storage.series.sync import flush_series_outbox
+
+__all__ = ["build_series_store", "build_store", "create_app"]
+
+_LOGGER = logging.getLogger(__name__)
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Pure ASGI middleware: 413 for a body over `limit` bytes, declared or streamed."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        error = PayloadTooLarge(f"the request body is larger than {self.limit} bytes")
+        body = json.dumps(error.outcome()).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/fhir+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _flush_quietly(store: ResourceStore) -> None:
+    flush_series_outbox(store)
+
+
+def build_series_store(settings: Settings, engine: Any) -> SeriesStore:
+    """The configured series backend."""
+    if settings.series_backend is SeriesBackend.INFLUXDB:
+        return InfluxSeriesStore(
+            settings.influx_url,
+            settings.influx_database,
+            retention_policy=settings.influx_retention_policy,
+            token=settings.influx_token,
+            username=settings.influx_username,
+            password=settings.influx_password,
+        )
+    return SqlSeriesStore(engine)
+
+
+def build_store(settings: Settings) -> ResourceStore:
+    """Engine, migrations and series backend for `settings`."""
+    engine = make_engine(settings.sqlalchemy_url)
+    migrate(engine)
+    return ResourceStore(engine, build_series_store(settings, engine), settings.zone)
+
+
+def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAPI:
+    """A HomeVitals FHIR server."""
+    store = store or build_store(settings)
+    tokens = TokenStore(store.engine)
+    flush_lock = asyncio.Lock()
+    external_series = not store.series.in_resource_transaction
+
+    async def flush_now() -> None:
+        if flush_lock.locked():
+            return
+        async with flush_lock:
+            await asyncio.to_thread(flush_series_outbox, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if external_series:
+
+            async def loop() -> None:
+                while True:
+                    try:
+                        await flush_now()
+                    except Exception:  # keep retrying; flush logs the cause
+                        _LOGGER.exception("series outbox flush failed")
+                    await asyncio.sleep(5)
+
+            task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            store.series.close()
+
+    app = FastAPI(
+        title="HomeVitals FHIR server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.tokens = tokens
+    app.state.service = FhirService(
+        store,
+        default_page_size=settings.default_page_size,
+        after_write=(lambda: _flush_quietly(store)) if external_series else None,
+    )
+    app.include_router(router)
+
+    @app.exception_handler(FhirError)
+    async def _fhir_error(_: Request, error: FhirError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return fhir_response(error.outcome(), error.status, headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported"}.get(error.status_code, "exception")
+        return fhir_response(
+            operation_outcome([("error", code, str(error.detail), ())]), error.status_code
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, error: RequestValidationError) -> Response:
+        return fhir_response(operation_outcome([("error", "invalid", str(error), ())]), 400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> Response:
+        _LOGGER.exception("unexpected server error")
+        return fhir_response(
+            operation_outcome([("fatal", "exception", "internal server error", ())]), 500
+        )
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

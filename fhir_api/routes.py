@@ -1,0 +1,205 @@
+"""HTTP routes under /fhir. Handlers parse the request, run the service off the event loop,
+and shape the response; they hold no FHIR logic and no SQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from .auth import Principal, TokenStore
+from .capability import capability_statement
+from .errors import BadRequest, NotAcceptable
+from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
+from .service import FhirService
+
+__all__ = ["router"]
+
+_JSON_FORMATS = {"json", "application/json", "application/fhir+json", "application/json+fhir"}
+_JSON_BODIES = {"application/fhir+json", "application/json", "application/json+fhir"}
+
+
+def _service(request: Request) -> FhirService:
+    service: FhirService = request.app.state.service
+    return service
+
+
+async def require_principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    """Every request needs a valid bearer token."""
+    tokens: TokenStore = request.app.state.tokens
+    return await run_in_threadpool(tokens.verify, authorization)
+
+
+async def require_json(request: Request) -> None:
+    """JSON only: `_format` or an Accept asking for anything else gets 406."""
+    wanted = request.query_params.get("_format")
+    if wanted is not None and wanted not in _JSON_FORMATS:
+        raise NotAcceptable(f"_format={wanted!r}: this server speaks FHIR JSON only")
+    accept = request.headers.get("accept", "")
+    if accept and not any(
+        part.split(";")[0].strip() in (*_JSON_FORMATS, "*/*", "application/*")
+        for part in accept.split(",")
+    ):
+        raise NotAcceptable(f"Accept {accept!r}: this server speaks application/fhir+json only")
+
+
+router = APIRouter(prefix="/fhir", dependencies=[Depends(require_principal), Depends(require_json)])
+ServiceDep = Annotated[FhirService, Depends(_service)]
+
+
+def _base(request: Request) -> str:
+    configured = request.app.state.settings.base_url
+    return (configured or str(request.base_url).rstrip("/") + "/fhir").rstrip("/")
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON (400 when it is not)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if content_type and content_type not in _JSON_BODIES:
+        raise BadRequest(f"Content-Type {content_type!r}: send application/fhir+json")
+    body = await request.body()
+    if not body:
+        raise BadRequest("the request has no body")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+
+
+def _params(request: Request) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
+
+
+@router.get("/metadata")
+async def metadata(request: Request) -> Response:
+    """The CapabilityStatement."""
+    return fhir_response(capability_statement(_base(request)))
+
+
+@router.post("")
+@router.post("/", include_in_schema=False)
+async def bundle(request: Request, service: ServiceDep) -> Response:
+    """Transaction and batch Bundles."""
+    raw = await read_json(request)
+    return fhir_response(await run_in_threadpool(service.bundle, raw))
+
+
+@router.get("/Observation/$lastn")
+async def observation_lastn(request: Request, service: ServiceDep) -> Response:
+    """The last N Observations per code for a patient."""
+    matches = await run_in_threadpool(service.lastn, _params(request))
+    base = _base(request)
+    return fhir_response(
+        {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "total": len(matches),
+            **(
+                {
+                    "entry": [
+                        {
+                            "fullUrl": f"{base}/Observation/{m.id}",
+                            "resource": m.content,
+                            "search": {"mode": "match"},
+                        }
+                        for m in matches
+                    ]
+                }
+                if matches
+                else {}
+            ),
+        }
+    )
+
+
+@router.get("/Observation/$stats")
+async def observation_stats(request: Request, service: ServiceDep) -> Response:
+    """Per-day min, max, mean and count for charts, in the patient's time zone."""
+    subject, zone, days = await run_in_threadpool(service.stats, _params(request))
+    return fhir_response(stats_parameters(subject, zone, days))
+
+
+@router.post("/{resource_type}")
+async def create(
+    resource_type: str,
+    request: Request,
+    service: ServiceDep,
+    if_none_exist: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Create, or conditional create with If-None-Exist."""
+    raw = await read_json(request)
+    result = await run_in_threadpool(service.create, resource_type, raw, if_none_exist)
+    return fhir_response(
+        result.stored.content,
+        201 if result.created else 200,
+        version_headers(result.stored, _base(request)),
+    )
+
+
+@router.get("/{resource_type}")
+async def search(resource_type: str, request: Request, service: ServiceDep) -> Response:
+    """Search."""
+    params = _params(request)
+    result, count, offset = await run_in_threadpool(service.search, resource_type, params)
+    return fhir_response(searchset(_base(request), resource_type, params, result, count, offset))
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read(
+    resource_type: str, resource_id: str, request: Request, service: ServiceDep
+) -> Response:
+    """Read the current version."""
+    stored = await run_in_threadpool(service.read, resource_type, resource_id)
+    headers = version_headers(stored, _base(request))
+    headers.pop("Location")
+    return fhir_response(stored.content, 200, headers)
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    service: ServiceDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Update (or create with the client's id)."""
+    raw = await read_json(request)
+    result = await run_in_threadpool(service.update, resource_type, resource_id, raw, if_match)
+    return fhir_response(
+        result.stored.content,
+        201 if result.created else 200,
+        version_headers(result.stored, _base(request)),
+    )
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete(resource_type: str, resource_id: str, service: ServiceDep) -> Response:
+    """Delete (the history keeps every version)."""
+    await run_in_threadpool(service.delete, resource_type, resource_id)
+    return Response(status_code=204)
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def history(
+    resource_type: str, resource_id: str, request: Request, service: ServiceDep
+) -> Response:
+    """Every version of a resource."""
+    versions = await run_in_threadpool(service.history, resource_type, resource_id)
+    return fhir_response(history_bundle(_base(request), versions))
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+async def vread(
+    resource_type: str, resource_id: str, version_id: str, request: Request, service: ServiceDep
+) -> Response:
+    """One version."""
+    stored = await run_in_threadpool(service.vread, resource_type, resource_id, version_id)
+    headers = version_headers(stored, _base(request))
+    headers.pop("Location")
+    return fhir_response(stored.content, 200, headers)

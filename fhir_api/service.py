@@ -1,0 +1,575 @@
+"""FHIR interactions (create, read, update, delete, history, search, Bundles, operations).
+
+HTTP-free: routes parse the request and call these; this module decides what a
+FHIR server does and raises `FhirError`s, and the store does the SQL.
+De-duplication relies on the identifiers table's primary key: a conditional
+create first looks for a match, and if a concurrent request commits the same
+identifier first, the unique violation rolls the transaction back and it is
+retried, now finding the match. Every well-known FHIR server has had that race.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .dates import parse_date_range
+from .errors import (
+    BadRequest,
+    Conflict,
+    FhirError,
+    Gone,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+)
+from .storage.resources import ResourceStore, Stored, Tx
+from .storage.search import SearchError, SearchResult, lastn, parse_search, run_search
+from .storage.series.base import DayStatistics, daily_statistics
+from .validation import SUPPORTED, validate_resource
+from .validation.profiles import check_profiles
+from .validation.rules import check_rules
+
+__all__ = ["FhirService", "WriteResult"]
+
+_LOGGER = logging.getLogger(__name__)
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_RETRIES = 8
+T = TypeVar("T")
+RESOURCE_TYPES = SUPPORTED - {"Bundle"}
+TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/tz-code"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """A stored version and whether the interaction created it."""
+
+    stored: Stored
+    created: bool
+
+
+def _split_token(token: str) -> tuple[str | None, str]:
+    """`system|value` with FHIR escapes (`\\|`, `\\,`, `\\$`, `\\\\`) undone."""
+    parts: list[str] = []
+    current, escaped = "", False
+    for char in token:
+        if escaped:
+            current += char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "|" and not parts:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    if len(parts) == 1:
+        return None, parts[0]
+    return parts[0], parts[1]
+
+
+def parse_conditional(query: str) -> tuple[str | None, str]:
+    """The identifier of an `If-None-Exist` / `ifNoneExist` query.
+
+    Raises:
+        BadRequest: for anything but one `identifier=[system|]value`.
+    """
+    pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    if len(pairs) != 1 or pairs[0][0] != "identifier" or not pairs[0][1]:
+        raise BadRequest(f"conditional create supports one identifier=system|value, not {query!r}")
+    return _split_token(pairs[0][1])
+
+
+def _references(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield node
+        for value in node.values():
+            yield from _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _references(value)
+
+
+class FhirService:
+    """The server's FHIR behaviour over a `ResourceStore`."""
+
+    def __init__(
+        self,
+        store: ResourceStore,
+        *,
+        default_page_size: int = 50,
+        after_write: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.default_page_size = default_page_size
+        self._after_write = after_write
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _write(self, work: Callable[[Tx], T]) -> T:
+        """Run `work` in a transaction, retrying when a concurrent writer won a race."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.store.transaction() as tx:
+                    result = work(tx)
+                    pending = tx.series_pending
+                break
+            except IntegrityError:
+                if attempt == _RETRIES - 1:
+                    raise Conflict("the resource was changed concurrently; try again") from None
+                _LOGGER.debug("unique constraint race, retrying (attempt %s)", attempt + 1)
+            except OperationalError as exc:  # SQLite "database is locked" under heavy contention
+                if "locked" not in str(exc) or attempt == _RETRIES - 1:
+                    raise
+        if pending and self._after_write is not None:
+            self._after_write()
+        return result
+
+    @staticmethod
+    def _check_type(resource_type: str) -> None:
+        if resource_type not in RESOURCE_TYPES:
+            raise NotFound(f"resource type {resource_type!r} is not supported")
+
+    @staticmethod
+    def _check_id(resource_id: str) -> None:
+        if not _ID.match(resource_id):
+            raise BadRequest(f"{resource_id!r} is not a FHIR id")
+
+    # --- instance interactions ----------------------------------------------------------
+
+    def create(self, resource_type: str, raw: Any, if_none_exist: str | None = None) -> WriteResult:
+        """POST [type]: create, or return the match of a conditional create."""
+        self._check_type(resource_type)
+        validate_resource(raw, resource_type)
+        condition = parse_conditional(if_none_exist) if if_none_exist else None
+
+        def work(tx: Tx) -> WriteResult:
+            if condition is not None:
+                existing = self._match(tx, resource_type, condition)
+                if existing is not None:
+                    return WriteResult(existing, False)
+            content = copy.deepcopy(raw)
+            content.pop("id", None)
+            self._check_identifiers(tx, resource_type, content, None)
+            return WriteResult(tx.create(resource_type, content), True)
+
+        return self._write(work)
+
+    @staticmethod
+    def _check_identifiers(
+        tx: Tx, resource_type: str, content: dict[str, Any], resource_id: str | None
+    ) -> None:
+        """409 when an identifier already belongs to another resource (they are unique here)."""
+        taken = tx.identifier_owner(resource_type, content, resource_id)
+        if taken is not None:
+            system, value, owner = taken
+            raise Conflict(
+                f"identifier {system}|{value} already identifies {resource_type}/{owner}; "
+                "use a conditional create (If-None-Exist) to upload idempotently",
+                expression=[f"{resource_type}.identifier"],
+            )
+
+    def _match(
+        self, tx: Tx, resource_type: str, condition: tuple[str | None, str]
+    ) -> Stored | None:
+        ids = tx.match_identifier(resource_type, *condition)
+        if len(ids) > 1:
+            raise PreconditionFailed(f"{len(ids)} {resource_type} resources match the condition")
+        if not ids:
+            return None
+        stored = tx.read(resource_type, ids[0])
+        return stored
+
+    def read(self, resource_type: str, resource_id: str) -> Stored:
+        """GET [type]/[id]."""
+        self._check_type(resource_type)
+        self._check_id(resource_id)
+        with self.store.reading() as tx:
+            stored = tx.read(resource_type, resource_id)
+        if stored is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        if stored.deleted:
+            raise Gone(f"{resource_type}/{resource_id} was deleted")
+        return stored
+
+    def vread(self, resource_type: str, resource_id: str, version: str) -> Stored:
+        """GET [type]/[id]/_history/[vid]."""
+        self._check_type(resource_type)
+        self._check_id(resource_id)
+        if not version.isdigit():
+            raise NotFound(f"version {version!r} is not known")
+        with self.store.reading() as tx:
+            stored = tx.vread(resource_type, resource_id, int(version))
+        if stored is None:
+            raise NotFound(f"{resource_type}/{resource_id}/_history/{version} is not known")
+        if stored.deleted:
+            raise Gone(f"{resource_type}/{resource_id} version {version} is a deletion")
+        return stored
+
+    def update(
+        self, resource_type: str, resource_id: str, raw: Any, if_match: str | None = None
+    ) -> WriteResult:
+        """PUT [type]/[id], with optimistic locking through If-Match."""
+        self._check_type(resource_type)
+        self._check_id(resource_id)
+        validate_resource(raw, resource_type)
+        if raw.get("id") != resource_id:
+            raise BadRequest(
+                f"the body's id {raw.get('id')!r} must equal the URL's {resource_id!r}",
+                expression=[f"{resource_type}.id"],
+            )
+        wanted = _etag_version(if_match) if if_match else None
+
+        def work(tx: Tx) -> WriteResult:
+            current = tx.read(resource_type, resource_id)
+            if wanted is not None and (current is None or current.version_id != wanted):
+                have = "none" if current is None else current.version_id
+                raise PreconditionFailed(
+                    f"If-Match wants version {wanted}, the current version is {have}"
+                )
+            self._check_identifiers(tx, resource_type, raw, resource_id)
+            stored = tx.update(resource_type, resource_id, copy.deepcopy(raw), current)
+            return WriteResult(stored, current is None)
+
+        return self._write(work)
+
+    def delete(self, resource_type: str, resource_id: str) -> None:
+        """DELETE [type]/[id] (idempotent)."""
+        self._check_type(resource_type)
+        self._check_id(resource_id)
+
+        def work(tx: Tx) -> None:
+            current = tx.read(resource_type, resource_id)
+            if current is not None and not current.deleted:
+                tx.delete(resource_type, current)
+
+        self._write(work)
+
+    def history(self, resource_type: str, resource_id: str) -> list[Stored]:
+        """GET [type]/[id]/_history."""
+        self._check_type(resource_type)
+        self._check_id(resource_id)
+        with self.store.reading() as tx:
+            versions = tx.history(resource_type, resource_id)
+        if not versions:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        return versions
+
+    # --- search and operations ------------------------------------------------------------
+
+    def search(
+        self, resource_type: str, params: Sequence[tuple[str, str]]
+    ) -> tuple[SearchResult, int, int]:
+        """GET [type]?...: (result, count, offset)."""
+        self._check_type(resource_type)
+        try:
+            query = parse_search(
+                resource_type, params, self.store.zone, default_count=self.default_page_size
+            )
+        except SearchError as exc:
+            raise BadRequest(str(exc)) from None
+        with self.store.reading() as tx:
+            result = run_search(tx, query)
+        return result, query.count, query.offset
+
+    def lastn(self, params: Sequence[tuple[str, str]]) -> list[Stored]:
+        """Observation/$lastn: the newest `max` Observations per code for a patient."""
+        max_per_code = 1
+        rest = []
+        for name, value in params:
+            if name == "max":
+                if not value.isdigit() or int(value) < 1:
+                    raise BadRequest(f"max={value!r} must be a positive whole number")
+                max_per_code = int(value)
+            else:
+                rest.append((name, value))
+        if not any(name in ("patient", "subject") for name, _ in rest):
+            raise BadRequest("$lastn needs patient or subject")
+        try:
+            query = parse_search("Observation", rest, self.store.zone)
+        except SearchError as exc:
+            raise BadRequest(str(exc)) from None
+        with self.store.reading() as tx:
+            return lastn(tx, query, max_per_code)
+
+    def stats(self, params: Sequence[tuple[str, str]]) -> tuple[str, str, list[DayStatistics]]:
+        """Observation/$stats: per-day min, max, mean and count in the patient's time zone.
+
+        Parameters: `subject` or `patient` (Patient/id), `code` (comma-separated LOINC codes,
+        `system|code` allowed), `start` and `end` (dates; end exclusive), optional `tz`.
+        """
+        values: dict[str, str] = {}
+        for name, value in params:
+            if name not in ("subject", "patient", "code", "start", "end", "tz", "_format"):
+                raise BadRequest(f"unknown $stats parameter {name!r}")
+            values[name] = value
+        subject = values.get("subject") or values.get("patient")
+        if not subject or "code" not in values or "start" not in values or "end" not in values:
+            raise BadRequest("$stats needs subject (or patient), code, start and end")
+        if "/" not in subject:
+            subject = f"Patient/{subject}"
+        codes = [c.rsplit("|", 1)[-1] for c in values["code"].split(",") if c]
+        zone = self._zone_for(subject, values.get("tz"))
+        try:
+            start = parse_date_range(values["start"], zone).start_ms
+            end = parse_date_range(values["end"], zone).start_ms
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        if end <= start:
+            raise BadRequest("end must be after start")
+        days = daily_statistics(self.store.series, subject, codes, start, end, zone)
+        return subject, str(getattr(zone, "key", zone)), days
+
+    def _zone_for(self, subject: str, override: str | None) -> tzinfo:
+        name: str | None = override
+        if name is None and subject.startswith("Patient/"):
+            with self.store.reading() as tx:
+                patient = tx.read("Patient", subject.split("/", 1)[1])
+            if patient is not None and not patient.deleted:
+                for extension in patient.content.get("extension", ()):
+                    if extension.get("url") == TIMEZONE_EXTENSION:
+                        name = extension.get("valueCode")
+        if name is None:
+            return self.store.zone
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise BadRequest(f"unknown time zone {name!r}") from None
+
+    # --- Bundles ----------------------------------------------------------------------------
+
+    def bundle(self, raw: Any) -> dict[str, Any]:
+        """POST [base] with a transaction or batch Bundle."""
+        validate_resource(raw, "Bundle")
+        kind = raw.get("type")
+        if kind == "transaction":
+            return self._transaction(raw)
+        if kind == "batch":
+            return self._batch(raw)
+        raise BadRequest(
+            f"POST [base] takes a transaction or batch Bundle, not {kind!r}",
+            expression=["Bundle.type"],
+        )
+
+    @staticmethod
+    def _entry_checks(raw: dict[str, Any]) -> None:
+        """Rules and profiles of every entry resource (the Bundle model validated their shape)."""
+        for index, entry in enumerate(raw.get("entry", ())):
+            resource = entry.get("resource")
+            if not isinstance(resource, dict):
+                continue
+            path = f"Bundle.entry[{index}].resource"
+            if resource.get("resourceType") not in RESOURCE_TYPES:
+                raise BadRequest(
+                    f"{resource.get('resourceType')!r} is not supported in a Bundle",
+                    expression=[path],
+                )
+            issues = check_rules(resource, path)
+            if issues:
+                raise BadRequest(
+                    issues[0][0],
+                    expression=[issues[0][1]],
+                    issues=[(t, [w]) for t, w in issues[1:]],
+                )
+            issues = check_profiles(resource, path)
+            if issues:
+                raise Unprocessable(
+                    issues[0][0],
+                    expression=[issues[0][1]],
+                    issues=[(t, [w]) for t, w in issues[1:]],
+                )
+
+    def _transaction(self, raw: dict[str, Any]) -> dict[str, Any]:
+        self._entry_checks(raw)
+        entries = raw.get("entry", [])
+        plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
+        full_urls = [entry.get("fullUrl") for entry in entries]
+        duplicates = {u for u in full_urls if u and full_urls.count(u) > 1}
+        if duplicates:
+            raise BadRequest(
+                f"fullUrl used twice: {sorted(duplicates)[0]}", expression=["Bundle.entry.fullUrl"]
+            )
+        order = sorted(
+            range(len(plan)), key=lambda i: {"DELETE": 0, "POST": 1, "PUT": 2}[plan[i][0]]
+        )
+
+        def work(tx: Tx) -> list[dict[str, Any]]:
+            mapping: dict[str, str] = {}
+            matched: dict[int, Stored] = {}
+            new_ids: dict[int, str] = {}
+            # First pass: resolve conditional creates and assign ids, so references resolve.
+            for i in order:
+                method, resource_type, resource_id, condition = plan[i]
+                if method == "POST":
+                    existing = self._match(tx, resource_type, condition) if condition else None
+                    if existing is not None:
+                        matched[i] = existing
+                        target = existing.id
+                    else:
+                        target = new_ids[i] = str(uuid.uuid4())
+                    if full_urls[i]:
+                        mapping[full_urls[i]] = f"{resource_type}/{target}"
+                elif method == "PUT" and full_urls[i]:
+                    mapping[full_urls[i]] = f"{resource_type}/{resource_id}"
+            responses: list[dict[str, Any]] = [{}] * len(plan)
+            for i in order:
+                method, resource_type, resource_id, _ = plan[i]
+                if method == "DELETE":
+                    current = tx.read(resource_type, resource_id)
+                    if current is not None and not current.deleted:
+                        tx.delete(resource_type, current)
+                    responses[i] = {"status": "204 No Content"}
+                    continue
+                if i in matched:
+                    responses[i] = _response(matched[i], "200 OK")
+                    continue
+                content = copy.deepcopy(entries[i]["resource"])
+                for reference in _references(content):
+                    resolved = mapping.get(reference["reference"])
+                    if resolved is not None:
+                        reference["reference"] = resolved
+                    elif reference["reference"].startswith("urn:uuid:"):
+                        raise BadRequest(
+                            f"reference {reference['reference']} is not a fullUrl in this Bundle",
+                            expression=[f"Bundle.entry[{i}].resource"],
+                        )
+                if method == "POST":
+                    content.pop("id", None)
+                    self._check_identifiers(tx, resource_type, content, None)
+                    stored = tx.create(resource_type, content, new_ids[i])
+                    responses[i] = _response(stored, "201 Created")
+                else:
+                    current = tx.read(resource_type, resource_id)
+                    self._check_identifiers(tx, resource_type, content, resource_id)
+                    if content.get("id") != resource_id:
+                        raise BadRequest(
+                            "a PUT entry's resource id must equal its url",
+                            expression=[f"Bundle.entry[{i}]"],
+                        )
+                    stored = tx.update(resource_type, resource_id, content, current)
+                    responses[i] = _response(stored, "201 Created" if current is None else "200 OK")
+            return responses
+
+        responses = self._write(work)
+        return {
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [{"response": r} for r in responses],
+        }
+
+    def _plan_entry(
+        self, index: int, entry: dict[str, Any]
+    ) -> tuple[str, str, str, tuple[str | None, str] | None]:
+        request = entry["request"]
+        method = request["method"]
+        url = unquote(request.get("url", ""))
+        path = f"Bundle.entry[{index}].request"
+        if method == "POST":
+            resource = entry.get("resource")
+            if not isinstance(resource, dict):
+                raise BadRequest("a POST entry needs a resource", expression=[path])
+            if url.split("?")[0] != resource["resourceType"]:
+                raise BadRequest(
+                    f"request.url {url!r} does not match the resource type",
+                    expression=[f"{path}.url"],
+                )
+            condition = (
+                parse_conditional(request["ifNoneExist"]) if request.get("ifNoneExist") else None
+            )
+            return method, resource["resourceType"], "", condition
+        if method in ("PUT", "DELETE"):
+            parts = url.split("/")
+            if len(parts) != 2 or parts[0] not in RESOURCE_TYPES or not _ID.match(parts[1]):
+                raise BadRequest(
+                    f"request.url {url!r} must be [type]/[id]", expression=[f"{path}.url"]
+                )
+            if method == "PUT":
+                resource = entry.get("resource")
+                if not isinstance(resource, dict) or resource.get("resourceType") != parts[0]:
+                    raise BadRequest(
+                        "a PUT entry needs a resource of the url's type", expression=[path]
+                    )
+            return method, parts[0], parts[1], None
+        raise BadRequest(
+            f"{method} entries are not supported in a transaction", expression=[f"{path}.method"]
+        )
+
+    def _batch(self, raw: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        for entry in raw.get("entry", []):
+            request = entry["request"]
+            method, url = request["method"], unquote(request.get("url", ""))
+            try:
+                response, resource = self._batch_entry(entry, method, url)
+                out.append({"response": response, **({"resource": resource} if resource else {})})
+            except FhirError as error:
+                out.append(
+                    {
+                        "response": {
+                            "status": f"{error.status} {type(error).__name__}",
+                            "outcome": error.outcome(),
+                        }
+                    }
+                )
+        return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
+
+    def _batch_entry(
+        self, entry: dict[str, Any], method: str, url: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        if method == "POST":
+            resource = entry.get("resource")
+            if not isinstance(resource, dict):
+                raise BadRequest("a POST entry needs a resource")
+            for reference in _references(resource):
+                if reference["reference"].startswith("urn:uuid:"):
+                    raise BadRequest("batch entries cannot refer to each other (use a transaction)")
+            result = self.create(url.split("?")[0], resource, request_if_none_exist(entry))
+            return _response(result.stored, "201 Created" if result.created else "200 OK"), None
+        parts = url.split("?")[0].split("/")
+        if method == "PUT" and len(parts) == 2:
+            result = self.update(parts[0], parts[1], entry.get("resource"))
+            return _response(result.stored, "201 Created" if result.created else "200 OK"), None
+        if method == "DELETE" and len(parts) == 2:
+            self.delete(parts[0], parts[1])
+            return {"status": "204 No Content"}, None
+        if method == "GET" and len(parts) == 2:
+            stored = self.read(parts[0], parts[1])
+            return _response(stored, "200 OK"), stored.content
+        raise BadRequest(f"unsupported batch entry {method} {url}")
+
+
+def request_if_none_exist(entry: dict[str, Any]) -> str | None:
+    """The entry's `request.ifNoneExist`, if any."""
+    value = entry.get("request", {}).get("ifNoneExist")
+    return str(value) if value else None
+
+
+def _response(stored: Stored, status: str) -> dict[str, Any]:
+    return {
+        "status": status,
+        "location": f"{stored.resource_type}/{stored.id}/_history/{stored.version_id}",
+        "etag": stored.etag,
+        "lastModified": stored.last_updated,
+    }
+
+
+def _etag_version(value: str) -> int:
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise BadRequest(f'If-Match {value!r} is not a version ETag like W/"1"')
+    return int(text)

@@ -1,0 +1,339 @@
+"""The resource store: FHIR JSON of every resource and version, identifiers, search index.
+
+Routes never see SQL: they call `ResourceStore.transaction()` and the `Tx`
+methods. Each write re-indexes the resource and, for Observations, writes its
+series points in the same transaction (SQL series) or queues them in
+`series_outbox` (InfluxDB), so nothing is written half.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+
+from .database import READ_ONLY
+from .indexing import index_resource
+from .schema import (
+    identifiers,
+    resource_versions,
+    resources,
+    search_dates,
+    search_references,
+    search_strings,
+    search_tokens,
+    series_outbox,
+)
+from .series.base import SeriesStore, series_points
+
+__all__ = ["ResourceStore", "Stored", "Tx", "dumps"]
+
+_INDEX_TABLES = (search_tokens, search_references, search_dates, search_strings)
+
+
+def dumps(document: Any) -> str:
+    """Compact JSON, as stored and served."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One version of a resource."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated_ms: int
+    deleted: bool
+    content: dict[str, Any]
+
+    @property
+    def etag(self) -> str:
+        """The weak ETag FHIR uses for versions: `W/"3"`."""
+        return f'W/"{self.version_id}"'
+
+    @property
+    def last_updated(self) -> str:
+        """`meta.lastUpdated` as a FHIR instant."""
+        moment = datetime.fromtimestamp(self.last_updated_ms / 1000, UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stored(row: Any, resource_type: str) -> Stored:
+    return Stored(
+        resource_type,
+        row.id,
+        row.version_id,
+        row.last_updated,
+        bool(row.deleted),
+        json.loads(row.content) if row.content else {},
+    )
+
+
+class Tx:
+    """Operations inside one database transaction."""
+
+    def __init__(self, connection: Connection, store: ResourceStore) -> None:
+        self.connection = connection
+        self._store = store
+        self.series_pending = False
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def read(self, resource_type: str, resource_id: str) -> Stored | None:
+        """The current version (deleted ones too: the caller answers 410)."""
+        row = self.connection.execute(
+            select(resources).where(
+                resources.c.resource_type == resource_type, resources.c.id == resource_id
+            )
+        ).first()
+        return _stored(row, resource_type) if row else None
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int) -> Stored | None:
+        """One version."""
+        row = self.connection.execute(
+            select(resource_versions).where(
+                resource_versions.c.resource_type == resource_type,
+                resource_versions.c.id == resource_id,
+                resource_versions.c.version_id == version_id,
+            )
+        ).first()
+        return _stored(row, resource_type) if row else None
+
+    def history(self, resource_type: str, resource_id: str) -> list[Stored]:
+        """Every version, newest first."""
+        rows = self.connection.execute(
+            select(resource_versions)
+            .where(
+                resource_versions.c.resource_type == resource_type,
+                resource_versions.c.id == resource_id,
+            )
+            .order_by(resource_versions.c.version_id.desc())
+        ).all()
+        return [_stored(row, resource_type) for row in rows]
+
+    def match_identifier(self, resource_type: str, system: str | None, value: str) -> list[str]:
+        """Ids of live resources with that identifier (any system when `system` is None)."""
+        query = select(identifiers.c.resource_id).where(
+            identifiers.c.resource_type == resource_type, identifiers.c.value == value
+        )
+        if system is not None:
+            query = query.where(identifiers.c.system == system)
+        return sorted({row[0] for row in self.connection.execute(query)})
+
+    def identifier_owner(
+        self, resource_type: str, content: dict[str, Any], resource_id: str | None = None
+    ) -> tuple[str, str, str] | None:
+        """(system, value, owner id) of an identifier in `content` that another resource holds."""
+        for identifier in content.get("identifier", ()):
+            value = identifier.get("value") if isinstance(identifier, dict) else None
+            if not value:
+                continue
+            system = identifier.get("system", "")
+            row = self.connection.execute(
+                select(identifiers.c.resource_id).where(
+                    identifiers.c.resource_type == resource_type,
+                    identifiers.c.system == system,
+                    identifiers.c.value == value,
+                )
+            ).first()
+            if row is not None and row[0] != resource_id:
+                return system, value, str(row[0])
+        return None
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def create(
+        self, resource_type: str, content: dict[str, Any], resource_id: str | None = None
+    ) -> Stored:
+        """Store a new resource (version 1).
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: an identifier or id is taken (the caller retries).
+        """
+        resource_id = resource_id or str(uuid.uuid4())
+        return self._write(resource_type, resource_id, content, version_id=1, new=True)
+
+    def update(
+        self, resource_type: str, resource_id: str, content: dict[str, Any], current: Stored | None
+    ) -> Stored:
+        """Store a new version over `current` (or create with the client's id when None)."""
+        if current is None:
+            return self._write(resource_type, resource_id, content, version_id=1, new=True)
+        self._unindex(resource_type, resource_id)
+        return self._write(
+            resource_type, resource_id, content, version_id=current.version_id + 1, new=False
+        )
+
+    def delete(self, resource_type: str, current: Stored) -> Stored:
+        """Mark deleted as a new version (history keeps every earlier one)."""
+        now = self._store.now_ms()
+        version = current.version_id + 1
+        self._unindex(resource_type, current.id)
+        self.connection.execute(
+            update(resources)
+            .where(resources.c.resource_type == resource_type, resources.c.id == current.id)
+            .values(version_id=version, last_updated=now, deleted=True, content="")
+        )
+        self.connection.execute(
+            insert(resource_versions).values(
+                resource_type=resource_type,
+                id=current.id,
+                version_id=version,
+                last_updated=now,
+                deleted=True,
+                content="",
+            )
+        )
+        if resource_type == "Observation":
+            self._series_delete(current.id)
+        return Stored(resource_type, current.id, version, now, True, {})
+
+    def _write(
+        self,
+        resource_type: str,
+        resource_id: str,
+        content: dict[str, Any],
+        *,
+        version_id: int,
+        new: bool,
+    ) -> Stored:
+        now = self._store.now_ms()
+        stored = Stored(resource_type, resource_id, version_id, now, False, content)
+        content["id"] = resource_id
+        meta = dict(content.get("meta") or {})
+        meta["versionId"] = str(version_id)
+        meta["lastUpdated"] = stored.last_updated
+        content["meta"] = meta
+        text = dumps(content)
+        row = {
+            "resource_type": resource_type,
+            "id": resource_id,
+            "version_id": version_id,
+            "last_updated": now,
+            "deleted": False,
+            "content": text,
+        }
+        if new:
+            self.connection.execute(insert(resources).values(**row))
+        else:
+            self.connection.execute(
+                update(resources)
+                .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
+                .values(version_id=version_id, last_updated=now, deleted=False, content=text)
+            )
+        self.connection.execute(insert(resource_versions).values(**row))
+        self._index(resource_type, resource_id, content)
+        if resource_type == "Observation":
+            self._series_write(resource_id, content, replace=not new)
+        return stored
+
+    # --- index and series ---------------------------------------------------------------
+
+    def _index(self, resource_type: str, resource_id: str, content: dict[str, Any]) -> None:
+        entries = index_resource(content, self._store.zone)
+        key = {"resource_type": resource_type, "resource_id": resource_id}
+        if entries.identifiers:
+            self.connection.execute(
+                insert(identifiers),
+                [
+                    {**key, "system": system, "value": value}
+                    for system, value in dict.fromkeys(entries.identifiers)
+                ],
+            )
+        for table, rows in (
+            (
+                search_tokens,
+                [{**key, "param": p, "system": s, "code": c} for p, s, c in entries.tokens],
+            ),
+            (search_references, [{**key, "param": p, "target": t} for p, t in entries.references]),
+            (
+                search_dates,
+                [{**key, "param": p, "start_ms": a, "end_ms": b} for p, a, b in entries.dates],
+            ),
+            (search_strings, [{**key, "param": p, "value": v} for p, v in entries.strings]),
+        ):
+            if rows:
+                self.connection.execute(insert(table), rows)
+
+    def _unindex(self, resource_type: str, resource_id: str) -> None:
+        self.connection.execute(
+            delete(identifiers).where(
+                identifiers.c.resource_type == resource_type,
+                identifiers.c.resource_id == resource_id,
+            )
+        )
+        for table in _INDEX_TABLES:
+            self.connection.execute(
+                delete(table).where(
+                    and_(table.c.resource_type == resource_type, table.c.resource_id == resource_id)
+                )
+            )
+
+    def _series_write(self, resource_id: str, content: dict[str, Any], *, replace: bool) -> None:
+        series = self._store.series
+        if series.in_resource_transaction:
+            if replace:
+                series.delete_observation(self.connection, resource_id)
+            series.write(self.connection, series_points(content, resource_id, self._store.zone))
+        else:
+            self._queue_series(resource_id)
+
+    def _series_delete(self, resource_id: str) -> None:
+        series = self._store.series
+        if series.in_resource_transaction:
+            series.delete_observation(self.connection, resource_id)
+        else:
+            self._queue_series(resource_id)
+
+    def _queue_series(self, resource_id: str) -> None:
+        self.connection.execute(
+            insert(series_outbox).values(
+                observation_id=resource_id, created_ms=self._store.now_ms(), attempts=0
+            )
+        )
+        self.series_pending = True
+
+
+class ResourceStore:
+    """Transactions over the resource tables and the series store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        series: SeriesStore,
+        zone: tzinfo,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.series = series
+        self.zone = zone
+        self._clock = clock
+        self._last_ms = 0
+
+    def now_ms(self) -> int:
+        """Epoch milliseconds, strictly increasing within this process."""
+        now = int(self._clock() * 1000)
+        self._last_ms = max(now, self._last_ms + 1)
+        return self._last_ms
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One database transaction; commits on success, rolls back on any error."""
+        with self.engine.begin() as connection:
+            yield Tx(connection, self)
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A read-only unit of work (no write lock on SQLite)."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            yield Tx(connection, self)

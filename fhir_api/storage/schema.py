@@ -1,0 +1,180 @@
+"""Database tables (SQLAlchemy 2 Core). Alembic migrations in fhir_api/migrations create them.
+
+Times are stored as integer epoch milliseconds (UTC): the same arithmetic for
+day buckets works on SQLite and PostgreSQL, and it is what the series store
+and the search index compare.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "api_tokens",
+    "identifiers",
+    "metadata",
+    "resource_versions",
+    "resources",
+    "search_dates",
+    "search_references",
+    "search_strings",
+    "search_tokens",
+    "series_outbox",
+    "vital_series",
+]
+
+metadata = MetaData()
+
+# The current version of every resource (the source of truth, with resource_versions).
+resources = Table(
+    "resources",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("content", Text, nullable=False),
+)
+
+resource_versions = Table(
+    "resource_versions",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("version_id", Integer, primary_key=True),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("content", Text, nullable=False),
+)
+
+# One row per business identifier. The primary key is the de-duplication guarantee:
+# two concurrent conditional creates of the same reading cannot both commit.
+identifiers = Table(
+    "identifiers",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("system", String(512), primary_key=True),
+    Column("value", String(512), primary_key=True),
+    Column("resource_id", String(64), nullable=False),
+)
+Index("ix_identifiers_resource", identifiers.c.resource_type, identifiers.c.resource_id)
+
+search_tokens = Table(
+    "search_tokens",
+    metadata,
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("system", String(512), nullable=False),
+    Column("code", String(512), nullable=False),
+)
+Index(
+    "ix_search_tokens_lookup",
+    search_tokens.c.resource_type,
+    search_tokens.c.param,
+    search_tokens.c.code,
+)
+Index("ix_search_tokens_resource", search_tokens.c.resource_type, search_tokens.c.resource_id)
+
+search_references = Table(
+    "search_references",
+    metadata,
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("target", String(256), nullable=False),
+)
+Index(
+    "ix_search_references_lookup",
+    search_references.c.resource_type,
+    search_references.c.param,
+    search_references.c.target,
+)
+Index(
+    "ix_search_references_resource",
+    search_references.c.resource_type,
+    search_references.c.resource_id,
+)
+
+search_dates = Table(
+    "search_dates",
+    metadata,
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+)
+Index(
+    "ix_search_dates_lookup",
+    search_dates.c.resource_type,
+    search_dates.c.param,
+    search_dates.c.start_ms,
+)
+Index("ix_search_dates_resource", search_dates.c.resource_type, search_dates.c.resource_id)
+
+search_strings = Table(
+    "search_strings",
+    metadata,
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(64), nullable=False),
+    Column("param", String(64), nullable=False),
+    Column("value", String(512), nullable=False),
+)
+Index(
+    "ix_search_strings_lookup",
+    search_strings.c.resource_type,
+    search_strings.c.param,
+    search_strings.c.value,
+)
+Index("ix_search_strings_resource", search_strings.c.resource_type, search_strings.c.resource_id)
+
+# Bearer tokens, stored as SHA-256 of the (high-entropy, random) token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
+# Vital-sign series (the SQL backends): clustered on (subject, code, time) for charts.
+vital_series = Table(
+    "vital_series",
+    metadata,
+    Column("subject", String(128), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("observation_id", String(64), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("unit", String(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+Index("ix_vital_series_observation", vital_series.c.observation_id)
+
+# Observations whose points still have to reach an external series store (InfluxDB).
+# Written in the same transaction as the resource, so a failure is retried, never lost.
+series_outbox = Table(
+    "series_outbox",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("observation_id", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+)

@@ -1,0 +1,218 @@
+"""Profile rules: FHIR R4 vital signs and the HL7 PHD IG base observation.
+
+They apply when `meta.profile` claims the profile, and for vital signs also
+when the code is a vital-sign LOINC code (FHIR R4 observation-vitalsigns: such
+Observations SHALL conform). Violations are answered with 422.
+
+Deviations, on purpose: an Observation with the PHD category may have a Device
+as subject (the PHD IG's unassigned readings; vital signs would want a
+Patient), and PHD rules accept both the STU 2 category `phd` and the earlier
+`phd-observation`, and both gateway extensions (`observation-gatewayDevice`,
+R5-style `device-gateway`), as the IG's own examples use each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..dates import parse_date_range
+
+__all__ = ["check_profiles"]
+
+Issue = tuple[str, str]
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+VS = "http://hl7.org/fhir/StructureDefinition/"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+PHD_CATEGORY = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"
+PHD_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/Phd"
+PHD_CTS_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCoincidentTimeStampObservation"
+GATEWAY_EXTENSIONS = {
+    "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice",
+    "http://hl7.org/fhir/StructureDefinition/device-gateway",
+}
+
+# LOINC code -> (profile name, allowed UCUM units; None when the value is in components)
+VITAL_SIGNS: dict[str, tuple[str, frozenset[str] | None]] = {
+    "85354-9": ("bp", None),
+    "85353-1": ("vitalspanel", None),
+    "8867-4": ("heartrate", frozenset({"/min"})),
+    "2708-6": ("oxygensat", frozenset({"%"})),
+    "9279-1": ("resprate", frozenset({"/min"})),
+    "8310-5": ("bodytemp", frozenset({"Cel", "[degF]"})),
+    "29463-7": ("bodyweight", frozenset({"kg", "g", "[lb_av]"})),
+    "8302-2": ("bodyheight", frozenset({"cm", "[in_i]"})),
+    "9843-4": ("headcircum", frozenset({"cm", "[in_i]"})),
+    "39156-5": ("bmi", frozenset({"kg/m2"})),
+}
+_BY_PROFILE = {VS + name: code for code, (name, _) in VITAL_SIGNS.items()}
+_BP_COMPONENTS = {"8480-6": "systolic", "8462-4": "diastolic"}
+
+
+def _loinc_codes(concept: Any) -> list[str]:
+    if not isinstance(concept, dict):
+        return []
+    return [
+        c.get("code", "")
+        for c in concept.get("coding", ())
+        if isinstance(c, dict) and c.get("system") == LOINC
+    ]
+
+
+def _categories(resource: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (c.get("system", ""), c.get("code", ""))
+        for cat in resource.get("category", ())
+        for c in cat.get("coding", ())
+        if isinstance(c, dict)
+    }
+
+
+def _quantity(
+    element: dict[str, Any], units: frozenset[str] | None, where: str, issues: list[Issue]
+) -> None:
+    quantity = element.get("valueQuantity")
+    if quantity is None:
+        if (
+            "dataAbsentReason" not in element
+            and units is not None
+            and "value" not in "".join(element)
+        ):
+            issues.append(("vs-2: a vital sign needs valueQuantity or dataAbsentReason", where))
+        return
+    if quantity.get("system") != UCUM:
+        issues.append(
+            (
+                "valueQuantity.system must be http://unitsofmeasure.org (UCUM)",
+                f"{where}.valueQuantity.system",
+            )
+        )
+    code = quantity.get("code")
+    if code is None:
+        issues.append(
+            ("valueQuantity.code (a UCUM unit) is required", f"{where}.valueQuantity.code")
+        )
+    elif units is not None and code not in units:
+        issues.append(
+            (
+                f"unit {code!r} is not allowed here; use one of {sorted(units)}",
+                f"{where}.valueQuantity.code",
+            )
+        )
+    if quantity.get("value") is None:
+        issues.append(("valueQuantity.value is required", f"{where}.valueQuantity.value"))
+
+
+def check_profiles(resource: dict[str, Any], path: str) -> list[Issue]:
+    """Profile problems of an Observation (other types have none to check here)."""
+    if resource.get("resourceType") != "Observation":
+        return []
+    issues: list[Issue] = []
+    profiles = set((resource.get("meta") or {}).get("profile", ()))
+    categories = _categories(resource)
+    vital_codes = [c for c in _loinc_codes(resource.get("code")) if c in VITAL_SIGNS]
+    vital_codes += [
+        _BY_PROFILE[p] for p in profiles if p in _BY_PROFILE and _BY_PROFILE[p] not in vital_codes
+    ]
+    claims_vitals = VS + "vitalsigns" in profiles
+    is_phd = bool({(PHD_CATEGORY, "phd"), (PHD_CATEGORY, "phd-observation")} & categories)
+    if vital_codes or claims_vitals:
+        _vital_signs(resource, path, vital_codes, categories, is_phd, issues)
+    claims_phd = any(p.startswith(PHD_PROFILE) and p != PHD_CTS_PROFILE for p in profiles)
+    if claims_phd or is_phd:
+        _phd(resource, path, categories, issues)
+    return issues
+
+
+def _vital_signs(
+    resource: dict[str, Any],
+    path: str,
+    codes: list[str],
+    categories: set[tuple[str, str]],
+    is_phd: bool,
+    issues: list[Issue],
+) -> None:
+    if (OBSERVATION_CATEGORY, "vital-signs") not in categories:
+        issues.append(
+            ("vital signs need category vital-signs (observation-category)", f"{path}.category")
+        )
+    subject = (resource.get("subject") or {}).get("reference")
+    if not subject:
+        issues.append(("vital signs need a subject", f"{path}.subject"))
+    elif not (
+        subject.startswith("Patient/") or subject.startswith("urn:uuid:") or "/Patient/" in subject
+    ):
+        if not (is_phd and "Device/" in subject):
+            issues.append(("the subject of vital signs must be a Patient", f"{path}.subject"))
+    effective = resource.get("effectiveDateTime")
+    if effective is None and "effectivePeriod" not in resource:
+        issues.append(
+            ("vital signs need effectiveDateTime or effectivePeriod", f"{path}.effective[x]")
+        )
+    elif isinstance(effective, str) and len(effective) < 10:
+        issues.append(
+            ("vs-1: effectiveDateTime must be at least to the day", f"{path}.effectiveDateTime")
+        )
+    elif isinstance(effective, str):
+        try:
+            parse_date_range(effective, __import__("datetime").UTC)
+        except ValueError:
+            issues.append(("effectiveDateTime is not a FHIR dateTime", f"{path}.effectiveDateTime"))
+    components = resource.get("component", ())
+    for index, component in enumerate(components):
+        where = f"{path}.component[{index}]"
+        if (
+            not any(k.startswith("value") for k in component)
+            and "dataAbsentReason" not in component
+        ):
+            issues.append(("vs-3: every component needs a value or a dataAbsentReason", where))
+        if "valueQuantity" in component:
+            _quantity(component, None, where, issues)
+    for code in codes:
+        name, units = VITAL_SIGNS[code]
+        if name == "bp":
+            _blood_pressure(resource, path, issues)
+        elif name == "vitalspanel":
+            if "hasMember" not in resource:
+                issues.append(("the vital signs panel needs hasMember", f"{path}.hasMember"))
+        elif not components and "hasMember" not in resource:
+            if "valueQuantity" not in resource and "dataAbsentReason" not in resource:
+                issues.append(
+                    (f"{name}: needs valueQuantity or dataAbsentReason", f"{path}.value[x]")
+                )
+            elif "valueQuantity" in resource:
+                _quantity(resource, units, path, issues)
+        elif "valueQuantity" in resource:
+            _quantity(resource, units, path, issues)
+
+
+def _blood_pressure(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    if any(key.startswith("value") for key in resource):
+        issues.append(
+            ("bp: the panel has no value of its own; values go in components", f"{path}.value[x]")
+        )
+    found: dict[str, dict[str, Any]] = {}
+    for component in resource.get("component", ()):
+        for code in _loinc_codes(component.get("code")):
+            if code in _BP_COMPONENTS:
+                found[code] = component
+    for code, name in _BP_COMPONENTS.items():
+        component = found.get(code)
+        if component is None:
+            issues.append((f"bp: the {name} component ({code}) is required", f"{path}.component"))
+        elif "valueQuantity" in component:
+            _quantity(component, frozenset({"mm[Hg]"}), f"{path}.component:{name}", issues)
+
+
+def _phd(
+    resource: dict[str, Any], path: str, categories: set[tuple[str, str]], issues: list[Issue]
+) -> None:
+    if not {(PHD_CATEGORY, "phd"), (PHD_CATEGORY, "phd-observation")} & categories:
+        issues.append(("PHD observations need the phd category", f"{path}.category"))
+    extensions = {e.get("url") for e in resource.get("extension", ()) if isinstance(e, dict)}
+    if not extensions & GATEWAY_EXTENSIONS:
+        issues.append(("PHD observations need the gatewayDevice extension", f"{path}.extension"))
+    if not (resource.get("device") or {}).get("reference"):
+        issues.append(("PHD observations need device.reference (the PHD Device)", f"{path}.device"))
+    if not resource.get("subject"):
+        issues.append(("PHD observations need a subject", f"{path}.subject"))

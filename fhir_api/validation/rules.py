@@ -1,0 +1,182 @@
+"""Base FHIR R4 rules the models do not enforce: required bindings and invariants.
+
+Required bindings checked: Observation.status, Bundle.type, Bundle.entry.request.method,
+Quantity.comparator, Patient.gender, Device.status, HumanName.use, Identifier.use,
+ContactPoint.system/use, Narrative.status. Invariants: obs-6, obs-7, per-1, bdl-1, bdl-2,
+bdl-3, bdl-4 (R4 numbering).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+from typing import Any
+
+from ..dates import parse_date_range
+
+__all__ = ["check_rules"]
+
+Issue = tuple[str, str]
+
+OBSERVATION_STATUS = {
+    "registered",
+    "preliminary",
+    "final",
+    "amended",
+    "corrected",
+    "cancelled",
+    "entered-in-error",
+    "unknown",
+}
+BUNDLE_TYPE = {
+    "document",
+    "message",
+    "transaction",
+    "transaction-response",
+    "batch",
+    "batch-response",
+    "history",
+    "searchset",
+    "collection",
+}
+HTTP_VERB = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
+COMPARATOR = {"<", "<=", ">=", ">"}
+GENDER = {"male", "female", "other", "unknown"}
+DEVICE_STATUS = {"active", "inactive", "entered-in-error", "unknown"}
+NAME_USE = {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"}
+IDENTIFIER_USE = {"usual", "official", "temp", "secondary", "old"}
+CONTACT_SYSTEM = {"phone", "fax", "email", "pager", "url", "sms", "other"}
+CONTACT_USE = {"home", "work", "temp", "old", "mobile"}
+NARRATIVE_STATUS = {"generated", "extensions", "additional", "empty"}
+
+
+def _binding(value: Any, allowed: set[str], where: str, issues: list[Issue]) -> None:
+    if isinstance(value, str) and value not in allowed:
+        issues.append(
+            (f"{value!r} is not in the required value set ({', '.join(sorted(allowed))})", where)
+        )
+
+
+def _walk_datatypes(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(element name, object, path) for every object in the tree."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{path}.{key}"
+            if isinstance(value, dict):
+                yield key, value, child
+                yield from _walk_datatypes(value, child)
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    if isinstance(item, dict):
+                        yield key, item, f"{child}[{index}]"
+                        yield from _walk_datatypes(item, f"{child}[{index}]")
+
+
+def _has_value(element: dict[str, Any]) -> bool:
+    return any(key.startswith("value") for key in element)
+
+
+def _codes(concept: Any) -> set[tuple[str | None, str | None]]:
+    if not isinstance(concept, dict):
+        return set()
+    return {
+        (c.get("system"), c.get("code")) for c in concept.get("coding", ()) if isinstance(c, dict)
+    }
+
+
+def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
+    """Binding and invariant problems of a structurally clean resource."""
+    issues: list[Issue] = []
+    kind = resource.get("resourceType")
+    if kind == "Observation":
+        _binding(resource.get("status"), OBSERVATION_STATUS, f"{path}.status", issues)
+        if _has_value(resource) and "dataAbsentReason" in resource:
+            issues.append(
+                (
+                    "obs-6: dataAbsentReason only when there is no value[x]",
+                    f"{path}.dataAbsentReason",
+                )
+            )
+        own = _codes(resource.get("code"))
+        for index, component in enumerate(resource.get("component", ())):
+            where = f"{path}.component[{index}]"
+            if _has_value(component) and "dataAbsentReason" in component:
+                issues.append(
+                    (
+                        "obs-6: dataAbsentReason only when there is no value[x]",
+                        f"{where}.dataAbsentReason",
+                    )
+                )
+            if _has_value(resource) and own & _codes(component.get("code")):
+                issues.append(
+                    (
+                        "obs-7: the Observation's code is also a component code, "
+                        "so it has no value[x]",
+                        f"{path}.value[x]",
+                    )
+                )
+    elif kind == "Bundle":
+        bundle_type = resource.get("type")
+        _binding(bundle_type, BUNDLE_TYPE, f"{path}.type", issues)
+        if "total" in resource and bundle_type not in ("searchset", "history"):
+            issues.append(("bdl-1: total only when a search or history", f"{path}.total"))
+        for index, entry in enumerate(resource.get("entry", ())):
+            where = f"{path}.entry[{index}]"
+            if "search" in entry and bundle_type != "searchset":
+                issues.append(("bdl-2: entry.search only when a search", f"{where}.search"))
+            needs_request = bundle_type in ("batch", "transaction", "history")
+            if needs_request and "request" not in entry:
+                issues.append(
+                    (
+                        "bdl-3: entry.request mandatory for batch/transaction/history",
+                        f"{where}.request",
+                    )
+                )
+            if not needs_request and "request" in entry:
+                issues.append(
+                    ("bdl-3: entry.request only for batch/transaction/history", f"{where}.request")
+                )
+            needs_response = bundle_type in ("batch-response", "transaction-response", "history")
+            if not needs_response and "response" in entry:
+                issues.append(
+                    (
+                        "bdl-4: entry.response only for batch-response, "
+                        "transaction-response and history",
+                        f"{where}.response",
+                    )
+                )
+            request = entry.get("request")
+            if isinstance(request, dict):
+                _binding(request.get("method"), HTTP_VERB, f"{where}.request.method", issues)
+    elif kind == "Patient":
+        _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
+    elif kind == "Device":
+        _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
+    for name, element, where in _walk_datatypes(resource, path):
+        if name == "resource":
+            continue  # Bundle entries are checked on their own
+        if "comparator" in element:
+            _binding(element["comparator"], COMPARATOR, f"{where}.comparator", issues)
+        if name.endswith("Period") or name in ("period", "effectivePeriod", "valuePeriod"):
+            _period(element, where, issues)
+        if name == "name" and "use" in element:
+            _binding(element["use"], NAME_USE, f"{where}.use", issues)
+        if name == "identifier" and "use" in element:
+            _binding(element["use"], IDENTIFIER_USE, f"{where}.use", issues)
+        if name == "telecom":
+            _binding(element.get("system"), CONTACT_SYSTEM, f"{where}.system", issues)
+            _binding(element.get("use"), CONTACT_USE, f"{where}.use", issues)
+        if name == "text" and "div" in element:
+            _binding(element.get("status"), NARRATIVE_STATUS, f"{where}.status", issues)
+    return issues
+
+
+def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    start, end = period.get("start"), period.get("end")
+    if not (isinstance(start, str) and isinstance(end, str)):
+        return
+    try:
+        if parse_date_range(start, UTC).start_ms > parse_date_range(end, UTC).end_ms - 1:
+            issues.append(("per-1: start must not be after end", where))
+    except ValueError:
+        return

@@ -1,0 +1,118 @@
+"""Resources and fixture loading for the server tests."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
+OFFICIAL = sorted((FIXTURES / "official").glob("*/*.json"))
+CONTRACT = sorted(FIXTURES.glob("bundle-*.json"))
+JSON = {"Content-Type": "application/fhir+json"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def patient(
+    family: str = "田中", given: str = "花子", identifier: str = "P-0001"
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:oid:1.2.392.100495.20.3.51.1", "value": identifier}],
+        "name": [{"family": family, "given": [given], "text": f"{family} {given}"}],
+        "gender": "female",
+        "birthDate": "1941-04-03",
+    }
+
+
+def blood_pressure(
+    subject: str, when: str, systolic: float, diastolic: float, ident: str | None = None
+) -> dict[str, Any]:
+    """A vital-signs conformant blood pressure panel."""
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "subject": {"reference": subject},
+        "effectiveDateTime": when,
+        "component": [
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                "valueQuantity": {
+                    "value": systolic,
+                    "unit": "mm[Hg]",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
+            },
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}]},
+                "valueQuantity": {
+                    "value": diastolic,
+                    "unit": "mm[Hg]",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
+            },
+        ],
+    }
+    if ident:
+        resource["identifier"] = [{"system": "urn:test", "value": ident}]
+    return resource
+
+
+def spo2(subject: str, when: str, value: float) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [
+                {"system": "http://loinc.org", "code": "2708-6"},
+                {"system": "http://loinc.org", "code": "59408-5"},
+            ]
+        },
+        "subject": {"reference": subject},
+        "effectiveDateTime": when,
+        "valueQuantity": {
+            "value": value,
+            "unit": "%",
+            "system": "http://unitsofmeasure.org",
+            "code": "%",
+        },
+    }
+
+
+def observations_in(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        e["resource"]
+        for e in bundle.get("entry", [])
+        if e["resource"]["resourceType"] == "Observation"
+    ]
+
+
+def clone(document: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(document)
