@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from starlette.responses import Response
 
 from .storage.resources import Stored
@@ -28,8 +28,9 @@ def fhir_response(
     content: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A FHIR JSON response."""
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+    return Response(
+        orjson.dumps(content), status_code=status, media_type=FHIR_JSON, headers=headers
+    )
 
 
 def version_headers(stored: Stored, base: str) -> dict[str, str]:
@@ -114,35 +115,37 @@ def history_bundle(base: str, versions: Sequence[Stored]) -> dict[str, Any]:
 
 
 def stats_parameters(subject: str, zone: str, days: Sequence[DayStatistics]) -> dict[str, Any]:
-    """The `$stats` answer: one `day` parameter per code and calendar day."""
+    """The `$stats` answer: per code its unit, then one `day` part per calendar day.
+
+    Shape::
+
+        parameter: subject, timezone, then per code
+          {name: "series", part: [{name: "code", valueCoding}, {name: "unit", valueCode},
+                                  {name: "day", part: [date, min, max, mean, count]}, ...]}
+    """
     parameters: list[dict[str, Any]] = [
         {"name": "subject", "valueReference": {"reference": subject}},
         {"name": "timezone", "valueCode": zone},
     ]
+    series: dict[str, list[dict[str, Any]]] = {}
     for day in days:
-
-        def quantity(value: float, unit: str = day.unit) -> dict[str, Any]:
-            return {
-                "value": round(value, 3),
-                "unit": unit,
-                "system": "http://unitsofmeasure.org",
-                "code": unit,
-            }
-
-        parameters.append(
+        parts = series.get(day.code)
+        if parts is None:
+            parts = series[day.code] = [
+                {"name": "code", "valueCoding": {"system": "http://loinc.org", "code": day.code}},
+                {"name": "unit", "valueCode": day.unit or "1"},
+            ]
+        parts.append(
             {
                 "name": "day",
                 "part": [
-                    {
-                        "name": "code",
-                        "valueCoding": {"system": "http://loinc.org", "code": day.code},
-                    },
                     {"name": "date", "valueDate": day.day.isoformat()},
-                    {"name": "min", "valueQuantity": quantity(day.minimum)},
-                    {"name": "max", "valueQuantity": quantity(day.maximum)},
-                    {"name": "mean", "valueQuantity": quantity(day.mean)},
-                    {"name": "count", "valueInteger": day.count},
+                    {"name": "min", "valueDecimal": round(day.minimum, 3)},
+                    {"name": "max", "valueDecimal": round(day.maximum, 3)},
+                    {"name": "mean", "valueDecimal": round(day.mean, 3)},
+                    {"name": "count", "valueInteger": day.readings},
                 ],
             }
         )
+    parameters += [{"name": "series", "part": parts} for parts in series.values()]
     return {"resourceType": "Parameters", "parameter": parameters}

@@ -3,9 +3,9 @@ and shape the response; they hold no FHIR logic and no SQL."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -66,8 +66,8 @@ async def read_json(request: Request) -> Any:
     if not body:
         raise BadRequest("the request has no body")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,20 +32,18 @@ from .errors import (
     Gone,
     NotFound,
     PreconditionFailed,
-    Unprocessable,
 )
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import SearchError, SearchResult, lastn, parse_search, run_search
 from .storage.series.base import DayStatistics, daily_statistics
 from .validation import SUPPORTED, validate_resource
-from .validation.profiles import check_profiles
-from .validation.rules import check_rules
 
 __all__ = ["FhirService", "WriteResult"]
 
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _RETRIES = 8
+_ZONE_CACHE_SECONDS = 60.0  # a patient's time zone changes when they move, not per request
 T = TypeVar("T")
 RESOURCE_TYPES = SUPPORTED - {"Bundle"}
 TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/tz-code"
@@ -113,6 +112,7 @@ class FhirService:
         after_write: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self._zones: dict[str, tuple[float, tzinfo]] = {}
         self.default_page_size = default_page_size
         self._after_write = after_write
 
@@ -333,6 +333,18 @@ class FhirService:
         return subject, str(getattr(zone, "key", zone)), days
 
     def _zone_for(self, subject: str, override: str | None) -> tzinfo:
+        if override is None:
+            cached = self._zones.get(subject)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+        zone = self._lookup_zone(subject, override)
+        if override is None:
+            if len(self._zones) > 10_000:
+                self._zones.clear()
+            self._zones[subject] = (time.monotonic() + _ZONE_CACHE_SECONDS, zone)
+        return zone
+
+    def _lookup_zone(self, subject: str, override: str | None) -> tzinfo:
         name: str | None = override
         if name is None and subject.startswith("Patient/"):
             with self.store.reading() as tx:
@@ -363,36 +375,7 @@ class FhirService:
             expression=["Bundle.type"],
         )
 
-    @staticmethod
-    def _entry_checks(raw: dict[str, Any]) -> None:
-        """Rules and profiles of every entry resource (the Bundle model validated their shape)."""
-        for index, entry in enumerate(raw.get("entry", ())):
-            resource = entry.get("resource")
-            if not isinstance(resource, dict):
-                continue
-            path = f"Bundle.entry[{index}].resource"
-            if resource.get("resourceType") not in RESOURCE_TYPES:
-                raise BadRequest(
-                    f"{resource.get('resourceType')!r} is not supported in a Bundle",
-                    expression=[path],
-                )
-            issues = check_rules(resource, path)
-            if issues:
-                raise BadRequest(
-                    issues[0][0],
-                    expression=[issues[0][1]],
-                    issues=[(t, [w]) for t, w in issues[1:]],
-                )
-            issues = check_profiles(resource, path)
-            if issues:
-                raise Unprocessable(
-                    issues[0][0],
-                    expression=[issues[0][1]],
-                    issues=[(t, [w]) for t, w in issues[1:]],
-                )
-
     def _transaction(self, raw: dict[str, Any]) -> dict[str, Any]:
-        self._entry_checks(raw)
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
         full_urls = [entry.get("fullUrl") for entry in entries]
@@ -405,25 +388,24 @@ class FhirService:
             range(len(plan)), key=lambda i: {"DELETE": 0, "POST": 1, "PUT": 2}[plan[i][0]]
         )
 
+        # References are rewritten from their original text on every attempt, so a retry
+        # after a lost race starts clean; new ids stay the same across attempts.
+        original_refs = {
+            i: [(node, node["reference"]) for node in _references(entry.get("resource", {}))]
+            for i, entry in enumerate(entries)
+        }
+        new_ids = {i: str(uuid.uuid4()) for i, step in enumerate(plan) if step[0] == "POST"}
+
         def work(tx: Tx) -> list[dict[str, Any]]:
+            matched = self._match_all(tx, plan)
             mapping: dict[str, str] = {}
-            matched: dict[int, Stored] = {}
-            new_ids: dict[int, str] = {}
-            # First pass: resolve conditional creates and assign ids, so references resolve.
-            for i in order:
-                method, resource_type, resource_id, condition = plan[i]
-                if method == "POST":
-                    existing = self._match(tx, resource_type, condition) if condition else None
-                    if existing is not None:
-                        matched[i] = existing
-                        target = existing.id
-                    else:
-                        target = new_ids[i] = str(uuid.uuid4())
-                    if full_urls[i]:
-                        mapping[full_urls[i]] = f"{resource_type}/{target}"
-                elif method == "PUT" and full_urls[i]:
-                    mapping[full_urls[i]] = f"{resource_type}/{resource_id}"
+            for i, (method, resource_type, resource_id, _) in enumerate(plan):
+                if not full_urls[i] or method == "DELETE":
+                    continue
+                target = matched[i].id if i in matched else new_ids.get(i, resource_id)
+                mapping[full_urls[i]] = f"{resource_type}/{target}"
             responses: list[dict[str, Any]] = [{}] * len(plan)
+            creates: list[tuple[int, str, dict[str, Any]]] = []
             for i in order:
                 method, resource_type, resource_id, _ = plan[i]
                 if method == "DELETE":
@@ -435,21 +417,18 @@ class FhirService:
                 if i in matched:
                     responses[i] = _response(matched[i], "200 OK")
                     continue
-                content = copy.deepcopy(entries[i]["resource"])
-                for reference in _references(content):
-                    resolved = mapping.get(reference["reference"])
-                    if resolved is not None:
-                        reference["reference"] = resolved
-                    elif reference["reference"].startswith("urn:uuid:"):
+                content = entries[i]["resource"]
+                for node, original in original_refs[i]:
+                    resolved = mapping.get(original)
+                    if resolved is None and original.startswith("urn:uuid:"):
                         raise BadRequest(
-                            f"reference {reference['reference']} is not a fullUrl in this Bundle",
+                            f"reference {original} is not a fullUrl in this Bundle",
                             expression=[f"Bundle.entry[{i}].resource"],
                         )
+                    node["reference"] = resolved or original
                 if method == "POST":
                     content.pop("id", None)
-                    self._check_identifiers(tx, resource_type, content, None)
-                    stored = tx.create(resource_type, content, new_ids[i])
-                    responses[i] = _response(stored, "201 Created")
+                    creates.append((i, resource_type, content))
                 else:
                     current = tx.read(resource_type, resource_id)
                     self._check_identifiers(tx, resource_type, content, resource_id)
@@ -460,6 +439,10 @@ class FhirService:
                         )
                     stored = tx.update(resource_type, resource_id, content, current)
                     responses[i] = _response(stored, "201 Created" if current is None else "200 OK")
+            self._check_new_identifiers(tx, creates)
+            stored_all = tx.create_many([(t, new_ids[i], c) for i, t, c in creates])
+            for (i, _, _), stored in zip(creates, stored_all, strict=True):
+                responses[i] = _response(stored, "201 Created")
             return responses
 
         responses = self._write(work)
@@ -468,6 +451,60 @@ class FhirService:
             "type": "transaction-response",
             "entry": [{"response": r} for r in responses],
         }
+
+    def _match_all(
+        self, tx: Tx, plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]]
+    ) -> dict[int, Stored]:
+        """Resolve every conditional create of a transaction with one query per type."""
+        wanted: dict[str, list[int]] = {}
+        for i, (method, resource_type, _, condition) in enumerate(plan):
+            if method == "POST" and condition is not None:
+                wanted.setdefault(resource_type, []).append(i)
+        matched: dict[int, Stored] = {}
+        for resource_type, indexes in wanted.items():
+            conditions = {i: c for i in indexes if (c := plan[i][3]) is not None}
+            rows = tx.lookup_identifiers(resource_type, [c[1] for c in conditions.values()])
+            for i, (system, value) in conditions.items():
+                ids = sorted(
+                    {rid for s, v, rid in rows if v == value and (system is None or s == system)}
+                )
+                if len(ids) > 1:
+                    raise PreconditionFailed(
+                        f"{len(ids)} {resource_type} resources match entry {i}'s ifNoneExist"
+                    )
+                if ids:
+                    stored = tx.read(resource_type, ids[0])
+                    if stored is not None:
+                        matched[i] = stored
+        return matched
+
+    @staticmethod
+    def _check_new_identifiers(tx: Tx, creates: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+        """409 when a new resource's identifier is taken, in the store or by another entry."""
+        seen: dict[tuple[str, str, str], int] = {}
+        by_type: dict[str, list[str]] = {}
+        for i, resource_type, content in creates:
+            for identifier in content.get("identifier", ()):
+                value = identifier.get("value")
+                if not value:
+                    continue
+                key = (resource_type, identifier.get("system", ""), value)
+                if key in seen:
+                    raise Conflict(
+                        f"entries {seen[key]} and {i} create the same identifier {key[1]}|{value}",
+                        expression=[f"Bundle.entry[{i}].resource.identifier"],
+                    )
+                seen[key] = i
+                by_type.setdefault(resource_type, []).append(value)
+        for resource_type, values in by_type.items():
+            for system, value, owner in tx.lookup_identifiers(resource_type, values):
+                if (resource_type, system, value) in seen:
+                    i = seen[(resource_type, system, value)]
+                    raise Conflict(
+                        f"identifier {system}|{value} already identifies {resource_type}/{owner}; "
+                        "use ifNoneExist to upload idempotently",
+                        expression=[f"Bundle.entry[{i}].resource.identifier"],
+                    )
 
     def _plan_entry(
         self, index: int, entry: dict[str, Any]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from .database import READ_ONLY
@@ -31,7 +32,7 @@ from .schema import (
     search_tokens,
     series_outbox,
 )
-from .series.base import SeriesStore, series_points
+from .series.base import SeriesPoint, SeriesStore, series_points
 
 __all__ = ["ResourceStore", "Stored", "Tx", "dumps"]
 
@@ -40,7 +41,7 @@ _INDEX_TABLES = (search_tokens, search_references, search_dates, search_strings)
 
 def dumps(document: Any) -> str:
     """Compact JSON, as stored and served."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(document).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,26 @@ class Tx:
             query = query.where(identifiers.c.system == system)
         return sorted({row[0] for row in self.connection.execute(query)})
 
+    def lookup_identifiers(
+        self, resource_type: str, values: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """(system, value, resource id) of live resources having any of these identifier values."""
+        found: list[tuple[str, str, str]] = []
+        unique = sorted(set(values))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            found += [
+                (row[0], row[1], row[2])
+                for row in self.connection.execute(
+                    select(
+                        identifiers.c.system, identifiers.c.value, identifiers.c.resource_id
+                    ).where(
+                        identifiers.c.resource_type == resource_type, identifiers.c.value.in_(chunk)
+                    )
+                )
+            ]
+        return found
+
     def identifier_owner(
         self, resource_type: str, content: dict[str, Any], resource_id: str | None = None
     ) -> tuple[str, str, str] | None:
@@ -158,19 +179,56 @@ class Tx:
         Raises:
             sqlalchemy.exc.IntegrityError: an identifier or id is taken (the caller retries).
         """
-        resource_id = resource_id or str(uuid.uuid4())
-        return self._write(resource_type, resource_id, content, version_id=1, new=True)
+        return self.create_many([(resource_type, resource_id or str(uuid.uuid4()), content)])[0]
+
+    def create_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Stored]:
+        """Store new resources (version 1) with one statement per table, not per resource.
+
+        `content` dicts are stamped in place (id, meta.versionId, meta.lastUpdated).
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: an identifier or id is taken (the caller retries).
+        """
+        if not items:
+            return []
+        now = self._store.now_ms()
+        batch = _Batch()
+        stored_all = []
+        for resource_type, resource_id, content in items:
+            stored, row = _stamp(resource_type, resource_id, content, 1, now)
+            stored_all.append(stored)
+            batch.rows.append(row)
+            self._collect(batch, resource_type, resource_id, content)
+        self.connection.execute(insert(resources), batch.rows)
+        self.connection.execute(insert(resource_versions), batch.rows)
+        self._flush(batch)
+        return stored_all
 
     def update(
         self, resource_type: str, resource_id: str, content: dict[str, Any], current: Stored | None
     ) -> Stored:
         """Store a new version over `current` (or create with the client's id when None)."""
         if current is None:
-            return self._write(resource_type, resource_id, content, version_id=1, new=True)
+            return self.create_many([(resource_type, resource_id, content)])[0]
         self._unindex(resource_type, resource_id)
-        return self._write(
-            resource_type, resource_id, content, version_id=current.version_id + 1, new=False
+        stored, row = _stamp(
+            resource_type, resource_id, content, current.version_id + 1, self._store.now_ms()
         )
+        self.connection.execute(
+            update(resources)
+            .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
+            .values(
+                version_id=row["version_id"],
+                last_updated=row["last_updated"],
+                deleted=False,
+                content=row["content"],
+            )
+        )
+        self.connection.execute(insert(resource_versions).values(**row))
+        batch = _Batch()
+        self._collect(batch, resource_type, resource_id, content, replace=True)
+        self._flush(batch)
+        return stored
 
     def delete(self, resource_type: str, current: Stored) -> Stored:
         """Mark deleted as a new version (history keeps every earlier one)."""
@@ -193,75 +251,58 @@ class Tx:
             )
         )
         if resource_type == "Observation":
-            self._series_delete(current.id)
+            series = self._store.series
+            if series.in_resource_transaction:
+                series.delete_observation(self.connection, current.id)
+            else:
+                self._queue_series([current.id])
         return Stored(resource_type, current.id, version, now, True, {})
 
-    def _write(
+    # --- index and series ---------------------------------------------------------------
+
+    def _collect(
         self,
+        batch: _Batch,
         resource_type: str,
         resource_id: str,
         content: dict[str, Any],
         *,
-        version_id: int,
-        new: bool,
-    ) -> Stored:
-        now = self._store.now_ms()
-        stored = Stored(resource_type, resource_id, version_id, now, False, content)
-        content["id"] = resource_id
-        meta = dict(content.get("meta") or {})
-        meta["versionId"] = str(version_id)
-        meta["lastUpdated"] = stored.last_updated
-        content["meta"] = meta
-        text = dumps(content)
-        row = {
-            "resource_type": resource_type,
-            "id": resource_id,
-            "version_id": version_id,
-            "last_updated": now,
-            "deleted": False,
-            "content": text,
-        }
-        if new:
-            self.connection.execute(insert(resources).values(**row))
-        else:
-            self.connection.execute(
-                update(resources)
-                .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
-                .values(version_id=version_id, last_updated=now, deleted=False, content=text)
-            )
-        self.connection.execute(insert(resource_versions).values(**row))
-        self._index(resource_type, resource_id, content)
-        if resource_type == "Observation":
-            self._series_write(resource_id, content, replace=not new)
-        return stored
-
-    # --- index and series ---------------------------------------------------------------
-
-    def _index(self, resource_type: str, resource_id: str, content: dict[str, Any]) -> None:
+        replace: bool = False,
+    ) -> None:
         entries = index_resource(content, self._store.zone)
         key = {"resource_type": resource_type, "resource_id": resource_id}
-        if entries.identifiers:
-            self.connection.execute(
-                insert(identifiers),
-                [
-                    {**key, "system": system, "value": value}
-                    for system, value in dict.fromkeys(entries.identifiers)
-                ],
-            )
+        batch.identifiers += [
+            {**key, "system": system, "value": value}
+            for system, value in dict.fromkeys(entries.identifiers)
+        ]
+        batch.tokens += [{**key, "param": p, "system": s, "code": c} for p, s, c in entries.tokens]
+        batch.references += [{**key, "param": p, "target": t} for p, t in entries.references]
+        batch.dates += [
+            {**key, "param": p, "start_ms": a, "end_ms": b} for p, a, b in entries.dates
+        ]
+        batch.strings += [{**key, "param": p, "value": v} for p, v in entries.strings]
+        if resource_type == "Observation":
+            if self._store.series.in_resource_transaction:
+                if replace:
+                    self._store.series.delete_observation(self.connection, resource_id)
+                batch.points += series_points(content, resource_id, self._store.zone)
+            else:
+                batch.queued.append(resource_id)
+
+    def _flush(self, batch: _Batch) -> None:
         for table, rows in (
-            (
-                search_tokens,
-                [{**key, "param": p, "system": s, "code": c} for p, s, c in entries.tokens],
-            ),
-            (search_references, [{**key, "param": p, "target": t} for p, t in entries.references]),
-            (
-                search_dates,
-                [{**key, "param": p, "start_ms": a, "end_ms": b} for p, a, b in entries.dates],
-            ),
-            (search_strings, [{**key, "param": p, "value": v} for p, v in entries.strings]),
+            (identifiers, batch.identifiers),
+            (search_tokens, batch.tokens),
+            (search_references, batch.references),
+            (search_dates, batch.dates),
+            (search_strings, batch.strings),
         ):
             if rows:
                 self.connection.execute(insert(table), rows)
+        if batch.points:
+            self._store.series.write(self.connection, batch.points)
+        if batch.queued:
+            self._queue_series(batch.queued)
 
     def _unindex(self, resource_type: str, resource_id: str) -> None:
         self.connection.execute(
@@ -277,29 +318,48 @@ class Tx:
                 )
             )
 
-    def _series_write(self, resource_id: str, content: dict[str, Any], *, replace: bool) -> None:
-        series = self._store.series
-        if series.in_resource_transaction:
-            if replace:
-                series.delete_observation(self.connection, resource_id)
-            series.write(self.connection, series_points(content, resource_id, self._store.zone))
-        else:
-            self._queue_series(resource_id)
-
-    def _series_delete(self, resource_id: str) -> None:
-        series = self._store.series
-        if series.in_resource_transaction:
-            series.delete_observation(self.connection, resource_id)
-        else:
-            self._queue_series(resource_id)
-
-    def _queue_series(self, resource_id: str) -> None:
+    def _queue_series(self, resource_ids: Sequence[str]) -> None:
+        now = self._store.now_ms()
         self.connection.execute(
-            insert(series_outbox).values(
-                observation_id=resource_id, created_ms=self._store.now_ms(), attempts=0
-            )
+            insert(series_outbox),
+            [{"observation_id": rid, "created_ms": now, "attempts": 0} for rid in resource_ids],
         )
         self.series_pending = True
+
+
+@dataclass
+class _Batch:
+    """Rows gathered for one multi-row INSERT per table."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    identifiers: list[dict[str, Any]] = field(default_factory=list)
+    tokens: list[dict[str, Any]] = field(default_factory=list)
+    references: list[dict[str, Any]] = field(default_factory=list)
+    dates: list[dict[str, Any]] = field(default_factory=list)
+    strings: list[dict[str, Any]] = field(default_factory=list)
+    points: list[SeriesPoint] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
+
+
+def _stamp(
+    resource_type: str, resource_id: str, content: dict[str, Any], version_id: int, now: int
+) -> tuple[Stored, dict[str, Any]]:
+    """Set id and meta on `content`; the Stored value and the table row."""
+    stored = Stored(resource_type, resource_id, version_id, now, False, content)
+    content["id"] = resource_id
+    meta = dict(content.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = stored.last_updated
+    content["meta"] = meta
+    row = {
+        "resource_type": resource_type,
+        "id": resource_id,
+        "version_id": version_id,
+        "last_updated": now,
+        "deleted": False,
+        "content": dumps(content),
+    }
+    return stored, row
 
 
 class ResourceStore:

@@ -382,22 +382,37 @@ def test_lastn_returns_the_newest_per_code(client, week):
     assert client.get("/Observation/$lastn?code=85354-9").status_code == 400
 
 
+def stats_days(parameters: dict) -> dict[tuple[str, str], tuple[float, float, float, int]]:
+    """{(code, date): (min, max, mean, count)} from a $stats answer."""
+    days = {}
+    for parameter in parameters["parameter"]:
+        if parameter["name"] != "series":
+            continue
+        code = parameter["part"][0]["valueCoding"]["code"]
+        for part in parameter["part"][2:]:
+            values = {p["name"]: p for p in part["part"]}
+            days[(code, values["date"]["valueDate"])] = (
+                values["min"]["valueDecimal"],
+                values["max"]["valueDecimal"],
+                values["mean"]["valueDecimal"],
+                values["count"]["valueInteger"],
+            )
+    return days
+
+
 def test_daily_stats_in_the_patients_time_zone(client, week):
     response = client.get(
         f"/Observation/$stats?patient={week}&code=8480-6,2708-6&start=2024-10-01&end=2024-10-08"
     )
     assert response.status_code == 200, response.text
-    days = {}
-    for parameter in response.json()["parameter"]:
-        if parameter["name"] != "day":
-            continue
-        parts = {p["name"]: p for p in parameter["part"]}
-        days[(parts["code"]["valueCoding"]["code"], parts["date"]["valueDate"])] = (
-            parts["min"]["valueQuantity"]["value"],
-            parts["max"]["valueQuantity"]["value"],
-            parts["mean"]["valueQuantity"]["value"],
-            parts["count"]["valueInteger"],
-        )
+    body = response.json()
+    units = {
+        p["part"][0]["valueCoding"]["code"]: p["part"][1]["valueCode"]
+        for p in body["parameter"]
+        if p["name"] == "series"
+    }
+    assert units == {"8480-6": "mm[Hg]", "2708-6": "%"}
+    days = stats_days(body)
     assert days[("8480-6", "2024-10-03")] == (123, 143, 133, 2)
     assert days[("2708-6", "2024-10-03")] == (95, 95, 95, 1)
     assert len([k for k in days if k[0] == "8480-6"]) == 7
@@ -405,12 +420,8 @@ def test_daily_stats_in_the_patients_time_zone(client, week):
     utc = client.get(
         f"/Observation/$stats?patient={week}&code=8480-6&start=2024-09-30&end=2024-10-08&tz=UTC"
     ).json()
-    utc_days = [
-        {p["name"]: p for p in prm["part"]}["date"]["valueDate"]
-        for prm in utc["parameter"]
-        if prm["name"] == "day"
-    ]
-    assert utc_days[0] == "2024-09-30"
+    assert min(day for _, day in stats_days(utc)) == "2024-09-30"
+    assert stats_days(utc)[("8480-6", "2024-09-30")][3] == 1
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -499,11 +510,7 @@ def test_series_follow_updates_and_deletes(client, server):
             from fhir_api.storage.series.sync import flush_series_outbox
 
             flush_series_outbox(server.store)
-        return [
-            {p["name"]: p for p in prm["part"]}["mean"]["valueQuantity"]["value"]
-            for prm in client.get(url).json()["parameter"]
-            if prm["name"] == "day"
-        ]
+        return [mean for (_, _), (_, _, mean, _) in stats_days(client.get(url).json()).items()]
 
     assert means() == [91]
     created["valueQuantity"]["value"] = 93

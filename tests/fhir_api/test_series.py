@@ -70,7 +70,7 @@ def test_a_dst_day_is_one_day_not_two():
         ms(2024, 4, 3, tz=PARIS),
         PARIS,
     )
-    assert [(d.day.isoformat(), d.count, d.mean) for d in days] == [
+    assert [(d.day.isoformat(), d.readings, d.mean) for d in days] == [
         ("2024-03-31", 2, 130.0),
         ("2024-04-01", 1, 150.0),
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 DAY_MS = 86_400_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_STEP_MS = 7 * DAY_MS
 LOINC = "http://loinc.org"
 _CHARTED_STATUSES = {"final", "amended", "corrected", "preliminary"}
 
@@ -84,8 +86,7 @@ def series_points(
     return points
 
 
-@dataclass(frozen=True, slots=True)
-class DailyRow:
+class DailyRow(NamedTuple):
     """A backend's aggregate of one code over one local day (sum, not mean, so days merge)."""
 
     code: str
@@ -93,20 +94,19 @@ class DailyRow:
     minimum: float
     maximum: float
     total: float
-    count: int
+    readings: int
     unit: str
 
 
-@dataclass(frozen=True, slots=True)
-class DayStatistics:
-    """The chart's figures for one code on one calendar day."""
+class DayStatistics(NamedTuple):
+    """The chart's figures for one code on one calendar day (a tuple: thousands per chart)."""
 
     code: str
     day: date
     minimum: float
     maximum: float
     mean: float
-    count: int
+    readings: int
     unit: str
 
 
@@ -141,14 +141,16 @@ def constant_offset_segments(
     cursor = start_ms
     while cursor < end_ms:
         offset = _offset_ms(cursor, zone)
-        # Walk day by day to the next change of offset (zones change at most a few times a year).
+        # Walk a week at a time to the next change of offset (no zone keeps an offset for
+        # less than a week), then bisect to the millisecond.
         probe = cursor
         while probe < end_ms and _offset_ms(probe, zone) == offset:
-            probe += DAY_MS
-        if probe >= end_ms:
+            probe += _STEP_MS
+        if probe >= end_ms and _offset_ms(end_ms - 1, zone) == offset:
             segments.append((cursor, end_ms, offset))
             break
-        low, high = probe - DAY_MS, probe  # the change lies in (low, high]
+        probe = min(probe, end_ms - 1)
+        low, high = max(cursor, probe - _STEP_MS), probe  # the change lies in (low, high]
         while high - low > 1:
             middle = (low + high) // 2
             if _offset_ms(middle, zone) == offset:
@@ -170,31 +172,44 @@ def daily_statistics(
     store: SeriesStore, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
 ) -> list[DayStatistics]:
     """Per-day min, max, mean and count in `zone`, sorted by code and day."""
-    merged: dict[tuple[str, int], list[float | int | str]] = {}
-    for seg_start, seg_end, offset in constant_offset_segments(start_ms, end_ms, zone):
-        for row in store.daily(subject, codes, seg_start, seg_end, offset):
-            key = (row.code, row.day)
-            if key in merged:
-                old = merged[key]
-                merged[key] = [
-                    min(float(old[0]), row.minimum),
-                    max(float(old[1]), row.maximum),
-                    float(old[2]) + row.total,
-                    int(old[3]) + row.count,
-                    row.unit,
-                ]
-            else:
-                merged[key] = [row.minimum, row.maximum, row.total, row.count, row.unit]
-    epoch = date(1970, 1, 1)
+    segments = constant_offset_segments(start_ms, end_ms, zone)
+    rows: list[DailyRow] = []
+    for seg_start, seg_end, offset in segments:
+        rows.extend(store.daily(subject, codes, seg_start, seg_end, offset))
+    if len(segments) > 1:
+        rows = _merge_days(rows)
+    rows.sort(key=lambda r: (r.code, r.day))
+    from_ordinal = date.fromordinal
     return [
         DayStatistics(
-            code,
-            epoch + timedelta(days=day),
-            float(values[0]),
-            float(values[1]),
-            float(values[2]) / int(values[3]),
-            int(values[3]),
-            str(values[4]),
+            r.code,
+            from_ordinal(_EPOCH_ORDINAL + r.day),
+            r.minimum,
+            r.maximum,
+            r.total / r.readings,
+            r.readings,
+            r.unit,
         )
-        for (code, day), values in sorted(merged.items())
+        for r in rows
     ]
+
+
+def _merge_days(rows: list[DailyRow]) -> list[DailyRow]:
+    """Join the halves of a day that a change of UTC offset split between two segments."""
+    merged: dict[tuple[str, int], DailyRow] = {}
+    for row in rows:
+        key = (row.code, row.day)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = row
+        else:
+            merged[key] = DailyRow(
+                row.code,
+                row.day,
+                min(old.minimum, row.minimum),
+                max(old.maximum, row.maximum),
+                old.total + row.total,
+                old.readings + row.readings,
+                row.unit or old.unit,
+            )
+    return list(merged.values())

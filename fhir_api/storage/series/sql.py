@@ -8,12 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import BigInteger, Connection, Engine, bindparam, delete, func, insert, select
 
+from ..database import READ_ONLY
 from ..schema import vital_series
 from .base import DAY_MS, DailyRow, SeriesPoint
 
 __all__ = ["SqlSeriesStore"]
+
+# Built once: a chart request should cost the query, not the query's construction.
+_DAY = (
+    (vital_series.c.ts_ms + bindparam("offset", type_=BigInteger))
+    // bindparam("day_ms", type_=BigInteger)
+).label("day")
+_DAILY = (
+    select(
+        vital_series.c.code,
+        _DAY,
+        func.min(vital_series.c.value),
+        func.max(vital_series.c.value),
+        func.sum(vital_series.c.value),
+        func.count(),
+    )
+    .where(
+        vital_series.c.subject == bindparam("subject"),
+        vital_series.c.code.in_(bindparam("codes", expanding=True)),
+        vital_series.c.ts_ms >= bindparam("start"),
+        vital_series.c.ts_ms < bindparam("end"),
+    )
+    .group_by(vital_series.c.code, _DAY)
+)
 
 
 class SqlSeriesStore:
@@ -23,6 +47,7 @@ class SqlSeriesStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._units: dict[tuple[str, str], str] = {}
 
     def write(self, connection: Connection | None, points: Sequence[SeriesPoint]) -> None:
         """Insert points; the caller removed the observation's old points first."""
@@ -56,32 +81,38 @@ class SqlSeriesStore:
     def daily(
         self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, offset_ms: int
     ) -> list[DailyRow]:
-        """One GROUP BY over the clustered (subject, code, ts) key."""
-        day = ((vital_series.c.ts_ms + offset_ms) // DAY_MS).label("day")
-        query = (
-            select(
-                vital_series.c.code,
-                day,
-                func.min(vital_series.c.value),
-                func.max(vital_series.c.value),
-                func.sum(vital_series.c.value),
-                func.count(),
-                func.max(vital_series.c.unit),
-            )
-            .where(
-                vital_series.c.subject == subject,
-                vital_series.c.code.in_(list(codes)),
-                vital_series.c.ts_ms >= start_ms,
-                vital_series.c.ts_ms < end_ms,
-            )
-            .group_by(vital_series.c.code, day)
-        )
+        """One GROUP BY over the clustered (subject, code, ts) key, units looked up once."""
+        parameters = {
+            "subject": subject,
+            "codes": list(codes),
+            "start": start_ms,
+            "end": end_ms,
+            "offset": offset_ms,
+            "day_ms": DAY_MS,
+        }
         with self._engine.connect() as connection:
-            rows = connection.execute(query).all()
-        return [
-            DailyRow(r[0], int(r[1]), float(r[2]), float(r[3]), float(r[4]), int(r[5]), r[6])
-            for r in rows
-        ]
+            connection.execution_options(**{READ_ONLY: True})
+            rows = connection.execute(_DAILY, parameters).all()
+            units = {
+                code: self._unit(connection, subject, code) for code in {row[0] for row in rows}
+            }
+        return [DailyRow(c, d, lo, hi, total, n, units[c]) for c, d, lo, hi, total, n in rows]
+
+    def _unit(self, connection: Connection, subject: str, code: str) -> str:
+        """A series' unit (one per code in practice), remembered after the first look."""
+        key = (subject, code)
+        unit = self._units.get(key)
+        if unit is None:
+            found = connection.execute(
+                select(vital_series.c.unit)
+                .where(vital_series.c.subject == subject, vital_series.c.code == code)
+                .limit(1)
+            ).scalar()
+            unit = str(found or "")
+            if len(self._units) > 100_000:
+                self._units.clear()
+            self._units[key] = unit
+        return unit
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the resource store."""

@@ -1,0 +1,182 @@
+"""Observations stored per second through transaction Bundles, on one uvicorn worker.
+
+Run: `.venv/bin/python bench/ingest.py` (about a minute). It starts the real
+server (`homevitals server`, one worker, embedded SQLite store in a temporary
+directory), uploads transaction Bundles of 100 blood-pressure Observations made by
+the gateway's own mapper (conditional creates, as the gateway sends them), and,
+in the same run, measures the bare `Observation.model_validate_json` rate of
+fhir.resources on the same Observations as the yardstick.
+
+Targets (issue 4): at least 0.6 of the bare validation rate, and at least
+2,000 Observations/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fhir.resources.R4B.observation import Observation  # noqa: E402
+
+from device_adapters import BloodPressureMeasurement, Quantity, Unit  # noqa: E402
+from gateway.mapping import (  # noqa: E402
+    GatewayIdentity,
+    MappingContext,
+    PatientLink,
+    SensorIdentity,
+    map_reading,
+    transaction_bundle,
+    upload_entries,
+)
+from gateway.mapping.devices import DeviceKind  # noqa: E402
+
+GATEWAY = GatewayIdentity("B827EBFFFE000001", "bench")
+CUFF = SensorIdentity("D0:00:00:00:00:99", DeviceKind.BLOOD_PRESSURE, system_id="FEEDABEEDEAD0099")
+OBSERVATIONS_PER_BUNDLE = 100
+TARGET_RATIO = 0.6
+TARGET_RATE = 2000.0
+
+
+def make_bundles(count: int) -> tuple[list[bytes], list[bytes]]:
+    """`count` Bundles of 100 BP panels, and the Observations' JSON for the yardstick."""
+    start = datetime(2024, 1, 1, 7, 0)
+    bundles, observations = [], []
+    n = 0
+    for b in range(count):
+        entries = []
+        resources = []
+        for _ in range(OBSERVATIONS_PER_BUNDLE):
+            reading = BloodPressureMeasurement(
+                Quantity(float(110 + n % 50), Unit.MM_HG),
+                Quantity(float(70 + n % 20), Unit.MM_HG),
+                Quantity(float(85 + n % 25), Unit.MM_HG),
+                device_time=start + timedelta(minutes=n),
+            )
+            received = (start + timedelta(minutes=n, seconds=30)).replace(tzinfo=UTC) - timedelta(
+                hours=9
+            )
+            ctx = MappingContext(CUFF, GATEWAY, PatientLink(logical_id=f"bench-{b % 10}"), received)
+            resources.extend(map_reading(reading, ctx))
+            n += 1
+        entries = upload_entries(resources, CUFF, GATEWAY, None)
+        bundles.append(json.dumps(transaction_bundle(entries)).encode())
+        observations.extend(json.dumps(r).encode() for r in resources)
+    return bundles, observations
+
+
+def validation_rate(observations: list[bytes], repeat: int = 3) -> float:
+    """Bare fhir.resources validation, Observations per second (best of `repeat`)."""
+    best = float("inf")
+    for _ in range(repeat):
+        began = time.perf_counter()
+        for document in observations:
+            Observation.model_validate_json(document)
+        best = min(best, time.perf_counter() - began)
+    return len(observations) / best
+
+
+def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir)}
+    cli = [sys.executable, "-m", "homevitals_cli"]
+    token = subprocess.run(  # noqa: S603 - our own command
+        [*cli, "token", "create", "--role", "system", "--name", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    server = subprocess.Popen(  # noqa: S603
+        [*cli, "server", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if (
+                httpx.get(
+                    f"http://127.0.0.1:{port}/fhir/metadata",
+                    headers={"Authorization": f"Bearer {token}"},
+                ).status_code
+                == 200
+            ):
+                return server, token
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("server did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--bundles", type=int, default=60, help="Bundles to upload (100 Observations each)"
+    )
+    parser.add_argument("--port", type=int, default=8931)
+    args = parser.parse_args()
+
+    print(
+        f"building {args.bundles} Bundles of {OBSERVATIONS_PER_BUNDLE} Observations with the gateway mapper ..."
+    )
+    bundles, observations = make_bundles(args.bundles + 5)
+    yardstick = validation_rate(observations[: 20 * OBSERVATIONS_PER_BUNDLE])
+    with tempfile.TemporaryDirectory(prefix="hv-bench-") as tmp:
+        server, token = start_server(Path(tmp), args.port)
+        try:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{args.port}/fhir", headers=headers, timeout=120
+            ) as client:
+                for warm in bundles[:5]:  # warm-up: imports, caches, first table pages
+                    client.post("/", content=warm).raise_for_status()
+                timings = []
+                began = time.perf_counter()
+                for body in bundles[5:]:
+                    t0 = time.perf_counter()
+                    client.post("/", content=body).raise_for_status()
+                    timings.append(time.perf_counter() - t0)
+                elapsed = time.perf_counter() - began
+                again = time.perf_counter()
+                client.post("/", content=bundles[5]).raise_for_status()
+                duplicate_ms = (time.perf_counter() - again) * 1000
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    stored = args.bundles * OBSERVATIONS_PER_BUNDLE
+    rate = stored / elapsed
+    ratio = rate / yardstick
+    print(
+        f"fhir.resources Observation.model_validate_json (yardstick): {yardstick:,.0f} Observations/s"
+    )
+    print(
+        f"server ingest, transaction Bundles of {OBSERVATIONS_PER_BUNDLE}, 1 worker, SQLite: {rate:,.0f} Observations/s"
+    )
+    print(
+        f"  median Bundle {statistics.median(timings) * 1000:.1f} ms, p95 {sorted(timings)[int(len(timings) * 0.95) - 1] * 1000:.1f} ms; re-upload of a stored Bundle {duplicate_ms:.1f} ms"
+    )
+    print(f"ratio to bare validation: {ratio:.2f} (target >= {TARGET_RATIO})")
+    print(
+        f"target >= {TARGET_RATE:,.0f} Observations/s: {'met' if rate >= TARGET_RATE else 'NOT met'}; "
+        f"ratio target: {'met' if ratio >= TARGET_RATIO else 'NOT met'}"
+    )
+    return 0 if rate >= TARGET_RATE and ratio >= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

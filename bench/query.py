@@ -1,0 +1,194 @@
+"""Chart queries: daily aggregates for one patient over 90 days and over 5 years.
+
+Run: `.venv/bin/python bench/query.py` (a few minutes: it builds the data first).
+The store gets 1,000 patients x 1 year x 4 vital codes x 4 readings a day (about
+5.8 million values) plus one patient with 5 years of 10 readings a day per code.
+It then times the server's answer to `Observation/$stats` over real HTTP (the
+chart request the clinician view makes), and, as the yardstick in the same run,
+the same aggregate run directly in SQL with the stdlib sqlite3 module.
+
+Targets (issue 4): 90 days under 20 ms and 5 years under 150 ms (median, SQLite),
+each within 2x of the direct SQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fhir_api.settings import Settings  # noqa: E402
+from fhir_api.storage.database import make_engine, migrate  # noqa: E402
+
+CODES = ("8480-6", "8462-4", "8867-4", "2708-6")
+UNITS = {"8480-6": "mm[Hg]", "8462-4": "mm[Hg]", "8867-4": "/min", "2708-6": "%"}
+BASE = {"8480-6": 130.0, "8462-4": 80.0, "8867-4": 70.0, "2708-6": 96.0}
+DAY_MS = 86_400_000
+END = datetime(2026, 11, 1, tzinfo=UTC)
+LONG_PATIENT = "Patient/long-term"
+
+
+def fill(path: Path, patients: int, long_years: int) -> int:
+    """Write the series rows straight into the SQLite store's table."""
+    rng = random.Random(7)  # noqa: S311 - test data
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=OFF")
+    insert = "INSERT INTO vital_series (subject, code, ts_ms, observation_id, value, unit) VALUES (?,?,?,?,?,?)"
+    end_ms = int(END.timestamp() * 1000)
+    total = 0
+
+    def rows_for(subject: str, days: int, per_day: int):
+        start = end_ms - days * DAY_MS
+        step = DAY_MS // per_day
+        for day in range(days):
+            for k in range(per_day):
+                ts = start + day * DAY_MS + k * step + rng.randrange(0, 600_000)
+                for code in CODES:
+                    yield (
+                        subject,
+                        code,
+                        ts,
+                        f"{subject}-{ts}-{code}",
+                        BASE[code] + rng.gauss(0, 8),
+                        UNITS[code],
+                    )
+
+    subjects = [(f"Patient/p{n:04d}", 365, 4) for n in range(patients)] + [
+        (LONG_PATIENT, 365 * long_years, 10)
+    ]
+    for subject, days, per_day in subjects:
+        batch = list(rows_for(subject, days, per_day))
+        connection.executemany(insert, batch)
+        total += len(batch)
+        if total % 200_000 < len(batch):
+            connection.commit()
+    connection.commit()
+    connection.execute("ANALYZE")
+    connection.close()
+    return total
+
+
+def direct_sql(path: Path, days: int) -> float:
+    """The same daily aggregate, straight through sqlite3 (ms)."""
+    connection = sqlite3.connect(path)
+    end_ms = int(END.timestamp() * 1000)
+    query = (
+        "SELECT code, (ts_ms + ?) / ? AS day, min(value), max(value), sum(value), count(*) "
+        "FROM vital_series WHERE subject = ? AND code IN (?,?,?,?) AND ts_ms >= ? AND ts_ms < ? "
+        "GROUP BY code, day"
+    )
+    began = time.perf_counter()
+    connection.execute(
+        query, (9 * 3_600_000, DAY_MS, LONG_PATIENT, *CODES, end_ms - days * DAY_MS, end_ms)
+    ).fetchall()
+    elapsed = (time.perf_counter() - began) * 1000
+    connection.close()
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--long-years", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--port", type=int, default=8932)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hv-query-") as tmp:
+        data = Path(tmp)
+        settings = Settings(data_dir=data)
+        migrate(make_engine(settings.sqlalchemy_url))
+        db = data / "homevitals.db"
+        began = time.perf_counter()
+        total = fill(db, args.patients, args.long_years)
+        print(
+            f"stored {total:,} values in {time.perf_counter() - began:.0f} s ({db.stat().st_size / 1e6:,.0f} MB)"
+        )
+        env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data)}
+        cli = [sys.executable, "-m", "homevitals_cli"]
+        token = subprocess.run(  # noqa: S603 - our own command
+            [*cli, "token", "create", "--role", "system", "--name", "bench"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.strip()
+        server = subprocess.Popen(  # noqa: S603
+            [*cli, "server", "--port", str(args.port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{args.port}/fhir", headers=headers, timeout=60
+            ) as client:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if client.get("/metadata").status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.2)
+                results = {}
+                for label, days in (("90 days", 90), ("5 years", 365 * args.long_years)):
+                    start = (END - timedelta(days=days)).astimezone(UTC).date().isoformat()
+                    params = {
+                        "patient": LONG_PATIENT,
+                        "code": ",".join(CODES),
+                        "start": start,
+                        "end": END.date().isoformat(),
+                    }
+                    answer = client.get("/Observation/$stats", params=params)
+                    answer.raise_for_status()
+                    day_count = sum(
+                        1
+                        for p in answer.json()["parameter"]
+                        if p["name"] == "series"
+                        for part in p["part"]
+                        if part["name"] == "day"
+                    )
+                    api = []
+                    for _ in range(args.repeat):
+                        t0 = time.perf_counter()
+                        client.get("/Observation/$stats", params=params).raise_for_status()
+                        api.append((time.perf_counter() - t0) * 1000)
+                    sql = [direct_sql(db, days) for _ in range(args.repeat)]
+                    results[label] = (statistics.median(api), statistics.median(sql), day_count)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    targets = {"90 days": 20.0, "5 years": 150.0}
+    ok = True
+    for label, (api, sql, day_count) in results.items():
+        ratio = api / sql
+        met = api < targets[label] and ratio <= 2.0
+        ok = ok and met
+        print(
+            f"{label}: $stats over HTTP {api:.1f} ms (median), direct SQL {sql:.1f} ms, "
+            f"ratio {ratio:.2f}, {day_count} code-days; target < {targets[label]:.0f} ms and <= 2x: "
+            f"{'met' if met else 'NOT met'}"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
