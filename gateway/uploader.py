@@ -1,0 +1,158 @@
+"""The uploader: outbox rows to the FHIR server as transaction Bundles of conditional creates.
+
+Batched while there is a backlog (up to `batch_size` readings a Bundle),
+immediate when there is not: `wake()` is called whenever a reading is queued.
+A 2xx marks the Bundle's rows sent. A 4xx other than 408/429 means something in
+the Bundle can never be stored; since a transaction is all or nothing, the batch
+is split in halves until the refused reading is alone, and only that one is
+marked rejected. Everything else is retried with backoff (honouring
+`Retry-After`), forever: the outbox survives restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from .mapping.bundle import BundleEntry, supporting_references, transaction_bundle
+from .outbox import Outbox, OutboxRow
+from .retry import Verdict, next_retry_delay, parse_retry_after, verdict
+
+__all__ = ["UploadError", "Uploader"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class UploadError(Exception):
+    """The server could not be reached or did not answer usefully."""
+
+
+class Uploader:
+    """Drains the outbox to `base_url` (the server's FHIR base, e.g. `https://…/fhir`).
+
+    Args:
+        base_url: the FHIR base URL.
+        token: the gateway's bearer token (never logged).
+        outbox: where readings wait.
+        transport: an httpx transport (tests pass one; production uses the default).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        outbox: Outbox,
+        *,
+        batch_size: int = 100,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+            timeout=timeout,
+            transport=transport,
+        )
+        self.last_contact: float | None = None
+        self.last_error: str | None = None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    def wake(self) -> None:
+        """A reading was queued: upload now rather than at the next retry time."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Upload forever (cancel to stop)."""
+        while True:
+            uploaded = await self.upload_due()
+            if uploaded:
+                continue  # a backlog: keep going
+            wait = self._outbox.next_due_in()
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=60.0 if wait is None else max(wait, 0.05)
+                )
+            except TimeoutError:
+                pass
+
+    async def upload_due(self) -> int:
+        """Send one batch of due rows; returns how many were settled (sent or rejected)."""
+        rows = self._outbox.due(self._batch_size)
+        if not rows:
+            return 0
+        return await self._send(rows)
+
+    async def _send(self, rows: Sequence[OutboxRow]) -> int:
+        status, body, retry_after = await self._post(rows)
+        outcome = verdict(status)
+        if outcome is Verdict.SENT:
+            self._outbox.mark_sent([r.seq for r in rows])
+            return len(rows)
+        if outcome is Verdict.REJECTED:
+            if len(rows) > 1:  # find the one reading the server refuses
+                middle = len(rows) // 2
+                return await self._send(rows[:middle]) + await self._send(rows[middle:])
+            _LOGGER.error("server refused a reading for good (HTTP %s); kept as rejected", status)
+            self._outbox.mark_rejected(rows[0].seq, body if body is not None else f"HTTP {status}")
+            return 1
+        attempt = max(r.attempts for r in rows) + 1
+        delay = next_retry_delay(attempt, retry_after)
+        _LOGGER.warning(
+            "upload of %d readings failed (%s); retry in %.1f s", len(rows), self.last_error, delay
+        )
+        self._outbox.postpone([r.seq for r in rows], delay, self.last_error or "")
+        return 0
+
+    async def _post(self, rows: Sequence[OutboxRow]) -> tuple[int | None, Any, float | None]:
+        entries = [BundleEntry(r.full_url, r.resource, r.if_none_exist) for r in rows]
+        wanted = set().union(*(supporting_references(r.resource) for r in rows)) - {
+            r.full_url for r in rows
+        }
+        found = {s.full_url: s for s in self._outbox.lookup(sorted(wanted))}
+        # A supporting Observation (a coincident time stamp) may refer to Devices in turn.
+        more = set().union(*(supporting_references(s.resource) for s in found.values())) - wanted
+        found.update({s.full_url: s for s in self._outbox.lookup(sorted(more))})
+        entries += [BundleEntry(s.full_url, s.resource, s.if_none_exist) for s in found.values()]
+        try:
+            bundle = transaction_bundle(entries)
+        except ValueError as exc:  # a reference nothing can resolve: no retry will help
+            self.last_error = str(exc)
+            return (
+                422,
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [{"severity": "error", "code": "invalid", "diagnostics": str(exc)}],
+                },
+                None,
+            )
+        try:
+            response = await self._client.post("", json=bundle)
+        except httpx.HTTPError as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return None, None, None
+        self.last_contact = time.time()
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text[:1000]
+        if response.status_code >= 300:
+            self.last_error = f"HTTP {response.status_code}"
+        else:
+            self.last_error = None
+        return (
+            response.status_code,
+            body,
+            parse_retry_after(response.headers.get("retry-after"), time.time()),
+        )
