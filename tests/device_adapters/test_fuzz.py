@@ -19,7 +19,7 @@ from . import captures
 
 READING_TYPES = typing.get_args(da.Reading)
 CHARACTERISTICS = sorted(PARSERS)
-SEED = int(os.environ.get("FUZZ_SEED", random.randrange(2**32)))  # noqa: S311 - not crypto
+SEED = int(os.environ.get("FUZZ_SEED", random.randrange(2**32)))
 
 
 def _decode_or_malformed(characteristic: str, payload: bytes) -> None:
@@ -42,7 +42,7 @@ def test_any_bytes_decode_or_raise_malformed_payload(characteristic, payload):
 def test_seeded_random_sweep_over_every_characteristic(capsys):
     with capsys.disabled():
         print(f"\nfuzz seed: FUZZ_SEED={SEED}")  # noqa: T201 - to reproduce a failure
-    rng = random.Random(SEED)  # noqa: S311
+    rng = random.Random(SEED)
     for characteristic in CHARACTERISTICS:
         for _ in range(3000):
             payload = rng.randbytes(rng.randrange(0, 32))
