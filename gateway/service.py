@@ -1,0 +1,230 @@
+"""The gateway service: scan, run a session per advertising device, commit, upload.
+
+One asyncio service. The scanner's callback only decides whether to start a
+session; a session's notification callbacks only put values on a queue; the
+consumer parses, maps and commits each value to the outbox before anything else
+happens to it, then wakes the uploader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+
+import device_adapters as da
+
+from .bindings import Binding, Bindings
+from .mapping import GatewayIdentity, MappingContext, NotAMeasurement, map_reading, upload_entries
+from .outbox import Outbox, Supporting, utc_now
+from .sessions import Received, collect_session
+from .uploader import Uploader
+
+__all__ = ["BleEnvironment", "Gateway"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BleEnvironment:
+    """How the gateway reaches Bluetooth: keyword arguments for BleakScanner and BleakClient.
+
+    The real adapter is the default; the emulated bus is chosen explicitly.
+    """
+
+    scanner_kwargs: dict[str, Any] = field(default_factory=dict)
+    client_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def adapter(cls, name: str | None = None) -> BleEnvironment:
+        """The host's Bluetooth adapter through BlueZ (e.g. `hci0`)."""
+        bluez = {"adapter": name} if name else {}
+        return cls({"bluez": bluez}, {"bluez": bluez})
+
+    @classmethod
+    def simulated(cls, bus: Any) -> BleEnvironment:
+        """The in-process bumble bus of `gateway.simulation`."""
+        from .simulation import BumbleClient, BumbleScanner
+
+        return cls({"backend": BumbleScanner, "bus": bus}, {"backend": BumbleClient, "bus": bus})
+
+
+class Gateway:
+    """Everything that runs on the Raspberry Pi."""
+
+    def __init__(
+        self,
+        *,
+        identity: GatewayIdentity,
+        bindings: Bindings,
+        outbox: Outbox,
+        uploader: Uploader,
+        ble: BleEnvironment,
+        zone: ZoneInfo,
+        now: Callable[[], datetime] = utc_now,
+        idle_timeout: float = 5.0,
+        cooldown: float = 30.0,
+        connect_timeout: float = 20.0,
+        test_data: bool = False,
+    ) -> None:
+        self.identity = identity
+        self.bindings = bindings
+        self.outbox = outbox
+        self.uploader = uploader
+        self.ble = ble
+        self.zone = zone
+        self.now = now
+        self.idle_timeout = idle_timeout
+        self.cooldown = cooldown
+        self.connect_timeout = connect_timeout
+        self.test_data = test_data
+        self._queue: asyncio.Queue[Received] = asyncio.Queue()
+        self._busy: set[str] = set()
+        self._quiet_until: dict[str, float] = {}
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.started = time.time()
+        self.last_contact: dict[str, float] = {}
+        self.sessions_completed = 0
+        self.adapter_state = "starting"
+
+    # --- running ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        consumer = asyncio.create_task(self._consume(), name="consumer")
+        uploader = asyncio.create_task(self.uploader.run(), name="uploader")
+        scanner = BleakScanner(
+            detection_callback=self._on_advertisement,
+            service_uuids=self.bindings.service_uuids(),
+            **self.ble.scanner_kwargs,
+        )
+        try:
+            await scanner.start()
+            self.adapter_state = "scanning"
+            await asyncio.Event().wait()
+        finally:
+            self.adapter_state = "stopped"
+            with contextlib.suppress(Exception):
+                await scanner.stop()
+            for task in (*self._sessions, consumer, uploader):
+                task.cancel()
+            await asyncio.gather(*self._sessions, consumer, uploader, return_exceptions=True)
+
+    def _on_advertisement(self, device: BLEDevice, _: AdvertisementData) -> None:
+        binding = self.bindings.get(device.address)
+        if binding is None or device.address in self._busy:
+            return
+        if self._quiet_until.get(device.address, 0.0) > time.monotonic():
+            return
+        self._busy.add(device.address)
+        task = asyncio.create_task(self._session(device, binding), name=f"session {device.address}")
+        self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+
+    async def _session(self, device: BLEDevice, binding: Binding) -> None:
+        try:
+            async with BleakClient(
+                device, timeout=self.connect_timeout, **self.ble.client_kwargs
+            ) as client:
+                await collect_session(
+                    client,
+                    device.address,
+                    binding.kind,
+                    self._queue.put_nowait,
+                    now=self.now,
+                    zone=self.zone,
+                    idle_timeout=self.idle_timeout,
+                )
+            self.sessions_completed += 1
+            self.last_contact[device.address] = time.time()
+        except (BleakError, TimeoutError, OSError) as exc:
+            _LOGGER.warning("session with %s failed: %s", device.address, exc)
+        finally:
+            self._busy.discard(device.address)
+            self._quiet_until[device.address] = time.monotonic() + self.cooldown
+
+    async def _consume(self) -> None:
+        while True:
+            item = await self._queue.get()
+            try:
+                await asyncio.to_thread(self._commit, item)
+                self.uploader.wake()
+            except Exception:  # never stop consuming: the value is in quarantine or the log
+                _LOGGER.exception(
+                    "could not commit a value from %s", item.context.sensor.bluetooth_address
+                )
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every received value is committed (before deleting it on a device)."""
+        await self._queue.join()
+
+    def _commit(self, item: Received) -> None:
+        address = item.context.sensor.bluetooth_address
+        try:
+            reading = da.parse(item.characteristic, item.data)
+        except da.DeviceAdapterError as exc:
+            _LOGGER.warning("%s sent a malformed value, quarantined: %s", address, exc)
+            self.outbox.quarantine(address, item.characteristic, item.data, str(exc))
+            return
+        binding = self.bindings.get(address)
+        patient = binding.patient_for(getattr(reading, "user_id", None)) if binding else None
+        context = MappingContext(
+            item.context.sensor,
+            self.identity,
+            patient,
+            item.received_at,
+            item.context.clock,
+            self.zone,
+            self.test_data,
+        )
+        try:
+            resources = map_reading(reading, context)
+        except NotAMeasurement:
+            return
+        entries = upload_entries(resources, item.context.sensor, self.identity, patient)
+        observations = [
+            (e.full_url, e.resource, e.if_none_exist)
+            for e in entries
+            if e.resource["resourceType"] == "Observation"
+        ]
+        supporting = [
+            Supporting(e.full_url, e.resource, e.if_none_exist)
+            for e in entries
+            if e.resource["resourceType"] != "Observation"
+        ]
+        self.outbox.add(observations, supporting)
+
+    # --- status -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What `homevitals gateway status` and the heartbeat report."""
+        counts = self.outbox.counts()
+        return {
+            "gateway": self.identity.key,
+            "software_version": self.identity.software_version,
+            "uptime_s": round(time.time() - self.started),
+            "bluetooth": self.adapter_state,
+            "queue_depth": counts["pending"],
+            "oldest_unsent_age_s": self.outbox.oldest_pending_age(),
+            "rejected": counts["rejected"],
+            "quarantined": counts["quarantined"],
+            "sent": counts["sent"],
+            "last_upload_contact": self.uploader.last_contact,
+            "devices": {
+                address: {"last_contact": self.last_contact.get(address)}
+                for address in self.bindings.addresses()
+            },
+        }

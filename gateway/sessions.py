@@ -1,0 +1,167 @@
+"""One connection to one device: identify it, read and set its clock, collect its readings.
+
+The session only talks Bluetooth (through the bleak API). Each value it receives
+is put on a queue as `(received_at, context, characteristic, bytes)`: the
+consumer parses, maps and commits it (bleak's examples/async_callback_with_queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bleak import BleakClient
+from bleak.exc import BleakError
+
+import device_adapters as da
+from device_adapters import uuids
+from device_adapters.clock import encode_current_time, encode_date_time
+
+from .mapping import ClockSample, SensorIdentity
+from .mapping.devices import DeviceKind
+
+__all__ = ["MEASUREMENTS", "Received", "SessionContext", "collect_session"]
+
+_LOGGER = logging.getLogger(__name__)
+
+# What each kind of device sends its readings on.
+MEASUREMENTS: dict[DeviceKind, tuple[str, ...]] = {
+    DeviceKind.BLOOD_PRESSURE: (uuids.BLOOD_PRESSURE_MEASUREMENT,),
+    DeviceKind.THERMOMETER: (uuids.TEMPERATURE_MEASUREMENT,),
+    DeviceKind.WEIGHT_SCALE: (uuids.WEIGHT_MEASUREMENT,),
+    DeviceKind.HEART_RATE: (uuids.HEART_RATE_MEASUREMENT,),
+    DeviceKind.PULSE_OXIMETER: (uuids.PLX_SPOT_CHECK_MEASUREMENT,),
+}
+_DIS = (
+    uuids.MANUFACTURER_NAME,
+    uuids.MODEL_NUMBER,
+    uuids.SERIAL_NUMBER,
+    uuids.FIRMWARE_REVISION,
+    uuids.SOFTWARE_REVISION,
+    uuids.HARDWARE_REVISION,
+    uuids.SYSTEM_ID,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """What the consumer needs besides the bytes: who measured and how its clock stood."""
+
+    sensor: SensorIdentity
+    clock: ClockSample | None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One value off the air."""
+
+    received_at: datetime
+    context: SessionContext
+    characteristic: str
+    data: bytes
+
+
+async def _identify(client: BleakClient, address: str, kind: DeviceKind) -> SensorIdentity:
+    readings: list[da.DeviceInformation | da.SystemId] = []
+    for uuid in _DIS:
+        characteristic = client.services.get_characteristic(uuid)
+        if characteristic is None or "read" not in characteristic.properties:
+            continue
+        try:
+            reading = da.parse(uuid, await client.read_gatt_char(characteristic))
+        except (BleakError, da.DeviceAdapterError) as exc:
+            _LOGGER.warning("%s: cannot read %s: %s", address, da.uuids.label(uuid), exc)
+            continue
+        if isinstance(reading, da.DeviceInformation | da.SystemId):
+            readings.append(reading)
+    return SensorIdentity.from_readings(address, kind, readings)
+
+
+async def _clock(
+    client: BleakClient, address: str, now: Callable[[], datetime], zone: ZoneInfo
+) -> ClockSample | None:
+    """Read the device clock against ours (coincident time stamp), then set it."""
+    sample = None
+    for uuid in (uuids.CURRENT_TIME, uuids.DATE_TIME):
+        characteristic = client.services.get_characteristic(uuid)
+        if characteristic is None:
+            continue
+        try:
+            if sample is None and "read" in characteristic.properties:
+                value = da.parse(uuid, await client.read_gatt_char(characteristic))
+                if isinstance(value, da.CurrentTime | da.DateTimeValue):
+                    sample = ClockSample(value.device_time, now())
+            if "write" in characteristic.properties:
+                local = now().astimezone(zone)
+                payload = (
+                    encode_current_time(local)
+                    if uuid == uuids.CURRENT_TIME
+                    else encode_date_time(local)
+                )
+                await client.write_gatt_char(characteristic, payload, response=True)
+                break
+        except (BleakError, da.DeviceAdapterError) as exc:  # Omron answers CTS writes with 0x80
+            _LOGGER.warning("%s: clock via %s failed: %s", address, da.uuids.label(uuid), exc)
+    return sample
+
+
+async def collect_session(
+    client: BleakClient,
+    address: str,
+    kind: DeviceKind,
+    deliver: Callable[[Received], None],
+    *,
+    now: Callable[[], datetime],
+    zone: ZoneInfo,
+    idle_timeout: float = 5.0,
+) -> SessionContext:
+    """Identify, sync the clock, subscribe, and collect until the device disconnects or goes idle.
+
+    Args:
+        client: a connected `BleakClient`.
+        address: the device's address (for logs and identity).
+        kind: what the device measures.
+        deliver: called (synchronously, in the notification callback) with each value.
+        now: the gateway's zone-aware clock.
+        zone: the home's time zone (device clocks show its local time).
+        idle_timeout: seconds without a value after which the session ends.
+
+    Returns:
+        The session's context (sensor identity and clock sample).
+    """
+    sensor = await _identify(client, address, kind)
+    clock = await _clock(client, address, now, zone)
+    context = SessionContext(sensor, clock)
+    last_value = asyncio.get_running_loop().time()
+    disconnected = asyncio.Event()
+
+    def on_value(uuid: str) -> Callable[[object, bytearray], None]:
+        def callback(_: object, data: bytearray) -> None:
+            nonlocal last_value
+            last_value = asyncio.get_running_loop().time()
+            deliver(Received(now(), context, uuid, bytes(data)))
+
+        return callback
+
+    subscribed = []
+    for uuid in MEASUREMENTS.get(kind, ()):
+        characteristic = client.services.get_characteristic(uuid)
+        if characteristic is None:
+            continue
+        await client.start_notify(characteristic, on_value(uuid))
+        subscribed.append(characteristic)
+    if not subscribed:
+        _LOGGER.warning("%s offers none of the characteristics a %s sends", address, kind)
+        return context
+    while client.is_connected:
+        idle = asyncio.get_running_loop().time() - last_value
+        if idle >= idle_timeout:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(disconnected.wait(), timeout=min(0.1, idle_timeout - idle))
+    return context

@@ -1,0 +1,310 @@
+"""Emulated Bluetooth LE health devices: real GATT servers on a `VirtualBus`.
+
+Each emulator can be scripted: readings in its memory, a clock that is set,
+drifted or unset, NaN values, a malformed payload, a disconnect in the middle of
+a batch, records sent twice, and a CCCD that needs an encrypted link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bumble import gatt
+from bumble.att import Attribute
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Connection, Device
+
+from device_adapters.clock import encode_current_time, parse_current_time, parse_date_time
+
+from . import encoding
+from .bus import VirtualBus, make_device
+
+__all__ = ["BloodPressureCuff", "DeviceClock", "EmulatedPeripheral", "StoredRecord"]
+
+_LOGGER = logging.getLogger(__name__)
+_NO_PERMISSIONS = Attribute.Permissions(0)
+_READ = Attribute.Permissions.READABLE
+_READ_WRITE = Attribute.Permissions.READABLE | Attribute.Permissions.WRITEABLE
+_ENCRYPTED = (
+    Attribute.Permissions.READ_REQUIRES_ENCRYPTION | Attribute.Permissions.WRITE_REQUIRES_ENCRYPTION
+)
+
+
+def _uuid16(number: int) -> UUID:
+    return UUID.from_16_bits(number)
+
+
+@dataclass
+class DeviceClock:
+    """A device's wall clock: the home's local time shifted by `drift`, or not set at all."""
+
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Tokyo"))
+    drift: timedelta = timedelta(0)
+    is_set: bool = True
+
+    def now(self) -> datetime | None:
+        """What the device shows now (naive local time), or None when unset."""
+        if not self.is_set:
+            return None
+        return (datetime.now(UTC).astimezone(self.zone) + self.drift).replace(
+            tzinfo=None, microsecond=0
+        )
+
+    def set_to(self, wall_clock: datetime) -> None:
+        """The gateway wrote the clock."""
+        real = datetime.now(UTC).astimezone(self.zone).replace(tzinfo=None)
+        self.drift = wall_clock - real.replace(microsecond=0)
+        self.is_set = True
+
+
+@dataclass
+class StoredRecord:
+    """A payload in the device's memory, sent until its indication is confirmed."""
+
+    payload: bytes
+    sent: bool = False
+
+
+class EmulatedPeripheral:
+    """Base class: a bumble Device with Device Information, Battery and Current Time."""
+
+    kind = "generic"
+    service_uuid = 0x1800
+
+    def __init__(
+        self,
+        address: str,
+        name: str,
+        *,
+        manufacturer: str = "HomeVitals Emulated",
+        model: str = "EMU-1",
+        serial: str = "0001",
+        firmware: str = "1.0.0",
+        system_id: bytes | None = None,
+        battery: int = 90,
+        clock: DeviceClock | None = None,
+        require_encryption: bool = False,
+    ) -> None:
+        self.address = address
+        self.name = name
+        self.clock = clock or DeviceClock()
+        self.battery = battery
+        self.require_encryption = require_encryption
+        self._info = {0x2A29: manufacturer, 0x2A24: model, 0x2A25: serial, 0x2A26: firmware}
+        self._system_id = system_id
+        self.device: Device | None = None
+        self.connections: list[Connection] = []
+        self.connections_made = 0
+        self.clock_writes: list[datetime] = []
+
+    # --- GATT database ------------------------------------------------------------------
+
+    def measurement_services(self) -> list[gatt.Service]:
+        """The device's own services (subclasses)."""
+        return []
+
+    def _common_services(self) -> list[gatt.Service]:
+        info = [
+            gatt.Characteristic(
+                _uuid16(uuid), gatt.Characteristic.Properties.READ, _READ, value.encode()
+            )
+            for uuid, value in self._info.items()
+        ]
+        if self._system_id is not None:
+            info.append(
+                gatt.Characteristic(
+                    _uuid16(0x2A23), gatt.Characteristic.Properties.READ, _READ, self._system_id
+                )
+            )
+        battery: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _uuid16(0x2A19),
+            gatt.Characteristic.Properties.READ,
+            _READ,
+            gatt.CharacteristicValue[bytes](read=lambda _: bytes([self.battery])),
+        )
+        current_time: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _uuid16(0x2A2B),
+            gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.WRITE,
+            _READ_WRITE,
+            gatt.CharacteristicValue[bytes](read=self._read_clock, write=self._write_clock),
+        )
+        return [
+            gatt.Service(_uuid16(0x180A), info),
+            gatt.Service(_uuid16(0x180F), [battery]),
+            gatt.Service(_uuid16(0x1805), [current_time]),
+        ]
+
+    def _read_clock(self, _: Connection) -> bytes:
+        now = self.clock.now()
+        return bytes(10) if now is None else encode_current_time(now)
+
+    def _write_clock(self, _: Connection, value: bytes) -> None:
+        decoded = parse_current_time(value) if len(value) >= 10 else parse_date_time(value)
+        if decoded.device_time is not None:
+            self.clock.set_to(decoded.device_time)
+            self.clock_writes.append(decoded.device_time)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, bus: VirtualBus) -> None:
+        """Power on, serve GATT and advertise (every 20 ms, so scans are quick)."""
+        device = await make_device(bus.link, self.address, self.name)
+        device.add_services(self.measurement_services() + self._common_services())
+        if self.require_encryption:
+            self._protect_cccds(device)
+        device.on("connection", self._on_connection)
+        device.advertising_data = bytes(
+            AdvertisingData(
+                [
+                    (AdvertisingData.FLAGS, bytes([0x06])),
+                    (
+                        AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                        self.service_uuid.to_bytes(2, "little"),
+                    ),
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+                ]
+            )
+        )
+        self.device = device
+        await device.start_advertising(
+            auto_restart=True, advertising_interval_min=20, advertising_interval_max=20
+        )
+
+    def _protect_cccds(self, device: Device) -> None:
+        # bumble adds CCCDs readable and writeable by anyone: make them need encryption,
+        # as cuffs that want a bond do.
+        for attribute in device.gatt_server.attributes:
+            if (
+                getattr(attribute, "type", None)
+                == gatt.GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR
+            ):
+                attribute.permissions = _ENCRYPTED
+
+    async def stop(self) -> None:
+        """Power off."""
+        if self.device is not None:
+            with contextlib.suppress(Exception):
+                await self.device.stop_advertising()
+            for connection in list(self.connections):
+                with contextlib.suppress(Exception):
+                    await connection.disconnect()
+            with contextlib.suppress(Exception):
+                await self.device.power_off()
+
+    def _on_connection(self, connection: Connection) -> None:
+        self.connections.append(connection)
+        self.connections_made += 1
+        connection.on("disconnection", lambda *_: self._on_disconnection(connection))
+
+    def _on_disconnection(self, connection: Connection) -> None:
+        with contextlib.suppress(ValueError):
+            self.connections.remove(connection)
+
+    async def disconnect_all(self) -> None:
+        """The device ends its connections (as cuffs do after sending their memory)."""
+        for connection in list(self.connections):
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+
+
+class BloodPressureCuff(EmulatedPeripheral):
+    """A cuff (Blood Pressure Service 0x1810) with user slots and a memory.
+
+    On subscription to Blood Pressure Measurement it indicates every unsent record,
+    marks one sent only when its indication is confirmed, then disconnects, like
+    A&D and Omron cuffs do.
+    """
+
+    kind = "blood-pressure"
+    service_uuid = 0x1810
+
+    def __init__(self, address: str, name: str = "BP Cuff", **kwargs: Any) -> None:
+        super().__init__(address, name, **kwargs)
+        self.memory: list[StoredRecord] = []
+        self.sent_encrypted: list[bool] = []  # whether each indication went over an encrypted link
+        self.disconnect_after: int | None = None  # cut the link after this many records
+        self.resend_sent = False  # send already-sent records again (devices do)
+        self.stay_connected = False
+        self._measurement: gatt.Characteristic[bytes] | None = None
+        self._upload: asyncio.Task[None] | None = None
+
+    def measure(
+        self,
+        systolic: float | None,
+        diastolic: float | None,
+        pulse: float | None = 72,
+        *,
+        user: int | None = 1,
+        when: datetime | None = None,
+        status: int | None = 0,
+    ) -> bytes:
+        """Take a measurement now (device clock) or at `when` (device clock time)."""
+        mean = (
+            None
+            if systolic is None or diastolic is None
+            else round(diastolic + (systolic - diastolic) / 3)
+        )
+        stamp: datetime | None = when if when is not None else self.clock.now()
+        payload = encoding.blood_pressure_measurement(
+            systolic, diastolic, mean, stamp=stamp, pulse=pulse, user=user, status=status
+        )
+        self.memory.append(StoredRecord(payload))
+        return payload
+
+    def store_raw(self, payload: bytes) -> None:
+        """Put any bytes in memory (a malformed record, say)."""
+        self.memory.append(StoredRecord(payload))
+
+    def measurement_services(self) -> list[gatt.Service]:
+        self._measurement = gatt.Characteristic(
+            _uuid16(0x2A35), gatt.Characteristic.Properties.INDICATE, _NO_PERMISSIONS, b""
+        )
+        self._measurement.on("subscription", self._on_subscription)
+        feature = gatt.Characteristic(
+            _uuid16(0x2A49),
+            gatt.Characteristic.Properties.READ,
+            _READ,
+            (0x0027).to_bytes(2, "little"),
+        )
+        date_time: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _uuid16(0x2A08),
+            gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.WRITE,
+            _READ_WRITE,
+            gatt.CharacteristicValue(
+                read=lambda _: encoding.date_time(self.clock.now()), write=self._write_clock
+            ),
+        )
+        return [gatt.Service(_uuid16(0x1810), [self._measurement, feature, date_time])]
+
+    def _on_subscription(self, bearer: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
+        if indicate_enabled and (self._upload is None or self._upload.done()):
+            self._upload = asyncio.ensure_future(self._send_memory(bearer))
+
+    async def _send_memory(self, bearer: Any) -> None:
+        assert self.device is not None and self._measurement is not None  # noqa: S101 - started
+        sent_now = 0
+        try:
+            for record in list(self.memory):
+                if record.sent and not self.resend_sent:
+                    continue
+                if self.disconnect_after is not None and sent_now >= self.disconnect_after:
+                    self.disconnect_after = None  # only once
+                    await self.disconnect_all()
+                    return
+                await self.device.indicate_subscriber(bearer, self._measurement, record.payload)
+                self.sent_encrypted.append(bool(getattr(bearer, "is_encrypted", False)))
+                record.sent = (
+                    True  # confirmed: indicate_subscriber returns after the ATT confirmation
+                )
+                sent_now += 1
+            await asyncio.sleep(0.2)
+            if not self.stay_connected:
+                await self.disconnect_all()
+        except Exception as exc:  # the link went away mid-batch: the rest stays unsent
+            _LOGGER.debug("cuff %s stopped sending: %s", self.address, exc)

@@ -1,0 +1,233 @@
+"""Emulated devices -> real bleak API -> gateway -> real FHIR server over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.bindings import Binding, Bindings
+from gateway.mapping import GatewayIdentity, PatientLink
+from gateway.mapping.devices import DeviceKind
+from gateway.outbox import Outbox
+from gateway.service import BleEnvironment, Gateway
+from gateway.simulation import VirtualBus
+from gateway.simulation.peripherals import BloodPressureCuff, DeviceClock
+from gateway.uploader import Uploader
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+CUFF = "D0:00:00:00:01:01"
+
+
+def search(server, query: str) -> dict:
+    with server.client() as client:
+        response = client.get(f"/Observation?{query}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+async def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+async def run_gateway(tmp_path, server, bus, bindings, **kwargs):
+    outbox = Outbox(tmp_path / "gateway.db")
+    uploader = Uploader(server.base, server.token, outbox)
+    gateway = Gateway(
+        identity=GatewayIdentity("B827EBFFFE000101", "test"),
+        bindings=bindings,
+        outbox=outbox,
+        uploader=uploader,
+        ble=BleEnvironment.simulated(bus),
+        zone=TOKYO,
+        idle_timeout=1.0,
+        cooldown=kwargs.pop("cooldown", 0.5),
+        **kwargs,
+    )
+    task = asyncio.create_task(gateway.run())
+    return gateway, task
+
+
+async def stop(gateway_task, gateway):
+    gateway_task.cancel()
+    await asyncio.gather(gateway_task, return_exceptions=True)
+    await gateway.uploader.aclose()
+
+
+async def test_blood_pressure_cuff_two_users_drifted_clock_end_to_end(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(
+        CUFF,
+        clock=DeviceClock(TOKYO, drift=timedelta(minutes=-3)),
+        system_id=bytes.fromhex("c377addeeeabedfe"),
+    )
+    base = cuff.clock.now()
+    cuff.measure(128, 84, 70, user=1, when=base - timedelta(hours=2))
+    cuff.measure(131, 86, 72, user=1, when=base - timedelta(hours=1))
+    cuff.measure(142, 91, 80, user=2, when=base - timedelta(minutes=30))
+    await cuff.start(bus)
+    bindings = Bindings(
+        [
+            Binding(
+                CUFF,
+                DeviceKind.BLOOD_PRESSURE,
+                {1: PatientLink(logical_id="tanaka"), 2: PatientLink(logical_id="suzuki")},
+            )
+        ]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(
+            lambda: gateway.outbox.counts()["sent"] >= 7
+        )  # 3 panels + 3 pulses + the time stamp
+        assert all(record.sent for record in cuff.memory)
+        assert cuff.clock_writes, "the gateway sets the device clock"
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    tanaka = search(fhir_server, "patient=Patient/tanaka&code=http://loinc.org|85354-9&_sort=date")
+    suzuki = search(fhir_server, "patient=Patient/suzuki&code=http://loinc.org|85354-9")
+    assert tanaka["total"] == 2 and suzuki["total"] == 1
+    systolic = [e["resource"]["component"][0]["valueQuantity"]["value"] for e in tanaka["entry"]]
+    assert systolic == [128, 131]
+    # The cuff ran 3 minutes slow: its time stamps are corrected onto the gateway's clock.
+    first = datetime.fromisoformat(tanaka["entry"][0]["resource"]["effectiveDateTime"])
+    expected = (base - timedelta(hours=2) + timedelta(minutes=3)).replace(tzinfo=TOKYO)
+    assert abs(first - expected) <= timedelta(seconds=2)
+    assert first.utcoffset() == timedelta(hours=9)
+    assert search(fhir_server, "patient=Patient/tanaka&code=http://loinc.org|8867-4")["total"] == 2
+
+
+async def test_readings_measured_later_arrive_and_nothing_is_duplicated(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF)
+    cuff.measure(120, 80, 65, user=1)
+    await cuff.start(bus)
+    bindings = Bindings(
+        [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="sato")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 3)
+        cuff.resend_sent = True  # devices do re-send their memory
+        cuff.measure(125, 82, 66, user=1, when=cuff.clock.now() + timedelta(seconds=5))
+        await wait_for(lambda: cuff.connections_made >= 3)
+        await wait_for(
+            lambda: gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] >= 5
+        )
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    assert search(fhir_server, "patient=Patient/sato&code=85354-9&_summary=count")["total"] == 2
+
+
+async def test_disconnect_mid_batch_and_a_malformed_record_lose_nothing(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF)
+    start = cuff.clock.now() - timedelta(hours=5)
+    for n in range(6):
+        cuff.measure(110 + n, 70 + n, 60 + n, user=1, when=start + timedelta(minutes=10 * n))
+    cuff.store_raw(bytes.fromhex("1e7a0050"))  # truncated: flags promise far more
+    cuff.disconnect_after = 3
+    await cuff.start(bus)
+    bindings = Bindings(
+        [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="ito")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["quarantined"] == 1)
+        await wait_for(
+            lambda: (
+                gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] >= 12
+            )
+        )
+        assert cuff.connections_made >= 2  # the cut link was picked up again
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    found = search(fhir_server, "patient=Patient/ito&code=85354-9&_sort=date&_count=20")
+    assert [e["resource"]["component"][0]["valueQuantity"]["value"] for e in found["entry"]] == [
+        110,
+        111,
+        112,
+        113,
+        114,
+        115,
+    ]
+
+
+async def test_unbound_user_slot_is_uploaded_unassigned(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF)
+    cuff.measure(150, 95, 77, user=3)
+    await cuff.start(bus)
+    bindings = Bindings(
+        [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {1: PatientLink(logical_id="kato")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    assert search(fhir_server, "patient=Patient/kato&_summary=count")["total"] == 0
+    panels = search(fhir_server, "code=http://loinc.org|85354-9&component-code=8480-6")
+    unassigned = [
+        e["resource"]
+        for e in panels.get("entry", [])
+        if e["resource"]["subject"]["reference"].startswith("Device/")
+    ]
+    assert len(unassigned) == 1
+    assert unassigned[0]["component"][0]["valueQuantity"]["value"] == 150
+
+
+async def test_cuff_that_needs_encryption_is_paired_like_bluez_does(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF, require_encryption=True)
+    cuff.measure(119, 79, 68, user=1)
+    await cuff.start(bus)
+    bindings = Bindings(
+        [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="abe")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
+        assert cuff.sent_encrypted == [True]  # the CCCD write failed, the client paired, retried
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    assert search(fhir_server, "patient=Patient/abe&code=85354-9&_summary=count")["total"] == 1
+
+
+async def test_without_pairing_the_protected_cccd_refuses_the_subscription():
+    from bleak import BleakClient
+    from bleak.exc import BleakGATTProtocolError
+
+    from gateway.simulation import BumbleClient
+
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF, require_encryption=True)
+    await cuff.start(bus)
+    client = BleakClient(CUFF, backend=BumbleClient, bus=bus)
+    await client.connect()
+    try:
+        backend = client._backend
+        backend.pair = _refuse  # a gateway whose agent would not pair
+        with pytest.raises(BleakGATTProtocolError) as info:
+            await client.start_notify("2a35", lambda *_: None)
+        assert info.value.code in (0x05, 0x0F)
+    finally:
+        await client.disconnect()
+        await cuff.stop()
+
+
+async def _refuse(*_args, **_kwargs):
+    from bleak.exc import BleakGATTProtocolError
+
+    raise BleakGATTProtocolError(0x05)
