@@ -5,8 +5,10 @@ import sys
 
 SCRIPT = """
 import sys
-import gateway.service, gateway.uploader, gateway.outbox, gateway.sessions, gateway.mapping, gateway.retry
-server_side = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "influxdb_client", "fhir_api", "orjson"}
+import gateway.service, gateway.uploader, gateway.outbox, gateway.sessions
+import gateway.mapping, gateway.retry
+server_side = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
+               "influxdb_client", "fhir_api", "orjson"}
 test_side = {"bumble", "hypothesis", "pytest"}
 loaded = {name.split(".")[0] for name in sys.modules}
 print(sorted(loaded & (server_side | test_side)))
