@@ -90,7 +90,7 @@ bind-address = "127.0.0.1:{bind_port}"
         encoding="utf-8",
     )
     log = (workdir / "influxd.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - Debian's influxd with our own config
+    process = subprocess.Popen(
         [binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{http_port}"
