@@ -73,8 +73,23 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(_: argparse.Namespace) -> int:
-    print("HomeVitals demo: decoding sample Bluetooth LE payloads\n")
+def _demo(args: argparse.Namespace) -> int:
+    if args.decode_only:
+        return _decode_samples()
+    try:
+        from homevitals_demo import run_demo
+    except ImportError as exc:  # the demo needs the server, gateway and dev extras
+        print(f"the demo needs all extras installed (make demo does it): {exc}", file=sys.stderr)
+        return 2
+    sent = run_demo(
+        port=args.port, days=args.days, duration=args.duration, live_every=args.live_every
+    )
+    print(f"the gateway uploaded {sent} resources")
+    return 0
+
+
+def _decode_samples() -> int:
+    print("HomeVitals: decoding sample Bluetooth LE payloads\n")
     for title, characteristic, payload in DEMO_PAYLOADS:
         print(f"== {title}  [{characteristic} {payload}]")
         try:
@@ -93,7 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("characteristic", help='UUID, e.g. "2a35" or a 128-bit UUID')
     decode.add_argument("payload", help="the value in hex, e.g. 1e7a0050...")
     decode.set_defaults(handler=_decode)
-    demo = commands.add_parser("demo", help="run the demo")
+    demo = commands.add_parser("demo", help="run the demo: server, simulated home, live readings")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--days", type=int, default=90, help="days of history in the cuffs' memory")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    demo.add_argument(
+        "--live-every", type=float, default=30.0, help="seconds between live readings"
+    )
+    demo.add_argument("--decode-only", action="store_true", help="only decode sample payloads")
     demo.set_defaults(handler=_demo)
     try:  # the server's commands exist only where the `server` extra is installed
         from fhir_api.cli import add_commands

@@ -28,7 +28,7 @@ def test_decode_rejects_non_hex(capsys):
 
 
 def test_demo_decodes_every_sample_and_quarantines_the_bad_one(capsys):
-    assert homevitals_cli.main(["demo"]) == 0
+    assert homevitals_cli.main(["demo", "--decode-only"]) == 0
     out = capsys.readouterr().out
     for title, _, _ in homevitals_cli.DEMO_PAYLOADS:
         assert f"== {title}" in out

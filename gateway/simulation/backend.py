@@ -9,7 +9,6 @@ insufficient authentication or encryption triggers pairing and one retry.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -171,9 +170,8 @@ class BumbleClient(BaseBleakClient):
         """
         central = await self._bus.central()
         try:
-            connection = await asyncio.wait_for(
-                central.connect(hci.Address(self.address)), self._timeout
-            )
+            async with self._bus.connect_lock:  # one connection attempt at a time, as BlueZ
+                connection = await central.connect(hci.Address(self.address), timeout=self._timeout)
         except (TimeoutError, core.BaseBumbleError, hci.HCI_Error) as exc:
             raise BleakDeviceNotFoundError(
                 self.address, f"cannot connect to {self.address}: {exc}"

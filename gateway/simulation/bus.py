@@ -40,6 +40,9 @@ class VirtualBus:
         self.link = LocalLink()
         self._central: Device | None = None
         self._lock = asyncio.Lock()
+        # One connection attempt at a time, as BlueZ does: bumble's central asserts when
+        # two connections complete while both are pending.
+        self.connect_lock = asyncio.Lock()
 
     async def central(self) -> Device:
         """The gateway's adapter (created on first use, in the running event loop)."""

@@ -1,0 +1,190 @@
+"""`homevitals demo`: the server, a simulated home and its history, running live.
+
+It starts the FHIR server (a separate process on the embedded store), creates
+demo patients over FHIR, starts emulated Bluetooth cuffs with months of
+readings in their memory, and runs the real gateway (bleak over the emulated
+radio, durable outbox, uploader) against the server. Everything the server
+receives went through that path. Then it keeps measuring, live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+
+__all__ = ["run_demo"]
+
+
+def _server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir)}
+    cli = [sys.executable, "-m", "homevitals_cli"]
+    token = subprocess.run(  # noqa: S603 - our own command
+        [*cli, "token", "create", "--role", "system", "--name", "demo-gateway"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    log = (data_dir / "server.log").open("ab")
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [*cli, "server", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if (
+                httpx.get(
+                    f"{base}/metadata", headers={"Authorization": f"Bearer {token}"}
+                ).status_code
+                == 200
+            ):
+                return process, token
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the server did not start; see {data_dir / 'server.log'}")
+        time.sleep(0.2)
+
+
+async def _home(
+    base: str, token: str, data_dir: Path, days: int, duration: float | None, live_every: float
+) -> int:
+    from gateway.bindings import Binding, Bindings
+    from gateway.mapping import GatewayIdentity, PatientLink
+    from gateway.mapping.devices import DeviceKind
+    from gateway.outbox import Outbox
+    from gateway.service import BleEnvironment, Gateway
+    from gateway.simulation import VirtualBus
+    from gateway.simulation.home import backfill_blood_pressure, demo_cuff, demo_patients
+    from gateway.uploader import Uploader
+
+    zone = ZoneInfo("Asia/Tokyo")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    bus = VirtualBus()
+    cuffs = []
+    bindings = []
+    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+        for patient in demo_patients():
+            resource = {
+                "resourceType": "Patient",
+                "identifier": [{"system": "urn:homevitals:demo", "value": patient.identifier}],
+                "name": [
+                    {
+                        "family": patient.family,
+                        "given": [patient.given],
+                        "text": f"{patient.family} {patient.given}",
+                    }
+                ],
+                "extension": [
+                    {
+                        "url": "http://hl7.org/fhir/StructureDefinition/tz-code",
+                        "valueCode": "Asia/Tokyo",
+                    }
+                ],
+            }
+            response = await client.post(
+                "/Patient",
+                json=resource,
+                headers={"If-None-Exist": f"identifier=urn:homevitals:demo|{patient.identifier}"},
+            )
+            response.raise_for_status()
+            patient_id = response.json()["id"]
+            cuff = demo_cuff(patient, zone)
+            queued = backfill_blood_pressure(cuff, patient, days=days, zone=zone)
+            await cuff.start(bus)
+            cuffs.append((cuff, patient))
+            bindings.append(
+                Binding(
+                    cuff.address, DeviceKind.BLOOD_PRESSURE, {1: PatientLink(logical_id=patient_id)}
+                )
+            )
+            who = f"{patient.family} {patient.given}"
+            print(
+                f"  {who}: Patient/{patient_id}, cuff {cuff.address}, {queued} readings in memory"
+            )
+    outbox = Outbox(data_dir / "gateway.db")
+    uploader = Uploader(base, token, outbox)
+    gateway = Gateway(
+        identity=GatewayIdentity("B827EBFFFE00D3E0", "0.1.0", "Demo home gateway"),
+        bindings=Bindings(bindings),
+        outbox=outbox,
+        uploader=uploader,
+        ble=BleEnvironment.simulated(bus),
+        zone=zone,
+        idle_timeout=2.0,
+        cooldown=5.0,
+        test_data=True,
+    )
+    task = asyncio.create_task(gateway.run())
+    started = time.monotonic()
+    last_live = started
+    try:
+        while duration is None or time.monotonic() - started < duration:
+            await asyncio.sleep(1.0)
+            status = gateway.status()
+            print(
+                f"\r  gateway: {status['sent']} sent, {status['queue_depth']} waiting, "
+                f"{status['quarantined']} quarantined   ",
+                end="",
+                flush=True,
+            )
+            if time.monotonic() - last_live >= live_every:
+                last_live = time.monotonic()
+                for cuff, patient in cuffs:
+                    cuff.measure(
+                        round(patient.systolic),
+                        round(patient.diastolic),
+                        round(patient.pulse),
+                        user=1,
+                    )
+    finally:
+        print()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await uploader.aclose()
+        for cuff, _ in cuffs:
+            await cuff.stop()
+    return int(gateway.status()["sent"])
+
+
+def run_demo(
+    *,
+    port: int = 8000,
+    days: int = 90,
+    duration: float | None = None,
+    data_dir: Path | None = None,
+    live_every: float = 30.0,
+) -> int:
+    """Run the demo; returns the number of resources the gateway uploaded."""
+    owned = data_dir is None
+    directory = Path(tempfile.mkdtemp(prefix="homevitals-demo-")) if data_dir is None else data_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    print(f"HomeVitals demo (data in {directory})")
+    server, token = _server(directory, port)
+    base = f"http://127.0.0.1:{port}/fhir"
+    print(f"FHIR server: {base}")
+    print(f"  token (demo only): {token}")
+    print(f"  try: curl -H 'Authorization: Bearer {token}' '{base}/Patient?name=田中'")
+    latest = f"{base}/Observation?code=85354-9&_sort=-date&_count=5"
+    print(f"       curl -H 'Authorization: Bearer {token}' '{latest}'")
+    print("Simulated home: emulated Bluetooth cuffs with history, read by the real gateway")
+    try:
+        return asyncio.run(_home(base, token, directory, days, duration, live_every))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=10)
+        if owned:
+            print(f"(demo data left in {directory})")
