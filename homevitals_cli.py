@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--decode-only", action="store_true", help="only decode sample payloads")
     demo.set_defaults(handler=_demo)
+    try:  # the gateway's commands need the `gateway` extra
+        from gateway.cli import add_commands as add_gateway_commands
+    except ImportError:
+        pass
+    else:
+        add_gateway_commands(commands)
     try:  # the server's commands exist only where the `server` extra is installed
         from fhir_api.cli import add_commands
     except ImportError:

@@ -1,0 +1,45 @@
+"""Gateway configuration: TOML plus environment, bindings per user slot, the token."""
+
+import pytest
+
+from gateway.mapping import PatientLink
+from gateway.settings import GatewaySettings, default_system_id
+
+
+def test_toml_devices_become_bindings(tmp_path, monkeypatch):
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'server_url = "https://fhir.example.org/fhir"\n'
+        "[[devices]]\n"
+        'address = "d0:00:00:00:10:01"\nkind = "blood-pressure"\n'
+        'patients = { "1" = "p-one", "2" = "p-two" }\n'
+        "[[devices]]\n"
+        'address = "D0:00:00:00:10:02"\nkind = "pulse-oximeter"\npatients = { "*" = "p-one" }\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_CONFIG", str(config))
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_TOKEN", "hv_secret")
+    settings = GatewaySettings()
+    assert settings.server_url == "https://fhir.example.org/fhir"
+    bindings = settings.bindings()
+    cuff = bindings.get("D0:00:00:00:10:01")
+    assert cuff is not None
+    assert cuff.patient_for(2) == PatientLink(logical_id="p-two")
+    assert cuff.patient_for(3) is None  # an unbound slot: unassigned, never guessed
+    oximeter = bindings.get("d0-00-00-00-10-02")
+    assert oximeter is not None and oximeter.patient_for(None) == PatientLink(logical_id="p-one")
+    assert settings.require_token() == "hv_secret"
+    assert "hv_secret" not in repr(settings) and "hv_secret" not in str(settings.model_dump())
+
+
+def test_missing_token_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("HOMEVITALS_GATEWAY_TOKEN", raising=False)
+    monkeypatch.delenv("HOMEVITALS_GATEWAY_CONFIG", raising=False)
+    with pytest.raises(SystemExit, match="HOMEVITALS_GATEWAY_TOKEN"):
+        GatewaySettings().require_token()
+
+
+def test_default_system_id_is_an_eui64_from_the_mac():
+    eui = default_system_id()
+    assert len(eui) == 16 and eui[6:10] == "FFFE"
+    int(eui, 16)
