@@ -28,7 +28,7 @@ import device_adapters as da
 from .bindings import Binding, Bindings
 from .mapping import GatewayIdentity, MappingContext, NotAMeasurement, map_reading, upload_entries
 from .outbox import Outbox, Supporting, utc_now
-from .sessions import Received, collect_session
+from .sessions import RACP_RECORDS, Received, collect_session, racp_session
 from .uploader import Uploader
 
 __all__ = ["BleEnvironment", "Gateway"]
@@ -137,15 +137,26 @@ class Gateway:
             async with BleakClient(
                 device, timeout=self.connect_timeout, **self.ble.client_kwargs
             ) as client:
-                await collect_session(
-                    client,
-                    device.address,
-                    binding.kind,
-                    self._queue.put_nowait,
-                    now=self.now,
-                    zone=self.zone,
-                    idle_timeout=self.idle_timeout,
-                )
+                if binding.kind in RACP_RECORDS:
+                    await racp_session(
+                        client,
+                        device.address,
+                        binding.kind,
+                        self._queue.put_nowait,
+                        now=self.now,
+                        zone=self.zone,
+                        committed=self.drain,
+                    )
+                else:
+                    await collect_session(
+                        client,
+                        device.address,
+                        binding.kind,
+                        self._queue.put_nowait,
+                        now=self.now,
+                        zone=self.zone,
+                        idle_timeout=self.idle_timeout,
+                    )
             self.sessions_completed += 1
             self.last_contact[device.address] = time.time()
         except (BleakError, TimeoutError, OSError) as exc:

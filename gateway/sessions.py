@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -25,7 +25,15 @@ from device_adapters.clock import encode_current_time, encode_date_time
 from .mapping import ClockSample, SensorIdentity
 from .mapping.devices import DeviceKind
 
-__all__ = ["MEASUREMENTS", "Received", "SessionContext", "collect_session"]
+__all__ = [
+    "MEASUREMENTS",
+    "RACP_RECORDS",
+    "RacpFailed",
+    "Received",
+    "SessionContext",
+    "collect_session",
+    "racp_session",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +43,6 @@ MEASUREMENTS: dict[DeviceKind, tuple[str, ...]] = {
     DeviceKind.THERMOMETER: (uuids.TEMPERATURE_MEASUREMENT,),
     DeviceKind.WEIGHT_SCALE: (uuids.WEIGHT_MEASUREMENT,),
     DeviceKind.HEART_RATE: (uuids.HEART_RATE_MEASUREMENT,),
-    DeviceKind.PULSE_OXIMETER: (uuids.PLX_SPOT_CHECK_MEASUREMENT,),
 }
 _DIS = (
     uuids.MANUFACTURER_NAME,
@@ -164,4 +171,87 @@ async def collect_session(
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(disconnected.wait(), timeout=min(0.1, idle_timeout - idle))
+    return context
+
+
+# Devices whose stored records are fetched through the Record Access Control Point.
+RACP_RECORDS: dict[DeviceKind, str] = {
+    DeviceKind.PULSE_OXIMETER: uuids.PLX_SPOT_CHECK_MEASUREMENT,
+}
+
+
+class RacpFailed(BleakError):
+    """The device did not complete a RACP procedure."""
+
+
+async def racp_session(
+    client: BleakClient,
+    address: str,
+    kind: DeviceKind,
+    deliver: Callable[[Received], None],
+    *,
+    now: Callable[[], datetime],
+    zone: ZoneInfo,
+    committed: Callable[[], Awaitable[None]],
+    timeout: float = 30.0,
+) -> SessionContext:
+    """Fetch the device's stored records, and delete them only once they are committed.
+
+    PLX records carry no sequence number, so the oximeter is asked for all records
+    (`01 01`); deleting (`02 01`) after every one of them is in the outbox means the
+    next session gets only new ones. A session cut before the delete costs a re-send,
+    which the identifiers de-duplicate, never a reading.
+    """
+    sensor = await _identify(client, address, kind)
+    clock = await _clock(client, address, now, zone)
+    context = SessionContext(sensor, clock)
+    records = client.services.get_characteristic(RACP_RECORDS[kind])
+    control = client.services.get_characteristic(uuids.RECORD_ACCESS_CONTROL_POINT)
+    if records is None or control is None:
+        raise RacpFailed(f"{address} has no record store to read")
+    answers: asyncio.Queue[da.RacpResponse | da.RacpNumberOfRecords] = asyncio.Queue()
+
+    def on_record(_: object, data: bytearray) -> None:
+        deliver(Received(now(), context, RACP_RECORDS[kind], bytes(data)))
+
+    def on_answer(_: object, data: bytearray) -> None:
+        try:
+            answer = da.parse(uuids.RECORD_ACCESS_CONTROL_POINT, data)
+        except da.DeviceAdapterError as exc:
+            _LOGGER.warning("%s: unreadable RACP answer: %s", address, exc)
+            return
+        if isinstance(answer, da.RacpResponse | da.RacpNumberOfRecords):
+            answers.put_nowait(answer)
+
+    await client.start_notify(records, on_record)
+    await client.start_notify(control, on_answer)
+
+    async def ask(request: bytes, op: da.RacpOpCode) -> da.RacpResponse:
+        await client.write_gatt_char(control, request, response=True)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if not client.is_connected:
+                raise RacpFailed(f"{address} disconnected during the RACP procedure")
+            if asyncio.get_running_loop().time() > deadline:
+                raise RacpFailed(f"{address} did not answer the RACP request in {timeout} s")
+            try:
+                answer = await asyncio.wait_for(answers.get(), 0.1)
+            except TimeoutError:
+                continue
+            if isinstance(answer, da.RacpResponse) and answer.request_op_code == op:
+                return answer
+
+    report = await ask(da.racp.report_all_records(), da.RacpOpCode.REPORT_STORED_RECORDS)
+    if report.response_code == da.RacpResponseCode.NO_RECORDS_FOUND:
+        return context
+    if not report.succeeded:
+        raise RacpFailed(f"{address}: report stored records answered {report.response_code!r}")
+    await committed()  # every record the device sent is in the outbox now
+    deleted = await ask(da.racp.delete_all_records(), da.RacpOpCode.DELETE_STORED_RECORDS)
+    if not deleted.succeeded:
+        _LOGGER.warning(
+            "%s kept its records (delete answered %r); they will be sent again",
+            address,
+            deleted.response_code,
+        )
     return context

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import datetime
 
-__all__ = ["blood_pressure_measurement", "date_time", "sfloat"]
+__all__ = ["blood_pressure_measurement", "date_time", "plx_spot_check", "sfloat"]
 
 _NAN = 0x07FF
 
@@ -55,3 +55,22 @@ def blood_pressure_measurement(
         flags |= 0x10
         tail += struct.pack("<H", status)
     return bytes([flags]) + sfloat(systolic) + sfloat(diastolic) + sfloat(mean) + tail
+
+
+def plx_spot_check(
+    spo2: float | None,
+    pulse: float | None,
+    *,
+    stamp: datetime | bool | None = False,
+    status: int | None = None,
+) -> bytes:
+    """PLX Spot-check Measurement 0x2A5E (`stamp=None` sends an unset clock)."""
+    flags = 0
+    tail = b""
+    if stamp is not False:
+        flags |= 0x01
+        tail += date_time(stamp if isinstance(stamp, datetime) else None)
+    if status is not None:
+        flags |= 0x02
+        tail += struct.pack("<H", status)
+    return bytes([flags]) + sfloat(spo2) + sfloat(pulse) + tail

@@ -25,7 +25,13 @@ from device_adapters.clock import encode_current_time, parse_current_time, parse
 from . import encoding
 from .bus import VirtualBus, make_device
 
-__all__ = ["BloodPressureCuff", "DeviceClock", "EmulatedPeripheral", "StoredRecord"]
+__all__ = [
+    "BloodPressureCuff",
+    "DeviceClock",
+    "EmulatedPeripheral",
+    "PulseOximeter",
+    "StoredRecord",
+]
 
 _LOGGER = logging.getLogger(__name__)
 _NO_PERMISSIONS = Attribute.Permissions(0)
@@ -308,3 +314,102 @@ class BloodPressureCuff(EmulatedPeripheral):
                 await self.disconnect_all()
         except Exception as exc:  # the link went away mid-batch: the rest stays unsent
             _LOGGER.debug("cuff %s stopped sending: %s", self.address, exc)
+
+
+_RACP_RESPONSE = 0x06
+_RACP_COUNT_RESPONSE = 0x05
+_FROM_STORAGE = 1 << 9  # PLX Measurement Status: data from measurement storage
+
+
+class PulseOximeter(EmulatedPeripheral):
+    """A spot-check oximeter (PLXS 0x1822) with a record store behind the RACP.
+
+    Stored records are reported on Spot-check Measurement when the gateway asks
+    (`01 01` all records, `04 01` count) and deleted only when it says so (`02 01`),
+    as a gateway must delete only what it has safely stored.
+    """
+
+    kind = "pulse-oximeter"
+    service_uuid = 0x1822
+
+    def __init__(self, address: str, name: str = "Oximeter", **kwargs: Any) -> None:
+        super().__init__(address, name, **kwargs)
+        self.memory: list[bytes] = []
+        self.deletions = 0
+        self.disconnect_after: int | None = None
+        self._spot: gatt.Characteristic[bytes] | None = None
+        self._racp: gatt.Characteristic[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def measure(
+        self, spo2: float | None, pulse: float | None, *, when: datetime | None = None
+    ) -> bytes:
+        """Store a spot check taken at `when` (device clock; now by default)."""
+        stamp = when if when is not None else self.clock.now()
+        payload = encoding.plx_spot_check(spo2, pulse, stamp=stamp, status=_FROM_STORAGE)
+        self.memory.append(payload)
+        return payload
+
+    def measurement_services(self) -> list[gatt.Service]:
+        self._spot = gatt.Characteristic(
+            _uuid16(0x2A5E), gatt.Characteristic.Properties.INDICATE, _NO_PERMISSIONS, b""
+        )
+        features = gatt.Characteristic(
+            _uuid16(0x2A60),
+            gatt.Characteristic.Properties.READ,
+            _READ,
+            (0x0001 | 0x0004 | 0x0008).to_bytes(2, "little") + (0xFFE0).to_bytes(2, "little"),
+        )
+        self._racp = gatt.Characteristic(
+            _uuid16(0x2A52),
+            gatt.Characteristic.Properties.WRITE | gatt.Characteristic.Properties.INDICATE,
+            _READ_WRITE,
+            gatt.CharacteristicValue[bytes](write=self._on_racp_write),
+        )
+        return [gatt.Service(_uuid16(0x1822), [self._spot, features, self._racp])]
+
+    def _on_racp_write(self, connection: Connection, value: bytes) -> None:
+        if self._task is not None and not self._task.done():
+            self._task = asyncio.ensure_future(
+                self._respond(connection, value[:1] and bytes([value[0]]), busy=True)
+            )
+            return
+        self._task = asyncio.ensure_future(self._respond(connection, bytes(value)))
+
+    async def _respond(self, connection: Connection, request: bytes, busy: bool = False) -> None:
+        assert self.device is not None and self._spot is not None and self._racp is not None  # noqa: S101
+        await asyncio.sleep(0.01)  # the write's response goes out first
+        op = request[0] if request else 0
+        try:
+            if busy:
+                await self._answer(connection, op, 0x0A)
+            elif op == 0x01 and request[1:2] == b"\x01":  # report all stored records
+                if not self.memory:
+                    await self._answer(connection, op, 0x06)
+                    return
+                for sent, record in enumerate(list(self.memory)):
+                    if self.disconnect_after is not None and sent >= self.disconnect_after:
+                        self.disconnect_after = None
+                        await self.disconnect_all()
+                        return
+                    await self.device.indicate_subscriber(connection, self._spot, record)
+                await self._answer(connection, op, 0x01)
+            elif op == 0x04 and request[1:2] == b"\x01":  # number of stored records
+                payload = bytes([_RACP_COUNT_RESPONSE, 0]) + len(self.memory).to_bytes(2, "little")
+                await self.device.indicate_subscriber(connection, self._racp, payload)
+            elif op == 0x02 and request[1:2] == b"\x01":  # delete all stored records
+                self.memory.clear()
+                self.deletions += 1
+                await self._answer(connection, op, 0x01)
+            elif op in (0x01, 0x02, 0x04):
+                await self._answer(connection, op, 0x04)  # operator not supported (PLX: all only)
+            else:
+                await self._answer(connection, op, 0x02)  # op code not supported
+        except Exception as exc:
+            _LOGGER.debug("oximeter %s stopped answering: %s", self.address, exc)
+
+    async def _answer(self, connection: Connection, request_op: int, code: int) -> None:
+        assert self.device is not None and self._racp is not None  # noqa: S101
+        await self.device.indicate_subscriber(
+            connection, self._racp, bytes([_RACP_RESPONSE, 0, request_op, code])
+        )

@@ -231,3 +231,61 @@ async def _refuse(*_args, **_kwargs):
     from bleak.exc import BleakGATTProtocolError
 
     raise BleakGATTProtocolError(0x05)
+
+
+OXIMETER = "D0:00:00:00:02:01"
+
+
+async def test_oximeter_records_come_through_racp_and_are_deleted_only_once_stored(
+    tmp_path, fhir_server
+):
+    from gateway.simulation.peripherals import PulseOximeter
+
+    bus = VirtualBus()
+    oximeter = PulseOximeter(OXIMETER)
+    start = oximeter.clock.now() - timedelta(hours=6)
+    for n in range(5):
+        oximeter.measure(93 + n, 70 + n, when=start + timedelta(minutes=30 * n))
+    oximeter.disconnect_after = 3  # the first session is cut before the delete
+    await oximeter.start(bus)
+    bindings = Bindings(
+        [Binding(OXIMETER, DeviceKind.PULSE_OXIMETER, {None: PatientLink(logical_id="ono")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: oximeter.deletions == 1)
+        assert oximeter.memory == []
+        assert oximeter.connections_made >= 2  # the cut session deleted nothing
+        await wait_for(
+            lambda: (
+                gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] >= 10
+            )
+        )
+        oximeter.measure(98, 66)
+        await wait_for(lambda: oximeter.deletions == 2)
+        await wait_for(
+            lambda: (
+                gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] >= 12
+            )
+        )
+    finally:
+        await stop(task, gateway)
+        await oximeter.stop()
+    spo2 = search(
+        fhir_server, "patient=Patient/ono&code=http://loinc.org|2708-6&_sort=date&_count=20"
+    )
+    assert [e["resource"]["valueQuantity"]["value"] for e in spo2["entry"]] == [
+        93,
+        94,
+        95,
+        96,
+        97,
+        98,
+    ]
+    assert (
+        search(
+            fhir_server,
+            "patient=Patient/ono&code=urn:iso:std:iso:11073:10101|149530&_summary=count",
+        )["total"]
+        == 6
+    )
