@@ -239,6 +239,7 @@ class BloodPressureCuff(EmulatedPeripheral):
         self.stay_connected = False
         self._measurement: gatt.Characteristic[bytes] | None = None
         self._upload: asyncio.Task[None] | None = None
+        self._bearer: Any = None
 
     def measure(
         self,
@@ -261,6 +262,17 @@ class BloodPressureCuff(EmulatedPeripheral):
             systolic, diastolic, mean, stamp=stamp, pulse=pulse, user=user, status=status
         )
         self.memory.append(StoredRecord(payload))
+        return payload
+
+    async def measure_live(
+        self, systolic: float, diastolic: float, pulse: float, *, user: int = 1
+    ) -> bytes:
+        """Measure while connected and subscribed: the reading is indicated at once."""
+        payload = self.measure(systolic, diastolic, pulse, user=user)
+        record = self.memory[-1]
+        if self.device is not None and self._measurement is not None and self._bearer is not None:
+            await self.device.indicate_subscriber(self._bearer, self._measurement, payload)
+            record.sent = True
         return payload
 
     def store_raw(self, payload: bytes) -> None:
@@ -289,6 +301,7 @@ class BloodPressureCuff(EmulatedPeripheral):
         return [gatt.Service(_uuid16(0x1810), [self._measurement, feature, date_time])]
 
     def _on_subscription(self, bearer: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
+        self._bearer = bearer if indicate_enabled else None
         if indicate_enabled and (self._upload is None or self._upload.done()):
             self._upload = asyncio.ensure_future(self._send_memory(bearer))
 
