@@ -34,8 +34,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from device_adapters import BloodPressureMeasurement, Quantity, Unit  # noqa: E402
-from gateway.bindings import Binding, Bindings  # noqa: E402
+from device_adapters import BloodPressureMeasurement, Quantity, Unit
+from gateway.bindings import Binding, Bindings
 from gateway.mapping import (
     GatewayIdentity,
     MappingContext,
@@ -44,12 +44,12 @@ from gateway.mapping import (
     map_reading,
     upload_entries,
 )
-from gateway.mapping.devices import DeviceKind  # noqa: E402
-from gateway.outbox import Outbox, Supporting  # noqa: E402
-from gateway.service import BleEnvironment, Gateway  # noqa: E402
-from gateway.simulation import VirtualBus  # noqa: E402
-from gateway.simulation.peripherals import BloodPressureCuff  # noqa: E402
-from gateway.uploader import Uploader  # noqa: E402
+from gateway.mapping.devices import DeviceKind
+from gateway.outbox import Outbox, Supporting
+from gateway.service import BleEnvironment, Gateway
+from gateway.simulation import VirtualBus
+from gateway.simulation.peripherals import BloodPressureCuff
+from gateway.uploader import Uploader
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 GATEWAY = GatewayIdentity("B827EBFFFE00BE01", "bench")

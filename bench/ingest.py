@@ -29,10 +29,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fhir.resources.R4B.observation import Observation  # noqa: E402
+from fhir.resources.R4B.observation import Observation
 
-from device_adapters import BloodPressureMeasurement, Quantity, Unit  # noqa: E402
-from gateway.mapping import (  # noqa: E402
+from device_adapters import BloodPressureMeasurement, Quantity, Unit
+from gateway.mapping import (
     GatewayIdentity,
     MappingContext,
     PatientLink,
@@ -41,7 +41,7 @@ from gateway.mapping import (  # noqa: E402
     transaction_bundle,
     upload_entries,
 )
-from gateway.mapping.devices import DeviceKind  # noqa: E402
+from gateway.mapping.devices import DeviceKind
 
 GATEWAY = GatewayIdentity("B827EBFFFE000001", "bench")
 CUFF = SensorIdentity("D0:00:00:00:00:99", DeviceKind.BLOOD_PRESSURE, system_id="FEEDABEEDEAD0099")
@@ -91,7 +91,7 @@ def validation_rate(observations: list[bytes], repeat: int = 3) -> float:
 def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir)}
     cli = [sys.executable, "-m", "homevitals_cli"]
-    token = subprocess.run(  # noqa: S603 - our own command
+    token = subprocess.run(
         [*cli, "token", "create", "--role", "system", "--name", "bench"],
         env=env,
         capture_output=True,
@@ -99,7 +99,7 @@ def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], st
         check=True,
         cwd=ROOT,
     ).stdout.strip()
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [*cli, "server", "--port", str(port)],
         env=env,
         cwd=ROOT,

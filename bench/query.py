@@ -30,8 +30,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fhir_api.settings import Settings  # noqa: E402
-from fhir_api.storage.database import make_engine, migrate  # noqa: E402
+from fhir_api.settings import Settings
+from fhir_api.storage.database import make_engine, migrate
 
 CODES = ("8480-6", "8462-4", "8867-4", "2708-6")
 UNITS = {"8480-6": "mm[Hg]", "8462-4": "mm[Hg]", "8867-4": "/min", "2708-6": "%"}
@@ -119,7 +119,7 @@ def main() -> int:
         )
         env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data)}
         cli = [sys.executable, "-m", "homevitals_cli"]
-        token = subprocess.run(  # noqa: S603 - our own command
+        token = subprocess.run(
             [*cli, "token", "create", "--role", "system", "--name", "bench"],
             env=env,
             capture_output=True,
@@ -127,7 +127,7 @@ def main() -> int:
             check=True,
             cwd=ROOT,
         ).stdout.strip()
-        server = subprocess.Popen(  # noqa: S603
+        server = subprocess.Popen(
             [*cli, "server", "--port", str(args.port)],
             env=env,
             cwd=ROOT,
