@@ -52,6 +52,7 @@ async def _run(settings: GatewaySettings) -> None:
         zone=settings.zone,
         idle_timeout=settings.idle_timeout,
         cooldown=settings.cooldown,
+        heartbeat_interval=settings.heartbeat_interval,
         test_data=settings.simulate,
     )
     try:

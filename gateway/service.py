@@ -26,6 +26,7 @@ from bleak.exc import BleakError
 import device_adapters as da
 
 from .bindings import Binding, Bindings
+from .heartbeat import status_device
 from .mapping import GatewayIdentity, MappingContext, NotAMeasurement, map_reading, upload_entries
 from .outbox import Outbox, Supporting, utc_now
 from .sessions import RACP_RECORDS, Received, collect_session, racp_session
@@ -76,6 +77,7 @@ class Gateway:
         idle_timeout: float = 5.0,
         cooldown: float = 30.0,
         connect_timeout: float = 20.0,
+        heartbeat_interval: float = 300.0,
         test_data: bool = False,
     ) -> None:
         self.identity = identity
@@ -89,6 +91,9 @@ class Gateway:
         self.cooldown = cooldown
         self.connect_timeout = connect_timeout
         self.test_data = test_data
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeats_sent = 0
+        self.battery: dict[str, int] = {}
         self._queue: asyncio.Queue[Received] = asyncio.Queue()
         self._busy: set[str] = set()
         self._quiet_until: dict[str, float] = {}
@@ -104,6 +109,7 @@ class Gateway:
         """Run until cancelled."""
         consumer = asyncio.create_task(self._consume(), name="consumer")
         uploader = asyncio.create_task(self.uploader.run(), name="uploader")
+        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         scanner = BleakScanner(
             detection_callback=self._on_advertisement,
             service_uuids=self.bindings.service_uuids(),
@@ -117,9 +123,11 @@ class Gateway:
             self.adapter_state = "stopped"
             with contextlib.suppress(Exception):
                 await scanner.stop()
-            for task in (*self._sessions, consumer, uploader):
+            for task in (*self._sessions, consumer, uploader, heartbeat):
                 task.cancel()
-            await asyncio.gather(*self._sessions, consumer, uploader, return_exceptions=True)
+            await asyncio.gather(
+                *self._sessions, consumer, uploader, heartbeat, return_exceptions=True
+            )
 
     def _on_advertisement(self, device: BLEDevice, _: AdvertisementData) -> None:
         binding = self.bindings.get(device.address)
@@ -138,7 +146,7 @@ class Gateway:
                 device, timeout=self.connect_timeout, **self.ble.client_kwargs
             ) as client:
                 if binding.kind in RACP_RECORDS:
-                    await racp_session(
+                    context = await racp_session(
                         client,
                         device.address,
                         binding.kind,
@@ -148,7 +156,7 @@ class Gateway:
                         committed=self.drain,
                     )
                 else:
-                    await collect_session(
+                    context = await collect_session(
                         client,
                         device.address,
                         binding.kind,
@@ -158,12 +166,25 @@ class Gateway:
                         idle_timeout=self.idle_timeout,
                     )
             self.sessions_completed += 1
+            if context.battery is not None:
+                self.battery[device.address] = context.battery
             self.last_contact[device.address] = time.time()
         except (BleakError, TimeoutError, OSError) as exc:
             _LOGGER.warning("session with %s failed: %s", device.address, exc)
         finally:
             self._busy.discard(device.address)
             self._quiet_until[device.address] = time.monotonic() + self.cooldown
+
+    async def _heartbeat(self) -> None:
+        """Report the status every `heartbeat_interval` seconds (the first soon after start)."""
+        await asyncio.sleep(min(5.0, self.heartbeat_interval))
+        while True:
+            device = status_device(self.identity, self.status())
+            if await self.uploader.send_status(device, *self.identity.search):
+                self.heartbeats_sent += 1
+            else:
+                _LOGGER.warning("heartbeat not delivered: %s", self.uploader.last_error)
+            await asyncio.sleep(self.heartbeat_interval)
 
     async def _consume(self) -> None:
         while True:
@@ -235,7 +256,10 @@ class Gateway:
             "sent": counts["sent"],
             "last_upload_contact": self.uploader.last_contact,
             "devices": {
-                address: {"last_contact": self.last_contact.get(address)}
+                address: {
+                    "last_contact": self.last_contact.get(address),
+                    "battery": self.battery.get(address),
+                }
                 for address in self.bindings.addresses()
             },
         }

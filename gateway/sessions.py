@@ -61,6 +61,7 @@ class SessionContext:
 
     sensor: SensorIdentity
     clock: ClockSample | None
+    battery: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,20 @@ async def _identify(client: BleakClient, address: str, kind: DeviceKind) -> Sens
         if isinstance(reading, da.DeviceInformation | da.SystemId):
             readings.append(reading)
     return SensorIdentity.from_readings(address, kind, readings)
+
+
+async def _battery(client: BleakClient, address: str) -> int | None:
+    characteristic = client.services.get_characteristic(uuids.BATTERY_LEVEL)
+    if characteristic is None or "read" not in characteristic.properties:
+        return None
+    try:
+        reading = da.parse(uuids.BATTERY_LEVEL, await client.read_gatt_char(characteristic))
+    except (BleakError, da.DeviceAdapterError) as exc:
+        _LOGGER.warning("%s: cannot read the battery level: %s", address, exc)
+        return None
+    if isinstance(reading, da.BatteryLevel) and reading.level.value is not None:
+        return int(reading.level.value)
+    return None
 
 
 async def _clock(
@@ -143,7 +158,7 @@ async def collect_session(
     """
     sensor = await _identify(client, address, kind)
     clock = await _clock(client, address, now, zone)
-    context = SessionContext(sensor, clock)
+    context = SessionContext(sensor, clock, await _battery(client, address))
     last_value = asyncio.get_running_loop().time()
     disconnected = asyncio.Event()
 
@@ -204,7 +219,7 @@ async def racp_session(
     """
     sensor = await _identify(client, address, kind)
     clock = await _clock(client, address, now, zone)
-    context = SessionContext(sensor, clock)
+    context = SessionContext(sensor, clock, await _battery(client, address))
     records = client.services.get_characteristic(RACP_RECORDS[kind])
     control = client.services.get_characteristic(uuids.RECORD_ACCESS_CONTROL_POINT)
     if records is None or control is None:

@@ -289,3 +289,32 @@ async def test_oximeter_records_come_through_racp_and_are_deleted_only_once_stor
         )["total"]
         == 6
     )
+
+
+async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF, battery=57)
+    cuff.measure(121, 81, 64, user=1)
+    await cuff.start(bus)
+    bindings = Bindings(
+        [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="mori")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings, heartbeat_interval=0.5)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
+        await wait_for(lambda: gateway.heartbeats_sent >= 3)
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    with fhir_server.client() as client:
+        system, value = gateway.identity.search
+        found = client.get(f"/Device?identifier={system}|{value}").json()
+        assert found["total"] == 1  # one Device per gateway: the status replaces it
+        device = found["entry"][0]["resource"]
+        history = client.get(f"/Device/{device['id']}/_history").json()
+    properties = {p["type"]["coding"][0]["code"]: p for p in device["property"]}
+    assert properties["queue-depth"]["valueQuantity"][0]["value"] == 0
+    assert properties["bluetooth"]["valueCode"][0]["text"] == "scanning"
+    assert properties["device-battery"]["valueQuantity"][0]["value"] == 57
+    assert CUFF in properties["device-last-contact"]["valueCode"][0]["text"]
+    assert history["total"] >= 3
