@@ -5,7 +5,14 @@ from __future__ import annotations
 import struct
 from datetime import datetime
 
-__all__ = ["blood_pressure_measurement", "date_time", "plx_spot_check", "sfloat"]
+__all__ = [
+    "blood_pressure_measurement",
+    "date_time",
+    "plx_spot_check",
+    "sfloat",
+    "temperature",
+    "weight",
+]
 
 _NAN = 0x07FF
 
@@ -74,3 +81,24 @@ def plx_spot_check(
         flags |= 0x02
         tail += struct.pack("<H", status)
     return bytes([flags]) + sfloat(spo2) + sfloat(pulse) + tail
+
+
+def _float32(value: float | None, decimals: int = 2) -> bytes:
+    """An IEEE 11073 FLOAT; None is NaN."""
+    if value is None:
+        return struct.pack("<I", 0x007FFFFF)
+    mantissa = round(value * 10**decimals)
+    return struct.pack("<I", ((-decimals & 0xFF) << 24) | (mantissa & 0x00FFFFFF))
+
+
+def temperature(celsius: float | None, *, stamp: datetime | None, site: int = 1) -> bytes:
+    """Temperature Measurement 0x2A1C in Cel with time stamp and type (1 armpit)."""
+    return bytes([0x06]) + _float32(celsius) + date_time(stamp) + bytes([site])
+
+
+def weight(kilograms: float | None, *, stamp: datetime | None, user: int | None = None) -> bytes:
+    """Weight Measurement 0x2A9D in kg (0.005 kg steps; None is 'unsuccessful')."""
+    raw = 0xFFFF if kilograms is None else round(kilograms * 200)
+    flags = 0x02 | (0x04 if user is not None else 0)
+    tail = date_time(stamp) + (bytes([user]) if user is not None else b"")
+    return bytes([flags]) + struct.pack("<H", raw) + tail

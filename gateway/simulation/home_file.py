@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .bus import VirtualBus
-from .peripherals import BloodPressureCuff, EmulatedPeripheral
+from .peripherals import BloodPressureCuff, EmulatedPeripheral, Thermometer, WeightScale
 
 __all__ = ["start_home"]
 
@@ -25,12 +25,27 @@ async def start_home(path: Path, bus: VirtualBus) -> list[EmulatedPeripheral]:
     document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     devices: list[EmulatedPeripheral] = []
     for spec in document.get("devices", []):
-        if spec["kind"] != "blood-pressure":
+        device: EmulatedPeripheral
+        if spec["kind"] == "blood-pressure":
+            cuff = BloodPressureCuff(spec["address"], name=spec.get("name", "BP Cuff"))
+            cuff.resend_sent = bool(spec.get("resend", False))
+            for systolic, diastolic, pulse, user, when in spec.get("readings", []):
+                cuff.measure(
+                    systolic, diastolic, pulse, user=user, when=datetime.fromisoformat(when)
+                )
+            device = cuff
+        elif spec["kind"] == "thermometer":
+            thermometer = Thermometer(spec["address"], spec.get("name", "Thermometer"))
+            for celsius, when in spec.get("readings", []):
+                thermometer.measure(celsius, when=datetime.fromisoformat(when))
+            device = thermometer
+        elif spec["kind"] == "weight-scale":
+            scale = WeightScale(spec["address"], spec.get("name", "Scale"))
+            for kilograms, when in spec.get("readings", []):
+                scale.measure(kilograms, when=datetime.fromisoformat(when))
+            device = scale
+        else:
             raise ValueError(f"the home file cannot emulate a {spec['kind']!r} yet")
-        cuff = BloodPressureCuff(spec["address"], name=spec.get("name", "BP Cuff"))
-        cuff.resend_sent = bool(spec.get("resend", False))
-        for systolic, diastolic, pulse, user, when in spec.get("readings", []):
-            cuff.measure(systolic, diastolic, pulse, user=user, when=datetime.fromisoformat(when))
-        await cuff.start(bus)
-        devices.append(cuff)
+        await device.start(bus)
+        devices.append(device)
     return devices

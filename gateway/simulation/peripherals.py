@@ -219,18 +219,16 @@ class EmulatedPeripheral:
                 await connection.disconnect()
 
 
-class BloodPressureCuff(EmulatedPeripheral):
-    """A cuff (Blood Pressure Service 0x1810) with user slots and a memory.
+class IndicatingDevice(EmulatedPeripheral):
+    """A device that indicates its memory when the gateway subscribes, then disconnects.
 
-    On subscription to Blood Pressure Measurement it indicates every unsent record,
-    marks one sent only when its indication is confirmed, then disconnects, like
-    A&D and Omron cuffs do.
+    Each record is marked sent only when its indication is confirmed, as A&D and
+    Omron cuffs, thermometers and scales do.
     """
 
-    kind = "blood-pressure"
-    service_uuid = 0x1810
+    measurement_uuid = 0x0000
 
-    def __init__(self, address: str, name: str = "BP Cuff", **kwargs: Any) -> None:
+    def __init__(self, address: str, name: str, **kwargs: Any) -> None:
         super().__init__(address, name, **kwargs)
         self.memory: list[StoredRecord] = []
         self.sent_encrypted: list[bool] = []  # whether each indication went over an encrypted link
@@ -241,64 +239,39 @@ class BloodPressureCuff(EmulatedPeripheral):
         self._upload: asyncio.Task[None] | None = None
         self._bearer: Any = None
 
-    def measure(
-        self,
-        systolic: float | None,
-        diastolic: float | None,
-        pulse: float | None = 72,
-        *,
-        user: int | None = 1,
-        when: datetime | None = None,
-        status: int | None = 0,
-    ) -> bytes:
-        """Take a measurement now (device clock) or at `when` (device clock time)."""
-        mean = (
-            None
-            if systolic is None or diastolic is None
-            else round(diastolic + (systolic - diastolic) / 3)
-        )
-        stamp: datetime | None = when if when is not None else self.clock.now()
-        payload = encoding.blood_pressure_measurement(
-            systolic, diastolic, mean, stamp=stamp, pulse=pulse, user=user, status=status
-        )
+    def remember(self, payload: bytes) -> bytes:
+        """Put a payload in memory (a malformed one too)."""
         self.memory.append(StoredRecord(payload))
         return payload
 
-    async def measure_live(
-        self, systolic: float, diastolic: float, pulse: float, *, user: int = 1
-    ) -> bytes:
-        """Measure while connected and subscribed: the reading is indicated at once."""
-        payload = self.measure(systolic, diastolic, pulse, user=user)
-        record = self.memory[-1]
+    store_raw = remember
+
+    async def send_live(self, payload: bytes) -> bytes:
+        """A measurement taken while connected and subscribed: indicated at once."""
+        record = StoredRecord(payload)
+        self.memory.append(record)
         if self.device is not None and self._measurement is not None and self._bearer is not None:
             await self.device.indicate_subscriber(self._bearer, self._measurement, payload)
             record.sent = True
         return payload
 
-    def store_raw(self, payload: bytes) -> None:
-        """Put any bytes in memory (a malformed record, say)."""
-        self.memory.append(StoredRecord(payload))
+    def extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
+        """Feature and clock characteristics of the device's service (subclasses)."""
+        return []
 
     def measurement_services(self) -> list[gatt.Service]:
         self._measurement = gatt.Characteristic(
-            _uuid16(0x2A35), gatt.Characteristic.Properties.INDICATE, _NO_PERMISSIONS, b""
+            _uuid16(self.measurement_uuid),
+            gatt.Characteristic.Properties.INDICATE,
+            _NO_PERMISSIONS,
+            b"",
         )
         self._measurement.on("subscription", self._on_subscription)
-        feature = gatt.Characteristic(
-            _uuid16(0x2A49),
-            gatt.Characteristic.Properties.READ,
-            _READ,
-            (0x0027).to_bytes(2, "little"),
-        )
-        date_time: gatt.Characteristic[bytes] = gatt.Characteristic(
-            _uuid16(0x2A08),
-            gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.WRITE,
-            _READ_WRITE,
-            gatt.CharacteristicValue(
-                read=lambda _: encoding.date_time(self.clock.now()), write=self._write_clock
-            ),
-        )
-        return [gatt.Service(_uuid16(0x1810), [self._measurement, feature, date_time])]
+        return [
+            gatt.Service(
+                _uuid16(self.service_uuid), [self._measurement, *self.extra_characteristics()]
+            )
+        ]
 
     def _on_subscription(self, bearer: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
         self._bearer = bearer if indicate_enabled else None
@@ -326,7 +299,109 @@ class BloodPressureCuff(EmulatedPeripheral):
             if not self.stay_connected:
                 await self.disconnect_all()
         except Exception as exc:  # the link went away mid-batch: the rest stays unsent
-            _LOGGER.debug("cuff %s stopped sending: %s", self.address, exc)
+            _LOGGER.debug("%s stopped sending: %s", self.address, exc)
+
+
+class BloodPressureCuff(IndicatingDevice):
+    """A cuff (Blood Pressure Service 0x1810) with user slots and a memory."""
+
+    kind = "blood-pressure"
+    service_uuid = 0x1810
+    measurement_uuid = 0x2A35
+
+    def __init__(self, address: str, name: str = "BP Cuff", **kwargs: Any) -> None:
+        super().__init__(address, name, **kwargs)
+
+    def _payload(
+        self,
+        systolic: float | None,
+        diastolic: float | None,
+        pulse: float | None,
+        user: int | None,
+        when: datetime | None,
+        status: int | None,
+    ) -> bytes:
+        mean = (
+            None
+            if systolic is None or diastolic is None
+            else round(diastolic + (systolic - diastolic) / 3)
+        )
+        stamp: datetime | None = when if when is not None else self.clock.now()
+        return encoding.blood_pressure_measurement(
+            systolic, diastolic, mean, stamp=stamp, pulse=pulse, user=user, status=status
+        )
+
+    def measure(
+        self,
+        systolic: float | None,
+        diastolic: float | None,
+        pulse: float | None = 72,
+        *,
+        user: int | None = 1,
+        when: datetime | None = None,
+        status: int | None = 0,
+    ) -> bytes:
+        """Take a measurement now (device clock) or at `when` (device clock time)."""
+        return self.remember(self._payload(systolic, diastolic, pulse, user, when, status))
+
+    async def measure_live(
+        self, systolic: float, diastolic: float, pulse: float, *, user: int = 1
+    ) -> bytes:
+        """Measure while connected and subscribed: the reading is indicated at once."""
+        return await self.send_live(self._payload(systolic, diastolic, pulse, user, None, 0))
+
+    def extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
+        feature: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _uuid16(0x2A49),
+            gatt.Characteristic.Properties.READ,
+            _READ,
+            (0x0027).to_bytes(2, "little"),
+        )
+        date_time: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _uuid16(0x2A08),
+            gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.WRITE,
+            _READ_WRITE,
+            gatt.CharacteristicValue[bytes](
+                read=lambda _: encoding.date_time(self.clock.now()), write=self._write_clock
+            ),
+        )
+        return [feature, date_time]
+
+
+class Thermometer(IndicatingDevice):
+    """A health thermometer (0x1809): Temperature Measurement in Cel with a time stamp."""
+
+    kind = "thermometer"
+    service_uuid = 0x1809
+    measurement_uuid = 0x2A1C
+
+    def measure(
+        self, celsius: float | None, *, when: datetime | None = None, site: int = 1
+    ) -> bytes:
+        """A reading (armpit by default, as in Japan)."""
+        return self.remember(
+            encoding.temperature(
+                celsius, stamp=when if when is not None else self.clock.now(), site=site
+            )
+        )
+
+
+class WeightScale(IndicatingDevice):
+    """A weight scale (0x181D): Weight Measurement in kg with a time stamp and user."""
+
+    kind = "weight-scale"
+    service_uuid = 0x181D
+    measurement_uuid = 0x2A9D
+
+    def measure(
+        self, kilograms: float | None, *, when: datetime | None = None, user: int | None = 1
+    ) -> bytes:
+        """A weighing."""
+        return self.remember(
+            encoding.weight(
+                kilograms, stamp=when if when is not None else self.clock.now(), user=user
+            )
+        )
 
 
 _RACP_RESPONSE = 0x06

@@ -318,3 +318,44 @@ async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_se
     assert properties["device-battery"]["valueQuantity"][0]["value"] == 57
     assert CUFF in properties["device-last-contact"]["valueCode"][0]["text"]
     assert history["total"] >= 3
+
+
+async def test_thermometer_and_scale_through_the_same_machinery(tmp_path, fhir_server):
+    from gateway.simulation.peripherals import Thermometer, WeightScale
+
+    bus = VirtualBus()
+    thermometer = Thermometer("D0:00:00:00:03:01", "Thermo")
+    scale = WeightScale("D0:00:00:00:04:01", "Scale")
+    thermometer.measure(36.8, when=thermometer.clock.now() - timedelta(hours=1))
+    thermometer.measure(37.9)
+    scale.measure(58.35)
+    for device in (thermometer, scale):
+        await device.start(bus)
+    bindings = Bindings(
+        [
+            Binding(
+                thermometer.address, DeviceKind.THERMOMETER, {None: PatientLink(logical_id="endo")}
+            ),
+            Binding(scale.address, DeviceKind.WEIGHT_SCALE, {None: PatientLink(logical_id="endo")}),
+        ]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 3)
+        await wait_for(lambda: gateway.outbox.counts()["pending"] == 0)
+    finally:
+        await stop(task, gateway)
+        for device in (thermometer, scale):
+            await device.stop()
+    temperatures = search(
+        fhir_server, "patient=Patient/endo&code=http://loinc.org|8310-5&_sort=date"
+    )
+    assert [
+        (e["resource"]["valueQuantity"]["value"], e["resource"]["valueQuantity"]["code"])
+        for e in temperatures["entry"]
+    ] == [(36.8, "Cel"), (37.9, "Cel")]
+    weights = search(fhir_server, "patient=Patient/endo&code=http://loinc.org|29463-7")
+    assert [
+        (e["resource"]["valueQuantity"]["value"], e["resource"]["valueQuantity"]["code"])
+        for e in weights["entry"]
+    ] == [(58.35, "kg")]
