@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
+
 __all__ = ["Outbox", "OutboxRow", "Supporting"]
 
 _SCHEMA = """
@@ -48,6 +50,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
     characteristic TEXT NOT NULL,
     payload BLOB NOT NULL,
     error TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sleep_epochs (
+    device TEXT NOT NULL,
+    start TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (device, start, sequence)
 );
 CREATE TABLE IF NOT EXISTS marks (
     device TEXT NOT NULL,
@@ -137,6 +146,47 @@ class Outbox:
                 "VALUES (?,?,?,?,?)",
                 (time.time(), device, characteristic, bytes(payload), error),
             )
+
+    def add_sleep_epoch(self, device: str, epoch: SleepEpoch) -> None:
+        """Keep an epoch (with a device time) for the night summaries."""
+        if epoch.device_time is None:
+            return
+        record = json.dumps(
+            {
+                "sequence": epoch.sequence_number,
+                "start": epoch.device_time.isoformat(),
+                "duration": epoch.duration.value,
+                "stage": int(epoch.stage),
+                "unreliable": epoch.device_clock_unreliable,
+            }
+        )
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO sleep_epochs (device, start, sequence, record) "
+                "VALUES (?,?,?,?)",
+                (device, epoch.device_time.isoformat(), epoch.sequence_number, record),
+            )
+
+    def sleep_epochs(self, device: str) -> list[SleepEpoch]:
+        """A device's kept epochs, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM sleep_epochs WHERE device = ? ORDER BY start, sequence",
+                (device,),
+            ).fetchall()
+        epochs = []
+        for (text,) in rows:
+            item = json.loads(text)
+            epochs.append(
+                SleepEpoch(
+                    item["sequence"],
+                    datetime.fromisoformat(item["start"]),
+                    Quantity(float(item["duration"]), Unit.SECOND),
+                    SleepStage(item["stage"]),
+                    device_clock_unreliable=item["unreliable"],
+                )
+            )
+        return epochs
 
     def set_mark(self, device: str, name: str, value: str) -> None:
         """Remember a per-device value (the last RACP sequence number stored, ...)."""

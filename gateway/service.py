@@ -27,14 +27,28 @@ import device_adapters as da
 
 from .bindings import Binding, Bindings
 from .heartbeat import status_device
-from .mapping import GatewayIdentity, MappingContext, NotAMeasurement, map_reading, upload_entries
+from .mapping import (
+    GatewayIdentity,
+    MappingContext,
+    NotAMeasurement,
+    PatientLink,
+    SensorIdentity,
+    map_reading,
+    map_sleep_night,
+    nights_from_epochs,
+    upload_entries,
+)
+from .mapping.devices import DeviceKind
+from .mapping.sleep_nights import MAX_GAP
 from .outbox import Outbox, Supporting, utc_now
-from .sessions import RACP_RECORDS, Received, collect_session, racp_session
+from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
 from .uploader import Uploader
 
 __all__ = ["BleEnvironment", "Gateway"]
 
 _LOGGER = logging.getLogger(__name__)
+_LAST_SEQUENCE = "racp-last-sequence"
+_NIGHTS_UNTIL = "sleep-nights-until"
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,7 @@ class Gateway:
                 device, timeout=self.connect_timeout, **self.ble.client_kwargs
             ) as client:
                 if binding.kind in RACP_RECORDS:
+                    last = self.outbox.mark(device.address, _LAST_SEQUENCE)
                     context = await racp_session(
                         client,
                         device.address,
@@ -154,7 +169,14 @@ class Gateway:
                         now=self.now,
                         zone=self.zone,
                         committed=self.drain,
+                        last_sequence=int(last) if last is not None else None,
                     )
+                    if context.max_sequence is not None:
+                        self.outbox.set_mark(
+                            device.address, _LAST_SEQUENCE, str(context.max_sequence)
+                        )
+                    if binding.kind is DeviceKind.SLEEP:
+                        await asyncio.to_thread(self._summarize_nights, device.address, context)
                 else:
                     context = await collect_session(
                         client,
@@ -203,6 +225,49 @@ class Gateway:
         """Wait until every received value is committed (before deleting it on a device)."""
         await self._queue.join()
 
+    def _summarize_nights(self, address: str, context: SessionContext) -> None:
+        """Sleep summaries for nights that are over and not yet summarised."""
+        done_until = self.outbox.mark(address, _NIGHTS_UNTIL)
+        epochs = self.outbox.sleep_epochs(address)
+        nights = nights_from_epochs(epochs)
+        now_local = self.now().astimezone(self.zone).replace(tzinfo=None)
+        binding = self.bindings.get(address)
+        patient = binding.patient_for(None) if binding else None
+        for night in nights:
+            if done_until is not None and night.end <= datetime.fromisoformat(done_until):
+                continue
+            if now_local - night.end < MAX_GAP:
+                continue  # the night may not be over
+            mapping = MappingContext(
+                context.sensor,
+                self.identity,
+                patient,
+                self.now(),
+                context.clock,
+                self.zone,
+                self.test_data,
+            )
+            resources = map_sleep_night(night, mapping)
+            self._queue_resources(resources, context.sensor, patient)
+            self.outbox.set_mark(address, _NIGHTS_UNTIL, night.end.isoformat())
+
+    def _queue_resources(
+        self, resources: list[dict[str, Any]], sensor: SensorIdentity, patient: PatientLink | None
+    ) -> None:
+        entries = upload_entries(resources, sensor, self.identity, patient)
+        observations = [
+            (e.full_url, e.resource, e.if_none_exist)
+            for e in entries
+            if e.resource["resourceType"] == "Observation"
+        ]
+        supporting = [
+            Supporting(e.full_url, e.resource, e.if_none_exist)
+            for e in entries
+            if e.resource["resourceType"] != "Observation"
+        ]
+        self.outbox.add(observations, supporting)
+        self.uploader.wake()
+
     def _commit(self, item: Received) -> None:
         address = item.context.sensor.bluetooth_address
         try:
@@ -226,18 +291,9 @@ class Gateway:
             resources = map_reading(reading, context)
         except NotAMeasurement:
             return
-        entries = upload_entries(resources, item.context.sensor, self.identity, patient)
-        observations = [
-            (e.full_url, e.resource, e.if_none_exist)
-            for e in entries
-            if e.resource["resourceType"] == "Observation"
-        ]
-        supporting = [
-            Supporting(e.full_url, e.resource, e.if_none_exist)
-            for e in entries
-            if e.resource["resourceType"] != "Observation"
-        ]
-        self.outbox.add(observations, supporting)
+        self._queue_resources(resources, item.context.sensor, patient)
+        if isinstance(reading, da.SleepEpoch):
+            self.outbox.add_sleep_epoch(address, reading)
 
     # --- status -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ __all__ = [
     "MEASUREMENTS",
     "RACP_RECORDS",
     "RacpFailed",
+    "RacpProfile",
     "Received",
     "SessionContext",
     "collect_session",
@@ -62,6 +63,7 @@ class SessionContext:
     sensor: SensorIdentity
     clock: ClockSample | None
     battery: int | None = None
+    max_sequence: int | None = None  # newest sequenced record received and committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +191,18 @@ async def collect_session(
     return context
 
 
+@dataclass(frozen=True, slots=True)
+class RacpProfile:
+    """Where a device's stored records arrive, and whether they carry sequence numbers."""
+
+    records: str
+    sequenced: bool
+
+
 # Devices whose stored records are fetched through the Record Access Control Point.
-RACP_RECORDS: dict[DeviceKind, str] = {
-    DeviceKind.PULSE_OXIMETER: uuids.PLX_SPOT_CHECK_MEASUREMENT,
+RACP_RECORDS: dict[DeviceKind, RacpProfile] = {
+    DeviceKind.PULSE_OXIMETER: RacpProfile(uuids.PLX_SPOT_CHECK_MEASUREMENT, sequenced=False),
+    DeviceKind.SLEEP: RacpProfile(uuids.SLEEP_EPOCH_RECORD, sequenced=True),
 }
 
 
@@ -208,26 +219,39 @@ async def racp_session(
     now: Callable[[], datetime],
     zone: ZoneInfo,
     committed: Callable[[], Awaitable[None]],
+    last_sequence: int | None = None,
     timeout: float = 30.0,
 ) -> SessionContext:
     """Fetch the device's stored records, and delete them only once they are committed.
 
-    PLX records carry no sequence number, so the oximeter is asked for all records
-    (`01 01`); deleting (`02 01`) after every one of them is in the outbox means the
-    next session gets only new ones. A session cut before the delete costs a re-send,
+    Sequenced records (the sleep profile's epochs) are asked for after `last_sequence`,
+    the newest one already stored (`01 03 01 n+1`), and deleted up to the newest one
+    received (`02 02 01 n`); the returned context's `max_sequence` is what to remember.
+    PLX records carry no sequence number: the oximeter is asked for all records and
+    they are all deleted, so the next session gets only new ones. Either way the delete
+    waits until every record is in the outbox; a session cut before it costs a re-send,
     which the identifiers de-duplicate, never a reading.
     """
     sensor = await _identify(client, address, kind)
     clock = await _clock(client, address, now, zone)
     context = SessionContext(sensor, clock, await _battery(client, address))
-    records = client.services.get_characteristic(RACP_RECORDS[kind])
+    profile = RACP_RECORDS[kind]
+    records = client.services.get_characteristic(profile.records)
     control = client.services.get_characteristic(uuids.RECORD_ACCESS_CONTROL_POINT)
     if records is None or control is None:
         raise RacpFailed(f"{address} has no record store to read")
     answers: asyncio.Queue[da.RacpResponse | da.RacpNumberOfRecords] = asyncio.Queue()
 
+    newest: int | None = None
+
     def on_record(_: object, data: bytearray) -> None:
-        deliver(Received(now(), context, RACP_RECORDS[kind], bytes(data)))
+        nonlocal newest
+        deliver(Received(now(), context, profile.records, bytes(data)))
+        if profile.sequenced:
+            with contextlib.suppress(da.DeviceAdapterError):
+                sequence = getattr(da.parse(profile.records, data), "sequence_number", None)
+                if isinstance(sequence, int):
+                    newest = sequence if newest is None else max(newest, sequence)
 
     def on_answer(_: object, data: bytearray) -> None:
         try:
@@ -256,13 +280,22 @@ async def racp_session(
             if isinstance(answer, da.RacpResponse) and answer.request_op_code == op:
                 return answer
 
-    report = await ask(da.racp.report_all_records(), da.RacpOpCode.REPORT_STORED_RECORDS)
+    if profile.sequenced and last_sequence is not None and last_sequence < 0xFFFF:
+        request = da.racp.report_records_after(last_sequence)
+    else:
+        request = da.racp.report_all_records()
+    report = await ask(request, da.RacpOpCode.REPORT_STORED_RECORDS)
     if report.response_code == da.RacpResponseCode.NO_RECORDS_FOUND:
         return context
     if not report.succeeded:
         raise RacpFailed(f"{address}: report stored records answered {report.response_code!r}")
     await committed()  # every record the device sent is in the outbox now
-    deleted = await ask(da.racp.delete_all_records(), da.RacpOpCode.DELETE_STORED_RECORDS)
+    context = replace(context, max_sequence=newest)
+    if profile.sequenced and newest is not None:
+        delete = da.racp.delete_records_up_to(newest)
+    else:
+        delete = da.racp.delete_all_records()
+    deleted = await ask(delete, da.RacpOpCode.DELETE_STORED_RECORDS)
     if not deleted.succeeded:
         _LOGGER.warning(
             "%s kept its records (delete answered %r); they will be sent again",

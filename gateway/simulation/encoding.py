@@ -10,6 +10,7 @@ __all__ = [
     "date_time",
     "plx_spot_check",
     "sfloat",
+    "sleep_epoch",
     "temperature",
     "weight",
 ]
@@ -102,3 +103,35 @@ def weight(kilograms: float | None, *, stamp: datetime | None, user: int | None 
     flags = 0x02 | (0x04 if user is not None else 0)
     tail = date_time(stamp) + (bytes([user]) if user is not None else b"")
     return bytes([flags]) + struct.pack("<H", raw) + tail
+
+
+def sleep_epoch(
+    sequence: int,
+    start: datetime | None,
+    duration_s: int,
+    stage: int,
+    *,
+    heart_rate: float | None = None,
+    respiration: float | None = None,
+    movement: int | None = None,
+    clock_not_set: bool = False,
+) -> bytes:
+    """A HomeVitals open-profile Sleep Epoch Record."""
+    flags = 0x08 if clock_not_set else 0
+    tail = b""
+    if heart_rate is not None:
+        flags |= 0x01
+        tail += sfloat(heart_rate)
+    if respiration is not None:
+        flags |= 0x02
+        tail += sfloat(respiration, 1)
+    if movement is not None:
+        flags |= 0x04
+        tail += struct.pack("<H", movement)
+    return (
+        bytes([flags])
+        + struct.pack("<H", sequence)
+        + date_time(start)
+        + struct.pack("<HB", duration_s, stage)
+        + tail
+    )

@@ -30,6 +30,7 @@ __all__ = [
     "DeviceClock",
     "EmulatedPeripheral",
     "PulseOximeter",
+    "SleepSensor",
     "StoredRecord",
 ]
 
@@ -169,10 +170,7 @@ class EmulatedPeripheral:
             AdvertisingData(
                 [
                     (AdvertisingData.FLAGS, bytes([0x06])),
-                    (
-                        AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                        self.service_uuid.to_bytes(2, "little"),
-                    ),
+                    self._advertised_service(),
                     (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
                 ]
             )
@@ -180,6 +178,13 @@ class EmulatedPeripheral:
         self.device = device
         await device.start_advertising(
             auto_restart=True, advertising_interval_min=20, advertising_interval_max=20
+        )
+
+    def _advertised_service(self) -> tuple[int, bytes]:
+        """The service UUID list the device advertises (AD type, bytes)."""
+        return (
+            AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+            self.service_uuid.to_bytes(2, "little"),
         )
 
     def _protect_cccds(self, device: Device) -> None:
@@ -495,6 +500,134 @@ class PulseOximeter(EmulatedPeripheral):
                 await self._answer(connection, op, 0x02)  # op code not supported
         except Exception as exc:
             _LOGGER.debug("oximeter %s stopped answering: %s", self.address, exc)
+
+    async def _answer(self, connection: Connection, request_op: int, code: int) -> None:
+        assert self.device is not None and self._racp is not None  # noqa: S101
+        await self.device.indicate_subscriber(
+            connection, self._racp, bytes([_RACP_RESPONSE, 0, request_op, code])
+        )
+
+
+class SleepSensor(EmulatedPeripheral):
+    """A bedside sensor on the HomeVitals open sleep profile, with an epoch store behind RACP.
+
+    Supports report all (`01 01`), report from a sequence number (`01 03 01 n`), count,
+    delete all (`02 01`) and delete up to a sequence number (`02 02 01 n`).
+    """
+
+    kind = "sleep"
+    service_uuid = 0x0000  # a 128-bit service: advertised by its full UUID
+
+    def __init__(self, address: str, name: str = "Sleep Sensor", **kwargs: Any) -> None:
+        super().__init__(address, name, **kwargs)
+        self.memory: list[tuple[int, bytes]] = []
+        self.deletions: list[bytes] = []
+        self.requests: list[bytes] = []
+        self._next_sequence = 1
+        self._epoch: gatt.Characteristic[bytes] | None = None
+        self._racp: gatt.Characteristic[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def record_night(
+        self,
+        start: datetime,
+        stages: list[int],
+        *,
+        epoch_s: int = 300,
+        heart_rate: float = 56,
+        respiration: float = 14.0,
+    ) -> int:
+        """Store a night of epochs starting at `start` (device clock); returns how many."""
+        for index, stage in enumerate(stages):
+            sequence = self._next_sequence
+            self._next_sequence += 1
+            payload = encoding.sleep_epoch(
+                sequence,
+                start + timedelta(seconds=epoch_s * index),
+                epoch_s,
+                stage,
+                heart_rate=heart_rate + (index % 5),
+                respiration=respiration,
+                movement=index % 3,
+            )
+            self.memory.append((sequence, payload))
+        return len(stages)
+
+    def measurement_services(self) -> list[gatt.Service]:
+        from device_adapters import uuids
+
+        self._epoch = gatt.Characteristic(
+            UUID(uuids.SLEEP_EPOCH_RECORD),
+            gatt.Characteristic.Properties.INDICATE,
+            _NO_PERMISSIONS,
+            b"",
+        )
+        live: gatt.Characteristic[bytes] = gatt.Characteristic(
+            UUID(uuids.SLEEP_LIVE), gatt.Characteristic.Properties.NOTIFY, _NO_PERMISSIONS, b""
+        )
+        features: gatt.Characteristic[bytes] = gatt.Characteristic(
+            UUID(uuids.SLEEP_FEATURES),
+            gatt.Characteristic.Properties.READ,
+            _READ,
+            (0x2F).to_bytes(2, "little"),
+        )
+        self._racp = gatt.Characteristic(
+            _uuid16(0x2A52),
+            gatt.Characteristic.Properties.WRITE | gatt.Characteristic.Properties.INDICATE,
+            _READ_WRITE,
+            gatt.CharacteristicValue[bytes](write=self._on_racp_write),
+        )
+        return [gatt.Service(UUID(uuids.SLEEP_SERVICE), [live, self._epoch, features, self._racp])]
+
+    def _advertised_service(self) -> tuple[int, bytes]:
+        from device_adapters import uuids
+
+        return AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS, UUID(
+            uuids.SLEEP_SERVICE
+        ).to_bytes()
+
+    def _on_racp_write(self, connection: Connection, value: bytes) -> None:
+        self.requests.append(bytes(value))
+        self._task = asyncio.ensure_future(self._respond(connection, bytes(value)))
+
+    def _selected(self, request: bytes) -> list[tuple[int, bytes]] | None:
+        operator = request[1] if len(request) > 1 else 0
+        if operator == 0x01:
+            return list(self.memory)
+        if operator in (0x02, 0x03) and len(request) >= 5 and request[2] == 0x01:
+            bound = int.from_bytes(request[3:5], "little")
+            if operator == 0x03:
+                return [(s, p) for s, p in self.memory if s >= bound]
+            return [(s, p) for s, p in self.memory if s <= bound]
+        return None
+
+    async def _respond(self, connection: Connection, request: bytes) -> None:
+        assert self.device is not None and self._epoch is not None and self._racp is not None  # noqa: S101
+        await asyncio.sleep(0.01)
+        op = request[0] if request else 0
+        selected = self._selected(request)
+        try:
+            if op not in (0x01, 0x02, 0x04):
+                await self._answer(connection, op, 0x02)
+            elif selected is None:
+                await self._answer(connection, op, 0x04)
+            elif op == 0x01:
+                if not selected:
+                    await self._answer(connection, op, 0x06)
+                    return
+                for _, payload in selected:
+                    await self.device.indicate_subscriber(connection, self._epoch, payload)
+                await self._answer(connection, op, 0x01)
+            elif op == 0x04:
+                payload = bytes([_RACP_COUNT_RESPONSE, 0]) + len(selected).to_bytes(2, "little")
+                await self.device.indicate_subscriber(connection, self._racp, payload)
+            else:
+                gone = {s for s, _ in selected}
+                self.memory = [(s, p) for s, p in self.memory if s not in gone]
+                self.deletions.append(request)
+                await self._answer(connection, op, 0x01)
+        except Exception as exc:
+            _LOGGER.debug("sleep sensor %s stopped answering: %s", self.address, exc)
 
     async def _answer(self, connection: Connection, request_op: int, code: int) -> None:
         assert self.device is not None and self._racp is not None  # noqa: S101

@@ -359,3 +359,48 @@ async def test_thermometer_and_scale_through_the_same_machinery(tmp_path, fhir_s
         (e["resource"]["valueQuantity"]["value"], e["resource"]["valueQuantity"]["code"])
         for e in weights["entry"]
     ] == [(58.35, "kg")]
+
+
+async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhir_server):
+    from gateway.simulation.peripherals import SleepSensor
+
+    bus = VirtualBus()
+    sensor = SleepSensor("D0:00:00:00:05:01")
+    yesterday = sensor.clock.now().replace(hour=23, minute=0, second=0) - timedelta(days=2)
+    stages = (
+        [1] * 2 + [2] * 6 + [3] * 6 + [4] * 4 + [2] * 2 + [1]
+    )  # awake, light, deep, REM, light, awake
+    sensor.record_night(yesterday, stages)
+    await sensor.start(bus)
+    bindings = Bindings(
+        [Binding(sensor.address, DeviceKind.SLEEP, {None: PatientLink(logical_id="nagai")})]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: sensor.memory == [])
+        await wait_for(
+            lambda: gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] > 60
+        )
+        first_requests = list(sensor.requests)
+        # A second night arrives: only records after the last stored sequence are asked for.
+        sensor.record_night(yesterday + timedelta(days=1), [1, 2, 3, 2, 1])
+        await wait_for(lambda: sensor.memory == [] and len(sensor.deletions) == 2)
+        await wait_for(lambda: gateway.outbox.counts()["pending"] == 0)
+    finally:
+        await stop(task, gateway)
+        await sensor.stop()
+    assert first_requests[0] == bytes.fromhex("0101")  # nothing stored yet: all records
+    assert sensor.requests[-2] == bytes.fromhex("0103011600")  # after sequence 21: from 22
+    assert sensor.deletions == [bytes.fromhex("0202011500"), bytes.fromhex("0202011a00")]
+    nights = search(fhir_server, "patient=Patient/nagai&code=http://loinc.org|93832-4&_sort=date")
+    assert nights["total"] == 2
+    first = nights["entry"][0]["resource"]
+    assert first["valueQuantity"]["value"] == 90.0  # 18 asleep epochs of 5 minutes
+    minutes = {
+        c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in first["component"]
+    }
+    assert minutes == {"93831-6": 30.0, "93830-8": 40.0, "93829-0": 20.0}
+    stages_stored = search(
+        fhir_server, "patient=Patient/nagai&code=http://snomed.info/sct|258158006&_summary=count"
+    )
+    assert stages_stored["total"] == len(stages) + 5
