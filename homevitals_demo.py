@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -65,13 +66,21 @@ async def _home(
     from gateway.outbox import Outbox
     from gateway.service import BleEnvironment, Gateway
     from gateway.simulation import VirtualBus
-    from gateway.simulation.home import backfill_blood_pressure, demo_cuff, demo_patients
+    from gateway.simulation.home import (
+        backfill_blood_pressure,
+        demo_cuff,
+        demo_oximeter,
+        demo_patients,
+        demo_sleep_sensor,
+    )
+    from gateway.simulation.peripherals import EmulatedPeripheral
     from gateway.uploader import Uploader
 
     zone = ZoneInfo("Asia/Tokyo")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
     bus = VirtualBus()
     cuffs = []
+    others: list[Any] = []
     bindings = []
     async with httpx.AsyncClient(base_url=base, headers=headers) as client:
         for patient in demo_patients():
@@ -101,17 +110,24 @@ async def _home(
             patient_id = response.json()["id"]
             cuff = demo_cuff(patient, zone)
             queued = backfill_blood_pressure(cuff, patient, days=days, zone=zone)
-            await cuff.start(bus)
+            oximeter = demo_oximeter(patient, zone, days=days)
+            link = PatientLink(logical_id=patient_id)
+            devices: list[tuple[EmulatedPeripheral, DeviceKind, dict[int | None, PatientLink]]] = [
+                (cuff, DeviceKind.BLOOD_PRESSURE, {1: link})
+            ]
+            devices.append((oximeter, DeviceKind.PULSE_OXIMETER, {None: link}))
+            extra = f", oximeter {len(oximeter.memory)} spot checks"
+            if patient.identifier == "DEMO-0001":
+                sensor = demo_sleep_sensor(patient, zone, nights=min(days, 14))
+                devices.append((sensor, DeviceKind.SLEEP, {None: link}))
+                extra += f", sleep sensor {min(days, 14)} nights"
+            for device, kind, patients in devices:
+                await device.start(bus)
+                bindings.append(Binding(device.address, kind, patients))
             cuffs.append((cuff, patient))
-            bindings.append(
-                Binding(
-                    cuff.address, DeviceKind.BLOOD_PRESSURE, {1: PatientLink(logical_id=patient_id)}
-                )
-            )
+            others.extend(device for device, _, _ in devices[1:])
             who = f"{patient.family} {patient.given}"
-            print(
-                f"  {who}: Patient/{patient_id}, cuff {cuff.address}, {queued} readings in memory"
-            )
+            print(f"  {who}: Patient/{patient_id}, cuff {queued} readings{extra}")
     outbox = Outbox(data_dir / "gateway.db")
     uploader = Uploader(base, token, outbox)
     gateway = Gateway(
@@ -154,6 +170,8 @@ async def _home(
         await uploader.aclose()
         for cuff, _ in cuffs:
             await cuff.stop()
+        for device in others:
+            await device.stop()
     return int(gateway.status()["sent"])
 
 
@@ -177,7 +195,8 @@ def run_demo(
     print(f"  try: curl -H 'Authorization: Bearer {token}' '{base}/Patient?name=田中'")
     latest = f"{base}/Observation?code=85354-9&_sort=-date&_count=5"
     print(f"       curl -H 'Authorization: Bearer {token}' '{latest}'")
-    print("Simulated home: emulated Bluetooth cuffs with history, read by the real gateway")
+    print("Simulated home: emulated Bluetooth cuffs, oximeters and a sleep sensor with history,")
+    print("read by the real gateway (bleak over an emulated radio), uploaded over HTTP:")
     try:
         return asyncio.run(_home(base, token, directory, days, duration, live_every))
     except KeyboardInterrupt:

@@ -31,10 +31,12 @@ def test_demo_runs_server_gateway_and_emulated_home(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "FHIR server: http://127.0.0.1:" in out
-    assert out.count("readings in memory") == 3
+    assert out.count("cuff 4 readings, oximeter 2 spot checks") == 3
+    assert "sleep sensor 2 nights" in out
     uploaded = int(re.search(r"the gateway uploaded (\d+) resources", out).group(1))
-    # 3 patients x 2 days x 2 readings, each a panel and a pulse, plus one clock sample per cuff.
-    assert uploaded == 3 * 2 * 2 * 2 + 3
+    # At least every blood pressure panel and pulse (3 patients x 2 days x 2 readings x 2)
+    # and every SpO2 and pulse (3 x 2 x 2); the sleep epochs come on top.
+    assert uploaded >= 3 * 2 * 2 * 2 + 3 * 2 * 2
     assert "Traceback" not in result.stderr
 
 

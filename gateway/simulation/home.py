@@ -11,9 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .peripherals import BloodPressureCuff, DeviceClock
+from .peripherals import BloodPressureCuff, DeviceClock, PulseOximeter, SleepSensor
 
-__all__ = ["DemoPatient", "backfill_blood_pressure", "demo_patients"]
+__all__ = [
+    "DemoPatient",
+    "backfill_blood_pressure",
+    "demo_cuff",
+    "demo_oximeter",
+    "demo_patients",
+    "demo_sleep_sensor",
+]
 
 
 @dataclass(frozen=True)
@@ -77,3 +84,41 @@ def demo_cuff(patient: DemoPatient, zone: ZoneInfo) -> BloodPressureCuff:
         model="BP-DEMO",
         serial=patient.identifier,
     )
+
+
+def demo_oximeter(
+    patient: DemoPatient, zone: ZoneInfo, *, days: int, seed: int = 2
+) -> PulseOximeter:
+    """An oximeter with a morning spot check a day in memory (a few low ones)."""
+    rng = random.Random(f"{seed}-{patient.identifier}")  # noqa: S311 - demo data
+    oximeter = PulseOximeter(
+        patient.cuff_address[:-2] + "A" + patient.cuff_address[-1],
+        name=f"Oximeter {patient.identifier[-2:]}",
+        clock=DeviceClock(zone),
+        model="OX-DEMO",
+        serial=patient.identifier,
+    )
+    today = datetime.now(zone).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    for ago in range(days, 0, -1):
+        when = today - timedelta(days=ago) + timedelta(hours=7, minutes=rng.randrange(10, 50))
+        spo2 = min(100, round(96 + rng.gauss(0, 1.2)))
+        if ago in patient.high_days:
+            spo2 -= 5  # the bad days come together
+        oximeter.measure(spo2, round(patient.pulse + rng.gauss(0, 4)), when=when)
+    return oximeter
+
+
+def demo_sleep_sensor(
+    patient: DemoPatient, zone: ZoneInfo, *, nights: int, seed: int = 3
+) -> SleepSensor:
+    """A bedside sensor with `nights` nights in 10-minute epochs."""
+    rng = random.Random(f"{seed}-{patient.identifier}")  # noqa: S311 - demo data
+    sensor = SleepSensor(
+        patient.cuff_address[:-2] + "B" + patient.cuff_address[-1], clock=DeviceClock(zone)
+    )
+    today = datetime.now(zone).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    for ago in range(nights, 0, -1):
+        start = today - timedelta(days=ago) + timedelta(hours=22, minutes=rng.randrange(0, 60))
+        stages = [1, 1] + [rng.choice([2, 2, 3, 3, 4, 2, 5]) for _ in range(44)] + [1, 1]
+        sensor.record_night(start, stages, epoch_s=600, heart_rate=52 + rng.randrange(0, 8))
+    return sensor
