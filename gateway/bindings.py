@@ -46,6 +46,10 @@ class Bindings:
         """The binding of an address, if the device belongs to this home."""
         return self._by_address.get(_normal(address))
 
+    def all(self) -> list[Binding]:
+        """Every binding."""
+        return list(self._by_address.values())
+
     def addresses(self) -> list[str]:
         """Every bound address."""
         return list(self._by_address)

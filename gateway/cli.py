@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+from .bindings import Bindings
 from .settings import GatewaySettings
 
 __all__ = ["add_commands"]
@@ -45,7 +46,7 @@ async def _run(settings: GatewaySettings) -> None:
         ble = BleEnvironment.adapter(settings.adapter)
     gateway = Gateway(
         identity=settings.identity(),
-        bindings=settings.bindings(),
+        bindings=Bindings([*outbox.bindings(), *settings.bindings().all()]),
         outbox=outbox,
         uploader=uploader,
         ble=ble,
@@ -108,6 +109,62 @@ def _status_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    settings = _settings(args)
+    return asyncio.run(_pair(settings, args))
+
+
+async def _pair(settings: GatewaySettings, args: argparse.Namespace) -> int:
+    import httpx
+
+    from .outbox import Outbox
+    from .pairing import PairingError, pair_device
+    from .service import BleEnvironment
+
+    token = settings.require_token()
+    outbox = Outbox(settings.data_dir / "gateway.db")
+    devices: list[Any] = []
+    if settings.simulate:
+        from .simulation import VirtualBus
+        from .simulation.home_file import start_home
+
+        bus = VirtualBus()
+        ble = BleEnvironment.simulated(bus)
+        if settings.simulation_home is not None:
+            devices = await start_home(settings.simulation_home, bus)
+    else:
+        ble = BleEnvironment.adapter(settings.adapter)
+    print("Waiting for a device in pairing mode (hold its Bluetooth button) ...")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=settings.server_url.rstrip("/") + "/", headers=headers
+        ) as server:
+            paired = await pair_device(
+                ble=ble,
+                outbox=outbox,
+                server=server,
+                patient=args.patient,
+                slot=args.slot,
+                address=args.address,
+                bond=not args.no_bond,
+                timeout=args.timeout,
+            )
+    except PairingError as exc:
+        print(f"pairing failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for device in devices:
+            with contextlib.suppress(Exception):
+                await device.stop()
+        outbox.close()
+    slot = "all users" if paired.slot is None else f"user {paired.slot}"
+    device = f"{paired.kind} {paired.address} (Device/{paired.device_id})"
+    print(f"paired {device}, {slot} -> Patient/{args.patient}")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `gateway run` and `gateway status`."""
     gateway = commands.add_parser("gateway", help="the home gateway")
@@ -118,5 +175,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     run.add_argument("--home", help="a simulated home's JSON file (with --simulate)")
     run.set_defaults(handler=_run_command)
+    pair = sub.add_parser("pair", help="pair a device in pairing mode and bind it to a patient")
+    pair.add_argument("--patient", required=True, help="the Patient id on the server")
+    pair.add_argument("--slot", type=int, help="a cuff's user slot (default: the whole device)")
+    pair.add_argument("--address", help="pair only the device with this address")
+    pair.add_argument("--timeout", type=float, default=60.0)
+    pair.add_argument("--no-bond", action="store_true", help="do not bond (devices that refuse to)")
+    pair.add_argument("--simulate", action="store_true")
+    pair.add_argument("--home", help="a simulated home's JSON file (with --simulate)")
+    pair.set_defaults(handler=_pair_command)
     status = sub.add_parser("status", help="print the gateway's queue and counts")
     status.set_defaults(handler=_status_command)

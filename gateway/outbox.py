@@ -22,6 +22,10 @@ from typing import Any
 
 from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
 
+from .bindings import Binding
+from .mapping import PatientLink
+from .mapping.devices import DeviceKind
+
 __all__ = ["Outbox", "OutboxRow", "Supporting"]
 
 _SCHEMA = """
@@ -57,6 +61,13 @@ CREATE TABLE IF NOT EXISTS sleep_epochs (
     sequence INTEGER NOT NULL,
     record TEXT NOT NULL,
     PRIMARY KEY (device, start, sequence)
+);
+CREATE TABLE IF NOT EXISTS bindings (
+    address TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    patient TEXT NOT NULL,
+    PRIMARY KEY (address, slot)
 );
 CREATE TABLE IF NOT EXISTS marks (
     device TEXT NOT NULL,
@@ -187,6 +198,36 @@ class Outbox:
                 )
             )
         return epochs
+
+    def save_binding(self, binding: Binding) -> None:
+        """Store a paired device's binding (slot -1 stands for the whole device)."""
+        with self._lock:
+            for slot, patient in binding.patients.items():
+                if patient.logical_id is None:
+                    raise ValueError("paired devices are bound to a Patient id")
+                self._db.execute(
+                    "INSERT INTO bindings (address, slot, kind, patient) VALUES (?,?,?,?) "
+                    "ON CONFLICT (address, slot) DO UPDATE "
+                    "SET kind = excluded.kind, patient = excluded.patient",
+                    (
+                        binding.address.upper(),
+                        -1 if slot is None else slot,
+                        binding.kind.value,
+                        patient.logical_id,
+                    ),
+                )
+
+    def bindings(self) -> list[Binding]:
+        """The bindings stored by pairing."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT address, slot, kind, patient FROM bindings ORDER BY address"
+            ).fetchall()
+        grouped: dict[str, Binding] = {}
+        for address, slot, kind, patient in rows:
+            binding = grouped.setdefault(address, Binding(address, DeviceKind(kind), {}))
+            binding.patients[None if slot == -1 else int(slot)] = PatientLink(logical_id=patient)
+        return list(grouped.values())
 
     def set_mark(self, device: str, name: str, value: str) -> None:
         """Remember a per-device value (the last RACP sequence number stored, ...)."""

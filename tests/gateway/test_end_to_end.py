@@ -404,3 +404,69 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
         fhir_server, "patient=Patient/nagai&code=http://snomed.info/sct|258158006&_summary=count"
     )
     assert stages_stored["total"] == len(stages) + 5
+
+
+async def test_pairing_registers_the_device_and_binds_a_user_slot(tmp_path, fhir_server):
+    import httpx
+
+    from gateway.pairing import PairingError, pair_device
+
+    bus = VirtualBus()
+    cuff = BloodPressureCuff("D0:00:00:00:06:01", require_encryption=True, serial="SN-PAIR-1")
+    cuff.measure(133, 87, 71, user=2)
+    await cuff.start(bus)
+    outbox = Outbox(tmp_path / "gateway.db")
+    headers = {
+        "Authorization": f"Bearer {fhir_server.token}",
+        "Content-Type": "application/fhir+json",
+    }
+    async with httpx.AsyncClient(base_url=fhir_server.base + "/", headers=headers) as server:
+        paired = await pair_device(
+            ble=BleEnvironment.simulated(bus),
+            outbox=outbox,
+            server=server,
+            patient="hayashi",
+            slot=2,
+            timeout=10,
+        )
+        again = await pair_device(
+            ble=BleEnvironment.simulated(bus),
+            outbox=outbox,
+            server=server,
+            patient="hayashi",
+            slot=2,
+            address=cuff.address,
+            timeout=10,
+        )
+        with pytest.raises(PairingError, match="no device"):  # the only device is bound already
+            await pair_device(
+                ble=BleEnvironment.simulated(bus),
+                outbox=outbox,
+                server=server,
+                patient="x",
+                slot=2,
+                timeout=1,
+            )
+    assert (paired.address, paired.kind, paired.slot, paired.bonded) == (
+        cuff.address,
+        DeviceKind.BLOOD_PRESSURE,
+        2,
+        True,
+    )
+    assert again.device_id == paired.device_id  # pairing twice registers one Device
+    with fhir_server.client() as client:
+        device = client.get(f"/Device/{paired.device_id}").json()
+    assert device["serialNumber"] == "SN-PAIR-1"
+    (binding,) = outbox.bindings()
+    assert (
+        binding.patient_for(2) == PatientLink(logical_id="hayashi")
+        and binding.patient_for(1) is None
+    )
+    outbox.close()
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, Bindings([binding]))
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    assert search(fhir_server, "patient=Patient/hayashi&code=85354-9&_summary=count")["total"] == 1
