@@ -193,15 +193,19 @@ async def collect_session(
 
 @dataclass(frozen=True, slots=True)
 class RacpProfile:
-    """Where a device's stored records arrive, and whether they carry sequence numbers."""
+    """Where a device's stored records arrive, whether they carry sequence numbers,
+    and what it streams live besides (PLX Continuous Measurement)."""
 
     records: str
     sequenced: bool
+    live: str | None = None
 
 
 # Devices whose stored records are fetched through the Record Access Control Point.
 RACP_RECORDS: dict[DeviceKind, RacpProfile] = {
-    DeviceKind.PULSE_OXIMETER: RacpProfile(uuids.PLX_SPOT_CHECK_MEASUREMENT, sequenced=False),
+    DeviceKind.PULSE_OXIMETER: RacpProfile(
+        uuids.PLX_SPOT_CHECK_MEASUREMENT, sequenced=False, live=uuids.PLX_CONTINUOUS_MEASUREMENT
+    ),
     DeviceKind.SLEEP: RacpProfile(uuids.SLEEP_EPOCH_RECORD, sequenced=True),
 }
 
@@ -221,6 +225,7 @@ async def racp_session(
     committed: Callable[[], Awaitable[None]],
     last_sequence: int | None = None,
     timeout: float = 30.0,
+    idle_timeout: float = 2.0,
 ) -> SessionContext:
     """Fetch the device's stored records, and delete them only once they are committed.
 
@@ -262,8 +267,19 @@ async def racp_session(
         if isinstance(answer, da.RacpResponse | da.RacpNumberOfRecords):
             answers.put_nowait(answer)
 
+    last_live = asyncio.get_running_loop().time()
+
+    def on_live(_: object, data: bytearray) -> None:
+        nonlocal last_live
+        last_live = asyncio.get_running_loop().time()
+        if profile.live is not None:
+            deliver(Received(now(), context, profile.live, bytes(data)))
+
     await client.start_notify(records, on_record)
     await client.start_notify(control, on_answer)
+    live = client.services.get_characteristic(profile.live) if profile.live else None
+    if live is not None:
+        await client.start_notify(live, on_live)
 
     async def ask(request: bytes, op: da.RacpOpCode) -> da.RacpResponse:
         await client.write_gatt_char(control, request, response=True)
@@ -296,6 +312,9 @@ async def racp_session(
     else:
         delete = da.racp.delete_all_records()
     deleted = await ask(delete, da.RacpOpCode.DELETE_STORED_RECORDS)
+    if live is not None:  # a live stream may follow the stored records: take it until it stops
+        while client.is_connected and asyncio.get_running_loop().time() - last_live < idle_timeout:
+            await asyncio.sleep(0.05)
     if not deleted.succeeded:
         _LOGGER.warning(
             "%s kept its records (delete answered %r); they will be sent again",

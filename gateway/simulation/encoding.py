@@ -8,6 +8,8 @@ from datetime import datetime
 __all__ = [
     "blood_pressure_measurement",
     "date_time",
+    "heart_rate",
+    "plx_continuous",
     "plx_spot_check",
     "sfloat",
     "sleep_epoch",
@@ -135,3 +137,14 @@ def sleep_epoch(
         + struct.pack("<HB", duration_s, stage)
         + tail
     )
+
+
+def plx_continuous(spo2: float | None, pulse: float | None) -> bytes:
+    """PLX Continuous Measurement 0x2A5F (no optional fields)."""
+    return bytes([0]) + sfloat(spo2) + sfloat(pulse)
+
+
+def heart_rate(bpm: int, rr_intervals: tuple[int, ...] = ()) -> bytes:
+    """Heart Rate Measurement 0x2A37: uint8 value, contact detected, RR in 1/1024 s."""
+    flags = 0x06 | (0x10 if rr_intervals else 0)
+    return bytes([flags, bpm]) + b"".join(struct.pack("<H", rr) for rr in rr_intervals)

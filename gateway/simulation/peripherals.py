@@ -29,6 +29,7 @@ __all__ = [
     "BloodPressureCuff",
     "DeviceClock",
     "EmulatedPeripheral",
+    "HeartRateMonitor",
     "PulseOximeter",
     "SleepSensor",
     "StoredRecord",
@@ -108,6 +109,7 @@ class EmulatedPeripheral:
         self.device: Device | None = None
         self.connections: list[Connection] = []
         self.connections_made = 0
+        self._tasks: set[asyncio.Future[None]] = set()  # keeps background sends alive
         self.clock_writes: list[datetime] = []
 
     # --- GATT database ------------------------------------------------------------------
@@ -433,6 +435,8 @@ class PulseOximeter(EmulatedPeripheral):
         self._spot: gatt.Characteristic[bytes] | None = None
         self._racp: gatt.Characteristic[bytes] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._continuous: gatt.Characteristic[bytes] | None = None
+        self.stream: list[tuple[float, float]] = []  # continuous samples to notify, once subscribed
 
     def measure(
         self, spo2: float | None, pulse: float | None, *, when: datetime | None = None
@@ -459,7 +463,30 @@ class PulseOximeter(EmulatedPeripheral):
             _READ_WRITE,
             gatt.CharacteristicValue[bytes](write=self._on_racp_write),
         )
-        return [gatt.Service(_uuid16(0x1822), [self._spot, features, self._racp])]
+        self._continuous = gatt.Characteristic(
+            _uuid16(0x2A5F), gatt.Characteristic.Properties.NOTIFY, _NO_PERMISSIONS, b""
+        )
+        self._continuous.on("subscription", self._on_continuous)
+        return [gatt.Service(_uuid16(0x1822), [self._spot, self._continuous, features, self._racp])]
+
+    def _on_continuous(self, bearer: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
+        if notify_enabled and self.stream:
+            self._tasks.add(asyncio.ensure_future(self._send_stream(bearer)))
+
+    async def _send_stream(self, bearer: Any) -> None:
+        assert self.device is not None and self._continuous is not None  # noqa: S101
+        await asyncio.sleep(0.3)  # after the stored records
+        samples = list(self.stream)
+        self.stream.clear()
+        for spo2, pulse in samples:
+            try:
+                await self.device.notify_subscriber(
+                    bearer, self._continuous, encoding.plx_continuous(spo2, pulse)
+                )
+            except Exception as exc:
+                _LOGGER.debug("oximeter %s stream stopped: %s", self.address, exc)
+                return
+            await asyncio.sleep(0.05)
 
     def _on_racp_write(self, connection: Connection, value: bytes) -> None:
         if self._task is not None and not self._task.done():
@@ -634,3 +661,44 @@ class SleepSensor(EmulatedPeripheral):
         await self.device.indicate_subscriber(
             connection, self._racp, bytes([_RACP_RESPONSE, 0, request_op, code])
         )
+
+
+class HeartRateMonitor(EmulatedPeripheral):
+    """A heart-rate strap (0x180D): notifies its stream once subscribed, then disconnects."""
+
+    kind = "heart-rate"
+    service_uuid = 0x180D
+
+    def __init__(self, address: str, name: str = "HR Strap", **kwargs: Any) -> None:
+        super().__init__(address, name, **kwargs)
+        self.stream: list[tuple[int, tuple[int, ...]]] = []
+        self._measurement: gatt.Characteristic[bytes] | None = None
+
+    def measurement_services(self) -> list[gatt.Service]:
+        self._measurement = gatt.Characteristic(
+            _uuid16(0x2A37), gatt.Characteristic.Properties.NOTIFY, _NO_PERMISSIONS, b""
+        )
+        self._measurement.on("subscription", self._on_subscription)
+        location: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _uuid16(0x2A38), gatt.Characteristic.Properties.READ, _READ, bytes([1])
+        )
+        return [gatt.Service(_uuid16(0x180D), [self._measurement, location])]
+
+    def _on_subscription(self, bearer: Any, notify_enabled: bool, indicate_enabled: bool) -> None:
+        if notify_enabled:
+            self._tasks.add(asyncio.ensure_future(self._send(bearer)))
+
+    async def _send(self, bearer: Any) -> None:
+        assert self.device is not None and self._measurement is not None  # noqa: S101
+        samples = list(self.stream)
+        self.stream.clear()
+        try:
+            for bpm, rr in samples:
+                await self.device.notify_subscriber(
+                    bearer, self._measurement, encoding.heart_rate(bpm, rr)
+                )
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            await self.disconnect_all()
+        except Exception as exc:
+            _LOGGER.debug("strap %s stopped: %s", self.address, exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -470,3 +470,73 @@ async def test_pairing_registers_the_device_and_binds_a_user_slot(tmp_path, fhir
         await stop(task, gateway)
         await cuff.stop()
     assert search(fhir_server, "patient=Patient/hayashi&code=85354-9&_summary=count")["total"] == 1
+
+
+async def test_oximeter_continuous_stream_and_heart_rate_strap(tmp_path, fhir_server):
+    from gateway.simulation.peripherals import HeartRateMonitor, PulseOximeter
+
+    bus = VirtualBus()
+    oximeter = PulseOximeter("D0:00:00:00:02:02")
+    oximeter.measure(95, 71)
+    oximeter.stream = [(96, 70), (97, 69), (96, 68)]
+    strap = HeartRateMonitor("D0:00:00:00:07:01")
+    strap.stream = [(64, (937,)), (66, (910, 920))]
+    for device in (oximeter, strap):
+        await device.start(bus)
+    bindings = Bindings(
+        [
+            Binding(
+                oximeter.address, DeviceKind.PULSE_OXIMETER, {None: PatientLink(logical_id="ueda")}
+            ),
+            Binding(strap.address, DeviceKind.HEART_RATE, {None: PatientLink(logical_id="ueda")}),
+        ]
+    )
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2 + 6 + 2)
+        await wait_for(lambda: gateway.outbox.counts()["pending"] == 0)
+    finally:
+        await stop(task, gateway)
+        for device in (oximeter, strap):
+            await device.stop()
+    spo2 = search(fhir_server, "patient=Patient/ueda&code=http://loinc.org|2708-6&_count=20")
+    modes = sorted(
+        (
+            e["resource"]["valueQuantity"]["value"],
+            e["resource"]["component"][0]["valueCodeableConcept"]["coding"][0]["code"],
+        )
+        for e in spo2["entry"]
+    )
+    assert modes == [(95, "150588"), (96, "continuous"), (96, "continuous"), (97, "continuous")]
+    heart = search(fhir_server, "patient=Patient/ueda&code=urn:iso:std:iso:11073:10101|147842")
+    assert sorted(e["resource"]["valueQuantity"]["value"] for e in heart["entry"]) == [64, 66]
+
+
+async def test_unset_clock_and_nan_reading_end_to_end(tmp_path, fhir_server):
+    bus = VirtualBus()
+    cuff = BloodPressureCuff(CUFF, clock=DeviceClock(TOKYO, is_set=False))
+    cuff.measure(None, 82, 70, user=1, when=None)  # systolic NaN, clock unset: year 0 stamp
+    await cuff.start(bus)
+    bindings = Bindings(
+        [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="sakai")})]
+    )
+    received_before = datetime.now(UTC)
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
+    finally:
+        await stop(task, gateway)
+        await cuff.stop()
+    assert cuff.clock.is_set  # the gateway set the clock
+    (entry,) = search(fhir_server, "patient=Patient/sakai&code=85354-9")["entry"]
+    panel = entry["resource"]
+    assert panel["component"][0]["dataAbsentReason"]["coding"][0]["code"] == "not-a-number"
+    assert panel["component"][1]["valueQuantity"]["value"] == 82
+    effective = datetime.fromisoformat(panel["effectiveDateTime"])
+    assert (
+        received_before - timedelta(seconds=1)
+        <= effective
+        <= datetime.now(UTC) + timedelta(seconds=1)
+    )
+    source = next(e for e in panel["extension"] if e["url"].endswith("effective-time-source"))
+    assert source["valueCode"] == "gateway-reception"
