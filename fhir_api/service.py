@@ -49,6 +49,10 @@ RESOURCE_TYPES = SUPPORTED - {"Bundle"}
 TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/tz-code"
 
 
+class _LostRace(Exception):
+    """A concurrent transaction committed what this one was about to create: start over."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """A stored version and whether the interaction created it."""
@@ -126,7 +130,7 @@ class FhirService:
                     result = work(tx)
                     pending = tx.series_pending
                 break
-            except IntegrityError:
+            except (IntegrityError, _LostRace):
                 if attempt == _RETRIES - 1:
                     raise Conflict("the resource was changed concurrently; try again") from None
                 _LOGGER.debug("unique constraint race, retrying (attempt %s)", attempt + 1)
@@ -162,6 +166,8 @@ class FhirService:
                     return WriteResult(existing, False)
             content = copy.deepcopy(raw)
             content.pop("id", None)
+            if condition is not None and tx.identifier_owner(resource_type, content) is not None:
+                raise _LostRace  # a concurrent create of the same resource committed meanwhile
             self._check_identifiers(tx, resource_type, content, None)
             return WriteResult(tx.create(resource_type, content), True)
 
@@ -439,7 +445,8 @@ class FhirService:
                         )
                     stored = tx.update(resource_type, resource_id, content, current)
                     responses[i] = _response(stored, "201 Created" if current is None else "200 OK")
-            self._check_new_identifiers(tx, creates)
+            conditional = {i for i, step in enumerate(plan) if step[3] is not None}
+            self._check_new_identifiers(tx, creates, conditional)
             stored_all = tx.create_many([(t, new_ids[i], c) for i, t, c in creates])
             for (i, _, _), stored in zip(creates, stored_all, strict=True):
                 responses[i] = _response(stored, "201 Created")
@@ -479,7 +486,9 @@ class FhirService:
         return matched
 
     @staticmethod
-    def _check_new_identifiers(tx: Tx, creates: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
+    def _check_new_identifiers(
+        tx: Tx, creates: Sequence[tuple[int, str, dict[str, Any]]], conditional: set[int]
+    ) -> None:
         """409 when a new resource's identifier is taken, in the store or by another entry."""
         seen: dict[tuple[str, str, str], int] = {}
         by_type: dict[str, list[str]] = {}
@@ -500,6 +509,10 @@ class FhirService:
             for system, value, owner in tx.lookup_identifiers(resource_type, values):
                 if (resource_type, system, value) in seen:
                     i = seen[(resource_type, system, value)]
+                    if i in conditional:
+                        # Its ifNoneExist found nothing, yet the identifier is taken now: a
+                        # concurrent upload of the same reading committed in between.
+                        raise _LostRace
                     raise Conflict(
                         f"identifier {system}|{value} already identifies {resource_type}/{owner}; "
                         "use ifNoneExist to upload idempotently",
