@@ -29,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _server import start_server, stop_server
 
 from device_adapters import BloodPressureMeasurement, Quantity, Unit
 from gateway.bindings import Binding, Bindings
@@ -53,41 +53,6 @@ from gateway.uploader import Uploader
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 GATEWAY = GatewayIdentity("B827EBFFFE00BE01", "bench")
-
-
-def start_server(data: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data)}
-    cli = [sys.executable, "-m", "homevitals_cli"]
-    token = subprocess.run(
-        [*cli, "token", "create", "--role", "system", "--name", "bench"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    server = subprocess.Popen(
-        [*cli, "server", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (
-                httpx.get(
-                    f"http://127.0.0.1:{port}/fhir/metadata",
-                    headers={"Authorization": f"Bearer {token}"},
-                ).status_code
-                == 200
-            ):
-                return server, token
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("server did not start")
 
 
 async def latency(base: str, token: str, tmp: Path, samples: int) -> list[float]:
@@ -277,8 +242,7 @@ def main() -> int:
             drained = asyncio.run(drain(base, token, outbox))
             rss_total, rss = gateway_memory(base, token, tmp)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_server(server)
     median = statistics.median(waits)
     rate = queued / drained
     print(

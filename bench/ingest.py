@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _server import start_server, stop_server
 from fhir.resources.R4B.observation import Observation
 
 from device_adapters import BloodPressureMeasurement, Quantity, Unit
@@ -88,41 +87,6 @@ def validation_rate(observations: list[bytes], repeat: int = 3) -> float:
     return len(observations) / best
 
 
-def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir)}
-    cli = [sys.executable, "-m", "homevitals_cli"]
-    token = subprocess.run(
-        [*cli, "token", "create", "--role", "system", "--name", "bench"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    ).stdout.strip()
-    server = subprocess.Popen(
-        [*cli, "server", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (
-                httpx.get(
-                    f"http://127.0.0.1:{port}/fhir/metadata",
-                    headers={"Authorization": f"Bearer {token}"},
-                ).status_code
-                == 200
-            ):
-                return server, token
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("server did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -156,8 +120,7 @@ def main() -> int:
                 client.post("/", content=bundles[5]).raise_for_status()
                 duplicate_ms = (time.perf_counter() - again) * 1000
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_server(server)
     stored = args.bundles * OBSERVATIONS_PER_BUNDLE
     rate = stored / elapsed
     ratio = rate / yardstick

@@ -14,11 +14,9 @@ each within 2x of the direct SQL.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _server import start_server, stop_server
 
 from fhir_api.settings import Settings
 from fhir_api.storage.database import make_engine, migrate
@@ -117,37 +117,12 @@ def main() -> int:
         print(
             f"stored {total:,} values in {time.perf_counter() - began:.0f} s ({db.stat().st_size / 1e6:,.0f} MB)"
         )
-        env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data)}
-        cli = [sys.executable, "-m", "homevitals_cli"]
-        token = subprocess.run(
-            [*cli, "token", "create", "--role", "system", "--name", "bench"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        ).stdout.strip()
-        server = subprocess.Popen(
-            [*cli, "server", "--port", str(args.port)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, token = start_server(data, args.port)
         try:
             headers = {"Authorization": f"Bearer {token}"}
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{args.port}/fhir", headers=headers, timeout=60
             ) as client:
-                deadline = time.monotonic() + 30
-                while True:
-                    try:
-                        if client.get("/metadata").status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.2)
                 results = {}
                 for label, days in (("90 days", 90), ("5 years", 365 * args.long_years)):
                     start = (END - timedelta(days=days)).astimezone(UTC).date().isoformat()
@@ -174,8 +149,7 @@ def main() -> int:
                     sql = [direct_sql(db, days) for _ in range(args.repeat)]
                     results[label] = (statistics.median(api), statistics.median(sql), day_count)
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            stop_server(server)
     targets = {"90 days": 20.0, "5 years": 150.0}
     ok = True
     for label, (api, sql, day_count) in results.items():
