@@ -8,10 +8,14 @@ import contextlib
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from .bindings import Bindings
 from .settings import GatewaySettings
+
+if TYPE_CHECKING:
+    from .service import BleEnvironment
 
 __all__ = ["add_commands"]
 
@@ -25,45 +29,55 @@ def _settings(args: argparse.Namespace) -> GatewaySettings:
     return GatewaySettings(**overrides)
 
 
+@contextlib.asynccontextmanager
+async def _ble_environment(settings: GatewaySettings) -> AsyncIterator[BleEnvironment]:
+    """The Bluetooth adapter, or a virtual bus with the simulated home's devices on it."""
+    from .service import BleEnvironment
+
+    if not settings.simulate:
+        yield BleEnvironment.adapter(settings.adapter)
+        return
+    from .simulation import VirtualBus
+    from .simulation.home_file import start_home
+
+    bus = VirtualBus()
+    devices: list[Any] = []
+    if settings.simulation_home is not None:
+        devices = await start_home(settings.simulation_home, bus)
+    try:
+        yield BleEnvironment.simulated(bus)
+    finally:
+        for device in devices:
+            with contextlib.suppress(Exception):
+                await device.stop()
+
+
 async def _run(settings: GatewaySettings) -> None:
     from .outbox import Outbox
-    from .service import BleEnvironment, Gateway
+    from .service import Gateway
     from .uploader import Uploader
 
     token = settings.require_token()
     outbox = Outbox(settings.data_dir / "gateway.db")
     uploader = Uploader(settings.server_url, token, outbox, batch_size=settings.batch_size)
-    devices: list[Any] = []
-    if settings.simulate:
-        from .simulation import VirtualBus
-        from .simulation.home_file import start_home
-
-        bus = VirtualBus()
-        ble = BleEnvironment.simulated(bus)
-        if settings.simulation_home is not None:
-            devices = await start_home(settings.simulation_home, bus)
-    else:
-        ble = BleEnvironment.adapter(settings.adapter)
-    gateway = Gateway(
-        identity=settings.identity(),
-        bindings=Bindings([*outbox.bindings(), *settings.bindings().all()]),
-        outbox=outbox,
-        uploader=uploader,
-        ble=ble,
-        zone=settings.zone,
-        idle_timeout=settings.idle_timeout,
-        cooldown=settings.cooldown,
-        heartbeat_interval=settings.heartbeat_interval,
-        test_data=settings.simulate,
-    )
-    try:
-        await gateway.run()
-    finally:
-        await uploader.aclose()
-        for device in devices:
-            with contextlib.suppress(Exception):
-                await device.stop()
-        outbox.close()
+    async with _ble_environment(settings) as ble:
+        gateway = Gateway(
+            identity=settings.identity(),
+            bindings=Bindings([*outbox.bindings(), *settings.bindings().all()]),
+            outbox=outbox,
+            uploader=uploader,
+            ble=ble,
+            zone=settings.zone,
+            idle_timeout=settings.idle_timeout,
+            cooldown=settings.cooldown,
+            heartbeat_interval=settings.heartbeat_interval,
+            test_data=settings.simulate,
+        )
+        try:
+            await gateway.run()
+        finally:
+            await uploader.aclose()
+            outbox.close()
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -120,27 +134,18 @@ async def _pair(settings: GatewaySettings, args: argparse.Namespace) -> int:
 
     from .outbox import Outbox
     from .pairing import PairingError, pair_device
-    from .service import BleEnvironment
 
     token = settings.require_token()
     outbox = Outbox(settings.data_dir / "gateway.db")
-    devices: list[Any] = []
-    if settings.simulate:
-        from .simulation import VirtualBus
-        from .simulation.home_file import start_home
-
-        bus = VirtualBus()
-        ble = BleEnvironment.simulated(bus)
-        if settings.simulation_home is not None:
-            devices = await start_home(settings.simulation_home, bus)
-    else:
-        ble = BleEnvironment.adapter(settings.adapter)
     print("Waiting for a device in pairing mode (hold its Bluetooth button) ...")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
     try:
-        async with httpx.AsyncClient(
-            base_url=settings.server_url.rstrip("/") + "/", headers=headers
-        ) as server:
+        async with (
+            _ble_environment(settings) as ble,
+            httpx.AsyncClient(
+                base_url=settings.server_url.rstrip("/") + "/", headers=headers
+            ) as server,
+        ):
             paired = await pair_device(
                 ble=ble,
                 outbox=outbox,
@@ -155,9 +160,6 @@ async def _pair(settings: GatewaySettings, args: argparse.Namespace) -> int:
         print(f"pairing failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        for device in devices:
-            with contextlib.suppress(Exception):
-                await device.stop()
         outbox.close()
     slot = "all users" if paired.slot is None else f"user {paired.slot}"
     device = f"{paired.kind} {paired.address} (Device/{paired.device_id})"

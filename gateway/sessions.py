@@ -134,6 +134,19 @@ async def _clock(
     return sample
 
 
+async def _open_session(
+    client: BleakClient,
+    address: str,
+    kind: DeviceKind,
+    now: Callable[[], datetime],
+    zone: ZoneInfo,
+) -> SessionContext:
+    """What every session does first: who the device is, its clock, its battery."""
+    sensor = await _identify(client, address, kind)
+    clock = await _clock(client, address, now, zone)
+    return SessionContext(sensor, clock, await _battery(client, address))
+
+
 async def collect_session(
     client: BleakClient,
     address: str,
@@ -158,9 +171,7 @@ async def collect_session(
     Returns:
         The session's context (sensor identity and clock sample).
     """
-    sensor = await _identify(client, address, kind)
-    clock = await _clock(client, address, now, zone)
-    context = SessionContext(sensor, clock, await _battery(client, address))
+    context = await _open_session(client, address, kind, now, zone)
     last_value = asyncio.get_running_loop().time()
     disconnected = asyncio.Event()
 
@@ -237,9 +248,7 @@ async def racp_session(
     waits until every record is in the outbox; a session cut before it costs a re-send,
     which the identifiers de-duplicate, never a reading.
     """
-    sensor = await _identify(client, address, kind)
-    clock = await _clock(client, address, now, zone)
-    context = SessionContext(sensor, clock, await _battery(client, address))
+    context = await _open_session(client, address, kind, now, zone)
     profile = RACP_RECORDS[kind]
     records = client.services.get_characteristic(profile.records)
     control = client.services.get_characteristic(uuids.RECORD_ACCESS_CONTROL_POINT)
