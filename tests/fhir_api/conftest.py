@@ -64,11 +64,11 @@ def settings_for(backend: str, stack: ExitStack, tmp: Path, **extra: object) -> 
 
 
 @contextmanager
-def serve(settings: Settings) -> Iterator[tuple[str, ResourceStore]]:
-    """Run uvicorn in a thread on a free loopback port."""
+def serve(settings: Settings, port: int | None = None) -> Iterator[tuple[str, ResourceStore]]:
+    """Run uvicorn in a thread on loopback (a free port unless `port` is given)."""
     store = build_store(settings)
     app = create_app(settings, store)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
