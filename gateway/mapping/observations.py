@@ -656,28 +656,31 @@ def _sleep_epoch(reading: da.SleepEpoch, ctx: MappingContext) -> list[Resource]:
         {"coding": [{"system": OBSERVATION_CATEGORY, "code": "activity"}]},
     )
     stage["valueCodeableConcept"] = _stage_concept(reading.stage)
-    result = [stage]
-    for name, quantity in (
-        ("heart_rate", reading.heart_rate),
-        ("respiration_rate", reading.respiration_rate),
-    ):
-        if quantity is None:
-            continue
-        resource = observation(
-            CONCEPTS[name],
+    return [
+        stage,
+        *_sleep_vitals(
+            reading,
             ctx,
             device_time=reading.device_time,
             clock_unreliable=reading.device_clock_unreliable,
             duration=duration,
-            values=values_key(quantity),
-            supplemental=("sleep",),
-        )
-        resource.update(value_or_absent(quantity))
-        result.append(resource)
-    return result
+        ),
+    ]
 
 
 def _sleep_live(reading: da.SleepLive, ctx: MappingContext) -> list[Resource]:
+    return _sleep_vitals(reading, ctx, device_time=None, clock_unreliable=False)
+
+
+def _sleep_vitals(
+    reading: da.SleepEpoch | da.SleepLive,
+    ctx: MappingContext,
+    *,
+    device_time: datetime | None,
+    clock_unreliable: bool,
+    duration: timedelta | None = None,
+) -> list[Resource]:
+    """Heart and breathing rates in bed, marked as measured during sleep."""
     result = []
     for name, quantity in (
         ("heart_rate", reading.heart_rate),
@@ -688,8 +691,9 @@ def _sleep_live(reading: da.SleepLive, ctx: MappingContext) -> list[Resource]:
         resource = observation(
             CONCEPTS[name],
             ctx,
-            device_time=None,
-            clock_unreliable=False,
+            device_time=device_time,
+            clock_unreliable=clock_unreliable,
+            duration=duration,
             values=values_key(quantity),
             supplemental=("sleep",),
         )
