@@ -302,6 +302,24 @@ def test_sleep_epoch_gives_stage_and_vitals_over_the_epoch():
     assert "..300-" in stage["identifier"][0]["value"]
 
 
+def test_sleep_live_vitals_are_timed_by_the_gateway_and_differ_from_daytime_ones():
+    live = da.SleepLive(
+        in_bed=True,
+        stage=da.SleepStage.LIGHT,
+        heart_rate=da.Quantity(54.0, da.Unit.PER_MIN),
+        respiration_rate=None,
+    )
+    context = ctx(sensor=fc.SLEEP_SENSOR, clock=None)
+    (heart,) = measurements(map_reading(live, context))
+    assert codes(heart, LOINC) == ["8867-4"]
+    assert heart["valueQuantity"]["value"] == 54
+    assert heart["effectiveDateTime"] == "2024-11-27T10:31:05+09:00"  # reception time
+    assert extension(heart, TIME_SOURCE_EXTENSION)[0]["valueCode"] == "gateway-reception"
+    daytime = da.HeartRateMeasurement(heart_rate=da.Quantity(54.0, da.Unit.PER_MIN))
+    (awake,) = measurements(map_reading(daytime, context))
+    assert heart["identifier"][0]["value"] != awake["identifier"][0]["value"]
+
+
 def test_sleep_night_summary():
     (night,) = fc.CASES["sleep-night"].observations()
     assert codes(night, LOINC) == ["93832-4"]
