@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -225,6 +225,18 @@ class RacpFailed(BleakError):
     """The device did not complete a RACP procedure."""
 
 
+def _newest_sequence(uuid: str, records: Sequence[bytes]) -> int | None:
+    """The highest sequence number among the records received; parsed here, after the
+    transfer, so that the notification callback only hands bytes on."""
+    newest: int | None = None
+    for record in records:
+        with contextlib.suppress(da.DeviceAdapterError):
+            sequence = getattr(da.parse(uuid, record), "sequence_number", None)
+            if isinstance(sequence, int):
+                newest = sequence if newest is None else max(newest, sequence)
+    return newest
+
+
 async def racp_session(
     client: BleakClient,
     address: str,
@@ -256,16 +268,12 @@ async def racp_session(
         raise RacpFailed(f"{address} has no record store to read")
     answers: asyncio.Queue[da.RacpResponse | da.RacpNumberOfRecords] = asyncio.Queue()
 
-    newest: int | None = None
+    received: list[bytes] = []
 
     def on_record(_: object, data: bytearray) -> None:
-        nonlocal newest
-        deliver(Received(now(), context, profile.records, bytes(data)))
-        if profile.sequenced:
-            with contextlib.suppress(da.DeviceAdapterError):
-                sequence = getattr(da.parse(profile.records, data), "sequence_number", None)
-                if isinstance(sequence, int):
-                    newest = sequence if newest is None else max(newest, sequence)
+        record = bytes(data)
+        received.append(record)
+        deliver(Received(now(), context, profile.records, record))
 
     def on_answer(_: object, data: bytearray) -> None:
         try:
@@ -315,6 +323,7 @@ async def racp_session(
     if not report.succeeded:
         raise RacpFailed(f"{address}: report stored records answered {report.response_code!r}")
     await committed()  # every record the device sent is in the outbox now
+    newest = _newest_sequence(profile.records, received) if profile.sequenced else None
     context = replace(context, max_sequence=newest)
     if profile.sequenced and newest is not None:
         delete = da.racp.delete_records_up_to(newest)
