@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select
 
 from ..dates import parse_date_range
 from .indexing import normalize_string
@@ -87,6 +87,18 @@ def _split(value: str) -> list[str]:
     return parts
 
 
+def _indexed(
+    table: Table, resource_type: str, param: str, matches: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """The resource has a row in a search index table for `param` that `matches`."""
+    return exists().where(
+        table.c.resource_type == resource_type,
+        table.c.resource_id == resources.c.id,
+        table.c.param == param,
+        matches,
+    )
+
+
 def _token_clause(resource_type: str, param: str, value: str) -> ColumnElement[bool]:
     alternatives = []
     for item in _split(value):
@@ -98,12 +110,7 @@ def _token_clause(resource_type: str, param: str, value: str) -> ColumnElement[b
             )
         else:
             alternatives.append(search_tokens.c.code == item)
-    return exists().where(
-        search_tokens.c.resource_type == resource_type,
-        search_tokens.c.resource_id == resources.c.id,
-        search_tokens.c.param == param,
-        or_(*alternatives),
-    )
+    return _indexed(search_tokens, resource_type, param, or_(*alternatives))
 
 
 def _reference_clause(
@@ -119,11 +126,8 @@ def _reference_clause(
             targets.append(f"{target_type}/{item}")
         else:
             raise SearchError(f"{param}={item!r}: give the type, e.g. Patient/{item}")
-    return exists().where(
-        search_references.c.resource_type == resource_type,
-        search_references.c.resource_id == resources.c.id,
-        search_references.c.param == param,
-        search_references.c.target.in_(targets),
+    return _indexed(
+        search_references, resource_type, param, search_references.c.target.in_(targets)
     )
 
 
@@ -150,12 +154,7 @@ def _date_clause(resource_type: str, param: str, value: str, zone: tzinfo) -> Co
             "ap": and_(end > lo, start < hi),
         }
         alternatives.append(conditions[prefix])
-    return exists().where(
-        search_dates.c.resource_type == resource_type,
-        search_dates.c.resource_id == resources.c.id,
-        search_dates.c.param == param,
-        or_(*alternatives),
-    )
+    return _indexed(search_dates, resource_type, param, or_(*alternatives))
 
 
 def _string_clause(
@@ -170,12 +169,7 @@ def _string_clause(
             alternatives.append(search_strings.c.value.contains(wanted, autoescape=True))
         else:
             alternatives.append(search_strings.c.value.startswith(wanted, autoescape=True))
-    return exists().where(
-        search_strings.c.resource_type == resource_type,
-        search_strings.c.resource_id == resources.c.id,
-        search_strings.c.param == param,
-        or_(*alternatives),
-    )
+    return _indexed(search_strings, resource_type, param, or_(*alternatives))
 
 
 def parse_search(
