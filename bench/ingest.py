@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _server import start_server, stop_server
-from fhir.resources.R4B.observation import Observation
 
 from device_adapters import BloodPressureMeasurement, Quantity, Unit
 from gateway.mapping import (
@@ -41,6 +40,7 @@ from gateway.mapping import (
     upload_entries,
 )
 from gateway.mapping.devices import DeviceKind
+from gateway.mapping.models import Observation
 
 GATEWAY = GatewayIdentity("B827EBFFFE000001", "bench")
 CUFF = SensorIdentity("D0:00:00:00:00:99", DeviceKind.BLOOD_PRESSURE, system_id="FEEDABEEDEAD0099")

@@ -7,8 +7,6 @@ pinned in pyproject.toml.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -36,8 +34,3 @@ def model_class(resource_type: str) -> type[FHIRAbstractModel]:
     except (KeyError, ValueError, AttributeError, ImportError) as exc:
         raise KeyError(resource_type) from exc
     return cls
-
-
-def validate_model(resource: dict[str, Any]) -> FHIRAbstractModel:
-    """Validate a parsed resource with its pinned model (raises pydantic.ValidationError)."""
-    return model_class(resource["resourceType"]).model_validate(resource)
