@@ -1,20 +1,22 @@
 """Base FHIR R4 rules the models do not enforce: required bindings and invariants.
 
-Required bindings checked: Observation.status, Bundle.type, Bundle.entry.request.method,
-Quantity.comparator, Patient.gender, Device.status, HumanName.use, Identifier.use,
-ContactPoint.system/use, Narrative.status. Invariants: obs-6, obs-7, per-1, bdl-1, bdl-2,
-bdl-3, bdl-4 (R4 numbering).
+Resource rules (`check_rules`): Observation.status, Bundle.type,
+Bundle.entry.request.method, Patient.gender, Device.status, and the invariants obs-6,
+obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type rules (`check_datatype`,
+applied to every element of that type wherever it occurs): Quantity.comparator (and
+the Quantity profiles Age, Duration, ...), HumanName.use, Identifier.use,
+ContactPoint.system/use, Narrative.status, and per-1 on Period.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
 from ..dates import parse_date_range
 
-__all__ = ["check_rules"]
+__all__ = ["DATATYPE_RULES", "check_datatype", "check_rules"]
 
 Issue = tuple[str, str]
 
@@ -55,21 +57,6 @@ def _binding(value: Any, allowed: set[str], where: str, issues: list[Issue]) -> 
         issues.append(
             (f"{value!r} is not in the required value set ({', '.join(sorted(allowed))})", where)
         )
-
-
-def _walk_datatypes(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """(element name, object, path) for every object in the tree."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            child = f"{path}.{key}"
-            if isinstance(value, dict):
-                yield key, value, child
-                yield from _walk_datatypes(value, child)
-            elif isinstance(value, list):
-                for index, item in enumerate(value):
-                    if isinstance(item, dict):
-                        yield key, item, f"{child}[{index}]"
-                        yield from _walk_datatypes(item, f"{child}[{index}]")
 
 
 def _has_value(element: dict[str, Any]) -> bool:
@@ -152,23 +139,28 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
-    for name, element, where in _walk_datatypes(resource, path):
-        if name == "resource":
-            continue  # Bundle entries are checked on their own
-        if "comparator" in element:
-            _binding(element["comparator"], COMPARATOR, f"{where}.comparator", issues)
-        if name.endswith("Period") or name in ("period", "effectivePeriod", "valuePeriod"):
-            _period(element, where, issues)
-        if name == "name" and "use" in element:
-            _binding(element["use"], NAME_USE, f"{where}.use", issues)
-        if name == "identifier" and "use" in element:
-            _binding(element["use"], IDENTIFIER_USE, f"{where}.use", issues)
-        if name == "telecom":
-            _binding(element.get("system"), CONTACT_SYSTEM, f"{where}.system", issues)
-            _binding(element.get("use"), CONTACT_USE, f"{where}.use", issues)
-        if name == "text" and "div" in element:
-            _binding(element.get("status"), NARRATIVE_STATUS, f"{where}.status", issues)
     return issues
+
+
+def _quantity(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _binding(element.get("comparator"), COMPARATOR, f"{where}.comparator", issues)
+
+
+def _human_name(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _binding(element.get("use"), NAME_USE, f"{where}.use", issues)
+
+
+def _identifier(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _binding(element.get("use"), IDENTIFIER_USE, f"{where}.use", issues)
+
+
+def _contact_point(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _binding(element.get("system"), CONTACT_SYSTEM, f"{where}.system", issues)
+    _binding(element.get("use"), CONTACT_USE, f"{where}.use", issues)
+
+
+def _narrative(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _binding(element.get("status"), NARRATIVE_STATUS, f"{where}.status", issues)
 
 
 def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
@@ -180,3 +172,21 @@ def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
             issues.append(("per-1: start must not be after end", where))
     except ValueError:
         return
+
+
+# FHIR data type name -> its rules (a profile of a type, like Age of Quantity, gets its base's).
+DATATYPE_RULES: dict[str, Callable[[dict[str, Any], str, list[Issue]], None]] = {
+    "Quantity": _quantity,
+    "Period": _period,
+    "HumanName": _human_name,
+    "Identifier": _identifier,
+    "ContactPoint": _contact_point,
+    "Narrative": _narrative,
+}
+
+
+def check_datatype(datatype: str, element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    """Add the problems of one element of FHIR data type `datatype` to `issues`."""
+    rule = DATATYPE_RULES.get(datatype)
+    if rule is not None:
+        rule(element, where, issues)

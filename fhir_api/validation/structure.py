@@ -1,23 +1,39 @@
 """JSON-level rules `fhir.resources` lets through: nulls, empty values, wrong JSON types.
 
-The walk follows the pinned model classes, so it knows which elements are
+The checks follow the pinned model classes, so they know which elements are
 numbers (a decimal sent as `"128"` is refused, not coerced), booleans, strings
 or complex types, and where an array is expected. Each problem names its element.
+`check_object` looks at one JSON object's own elements and hands back its
+complex children, so the caller decides how to walk (see `elements.py`).
 """
 
 from __future__ import annotations
 
 import decimal
+import types
 import typing
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
 from ..fhir import FHIRAbstractModel, model_class
 
-__all__ = ["check_structure"]
+__all__ = ["Child", "Issue", "check_object", "has_resource_fields"]
 
 Kind = Literal["number", "integer", "boolean", "string", "complex", "resource"]
 Issue = tuple[str, str]  # (diagnostics, expression)
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A complex child element to check next: its JSON object, model class and place."""
+
+    key: str
+    index: int | None  # position in the parent's array, None for a single element
+    value: dict[str, Any]
+    cls: type[FHIRAbstractModel]
+    is_resource: bool  # a whole resource (Bundle.entry.resource, contained)
+    path: str
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -26,10 +42,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     while True:
         origin = typing.get_origin(annotation)
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if (
-            origin in (typing.Union, getattr(__import__("types"), "UnionType", None))
-            and len(args) == 1
-        ):
+        if origin in (typing.Union, types.UnionType) and len(args) == 1:
             annotation = args[0]
         elif origin in (list, typing.List):  # noqa: UP006 - the models use typing.List
             is_list = True
@@ -63,20 +76,21 @@ def _fields(cls: type[FHIRAbstractModel]) -> dict[str, tuple[Kind, Any, bool]]:
     return result
 
 
-def check_structure(raw: dict[str, Any], cls: type[FHIRAbstractModel], path: str) -> list[Issue]:
-    """Problems in a parsed JSON object for the model `cls` (empty when it is clean)."""
-    issues: list[Issue] = []
-    _walk(raw, cls, path, issues)
-    return issues
+@cache
+def has_resource_fields(cls: type[FHIRAbstractModel]) -> bool:
+    """Whether objects of `cls` may hold whole resources (Bundle entries, contained)."""
+    return any(kind == "resource" for kind, _, _ in _fields(cls).values())
 
 
-def _walk(
+def check_object(
     raw: dict[str, Any], cls: type[FHIRAbstractModel], path: str, issues: list[Issue]
-) -> None:
+) -> list[Child]:
+    """Problems of this object's own elements, added to `issues`; its complex children."""
     if not raw:
         issues.append(("an object must not be empty", path))
-        return
+        return []
     fields = _fields(cls)
+    children: list[Child] = []
     for key, value in raw.items():
         if key == "resourceType":
             continue
@@ -98,15 +112,23 @@ def _walk(
             for index, item in enumerate(value):
                 if item is None and null_ok:
                     continue
-                _value(item, kind, sub, f"{where}[{index}]", issues)
+                child = _value(item, kind, sub, f"{where}[{index}]", issues)
+                if child is not None:
+                    children.append(Child(key, index, item, *child, f"{where}[{index}]"))
         else:
             if isinstance(value, list):
                 issues.append(("must not be an array", where))
                 continue
-            _value(value, kind, sub, where, issues)
+            child = _value(value, kind, sub, where, issues)
+            if child is not None:
+                children.append(Child(key, None, value, *child, where))
+    return children
 
 
-def _value(value: Any, kind: Kind, sub: Any, where: str, issues: list[Issue]) -> None:
+def _value(
+    value: Any, kind: Kind, sub: Any, where: str, issues: list[Issue]
+) -> tuple[type[FHIRAbstractModel], bool] | None:
+    """Check a primitive; for a complex value, its (class, is_resource) to check next."""
     if value is None:
         issues.append(("null is not a FHIR value (leave the element out)", where))
     elif kind == "number":
@@ -127,14 +149,13 @@ def _value(value: Any, kind: Kind, sub: Any, where: str, issues: list[Issue]) ->
         if not isinstance(value, dict):
             issues.append(("must be a JSON object", where))
         else:
-            _walk(value, sub, where, issues)
+            return sub, False
     elif kind == "resource":
         if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
             issues.append(("must be a resource with a resourceType", where))
-            return
+            return None
         try:
-            resource_cls = model_class(value["resourceType"])
+            return model_class(value["resourceType"]), True
         except KeyError:
             issues.append((f"unknown resourceType {value['resourceType']!r}", where))
-            return
-        _walk(value, resource_cls, where, issues)
+    return None

@@ -1,0 +1,130 @@
+"""One walk per resource: JSON shape, data type rules and the pinned models, element by element.
+
+Each JSON object is checked against its model class: its own elements' shape
+(`structure.py`), the rules of its data type (`rules.py`), then its children, and
+last the `fhir.resources` model of the object itself, given its children's
+already validated models (pydantic takes a model instance of the field's class
+as it is). So every element is validated once, by the library, as a whole-resource
+`model_validate` would, and no problem of one element hides another's.
+
+Uploads repeat themselves: every panel from a blood-pressure cuff carries the
+same codes, categories, units, device reference and profile. An element below
+the resource that passed every check is remembered by its class and exact JSON;
+an identical one later costs a lookup instead of a model construction. The
+checks depend on nothing but the element's class and content, so the verdict is
+the same; the remembered models are never handed out or changed. Whole resources
+(and elements that may hold one) are always checked afresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ..fhir import FHIRAbstractModel
+from .rules import DATATYPE_RULES, check_datatype
+from .structure import Issue, check_object, has_resource_fields
+
+__all__ = ["ElementValidator"]
+
+MEMO_SIZE = 20_000  # clean elements remembered (a few MB); emptied when full
+
+
+@cache
+def _datatype(cls: type[FHIRAbstractModel]) -> str | None:
+    """The FHIR data type whose rules apply to `cls` (a profiled type gets its base's)."""
+    for base in cls.__mro__:
+        if base.__name__ in DATATYPE_RULES:
+            return base.__name__
+    return None
+
+
+class ElementValidator:
+    """Validates resources element by element, remembering clean elements. Thread-safe."""
+
+    def __init__(self, memo_size: int = MEMO_SIZE) -> None:
+        self._memo: dict[tuple[type[FHIRAbstractModel], bytes], FHIRAbstractModel] = {}
+        self._memo_size = memo_size
+        self._lock = threading.Lock()
+
+    def check(
+        self,
+        raw: dict[str, Any],
+        cls: type[FHIRAbstractModel],
+        path: str,
+        *,
+        entry_resources: bool = True,
+    ) -> list[Issue]:
+        """Every shape, data type and model problem of the resource `raw` (empty when clean).
+
+        `entry_resources=False` leaves resources inside it (a batch Bundle's entries)
+        unchecked: they are validated one by one when each entry is carried out.
+        """
+        issues: list[Issue] = []
+        self._element(raw, cls, path, issues, remember=False, entry_resources=entry_resources)
+        return issues
+
+    def _element(
+        self,
+        raw: dict[str, Any],
+        cls: type[FHIRAbstractModel],
+        path: str,
+        issues: list[Issue],
+        *,
+        remember: bool,
+        entry_resources: bool = True,
+    ) -> FHIRAbstractModel | None:
+        """The validated model of one object, or None after adding its problems to `issues`."""
+        key = (cls, orjson.dumps(raw)) if remember else None
+        if key is not None:
+            known = self._memo.get(key)
+            if known is not None:
+                return known
+        before = len(issues)
+        children = check_object(raw, cls, path, issues)
+        datatype = _datatype(cls)
+        if datatype is not None:
+            check_datatype(datatype, raw, path, issues)
+        prepared = dict(raw)
+        for child in children:
+            if child.is_resource:
+                # Validated with its own class, not the field's generic Resource type.
+                prepared.pop(child.key, None)
+                if entry_resources:
+                    self._element(child.value, child.cls, child.path, issues, remember=False)
+                continue
+            model = self._element(
+                child.value,
+                child.cls,
+                child.path,
+                issues,
+                remember=not has_resource_fields(child.cls),
+            )
+            if model is None:
+                continue
+            if child.index is None:
+                prepared[child.key] = model
+            else:
+                if prepared[child.key] is raw[child.key]:
+                    prepared[child.key] = list(raw[child.key])
+                prepared[child.key][child.index] = model
+        if len(issues) > before:
+            return None  # the problems below already name their elements
+        try:
+            model = cls.model_validate(prepared)
+        except ValidationError as exc:
+            issues += [
+                (error["msg"], ".".join([path, *(str(part) for part in error["loc"])]))
+                for error in exc.errors()
+            ]
+            return None
+        if key is not None:
+            with self._lock:
+                if len(self._memo) >= self._memo_size:
+                    self._memo.clear()
+                self._memo[key] = model
+        return model
