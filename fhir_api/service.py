@@ -14,7 +14,6 @@ import copy
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -33,6 +32,7 @@ from .errors import (
     NotFound,
     PreconditionFailed,
 )
+from .storage.ids import new_id
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import SearchError, SearchResult, lastn, parse_search, run_search
 from .storage.series.base import DayStatistics, daily_statistics
@@ -400,7 +400,7 @@ class FhirService:
             i: [(node, node["reference"]) for node in _references(entry.get("resource", {}))]
             for i, entry in enumerate(entries)
         }
-        new_ids = {i: str(uuid.uuid4()) for i, step in enumerate(plan) if step[0] == "POST"}
+        new_ids = {i: new_id() for i, step in enumerate(plan) if step[0] == "POST"}
 
         def work(tx: Tx) -> list[dict[str, Any]]:
             matched = self._match_all(tx, plan)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from .database import READ_ONLY
+from .ids import new_id
 from .indexing import index_resource
 from .schema import (
     identifiers,
@@ -179,7 +179,7 @@ class Tx:
         Raises:
             sqlalchemy.exc.IntegrityError: an identifier or id is taken (the caller retries).
         """
-        return self.create_many([(resource_type, resource_id or str(uuid.uuid4()), content)])[0]
+        return self.create_many([(resource_type, resource_id or new_id(), content)])[0]
 
     def create_many(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Stored]:
         """Store new resources (version 1) with one statement per table, not per resource.
