@@ -25,7 +25,7 @@ from .responses import fhir_response
 from .routes import router
 from .service import FhirService
 from .settings import SeriesBackend, Settings
-from .storage.database import make_engine, migrate
+from .storage.database import WalCheckpointer, make_engine, migrate
 from .storage.resources import ResourceStore
 from .storage.series.base import SeriesStore
 from .storage.series.influx import InfluxSeriesStore
@@ -145,6 +145,11 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
+        checkpointer = (
+            WalCheckpointer(store.engine) if WalCheckpointer.applies_to(store.engine) else None
+        )
+        if checkpointer is not None:
+            checkpointer.start()
         task = None
         if external_series:
 
@@ -162,6 +167,8 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         finally:
             if task is not None:
                 task.cancel()
+            if checkpointer is not None:
+                await asyncio.to_thread(checkpointer.stop)
             store.series.close()
 
     app = FastAPI(
