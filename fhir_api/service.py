@@ -14,7 +14,7 @@ import copy
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, TypeVar
@@ -94,15 +94,25 @@ def parse_conditional(query: str) -> tuple[str | None, str]:
     return _split_token(pairs[0][1])
 
 
-def _references(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield node
-        for value in node.values():
-            yield from _references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _references(value)
+def _references(node: Any) -> list[dict[str, Any]]:
+    """Every object with a string `reference` in a resource (plain recursion: hot on ingest)."""
+    found: list[dict[str, Any]] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("reference"), str):
+                found.append(value)
+            for child in value.values():
+                if isinstance(child, (dict, list)):
+                    visit(child)
+        else:
+            for child in value:
+                if isinstance(child, (dict, list)):
+                    visit(child)
+
+    if isinstance(node, (dict, list)):
+        visit(node)
+    return found
 
 
 class FhirService:
