@@ -32,7 +32,7 @@ from .storage.series.influx import InfluxSeriesStore
 from .storage.series.sql import SqlSeriesStore
 from .storage.series.sync import flush_series_outbox
 
-__all__ = ["build_series_store", "build_store", "create_app"]
+__all__ = ["app_from_environment", "build_series_store", "build_store", "create_app"]
 
 _LOGGER = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -213,3 +213,8 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The server for `HOMEVITALS_*` settings: what each uvicorn worker process builds."""
+    return create_app(Settings())

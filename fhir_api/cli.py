@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,16 +33,31 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import build_store
 
     settings = _settings(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(settings)
-    print(f"HomeVitals FHIR server on http://{settings.host}:{settings.port}/fhir", flush=True)
+    build_store(settings).engine.dispose()  # migrate once, before any worker starts
+    # Workers are separate processes that read their settings anew: hand the command
+    # line's choices on through the environment.
+    for name in ("data_dir", "host", "port"):
+        if getattr(args, name, None):
+            os.environ[f"HOMEVITALS_{name.upper()}"] = str(getattr(args, name))
+    print(
+        f"HomeVitals FHIR server on http://{settings.host}:{settings.port}/fhir, "
+        f"{settings.workers} worker(s)",
+        flush=True,
+    )
     uvicorn.run(
-        app, host=settings.host, port=settings.port, workers=1, log_level="info", access_log=False
+        "fhir_api.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        access_log=False,
     )
     return 0
 

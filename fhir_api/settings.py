@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes")
     base_url: str | None = Field(default=None, description="public base URL, for Location headers")
     default_page_size: int = Field(default=50, ge=1, le=1000)
 
