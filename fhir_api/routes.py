@@ -22,7 +22,8 @@ _JSON_FORMATS = {"json", "application/json", "application/fhir+json", "applicati
 _JSON_BODIES = {"application/fhir+json", "application/json", "application/json+fhir"}
 
 
-def _service(request: Request) -> FhirService:
+async def _service(request: Request) -> FhirService:
+    # async: FastAPI would run a plain function in a worker thread, a hop per request.
     service: FhirService = request.app.state.service
     return service
 
@@ -30,8 +31,11 @@ def _service(request: Request) -> FhirService:
 async def require_principal(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> Principal:
-    """Every request needs a valid bearer token."""
+    """Every request needs a valid bearer token (the database is asked off the event loop)."""
     tokens: TokenStore = request.app.state.tokens
+    known = tokens.recently_verified(authorization)
+    if known is not None:
+        return known
     return await run_in_threadpool(tokens.verify, authorization)
 
 
