@@ -43,6 +43,7 @@ __all__ = ["FhirService", "WriteResult"]
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _RETRIES = 8
+_MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
 _ZONE_CACHE_SECONDS = 60.0  # a patient's time zone changes when they move, not per request
 T = TypeVar("T")
 RESOURCE_TYPES = SUPPORTED - {"Bundle"}
@@ -336,7 +337,9 @@ class FhirService:
             raise BadRequest("$stats needs subject (or patient), code, start and end")
         if "/" not in subject:
             subject = f"Patient/{subject}"
-        codes = [c.rsplit("|", 1)[-1] for c in values["code"].split(",") if c]
+        codes = list(dict.fromkeys(c.rsplit("|", 1)[-1] for c in values["code"].split(",") if c))
+        if not codes or len(codes) > _MAX_STATS_CODES:
+            raise BadRequest(f"$stats takes 1 to {_MAX_STATS_CODES} codes")
         zone = self._zone_for(subject, values.get("tz"))
         try:
             start = parse_date_range(values["start"], zone).start_ms

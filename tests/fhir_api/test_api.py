@@ -422,6 +422,21 @@ def test_daily_stats_in_the_patients_time_zone(client, week):
     assert stats_days(utc)[("8480-6", "2024-09-30")][3] == 1
 
 
+def test_stats_takes_each_code_once_and_a_bounded_number_of_codes(client, week):
+    twice = client.get(
+        f"/Observation/$stats?patient={week}&code=8480-6,http://loinc.org|8480-6"
+        "&start=2024-10-01&end=2024-10-08"
+    ).json()
+    assert [p["name"] for p in twice["parameter"]].count("series") == 1
+    assert len(stats_days(twice)) == 7
+    many = ",".join(f"{n}-0" for n in range(21))
+    response = client.get(
+        f"/Observation/$stats?patient={week}&code={many}&start=2024-10-01&end=2024-10-08"
+    )
+    assert response.status_code == 400
+    assert "1 to 20 codes" in outcome(response)["issue"][0]["diagnostics"]
+
+
 # --- errors ------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ instead of shifting a day.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -33,6 +34,7 @@ DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _STEP_MS = 7 * DAY_MS
 LOINC = "http://loinc.org"
+_CODE_AND_DAY = operator.itemgetter(0, 1)  # DailyRow.code, DailyRow.day
 _CHARTED_STATUSES = {"final", "amended", "corrected", "preliminary"}
 
 
@@ -178,7 +180,7 @@ def daily_statistics(
         rows.extend(store.daily(subject, codes, seg_start, seg_end, offset))
     if len(segments) > 1:
         rows = _merge_days(rows)
-    rows.sort(key=lambda r: (r.code, r.day))
+    rows.sort(key=_CODE_AND_DAY)
     from_ordinal = date.fromordinal
     return [
         DayStatistics(
