@@ -3,9 +3,12 @@
 Run: `.venv/bin/python bench/query.py` (a few minutes: it builds the data first).
 The store gets 1,000 patients x 1 year x 4 vital codes x 4 readings a day (about
 5.8 million values) plus one patient with 5 years of 10 readings a day per code.
-It then times the server's answer to `Observation/$stats` over real HTTP (the
-chart request the clinician view makes), and, as the yardstick in the same run,
-the same aggregate run directly in SQL with the stdlib sqlite3 module.
+It builds the daily rollups as the server does on its first start over existing
+data (timed), then times the server's answer to `Observation/$stats` over real
+HTTP (the chart request the clinician view makes), and, as the yardstick in the
+same run, the same aggregate run directly in SQL over the points with the stdlib
+sqlite3 module. The server answers whole days from its rollups; the same read of
+the rollup table in direct SQL is printed too, as the floor of that path.
 
 Targets (issue 4): 90 days under 20 ms and 5 years under 150 ms (median, SQLite),
 each within 2x of the direct SQL.
@@ -32,6 +35,7 @@ from _server import start_server, stop_server
 
 from fhir_api.settings import Settings
 from fhir_api.storage.database import make_engine, migrate
+from fhir_api.storage.series.sql import SqlSeriesStore
 
 CODES = ("8480-6", "8462-4", "8867-4", "2708-6")
 UNITS = {"8480-6": "mm[Hg]", "8462-4": "mm[Hg]", "8867-4": "/min", "2708-6": "%"}
@@ -83,7 +87,7 @@ def fill(path: Path, patients: int, long_years: int) -> int:
 
 
 def direct_sql(path: Path, days: int) -> float:
-    """The same daily aggregate, straight through sqlite3 (ms)."""
+    """The same daily aggregate over the points, straight through sqlite3 (ms)."""
     connection = sqlite3.connect(path)
     end_ms = int(END.timestamp() * 1000)
     query = (
@@ -95,6 +99,22 @@ def direct_sql(path: Path, days: int) -> float:
     connection.execute(
         query, (9 * 3_600_000, DAY_MS, LONG_PATIENT, *CODES, end_ms - days * DAY_MS, end_ms)
     ).fetchall()
+    elapsed = (time.perf_counter() - began) * 1000
+    connection.close()
+    return elapsed
+
+
+def direct_rollup_sql(path: Path, days: int) -> float:
+    """The same days read from the rollup table, straight through sqlite3 (ms)."""
+    connection = sqlite3.connect(path)
+    last = int(END.timestamp() * 1000 + 9 * 3_600_000) // DAY_MS - 1
+    query = (
+        "SELECT code, day, minimum, maximum, total, readings FROM vital_daily "
+        "WHERE subject = ? AND zone = 'Asia/Tokyo' AND code IN (?,?,?,?) AND day >= ? AND day <= ? "
+        "ORDER BY code, day"
+    )
+    began = time.perf_counter()
+    connection.execute(query, (LONG_PATIENT, *CODES, last - days + 1, last)).fetchall()
     elapsed = (time.perf_counter() - began) * 1000
     connection.close()
     return elapsed
@@ -116,6 +136,14 @@ def main() -> int:
         total = fill(db, args.patients, args.long_years)
         print(
             f"stored {total:,} values in {time.perf_counter() - began:.0f} s ({db.stat().st_size / 1e6:,.0f} MB)"
+        )
+        began = time.perf_counter()
+        engine = make_engine(settings.sqlalchemy_url)
+        days_built = SqlSeriesStore(engine, settings.zone).ensure_rollups() or 0
+        engine.dispose()
+        print(
+            f"built {days_built:,} daily rollups ({settings.timezone}) in "
+            f"{time.perf_counter() - began:.0f} s, as a first start on existing data does"
         )
         server, token = start_server(data, args.port)
         try:
@@ -141,13 +169,19 @@ def main() -> int:
                         for part in p["part"]
                         if part["name"] == "day"
                     )
-                    api, sql = [], []
-                    for _ in range(args.repeat):  # alternated: both see the same machine
+                    api, sql, rollup = [], [], []
+                    for _ in range(args.repeat):  # alternated: all see the same machine
                         t0 = time.perf_counter()
                         client.get("/Observation/$stats", params=params).raise_for_status()
                         api.append((time.perf_counter() - t0) * 1000)
                         sql.append(direct_sql(db, days))
-                    results[label] = (statistics.median(api), statistics.median(sql), day_count)
+                        rollup.append(direct_rollup_sql(db, days))
+                    results[label] = (
+                        statistics.median(api),
+                        statistics.median(sql),
+                        statistics.median(rollup),
+                        day_count,
+                    )
                 floor = []
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
@@ -157,15 +191,16 @@ def main() -> int:
             stop_server(server)
     targets = {"90 days": 20.0, "5 years": 150.0}
     ok = True
-    for label, (api, sql, day_count) in results.items():
+    for label, (api, sql, rollup, day_count) in results.items():
         ratio = api / sql
         met = api < targets[label] and ratio <= 2.0
         ok = ok and met
         print(
-            f"{label}: $stats over HTTP {api:.1f} ms (median), direct SQL {sql:.1f} ms, "
-            f"ratio {ratio:.2f}, {day_count} code-days; target < {targets[label]:.0f} ms and <= 2x: "
-            f"{'met' if met else 'NOT met'}"
+            f"{label}: $stats over HTTP {api:.1f} ms (median), direct SQL over the points "
+            f"{sql:.1f} ms, ratio {ratio:.2f}, {day_count} code-days; "
+            f"target < {targets[label]:.0f} ms and <= 2x: {'met' if met else 'NOT met'}"
         )
+        print(f"  (direct SQL reading the same days from the rollup table: {rollup:.2f} ms)")
     print(f"context: an authenticated GET /fhir/metadata takes {statistics.median(floor):.1f} ms")
     return 0 if ok else 1
 

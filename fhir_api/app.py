@@ -115,14 +115,17 @@ def build_series_store(settings: Settings, engine: Any) -> SeriesStore:
             username=settings.influx_username,
             password=settings.influx_password,
         )
-    return SqlSeriesStore(engine)
+    return SqlSeriesStore(engine, settings.zone)
 
 
 def build_store(settings: Settings) -> ResourceStore:
     """Engine, migrations and series backend for `settings`."""
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
-    return ResourceStore(engine, build_series_store(settings, engine), settings.zone)
+    series = build_series_store(settings, engine)
+    if isinstance(series, SqlSeriesStore):
+        series.ensure_rollups()
+    return ResourceStore(engine, series, settings.zone)
 
 
 def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAPI:

@@ -31,6 +31,8 @@ __all__ = [
     "search_strings",
     "search_tokens",
     "series_outbox",
+    "series_rollups",
+    "vital_daily",
     "vital_series",
 ]
 
@@ -166,6 +168,30 @@ vital_series = Table(
     sqlite_with_rowid=False,
 )
 Index("ix_vital_series_observation", vital_series.c.observation_id)
+
+# Daily rollups of vital_series for charts, per calendar day in one time zone (the
+# server's); kept by every write in the same transaction as the points themselves.
+vital_daily = Table(
+    "vital_daily",
+    metadata,
+    Column("subject", String(128), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("zone", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),  # days since 1970-01-01 in that zone
+    Column("minimum", Float, nullable=False),
+    Column("maximum", Float, nullable=False),
+    Column("total", Float, nullable=False),
+    Column("readings", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# The zone whose rollups are complete (built from every point and kept since).
+series_rollups = Table(
+    "series_rollups",
+    metadata,
+    Column("zone", String(64), primary_key=True),
+    Column("built_ms", BigInteger, nullable=False),
+)
 
 # Observations whose points still have to reach an external series store (InfluxDB).
 # Written in the same transaction as the resource, so a failure is retried, never lost.

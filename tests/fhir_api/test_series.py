@@ -44,6 +44,9 @@ class FakeRows:
     def __init__(self, points: list[SeriesPoint]) -> None:
         self.points = points
 
+    def daily_rollup(self, subject, codes, start_ms, end_ms, zone):
+        return None  # no rollups: the days come from the points
+
     def daily(self, subject, codes, start_ms, end_ms, offset_ms):
         buckets: dict[tuple[str, int], list[float]] = {}
         for p in self.points:

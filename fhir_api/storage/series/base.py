@@ -27,6 +27,7 @@ __all__ = [
     "SeriesStore",
     "constant_offset_segments",
     "daily_statistics",
+    "merge_days",
     "series_points",
 ]
 
@@ -128,6 +129,11 @@ class SeriesStore(Protocol):
     ) -> list[DailyRow]:
         """Per-day aggregates over [start, end), days starting at local midnight = UTC - offset."""
 
+    def daily_rollup(
+        self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
+    ) -> list[DailyRow] | None:
+        """Per-day aggregates from precomputed days, or None when there are none for this."""
+
     def clear(self) -> None:
         """Remove every point (before a reindex)."""
 
@@ -174,13 +180,15 @@ def daily_statistics(
     store: SeriesStore, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
 ) -> list[DayStatistics]:
     """Per-day min, max, mean and count in `zone`, sorted by code and day."""
-    segments = constant_offset_segments(start_ms, end_ms, zone)
-    rows: list[DailyRow] = []
-    for seg_start, seg_end, offset in segments:
-        rows.extend(store.daily(subject, codes, seg_start, seg_end, offset))
-    if len(segments) > 1:
-        rows = _merge_days(rows)
-    rows.sort(key=_CODE_AND_DAY)
+    rows = store.daily_rollup(subject, codes, start_ms, end_ms, zone)
+    if rows is None:
+        segments = constant_offset_segments(start_ms, end_ms, zone)
+        rows = []
+        for seg_start, seg_end, offset in segments:
+            rows.extend(store.daily(subject, codes, seg_start, seg_end, offset))
+        if len(segments) > 1:
+            rows = merge_days(rows)
+        rows.sort(key=_CODE_AND_DAY)
     from_ordinal = date.fromordinal
     return [
         DayStatistics(
@@ -196,7 +204,7 @@ def daily_statistics(
     ]
 
 
-def _merge_days(rows: list[DailyRow]) -> list[DailyRow]:
+def merge_days(rows: list[DailyRow]) -> list[DailyRow]:
     """Join the halves of a day that a change of UTC offset split between two segments."""
     merged: dict[tuple[str, int], DailyRow] = {}
     for row in rows:

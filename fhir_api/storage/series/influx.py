@@ -14,6 +14,7 @@ at the same millisecond would share a point; the resource store keeps both.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
 
 import httpx
@@ -124,6 +125,12 @@ class InfluxSeriesStore:
                     f"AND time = {int(ts)}ms",
                     method="POST",
                 )
+
+    def daily_rollup(
+        self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
+    ) -> list[DailyRow] | None:
+        """None: InfluxDB aggregates its points itself (GROUP BY time(1d) with the offset)."""
+        return None
 
     def daily(
         self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, offset_ms: int

@@ -1,12 +1,15 @@
 """Series in the SQL database itself (SQLite by default, PostgreSQL in production).
 
 Points are written on the resource store's connection, in its transaction: a
-stored Observation and its points commit or roll back together.
+stored Observation, its points and the daily rollups of the days they fall on
+(`rollups.py`) commit or roll back together.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import Any
 
 from sqlalchemy import (
@@ -22,10 +25,21 @@ from sqlalchemy import (
 )
 
 from ..database import READ_ONLY
-from ..schema import vital_series
+from ..schema import vital_daily, vital_series
 from .base import DAY_MS, DailyRow, SeriesPoint
+from .rollups import (
+    day_start_ms,
+    local_day,
+    rebuild_rollups,
+    refresh_points,
+    rollup_statement,
+    rollups_built_for,
+    zone_key,
+)
 
 __all__ = ["SqlSeriesStore"]
+
+_LOGGER = logging.getLogger(__name__)
 
 _DAY = (
     (vital_series.c.ts_ms + bindparam("offset", type_=BigInteger))
@@ -59,13 +73,32 @@ class SqlSeriesStore:
 
     in_resource_transaction = True
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, zone: tzinfo | None = None) -> None:
+        """`zone`: the calendar whose days are kept as rollups (None: no rollups)."""
         self._engine = engine
+        self._zone = zone
+        self._rollups_ready = False
         self._units: dict[tuple[str, str], str] = {}
-        self._daily_sql: dict[int, tuple[str, tuple[str, ...] | None]] = {}
+        self._driver_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
+
+    def ensure_rollups(self) -> int | None:
+        """Build the rollups if they are not complete for this zone; days built, or None."""
+        if self._zone is None:
+            return None
+        with self._engine.begin() as connection:
+            if rollups_built_for(connection) == zone_key(self._zone):
+                built = None
+            else:
+                _LOGGER.info("building daily rollups for %s from every point", self._zone)
+                built = rebuild_rollups(connection, self._query_daily, self._zone)
+        self._rollups_ready = True
+        return built
 
     def write(self, connection: Connection | None, points: Sequence[SeriesPoint]) -> None:
-        """Insert points; the caller removed the observation's old points first."""
+        """Insert points, then recompute the days they fall on.
+
+        The caller removed the observation's old points first.
+        """
         if not points:
             return
         if connection is None:
@@ -84,25 +117,77 @@ class SqlSeriesStore:
                 for p in points
             ],
         )
+        if self._zone is not None:
+            refresh_points(connection, self._query_daily, self._zone, points)
 
     def delete_observation(self, connection: Connection | None, observation_id: str) -> None:
-        """Remove an Observation's points."""
+        """Remove an Observation's points and recompute the days they fell on."""
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
+        gone = connection.execute(
+            select(vital_series.c.subject, vital_series.c.code, vital_series.c.ts_ms).where(
+                vital_series.c.observation_id == observation_id
+            )
+        ).all()
         connection.execute(
             delete(vital_series).where(vital_series.c.observation_id == observation_id)
         )
+        if gone and self._zone is not None:
+            points = [SeriesPoint(s, c, ts, 0.0, "", observation_id) for s, c, ts in gone]
+            refresh_points(connection, self._query_daily, self._zone, points)
+
+    def daily_rollup(
+        self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
+    ) -> list[DailyRow] | None:
+        """Whole days in the rollups' zone, read from the rollups; None for anything else."""
+        if not self._rollups_ready or self._zone is None or zone_key(zone) != zone_key(self._zone):
+            return None
+        first, last = local_day(start_ms, zone), local_day(end_ms, zone) - 1
+        if day_start_ms(first, zone) != start_ms or day_start_ms(last + 1, zone) != end_ms:
+            return None  # not local midnight to local midnight
+        values: dict[str, Any] = {
+            "subject": subject,
+            "zone": zone_key(zone),
+            "first": first,
+            "last": last,
+            **{f"code{i}": code for i, code in enumerate(codes)},
+        }
+        sql, order = self._compiled(("rollup", len(codes)))
+        parameters = tuple(values[name] for name in order) if order is not None else values
+        with self._engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            rows = connection.exec_driver_sql(sql, parameters).fetchall()
+            units = {
+                code: self._unit(connection, subject, code) for code in {row[0] for row in rows}
+            }
+        return [DailyRow(c, d, lo, hi, total, n, units[c]) for c, d, lo, hi, total, n in rows]
 
     def daily(
         self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, offset_ms: int
     ) -> list[DailyRow]:
-        """One GROUP BY over the clustered (subject, code, ts) key, units looked up once.
+        """One GROUP BY over the clustered (subject, code, ts) key, units looked up once."""
+        with self._engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            rows = self._query_daily(connection, subject, codes, start_ms, end_ms, offset_ms)
+            units = {code: self._unit(connection, subject, code) for code in {r.code for r in rows}}
+        return [row._replace(unit=units[row.code]) for row in rows]
+
+    def _query_daily(
+        self,
+        connection: Connection,
+        subject: str,
+        codes: Sequence[str],
+        start_ms: int,
+        end_ms: int,
+        offset_ms: int,
+    ) -> list[DailyRow]:
+        """The points' daily aggregate on `connection` (units left empty).
 
         The statement is compiled by SQLAlchemy once per number of codes and then run
         as the driver's own SQL: a chart request costs the query, not its construction
-        and result processing (about half a millisecond of a 3 ms answer otherwise).
+        and result processing.
         """
-        sql, order = self._compiled(len(codes))
+        sql, order = self._compiled(("points", len(codes)))
         values: dict[str, Any] = {
             "subject": subject,
             "start": start_ms,
@@ -112,24 +197,24 @@ class SqlSeriesStore:
             **{f"code{i}": code for i, code in enumerate(codes)},
         }
         parameters = tuple(values[name] for name in order) if order is not None else values
-        with self._engine.connect() as connection:
-            connection.execution_options(**{READ_ONLY: True})
-            rows = connection.exec_driver_sql(sql, parameters).fetchall()
-            units = {
-                code: self._unit(connection, subject, code) for code in {row[0] for row in rows}
-            }
+        rows = connection.exec_driver_sql(sql, parameters).fetchall()
         return [
-            DailyRow(c, int(d), float(lo), float(hi), float(total), int(n), units[c])
+            DailyRow(c, int(d), float(lo), float(hi), float(total), int(n), "")
             for c, d, lo, hi, total, n in rows
         ]
 
-    def _compiled(self, code_count: int) -> tuple[str, tuple[str, ...] | None]:
-        """The driver SQL of the daily statement and, for positional drivers, its bind order."""
-        found = self._daily_sql.get(code_count)
+    def _compiled(self, key: tuple[str, int]) -> tuple[str, tuple[str, ...] | None]:
+        """Driver SQL of a chart statement ("points" or "rollup", number of codes) and, for
+        positional drivers, its bind order: compiled by SQLAlchemy once, then run as is."""
+        found = self._driver_sql.get(key)
         if found is None:
-            compiled = _daily_statement(code_count).compile(dialect=self._engine.dialect)
+            kind, code_count = key
+            statement = (
+                _daily_statement(code_count) if kind == "points" else rollup_statement(code_count)
+            )
+            compiled = statement.compile(dialect=self._engine.dialect)
             order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-            found = self._daily_sql[code_count] = (compiled.string, order)
+            found = self._driver_sql[key] = (compiled.string, order)
         return found
 
     def _unit(self, connection: Connection, subject: str, code: str) -> str:
@@ -152,6 +237,7 @@ class SqlSeriesStore:
         """Nothing to release: the engine belongs to the resource store."""
 
     def clear(self) -> None:
-        """Remove every point."""
+        """Remove every point and every rollup (both empty: the rollups stay complete)."""
         with self._engine.begin() as connection:
             connection.execute(delete(vital_series))
+            connection.execute(delete(vital_daily))

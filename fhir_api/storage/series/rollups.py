@@ -1,0 +1,197 @@
+"""Daily rollups of the SQL series: per subject, code and calendar day, min/max/sum/count.
+
+A chart asks for days, and a year of a patient's readings is thousands of rows
+but only hundreds of days, so the SQL backends keep one row per day in the
+server's time zone (`vital_daily`), as InfluxDB's continuous queries and
+TimescaleDB's continuous aggregates do. Every write recomputes the days it
+touched from the points themselves, in the same transaction: rollups are never
+incremented, so they cannot drift, and a delete or correction is as exact as an
+insert. Requests for another zone, or for a range that does not start and end at
+local midnight, are answered from the points.
+
+`series_rollups` registers the zone whose rollups are complete. Only the server's
+zone is kept; when the setting changes, the next start drops the old zone's rows
+and builds the new zone's from every point.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime, tzinfo
+from datetime import time as day_time
+from typing import Any
+
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select
+
+from ..schema import series_rollups, vital_daily, vital_series
+from .base import DailyRow, SeriesPoint, constant_offset_segments, merge_days
+
+__all__ = [
+    "affected_days",
+    "day_runs",
+    "day_start_ms",
+    "local_day",
+    "rebuild_rollups",
+    "refresh_days",
+    "refresh_points",
+    "rollup_statement",
+    "rollups_built_for",
+    "zone_key",
+]
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+# (connection, subject, codes, start_ms, end_ms, offset_ms) -> rows: the points' aggregate.
+DailyQuery = Callable[[Connection, str, Sequence[str], int, int, int], list[DailyRow]]
+
+
+def zone_key(zone: tzinfo) -> str:
+    """The IANA name of a zone (what the rollup rows are labelled with)."""
+    return str(getattr(zone, "key", zone))
+
+
+def local_day(ts_ms: int, zone: tzinfo) -> int:
+    """Days since 1970-01-01 of the calendar day `ts_ms` falls on in `zone`."""
+    return datetime.fromtimestamp(ts_ms / 1000, zone).date().toordinal() - _EPOCH_ORDINAL
+
+
+def day_start_ms(day: int, zone: tzinfo) -> int:
+    """Epoch milliseconds of local midnight starting `day` in `zone`."""
+    midnight = datetime.combine(date.fromordinal(day + _EPOCH_ORDINAL), day_time(), tzinfo=zone)
+    return int(midnight.timestamp() * 1000)
+
+
+def affected_days(
+    points: Iterable[tuple[str, str, int]], zone: tzinfo
+) -> dict[str, tuple[set[str], set[int]]]:
+    """Per subject: the codes and local days that (subject, code, ts_ms) points touch."""
+    touched: dict[str, tuple[set[str], set[int]]] = {}
+    for subject, code, ts_ms in points:
+        codes, days = touched.setdefault(subject, (set(), set()))
+        codes.add(code)
+        days.add(local_day(ts_ms, zone))
+    return touched
+
+
+def day_runs(days: Iterable[int]) -> list[tuple[int, int]]:
+    """Consecutive days as (first, last) runs: one recomputation per run."""
+    runs: list[tuple[int, int]] = []
+    for day in sorted(days):
+        if runs and day == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def refresh_days(
+    connection: Connection,
+    query: DailyQuery,
+    zone: tzinfo,
+    subject: str,
+    codes: Sequence[str],
+    first: int,
+    last: int,
+) -> None:
+    """Recompute the rollups of `codes` for days first..last from the points."""
+    start, end = day_start_ms(first, zone), day_start_ms(last + 1, zone)
+    segments = constant_offset_segments(start, end, zone)
+    rows: list[DailyRow] = []
+    for seg_start, seg_end, offset in segments:
+        rows += query(connection, subject, codes, seg_start, seg_end, offset)
+    if len(segments) > 1:
+        rows = merge_days(rows)
+    connection.execute(
+        delete(vital_daily).where(
+            vital_daily.c.subject == subject,
+            vital_daily.c.zone == zone_key(zone),
+            vital_daily.c.code.in_(list(codes)),
+            vital_daily.c.day >= first,
+            vital_daily.c.day <= last,
+        )
+    )
+    if rows:
+        connection.execute(
+            insert(vital_daily),
+            [
+                {
+                    "subject": subject,
+                    "code": row.code,
+                    "zone": zone_key(zone),
+                    "day": row.day,
+                    "minimum": row.minimum,
+                    "maximum": row.maximum,
+                    "total": row.total,
+                    "readings": row.readings,
+                }
+                for row in rows
+            ],
+        )
+
+
+def refresh_points(
+    connection: Connection, query: DailyQuery, zone: tzinfo, points: Sequence[SeriesPoint]
+) -> None:
+    """Recompute every day these points fall on (after they were written or deleted)."""
+    touched = affected_days(((p.subject, p.code, p.ts_ms) for p in points), zone)
+    for subject, (codes, days) in touched.items():
+        for first, last in day_runs(days):
+            refresh_days(connection, query, zone, subject, sorted(codes), first, last)
+
+
+def rebuild_rollups(connection: Connection, query: DailyQuery, zone: tzinfo) -> int:
+    """Drop every rollup and build `zone`'s from all points; registers the zone. Days built."""
+    connection.execute(delete(vital_daily))
+    connection.execute(delete(series_rollups))
+    spans = connection.execute(
+        select(
+            vital_series.c.subject, func.min(vital_series.c.ts_ms), func.max(vital_series.c.ts_ms)
+        ).group_by(vital_series.c.subject)
+    ).all()
+    for subject, first_ms, last_ms in spans:
+        codes = [
+            row[0]
+            for row in connection.execute(
+                select(vital_series.c.code).where(vital_series.c.subject == subject).distinct()
+            )
+        ]
+        refresh_days(
+            connection,
+            query,
+            zone,
+            subject,
+            codes,
+            local_day(first_ms, zone),
+            local_day(last_ms, zone),
+        )
+    connection.execute(
+        insert(series_rollups).values(zone=zone_key(zone), built_ms=int(time.time() * 1000))
+    )
+    return int(connection.execute(select(func.count()).select_from(vital_daily)).scalar() or 0)
+
+
+def rollups_built_for(connection: Connection) -> str | None:
+    """The zone whose rollups are complete, if any."""
+    return connection.execute(select(series_rollups.c.zone)).scalar()
+
+
+def rollup_statement(code_count: int) -> Select[Any]:
+    """Days first..last of `code_count` codes, by code and day (one bind per code)."""
+    return (
+        select(
+            vital_daily.c.code,
+            vital_daily.c.day,
+            vital_daily.c.minimum,
+            vital_daily.c.maximum,
+            vital_daily.c.total,
+            vital_daily.c.readings,
+        )
+        .where(
+            vital_daily.c.subject == bindparam("subject"),
+            vital_daily.c.zone == bindparam("zone"),
+            vital_daily.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
+            vital_daily.c.day >= bindparam("first"),
+            vital_daily.c.day <= bindparam("last"),
+        )
+        .order_by(vital_daily.c.code, vital_daily.c.day)
+    )
