@@ -484,6 +484,7 @@ class FhirService:
         for resource_type, indexes in wanted.items():
             conditions = {i: c for i in indexes if (c := plan[i][3]) is not None}
             rows = tx.lookup_identifiers(resource_type, [c[1] for c in conditions.values()])
+            found: dict[int, str] = {}
             for i, (system, value) in conditions.items():
                 ids = sorted(
                     {rid for s, v, rid in rows if v == value and (system is None or s == system)}
@@ -493,9 +494,11 @@ class FhirService:
                         f"{len(ids)} {resource_type} resources match entry {i}'s ifNoneExist"
                     )
                 if ids:
-                    stored = tx.read(resource_type, ids[0])
-                    if stored is not None:
-                        matched[i] = stored
+                    found[i] = ids[0]
+            # A gateway's retry of a stored Bundle matches every entry: one query for their
+            # versions, and no resource body read (a transaction response carries none).
+            versions = tx.current_versions(resource_type, list(found.values()))
+            matched.update({i: versions[rid] for i, rid in found.items() if rid in versions})
         return matched
 
     @staticmethod

@@ -97,6 +97,27 @@ class Tx:
         ).first()
         return _stored(row, resource_type) if row else None
 
+    def current_versions(
+        self, resource_type: str, resource_ids: Sequence[str]
+    ) -> dict[str, Stored]:
+        """The current version of each live resource, without its body (`content` is empty).
+
+        For answers that name versions only, such as a transaction's response entries.
+        """
+        found: dict[str, Stored] = {}
+        unique = sorted(set(resource_ids))
+        for start in range(0, len(unique), 500):
+            rows = self.connection.execute(
+                select(resources.c.id, resources.c.version_id, resources.c.last_updated).where(
+                    resources.c.resource_type == resource_type,
+                    resources.c.id.in_(unique[start : start + 500]),
+                    resources.c.deleted.is_(False),
+                )
+            )
+            for rid, version_id, last_updated in rows:
+                found[rid] = Stored(resource_type, rid, version_id, last_updated, False, {})
+        return found
+
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> Stored | None:
         """One version."""
         row = self.connection.execute(

@@ -173,6 +173,14 @@ def test_every_contract_fixture_is_accepted_and_stored_once(client, path):
     assert all(s in ("201 Created", "200 OK") for s in statuses)
     second = client.post("", json=bundle, headers=JSON).json()
     assert all(e["response"]["status"] == "200 OK" for e in second["entry"])
+    # The retry names the very versions the first upload stored.
+    stored = [
+        {k: e["response"][k] for k in ("location", "etag", "lastModified")}
+        for e in first.json()["entry"]
+    ]
+    assert [
+        {k: e["response"][k] for k in ("location", "etag", "lastModified")} for e in second["entry"]
+    ] == stored
     for observation in observations_in(bundle):
         ident = observation["identifier"][0]
         query = httpx.QueryParams({"identifier": f"{ident['system']}|{ident['value']}"})
