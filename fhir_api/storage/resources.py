@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
+from .bulk import insert_rows
 from .database import READ_ONLY
 from .ids import new_id
 from .indexing import index_resource
@@ -220,8 +221,8 @@ class Tx:
             stored_all.append(stored)
             batch.rows.append(row)
             self._collect(batch, resource_type, resource_id, content)
-        self.connection.execute(insert(resources), batch.rows)
-        self.connection.execute(insert(resource_versions), batch.rows)
+        insert_rows(self.connection, resources, batch.rows)
+        insert_rows(self.connection, resource_versions, batch.rows)
         self._flush(batch)
         return stored_all
 
@@ -318,8 +319,7 @@ class Tx:
             (search_dates, batch.dates),
             (search_strings, batch.strings),
         ):
-            if rows:
-                self.connection.execute(insert(table), rows)
+            insert_rows(self.connection, table, rows)
         if batch.points:
             self._store.series.write(self.connection, batch.points)
         if batch.queued:

@@ -20,10 +20,10 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
 )
 
+from ..bulk import insert_rows
 from ..database import READ_ONLY
 from ..schema import vital_daily, vital_series
 from .base import DAY_MS, DailyRow, SeriesPoint
@@ -103,8 +103,9 @@ class SqlSeriesStore:
             return
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        connection.execute(
-            insert(vital_series),
+        insert_rows(
+            connection,
+            vital_series,
             [
                 {
                     "subject": p.subject,
