@@ -145,8 +145,11 @@ class FhirService:
                 if attempt == _RETRIES - 1:
                     raise Conflict("the resource was changed concurrently; try again") from None
                 _LOGGER.debug("unique constraint race, retrying (attempt %s)", attempt + 1)
-            except OperationalError as exc:  # SQLite "database is locked" under heavy contention
-                if "locked" not in str(exc) or attempt == _RETRIES - 1:
+            except OperationalError as exc:
+                # SQLite "database is locked" under heavy contention; a PostgreSQL deadlock
+                # between two transactions' row or advisory locks (one of them is rolled back).
+                transient = "locked" in str(exc) or "deadlock detected" in str(exc)
+                if not transient or attempt == _RETRIES - 1:
                     raise
         if pending and self._after_write is not None:
             self._after_write()

@@ -166,3 +166,43 @@ def test_day_arithmetic_follows_the_zone():
         [("Patient/a", "8480-6", first), ("Patient/a", "8462-4", second)], PARIS
     ) == {"Patient/a": ({"8480-6", "8462-4"}, {day})}
     assert day_runs([5, 3, 4, 9, 10, 12]) == [(3, 5), (9, 10), (12, 12)]
+
+
+def test_concurrent_writers_of_one_day_leave_it_exact_on_postgresql():
+    # The day holds P0. Transaction 1 deletes P0 and has not committed when transaction 2
+    # adds B to the same day: 2's aggregate must wait for 1, or it would count P0 again.
+    import threading
+
+    with postgres_database() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        store = SqlSeriesStore(engine, TOKYO)
+        store.ensure_rollups()
+        noon = int(datetime(2024, 10, 1, 12, tzinfo=TOKYO).timestamp() * 1000)
+        with engine.begin() as connection:
+            store.write(
+                connection, [SeriesPoint("Patient/a", "8480-6", noon, 150.0, "mm[Hg]", "p0")]
+            )
+        first = engine.connect()
+        first_tx = first.begin()
+        store.delete_observation(first, "p0")
+
+        def second() -> None:
+            with engine.begin() as connection:
+                store.write(
+                    connection,
+                    [SeriesPoint("Patient/a", "8480-6", noon + 60_000, 120.0, "mm[Hg]", "b")],
+                )
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive()  # waiting for the first transaction's lock on the patient
+        first_tx.commit()
+        first.close()
+        thread.join(timeout=10)
+        day = datetime(2024, 10, 1).date()
+        assert rollup_days(store, "Patient/a", TOKYO, day, day + timedelta(days=1)) == {
+            ("8480-6", day): (120.0, 120.0, 120.0, 1)
+        }
+        engine.dispose()

@@ -132,8 +132,21 @@ def refresh_days(
 def refresh_points(
     connection: Connection, query: DailyQuery, zone: tzinfo, points: Sequence[SeriesPoint]
 ) -> None:
-    """Recompute every day these points fall on (after they were written or deleted)."""
+    """Recompute every day these points fall on (after they were written or deleted).
+
+    SQLite runs one writer at a time. On PostgreSQL two transactions could each
+    aggregate a day before the other commits (READ COMMITTED), and the later one
+    would then write a day without the other's change; a transaction-scoped advisory
+    lock per subject makes the second wait, and its aggregate then sees the first's
+    committed points. Subjects are locked in order; a deadlock left between
+    transactions is retried by the service like any lost race.
+    """
     touched = affected_days(((p.subject, p.code, p.ts_ms) for p in points), zone)
+    if connection.dialect.name == "postgresql":
+        for subject in sorted(touched):
+            connection.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(subject, 0)))
+            )
     for subject, (codes, days) in touched.items():
         for first, last in day_runs(days):
             refresh_days(connection, query, zone, subject, sorted(codes), first, last)
