@@ -14,7 +14,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,27 +128,35 @@ class Outbox:
         PHD identifier) is not queued twice. Returns how many rows are new.
         """
         now = time.time()
+        with self._transaction():
+            for item in supporting:
+                self._db.execute(
+                    "INSERT INTO supporting (full_url, resource, if_none_exist) VALUES (?,?,?) "
+                    "ON CONFLICT (full_url) DO UPDATE SET resource = excluded.resource",
+                    (item.full_url, json.dumps(item.resource), item.if_none_exist),
+                )
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO outbox (full_url, resource, if_none_exist, created_at) "
+                "VALUES (?,?,?,?)",
+                [(url, json.dumps(resource), query, now) for url, resource, query in entries],
+            )
+            added = self._db.total_changes - before
+        return added
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction, so one fsync: in autocommit every row of an executemany would
+        commit (and fsync, with synchronous=FULL) on its own; 100 rows cost 21-34 ms
+        instead of 3 ms on the development disk, far more on an SD card."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for item in supporting:
-                    self._db.execute(
-                        "INSERT INTO supporting (full_url, resource, if_none_exist) VALUES (?,?,?) "
-                        "ON CONFLICT (full_url) DO UPDATE SET resource = excluded.resource",
-                        (item.full_url, json.dumps(item.resource), item.if_none_exist),
-                    )
-                before = self._db.total_changes
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO outbox (full_url, resource, if_none_exist, created_at) "
-                    "VALUES (?,?,?,?)",
-                    [(url, json.dumps(resource), query, now) for url, resource, query in entries],
-                )
-                added = self._db.total_changes - before
+                yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return added
 
     def quarantine(self, device: str, characteristic: str, payload: bytes, error: str) -> None:
         """Keep a payload that could not be decoded, raw, with why."""
@@ -288,7 +297,7 @@ class Outbox:
     def mark_sent(self, seqs: Sequence[int]) -> None:
         """The server stored these (2xx)."""
         now = time.time()
-        with self._lock:
+        with self._transaction():
             self._db.executemany(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
                 "WHERE seq = ?",
@@ -308,7 +317,7 @@ class Outbox:
     def postpone(self, seqs: Sequence[int], delay: float, error: str) -> None:
         """Try these again after `delay` seconds."""
         due = time.time() + delay
-        with self._lock:
+        with self._transaction():
             self._db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, outcome = ? "
                 "WHERE seq = ?",

@@ -1,5 +1,9 @@
 """The outbox keeps every reading across restarts, once."""
 
+import sqlite3
+
+import pytest
+
 from gateway.outbox import Outbox, Supporting
 
 OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
@@ -50,3 +54,27 @@ def test_states_postpone_and_quarantine(tmp_path):
     outbox.set_mark("D0:00:00:00:00:03", "racp-last", "41")
     assert outbox.mark("D0:00:00:00:00:03", "racp-last") == "41"
     assert outbox.mark("D0:00:00:00:00:03", "other") is None
+
+
+def test_a_batch_is_marked_all_or_none(tmp_path):
+    # One transaction per batch: a failure part-way leaves every row as it was (and a
+    # batch of 100 costs one fsync, not 100).
+    outbox = Outbox(tmp_path / "gateway.db")
+    outbox.add([entry(1), entry(2), entry(3)])
+    seqs = [row.seq for row in outbox.due(10)]
+    side = sqlite3.connect(tmp_path / "gateway.db")
+    side.execute(
+        f"CREATE TRIGGER refuse BEFORE UPDATE ON outbox WHEN old.seq = {seqs[2]} "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    side.commit()
+    for mark in (lambda: outbox.mark_sent(seqs), lambda: outbox.postpone(seqs, 60, "x")):
+        with pytest.raises(sqlite3.DatabaseError, match="disk trouble"):
+            mark()
+        assert outbox.counts()["pending"] == 3
+        assert [r.seq for r in outbox.due(10)] == seqs
+    side.execute("DROP TRIGGER refuse")
+    side.commit()
+    side.close()
+    outbox.mark_sent(seqs)
+    assert outbox.counts()["sent"] == 3
