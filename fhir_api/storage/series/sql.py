@@ -40,6 +40,7 @@ from .rollups import (
 __all__ = ["SqlSeriesStore"]
 
 _LOGGER = logging.getLogger(__name__)
+_ROLLUP_BUILD_LOCK = 0x486F6D6556  # "HomeV": the advisory lock key of a rollup build
 
 _DAY = (
     (vital_series.c.ts_ms + bindparam("offset", type_=BigInteger))
@@ -86,6 +87,8 @@ class SqlSeriesStore:
         if self._zone is None:
             return None
         with self._engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # servers starting together: one builds
+                connection.execute(select(func.pg_advisory_xact_lock(_ROLLUP_BUILD_LOCK)))
             if rollups_built_for(connection) == zone_key(self._zone):
                 built = None
             else:
