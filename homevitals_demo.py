@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,39 +20,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from fhir_api.launch import start_server_process
+
 __all__ = ["run_demo"]
-
-
-def _server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir)}
-    cli = [sys.executable, "-m", "homevitals_cli"]
-    token = subprocess.run(  # noqa: S603 - our own command
-        [*cli, "token", "create", "--role", "system", "--name", "demo-gateway"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    log = (data_dir / "server.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603 - our own command
-        [*cli, "server", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if (
-                httpx.get(
-                    f"{base}/metadata", headers={"Authorization": f"Bearer {token}"}
-                ).status_code
-                == 200
-            ):
-                return process, token
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the server did not start; see {data_dir / 'server.log'}")
-        time.sleep(0.2)
 
 
 async def _home(
@@ -188,7 +156,12 @@ def run_demo(
     directory = Path(tempfile.mkdtemp(prefix="homevitals-demo-")) if data_dir is None else data_dir
     directory.mkdir(parents=True, exist_ok=True)
     print(f"HomeVitals demo (data in {directory})")
-    server, token = _server(directory, port)
+    try:
+        server, token = start_server_process(
+            directory, port, client="demo-gateway", log=directory / "server.log"
+        )
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     base = f"http://127.0.0.1:{port}/fhir"
     print(f"FHIR server: {base}")
     print(f"  token (demo only): {token}")
