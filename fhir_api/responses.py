@@ -10,7 +10,7 @@ import orjson
 from starlette.responses import Response
 
 from .storage.resources import Stored
-from .storage.search import SearchResult
+from .storage.search import Cursor, SearchResult
 from .storage.series.base import DayStatistics
 
 __all__ = [
@@ -42,26 +42,35 @@ def version_headers(stored: Stored, base: str) -> dict[str, str]:
     }
 
 
+def _page_link(
+    url: str, params: Sequence[tuple[str, str]], relation: str, count: int, cursor: Cursor
+) -> dict[str, str]:
+    kept = [(k, v) for k, v in params if k not in ("_offset", "_count", "_cursor")]
+    query = urlencode([*kept, ("_count", str(count)), ("_cursor", cursor.token())])
+    return {"relation": relation, "url": f"{url}?{query}"}
+
+
 def searchset(
     base: str,
     resource_type: str,
     params: Sequence[tuple[str, str]],
     result: SearchResult,
     count: int,
-    offset: int,
+    *,
+    summary_count: bool = False,
 ) -> dict[str, Any]:
-    """A searchset Bundle with total and self/next/previous links (offset paging)."""
-    kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
+    """A searchset Bundle with its total (unless `_total=none`) and self/next/previous links.
 
-    def link(relation: str, at: int) -> dict[str, str]:
-        query = urlencode([*kept, ("_count", str(count)), ("_offset", str(at))])
-        return {"relation": relation, "url": f"{base}/{resource_type}?{query}"}
-
-    links = [link("self", offset)]
-    if count and offset + count < result.total:
-        links.append(link("next", offset + count))
-    if count and offset > 0:
-        links.append(link("previous", max(0, offset - count)))
+    Next and previous carry a keyset cursor, so pages hold still while readings
+    arrive; `_summary=count` has no pages, hence only a self link.
+    """
+    url = f"{base}/{resource_type}"
+    links = [{"relation": "self", "url": f"{url}?{urlencode(params)}" if params else url}]
+    if not summary_count:
+        if result.next is not None:
+            links.append(_page_link(url, params, "next", count, result.next))
+        if result.previous is not None:
+            links.append(_page_link(url, params, "previous", count, result.previous))
     entries = [
         {
             "fullUrl": f"{base}/{s.resource_type}/{s.id}",
@@ -77,19 +86,24 @@ def searchset(
         }
         for s in result.included
     ]
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": result.total,
-        "link": links,
-    }
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if result.total is not None:
+        bundle["total"] = result.total
+    bundle["link"] = links
     if entries:
         bundle["entry"] = entries
     return bundle
 
 
-def history_bundle(base: str, versions: Sequence[Stored]) -> dict[str, Any]:
-    """A history Bundle, newest version first."""
+def history_bundle(
+    base: str,
+    versions: Sequence[Stored],
+    total: int,
+    following: Cursor | None = None,
+    count: int = 0,
+    params: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """A page of a history Bundle, newest version first, with a next link while more remain."""
     entries = []
     for stored in versions:
         entry: dict[str, Any] = {
@@ -111,7 +125,16 @@ def history_bundle(base: str, versions: Sequence[Stored]) -> dict[str, Any]:
         if not stored.deleted:
             entry["resource"] = stored.content
         entries.append(entry)
-    return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "total": total}
+    if versions:
+        url = f"{base}/{versions[0].resource_type}/{versions[0].id}/_history"
+        links = [{"relation": "self", "url": f"{url}?{urlencode(params)}" if params else url}]
+        if following is not None:
+            links.append(_page_link(url, params, "next", count, following))
+        bundle["link"] = links
+    if entries:
+        bundle["entry"] = entries
+    return bundle
 
 
 def stats_parameters(subject: str, zone: str, days: Sequence[DayStatistics]) -> dict[str, Any]:

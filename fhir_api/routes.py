@@ -149,8 +149,17 @@ async def create(
 async def search(resource_type: str, request: Request, service: ServiceDep) -> Response:
     """Search."""
     params = _params(request)
-    result, count, offset = await run_in_threadpool(service.search, resource_type, params)
-    return fhir_response(searchset(_base(request), resource_type, params, result, count, offset))
+    result, query = await run_in_threadpool(service.search, resource_type, params)
+    return fhir_response(
+        searchset(
+            _base(request),
+            resource_type,
+            params,
+            result,
+            query.count,
+            summary_count=query.summary_count,
+        )
+    )
 
 
 @router.get("/{resource_type}/{resource_id}")
@@ -193,9 +202,12 @@ async def delete(resource_type: str, resource_id: str, service: ServiceDep) -> R
 async def history(
     resource_type: str, resource_id: str, request: Request, service: ServiceDep
 ) -> Response:
-    """Every version of a resource."""
-    versions = await run_in_threadpool(service.history, resource_type, resource_id)
-    return fhir_response(history_bundle(_base(request), versions))
+    """The versions of a resource, newest first, a page at a time."""
+    params = _params(request)
+    versions, total, following, count = await run_in_threadpool(
+        service.history, resource_type, resource_id, params
+    )
+    return fhir_response(history_bundle(_base(request), versions, total, following, count, params))
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -32,9 +32,20 @@ from .errors import (
     NotFound,
     PreconditionFailed,
 )
+from .search_values import EscapeError, split_alternatives, split_token
 from .storage.ids import new_id
 from .storage.resources import ResourceStore, Stored, Tx
-from .storage.search import SearchError, SearchResult, lastn, parse_search, run_search
+from .storage.search import (
+    Cursor,
+    SearchError,
+    SearchQuery,
+    SearchResult,
+    history_page,
+    lastn,
+    parse_search,
+    run_search,
+    subset,
+)
 from .storage.series.base import DayStatistics, daily_statistics
 from .validation import SUPPORTED, validate_resource
 
@@ -43,6 +54,8 @@ __all__ = ["FhirService", "WriteResult"]
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _RETRIES = 8
+_VERSION = re.compile(r"^[0-9]{1,9}$")  # version ids are INTEGER columns: 2**31 - 1 at most
+_MAX_LASTN = 1000  # newest readings per code; a chart of more wants $stats
 _MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
 _ZONE_CACHE_SECONDS = 60.0  # a patient's time zone changes when they move, not per request
 T = TypeVar("T")
@@ -62,27 +75,6 @@ class WriteResult:
     created: bool
 
 
-def _split_token(token: str) -> tuple[str | None, str]:
-    """`system|value` with FHIR escapes (`\\|`, `\\,`, `\\$`, `\\\\`) undone."""
-    parts: list[str] = []
-    current, escaped = "", False
-    for char in token:
-        if escaped:
-            current += char
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "|" and not parts:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    if len(parts) == 1:
-        return None, parts[0]
-    return parts[0], parts[1]
-
-
 def parse_conditional(query: str) -> tuple[str | None, str]:
     """The identifier of an `If-None-Exist` / `ifNoneExist` query.
 
@@ -92,7 +84,10 @@ def parse_conditional(query: str) -> tuple[str | None, str]:
     pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
     if len(pairs) != 1 or pairs[0][0] != "identifier" or not pairs[0][1]:
         raise BadRequest(f"conditional create supports one identifier=system|value, not {query!r}")
-    return _split_token(pairs[0][1])
+    try:
+        return split_token(pairs[0][1])
+    except EscapeError as exc:
+        raise BadRequest(f"conditional create: {exc}") from None
 
 
 def _references(node: Any) -> list[dict[str, Any]]:
@@ -228,7 +223,7 @@ class FhirService:
         """GET [type]/[id]/_history/[vid]."""
         self._check_type(resource_type)
         self._check_id(resource_id)
-        if not version.isdigit():
+        if not _VERSION.match(version):
             raise NotFound(f"version {version!r} is not known")
         with self.store.reading() as tx:
             stored = tx.vread(resource_type, resource_id, int(version))
@@ -277,52 +272,75 @@ class FhirService:
 
         self._write(work)
 
-    def history(self, resource_type: str, resource_id: str) -> list[Stored]:
-        """GET [type]/[id]/_history."""
+    def history(
+        self, resource_type: str, resource_id: str, params: Sequence[tuple[str, str]] = ()
+    ) -> tuple[list[Stored], int, Cursor | None, int]:
+        """GET [type]/[id]/_history: (a page of versions newest first, total, next page, count).
+
+        Paged like a search (`_count`, and `_cursor` from the next link): a resource
+        corrected every day for years has thousands of versions.
+        """
         self._check_type(resource_type)
         self._check_id(resource_id)
+        try:
+            query = parse_search("Observation", params, default_count=self.default_page_size)
+            if query.clauses or query.dates or query.sort or query.offset or query.elements:
+                raise SearchError("_history takes _count and _cursor only")
+        except SearchError as exc:
+            raise BadRequest(str(exc)) from None
         with self.store.reading() as tx:
-            versions = tx.history(resource_type, resource_id)
-        if not versions:
+            versions, total, following = history_page(
+                tx, resource_type, resource_id, query.count, query.cursor
+            )
+        if not total:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        return versions
+        return versions, total, following, query.count
 
     # --- search and operations ------------------------------------------------------------
 
     def search(
         self, resource_type: str, params: Sequence[tuple[str, str]]
-    ) -> tuple[SearchResult, int, int]:
-        """GET [type]?...: (result, count, offset)."""
+    ) -> tuple[SearchResult, SearchQuery]:
+        """GET [type]?...: the result and the parsed query (for the Bundle's links)."""
         self._check_type(resource_type)
         try:
-            query = parse_search(
-                resource_type, params, self.store.zone, default_count=self.default_page_size
-            )
+            query = parse_search(resource_type, params, default_count=self.default_page_size)
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
         with self.store.reading() as tx:
-            result = run_search(tx, query)
-        return result, query.count, query.offset
+            result = run_search(tx, query, self.store.zone)
+        if query.elements is not None:
+            wanted = query.elements
+            result.matches = [replace(m, content=subset(m.content, wanted)) for m in result.matches]
+        return result, query
 
     def lastn(self, params: Sequence[tuple[str, str]]) -> list[Stored]:
         """Observation/$lastn: the newest `max` Observations per code for a patient."""
         max_per_code = 1
         rest = []
+        codes: list[tuple[str | None, str]] = []
         for name, value in params:
             if name == "max":
-                if not value.isdigit() or int(value) < 1:
-                    raise BadRequest(f"max={value!r} must be a positive whole number")
+                if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= _MAX_LASTN:
+                    raise BadRequest(f"max={value!r} must be a whole number from 1 to {_MAX_LASTN}")
                 max_per_code = int(value)
-            else:
-                rest.append((name, value))
-        if not any(name in ("patient", "subject") for name, _ in rest):
+                continue
+            if name == "code" and value:
+                try:
+                    codes += [split_token(item) for item in split_alternatives(value)]
+                except EscapeError as exc:
+                    raise BadRequest(f"code: {exc}") from None
+            rest.append((name, value))
+        if not any(name.split(":")[0] in ("patient", "subject") for name, _ in rest):
             raise BadRequest("$lastn needs patient or subject")
         try:
-            query = parse_search("Observation", rest, self.store.zone)
+            query = parse_search("Observation", rest)
+            if query.sort or query.cursor or query.offset or query.summary_count:
+                raise SearchError("$lastn does not page or sort: use max")
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
         with self.store.reading() as tx:
-            return lastn(tx, query, max_per_code)
+            return lastn(tx, query, self.store.zone, max_per_code, codes)
 
     def stats(self, params: Sequence[tuple[str, str]]) -> tuple[str, str, list[DayStatistics]]:
         """Observation/$stats: per-day min, max, mean and count in the patient's time zone.
@@ -639,6 +657,6 @@ def _etag_version(value: str) -> int:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]+", text):
         raise BadRequest(f'If-Match {value!r} is not a version ETag like W/"1"')
     return int(text)

@@ -3,6 +3,12 @@
 Search parameters (FHIR R4 names): Observation `code`, `component-code`,
 `category`, `status`, `subject`/`patient`, `device`, `date`, `identifier`;
 Patient `identifier`, `name`, `family`, `given`, `birthdate`; Device `identifier`.
+
+The index holds no time zone: a date with an offset is stored as instants, a date
+without one (a birthDate, a date-only effectiveDateTime) as its wall-clock range,
+marked floating. A search applies the patient's zone when it runs (a Patient's
+zone is indexed as the hidden token `_tz`), so a patient who moves, or a new
+server default zone, needs no re-indexing, and search and `$stats` agree on days.
 """
 
 from __future__ import annotations
@@ -13,9 +19,14 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from ..dates import DateRange, parse_date_range
+from ..codes import codings
+from ..dates import parse_date, patient_zone_name, wall_or_instants
 
-__all__ = ["IndexEntries", "index_resource", "normalize_string"]
+__all__ = ["OPEN_END", "ZONE_PARAM", "IndexEntries", "index_resource", "normalize_string"]
+
+ZONE_PARAM = "_tz"  # a Patient's tz-code; never a client's search parameter (they start with _)
+OPEN_END = 2**62  # an effectivePeriod without start or end reaches this far
+_MAX_STRING = 512  # the string index columns' length
 
 
 @dataclass
@@ -24,22 +35,21 @@ class IndexEntries:
 
     tokens: list[tuple[str, str, str]] = field(default_factory=list)  # param, system, code
     references: list[tuple[str, str]] = field(default_factory=list)  # param, target
-    dates: list[tuple[str, int, int]] = field(default_factory=list)  # param, start, end
-    strings: list[tuple[str, str]] = field(default_factory=list)  # param, normalized value
+    # param, start, end, floating (wall-clock range of a date without offset)
+    dates: list[tuple[str, int, int, bool]] = field(default_factory=list)
+    # param, normalized value, value as written (for :exact)
+    strings: list[tuple[str, str, str]] = field(default_factory=list)
     identifiers: list[tuple[str, str]] = field(default_factory=list)  # system, value
 
 
 def normalize_string(text: str) -> str:
     """FHIR string search: case- and accent-insensitive (NFKC for full-width kana too)."""
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()[:512]
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()[:_MAX_STRING]
 
 
-def _codings(concept: Any) -> Iterator[tuple[str, str]]:
-    if isinstance(concept, dict):
-        for coding in concept.get("coding", ()):
-            if isinstance(coding, dict) and coding.get("code"):
-                yield coding.get("system", ""), str(coding["code"])
+def _strings(param: str, values: Iterator[str] | list[str]) -> list[tuple[str, str, str]]:
+    return [(param, normalize_string(v), v[:_MAX_STRING]) for v in values if v]
 
 
 def _reference(value: Any) -> str | None:
@@ -48,18 +58,24 @@ def _reference(value: Any) -> str | None:
     return None
 
 
-def _date(resource: dict[str, Any], zone: tzinfo) -> DateRange | None:
-    if "effectiveDateTime" in resource:
-        return parse_date_range(resource["effectiveDateTime"], zone)
-    if "effectiveInstant" in resource:
-        return parse_date_range(resource["effectiveInstant"], zone)
+def _date(resource: dict[str, Any], zone: tzinfo) -> tuple[int, int, bool] | None:
+    """(start, end, floating) of an Observation's effective[x]."""
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        if key in resource:
+            span, floating = wall_or_instants(parse_date(resource[key]), zone)
+            return span.start_ms, span.end_ms, floating
     period = resource.get("effectivePeriod")
     if isinstance(period, dict) and (period.get("start") or period.get("end")):
-        start = (
-            parse_date_range(period["start"], zone).start_ms if period.get("start") else -(2**62)
-        )
-        end = parse_date_range(period["end"], zone).end_ms if period.get("end") else 2**62
-        return DateRange(start, end)
+        ends = [parse_date(period[k]) if period.get(k) else None for k in ("start", "end")]
+        # Floating only when no end names an offset; a mixed period reads its
+        # zone-less end in `zone` (the server's), as instants.
+        floating = all(e is None or e.offset_ms is None for e in ends)
+        spans = [
+            None if e is None else wall_or_instants(e, zone, floating=floating)[0] for e in ends
+        ]
+        start = spans[0].start_ms if spans[0] else -OPEN_END
+        end = spans[1].end_ms if spans[1] else OPEN_END
+        return start, end, floating
     return None
 
 
@@ -73,31 +89,31 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
             entries.tokens.append(("identifier", system, identifier["value"]))
     kind = resource["resourceType"]
     if kind == "Observation":
-        entries.tokens += [("code", s, c) for s, c in _codings(resource.get("code"))]
+        entries.tokens += [("code", s, c) for s, c in codings(resource.get("code"))]
         for component in resource.get("component", ()):
-            entries.tokens += [("component-code", s, c) for s, c in _codings(component.get("code"))]
+            entries.tokens += [("component-code", s, c) for s, c in codings(component.get("code"))]
         for category in resource.get("category", ()):
-            entries.tokens += [("category", s, c) for s, c in _codings(category)]
+            entries.tokens += [("category", s, c) for s, c in codings(category)]
         entries.tokens.append(("status", "", resource.get("status", "")))
         if subject := _reference(resource.get("subject")):
             entries.references.append(("subject", subject))
         if device := _reference(resource.get("device")):
             entries.references.append(("device", device))
         if (when := _date(resource, zone)) is not None:
-            entries.dates.append(("date", when.start_ms, when.end_ms))
+            entries.dates.append(("date", *when))
     elif kind == "Patient":
         for name in resource.get("name", ()):
             family = name.get("family")
             given = name.get("given", [])
-            if family:
-                entries.strings.append(("family", normalize_string(family)))
-            entries.strings += [("given", normalize_string(g)) for g in given]
-            parts = [name.get("text"), family, *given]
-            entries.strings += [("name", normalize_string(p)) for p in parts if p]
+            entries.strings += _strings("family", [family] if family else [])
+            entries.strings += _strings("given", given)
+            entries.strings += _strings("name", [name.get("text"), family, *given])
         if birth := resource.get("birthDate"):
-            when = parse_date_range(birth, zone)
-            entries.dates.append(("birthdate", when.start_ms, when.end_ms))
+            span, floating = wall_or_instants(parse_date(birth), zone)
+            entries.dates.append(("birthdate", span.start_ms, span.end_ms, floating))
+        if (tz := patient_zone_name(resource)) is not None:
+            entries.tokens.append((ZONE_PARAM, "", tz))
     elif kind == "Device":
-        for s, c in _codings(resource.get("type")):
+        for s, c in codings(resource.get("type")):
             entries.tokens.append(("type", s, c))
     return entries

@@ -300,9 +300,12 @@ class Tx:
         batch.tokens += [{**key, "param": p, "system": s, "code": c} for p, s, c in entries.tokens]
         batch.references += [{**key, "param": p, "target": t} for p, t in entries.references]
         batch.dates += [
-            {**key, "param": p, "start_ms": a, "end_ms": b} for p, a, b in entries.dates
+            {**key, "param": p, "start_ms": a, "end_ms": b, "floating": f}
+            for p, a, b, f in entries.dates
         ]
-        batch.strings += [{**key, "param": p, "value": v} for p, v in entries.strings]
+        batch.strings += [
+            {**key, "param": p, "value": v, "value_exact": x} for p, v, x in entries.strings
+        ]
         if resource_type == "Observation":
             if self._store.series.in_resource_transaction:
                 if replace:

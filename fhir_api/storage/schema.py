@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 __all__ = [
@@ -118,6 +119,8 @@ search_dates = Table(
     Column("param", String(64), nullable=False),
     Column("start_ms", BigInteger, nullable=False),
     Column("end_ms", BigInteger, nullable=False),
+    # True: [start_ms, end_ms) is a wall-clock range (a date without offset), not instants.
+    Column("floating", Boolean, nullable=False, server_default=false()),
 )
 Index(
     "ix_search_dates_lookup",
@@ -133,7 +136,8 @@ search_strings = Table(
     Column("resource_type", String(64), nullable=False),
     Column("resource_id", String(64), nullable=False),
     Column("param", String(64), nullable=False),
-    Column("value", String(512), nullable=False),
+    Column("value", String(512), nullable=False),  # normalized: case and accents folded
+    Column("value_exact", String(512), nullable=False, server_default=""),  # as written
 )
 Index(
     "ix_search_strings_lookup",

@@ -3,24 +3,70 @@
 Parameter values are parsed (pure) into filters, and filters into one SQL
 query of EXISTS clauses over the index tables. Several values in one parameter
 (comma-separated) are ORed, repeated parameters are ANDed, as FHIR R4 says.
+
+Dates are compared in the patient's time zone, applied when the search runs: the
+index holds instants for dates with an offset and wall-clock ranges for dates
+without one (see indexing.py), and a search value without an offset (`2024-10-02`)
+is a day of the patient's calendar. A search over one patient uses that patient's
+zone; a search over several patients (or all) ORs one branch per zone in use, each
+limited to the patients in that zone.
+
+Pages follow a keyset cursor (`_cursor`, opaque to clients): the sort key and id
+of the last row shown, so a page does not shift when readings arrive or go, and
+the total counted on the first page travels along instead of being counted again.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, or_, select
+import orjson
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
 
-from ..dates import parse_date_range
-from .indexing import normalize_string
+from ..dates import DateValue, instants, parse_date, wall_clock, zone_named
+from ..search_values import EscapeError, split_alternatives, split_token, unescape
+from .indexing import OPEN_END, ZONE_PARAM, normalize_string
 from .resources import Stored, Tx
-from .schema import resources, search_dates, search_references, search_strings, search_tokens
+from .schema import (
+    resource_versions,
+    resources,
+    search_dates,
+    search_references,
+    search_strings,
+    search_tokens,
+)
 
-__all__ = ["SEARCH_PARAMETERS", "SearchError", "SearchQuery", "parse_search", "run_search"]
+__all__ = [
+    "SEARCH_PARAMETERS",
+    "Cursor",
+    "SearchError",
+    "SearchQuery",
+    "SearchResult",
+    "history_page",
+    "lastn",
+    "parse_search",
+    "run_search",
+    "subset",
+]
 
 
 class SearchError(ValueError):
@@ -51,9 +97,88 @@ SEARCH_PARAMETERS: dict[str, dict[str, str]] = {
     },
     "Device": {"_id": "id", "identifier": "token", "type": "token"},
 }
+# The modifiers FHIR R4 defines for each kind that this server implements; any other is a 400.
+MODIFIERS: dict[str, frozenset[str]] = {
+    "id": frozenset(),
+    "token": frozenset({"not", "missing"}),
+    "reference": frozenset({"missing"}),  # and a resource type, e.g. subject:Patient
+    "date": frozenset({"missing"}),
+    "string": frozenset({"exact", "contains", "missing"}),
+}
 _INDEX_PARAM = {"patient": "subject"}
-CONTROL = {"_count", "_offset", "_sort", "_include", "_summary", "_format", "_total", "_elements"}
+CONTROL = {
+    "_count",
+    "_offset",
+    "_cursor",
+    "_sort",
+    "_include",
+    "_summary",
+    "_format",
+    "_total",
+    "_elements",
+}
+TOTAL_MODES = ("none", "estimate", "accurate")
+MAX_OFFSET = 2**31 - 1  # deeper pages: follow the next link
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_WHOLE = re.compile(r"^[0-9]{1,19}$")
+_NO_DATE = OPEN_END + 1  # sorts resources without a date after every dated one
+# Elements a FHIR resource must have (min 1): `_elements` keeps them whatever is asked.
+_MANDATORY = {"Observation": ("status", "code")}
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "As requested, the resource holds only some of its elements",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page starts: after (or, going back, before) the row with this sort key and id."""
+
+    sort: str
+    key: int
+    id: str
+    total: int | None
+    backward: bool = False
+
+    def token(self) -> str:
+        """The opaque `_cursor` value."""
+        raw = orjson.dumps([1, self.sort, self.key, self.id, self.total, self.backward])
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> Cursor:
+        """Read a `_cursor` value.
+
+        Raises:
+            SearchError: for anything this server did not issue.
+        """
+        try:
+            raw = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            version, sort, key, resource_id, total, backward = raw
+        except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
+            raise SearchError("_cursor is not one this server issued") from None
+        if (
+            version != 1
+            or sort not in ("", "date", "-date")
+            or type(key) is not int
+            or abs(key) > _NO_DATE
+            or not isinstance(resource_id, str)
+            or not _ID.match(resource_id)
+            or not (total is None or (type(total) is int and 0 <= total <= MAX_OFFSET))
+            or type(backward) is not bool
+        ):
+            raise SearchError("_cursor is not one this server issued")
+        return cls(sort, key, resource_id, total, backward)
+
+
+@dataclass(frozen=True, slots=True)
+class DateFilter:
+    """One `date`/`birthdate` parameter: its alternatives, to compare in a zone at run time."""
+
+    param: str
+    alternatives: tuple[tuple[str, DateValue], ...]
 
 
 @dataclass
@@ -62,29 +187,27 @@ class SearchQuery:
 
     resource_type: str
     clauses: list[ColumnElement[bool]] = field(default_factory=list)
+    dates: list[DateFilter] = field(default_factory=list)
+    subjects: list[str] | None = None  # the targets of a patient/subject parameter
     count: int = 50
     offset: int = 0
-    sort_date: str | None = None  # "asc" or "desc"
+    sort: str = ""  # "", "date" or "-date"
     include_devices: bool = False
     summary_count: bool = False
+    total: str | None = None  # _total: none, estimate, accurate (None: counted once)
+    elements: frozenset[str] | None = None
+    cursor: Cursor | None = None
 
 
-def _split(value: str) -> list[str]:
-    # Commas separate alternatives unless escaped as "\,".
-    parts, current, escaped = [], "", False
-    for char in value:
-        if escaped:
-            current += char
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
+def _values(param: str, value: str) -> list[str]:
+    """The comma-separated alternatives of a value, unescaped, none of them empty."""
+    try:
+        items = [unescape(item) for item in split_alternatives(value)]
+    except EscapeError as exc:
+        raise SearchError(f"{param}: {exc}") from None
+    if any(item == "" for item in items):
+        raise SearchError(f"{param}={value!r} has an empty alternative")
+    return items
 
 
 def _indexed(
@@ -99,25 +222,39 @@ def _indexed(
     )
 
 
-def _token_clause(resource_type: str, param: str, value: str) -> ColumnElement[bool]:
+def _missing(table: Table, resource_type: str, param: str, value: str) -> ColumnElement[bool]:
+    """`:missing=true` (no value for the parameter) or `:missing=false` (some value)."""
+    if value not in ("true", "false"):
+        raise SearchError(f"{param}:missing={value!r}: true or false")
+    present = _indexed(table, resource_type, param, true())
+    return not_(present) if value == "true" else present
+
+
+def _token_clause(resource_type: str, param: str, value: str, modifier: str) -> ColumnElement[bool]:
     alternatives = []
-    for item in _split(value):
-        if "|" in item:
-            system, code = item.split("|", 1)
-            condition = search_tokens.c.system == system if system else search_tokens.c.system == ""
+    try:
+        items = split_alternatives(value)
+        tokens = [split_token(item) for item in items]
+    except EscapeError as exc:
+        raise SearchError(f"{param}: {exc}") from None
+    for system, code in tokens:
+        if system is None:
+            if not code:
+                raise SearchError(f"{param}={value!r} has an empty alternative")
+            alternatives.append(search_tokens.c.code == code)
+        else:
+            condition = search_tokens.c.system == system
             alternatives.append(
                 and_(condition, search_tokens.c.code == code) if code else condition
             )
-        else:
-            alternatives.append(search_tokens.c.code == item)
-    return _indexed(search_tokens, resource_type, param, or_(*alternatives))
+    found = _indexed(search_tokens, resource_type, param, or_(*alternatives))
+    # :not: every resource without a matching value, those without any value included.
+    return not_(found) if modifier == "not" else found
 
 
-def _reference_clause(
-    resource_type: str, param: str, value: str, target_type: str | None
-) -> ColumnElement[bool]:
+def _reference_targets(param: str, value: str, target_type: str | None) -> list[str]:
     targets = []
-    for item in _split(value):
+    for item in _values(param, value):
         item = item.rsplit("/_history/", 1)[0]
         parts = item.split("/")
         if len(parts) >= 2:
@@ -126,56 +263,85 @@ def _reference_clause(
             targets.append(f"{target_type}/{item}")
         else:
             raise SearchError(f"{param}={item!r}: give the type, e.g. Patient/{item}")
-    return _indexed(
-        search_references, resource_type, param, search_references.c.target.in_(targets)
-    )
+    return targets
 
 
-def _date_clause(resource_type: str, param: str, value: str, zone: tzinfo) -> ColumnElement[bool]:
+def _date_filter(param: str, value: str) -> DateFilter:
     alternatives = []
-    for item in _split(value):
+    for item in _values(param, value):
         prefix = item[:2] if item[:2] in _PREFIXES else "eq"
         text = item[2:] if item[:2] in _PREFIXES else item
         try:
-            wanted = parse_date_range(text, zone)
+            alternatives.append((prefix, parse_date(text)))
         except ValueError as exc:
             raise SearchError(f"{param}={item!r}: {exc}") from None
-        lo, hi = wanted.start_ms, wanted.end_ms
-        start, end = search_dates.c.start_ms, search_dates.c.end_ms
-        conditions = {
-            "eq": and_(start >= lo, end <= hi),
-            "ne": or_(start < lo, end > hi),
-            "gt": end > hi,
-            "ge": end > lo,
-            "lt": start < lo,
-            "le": start < hi,
-            "sa": start >= hi,
-            "eb": end <= lo,
-            "ap": and_(end > lo, start < hi),
-        }
-        alternatives.append(conditions[prefix])
-    return _indexed(search_dates, resource_type, param, or_(*alternatives))
+    return DateFilter(param, tuple(alternatives))
+
+
+def _range_condition(prefix: str, lo: int, hi: int, start: Any, end: Any) -> ColumnElement[bool]:
+    conditions: dict[str, ColumnElement[bool]] = {
+        "eq": and_(start >= lo, end <= hi),
+        "ne": or_(start < lo, end > hi),
+        "gt": end > hi,
+        "ge": end > lo,
+        "lt": start < lo,
+        "le": start < hi,
+        "sa": start >= hi,
+        "eb": end <= lo,
+        "ap": and_(end > lo, start < hi),
+    }
+    return conditions[prefix]
+
+
+def _date_in_zone(resource_type: str, wanted: DateFilter, zone: tzinfo) -> ColumnElement[bool]:
+    """The filter with days, and times without offset, taken in `zone`."""
+    start, end, floating = search_dates.c.start_ms, search_dates.c.end_ms, search_dates.c.floating
+    alternatives = []
+    for prefix, value in wanted.alternatives:
+        moments, wall = instants(value, zone), wall_clock(value, zone)
+        alternatives.append(
+            or_(
+                and_(
+                    floating.is_(False),
+                    _range_condition(prefix, moments.start_ms, moments.end_ms, start, end),
+                ),
+                and_(
+                    floating.is_(True),
+                    _range_condition(prefix, wall.start_ms, wall.end_ms, start, end),
+                ),
+            )
+        )
+    return _indexed(search_dates, resource_type, wanted.param, or_(*alternatives))
 
 
 def _string_clause(
-    resource_type: str, param: str, value: str, modifier: str | None
+    resource_type: str, param: str, value: str, modifier: str
 ) -> ColumnElement[bool]:
     alternatives = []
-    for item in _split(value):
-        wanted = normalize_string(item)
+    for item in _values(param, value):
         if modifier == "exact":
-            alternatives.append(search_strings.c.value == wanted)
+            # As written: FHIR's :exact is case- and accent-sensitive.
+            alternatives.append(search_strings.c.value_exact == item[:512])
         elif modifier == "contains":
+            wanted = normalize_string(item)
             alternatives.append(search_strings.c.value.contains(wanted, autoescape=True))
         else:
+            wanted = normalize_string(item)
             alternatives.append(search_strings.c.value.startswith(wanted, autoescape=True))
     return _indexed(search_strings, resource_type, param, or_(*alternatives))
+
+
+_TABLES = {
+    "token": search_tokens,
+    "reference": search_references,
+    "date": search_dates,
+    "string": search_strings,
+}
 
 
 def parse_search(
     resource_type: str,
     params: Sequence[tuple[str, str]],
-    zone: tzinfo,
     *,
     default_count: int = 50,
     max_count: int = 1000,
@@ -183,16 +349,18 @@ def parse_search(
     """Parse search parameters.
 
     Raises:
-        SearchError: an unknown parameter or an unreadable value (strict: a typo must not
-            silently return everything).
+        SearchError: an unknown parameter or modifier or an unreadable value (strict: a
+            typo must not silently return everything).
     """
     known = SEARCH_PARAMETERS.get(resource_type)
     if known is None:
         raise SearchError(f"search on {resource_type} is not supported")
     query = SearchQuery(resource_type, count=default_count)
     for raw_name, value in params:
-        name, _, modifier = raw_name.partition(":")
+        name, colon, modifier = raw_name.partition(":")
         if name in CONTROL:
+            if colon:
+                raise SearchError(f"{raw_name!r}: {name} takes no modifier")
             _control(query, name, value, max_count)
             continue
         kind = known.get(name)
@@ -200,39 +368,67 @@ def parse_search(
             raise SearchError(f"unknown search parameter {raw_name!r} for {resource_type}")
         if value == "":
             raise SearchError(f"search parameter {raw_name!r} has no value")
-        index_param = _INDEX_PARAM.get(name, name)
-        if kind == "id":
-            query.clauses.append(resources.c.id.in_(_split(value)))
-        elif kind == "token":
-            query.clauses.append(_token_clause(resource_type, index_param, value))
-        elif kind.startswith("reference"):
-            target = kind.partition(":")[2] or (modifier or None)
-            query.clauses.append(_reference_clause(resource_type, index_param, value, target))
-        elif kind == "date":
-            query.clauses.append(_date_clause(resource_type, index_param, value, zone))
-        elif kind == "string":
-            query.clauses.append(
-                _string_clause(resource_type, index_param, value, modifier or None)
+        base_kind, _, fixed_target = kind.partition(":")
+        type_modifier = (
+            base_kind == "reference" and not fixed_target and modifier in SEARCH_PARAMETERS
+        )
+        if colon and modifier not in MODIFIERS[base_kind] and not type_modifier:
+            allowed = ", ".join(f":{m}" for m in sorted(MODIFIERS[base_kind])) or "none"
+            raise SearchError(
+                f"modifier {raw_name!r} is not supported on {name} (supported: {allowed})"
             )
+        index_param = _INDEX_PARAM.get(name, name)
+        if modifier == "missing":
+            query.clauses.append(_missing(_TABLES[base_kind], resource_type, index_param, value))
+        elif kind == "id":
+            query.clauses.append(resources.c.id.in_(_values(name, value)))
+        elif kind == "token":
+            query.clauses.append(_token_clause(resource_type, index_param, value, modifier))
+        elif base_kind == "reference":
+            target_type = fixed_target or (modifier if type_modifier else None)
+            targets = _reference_targets(name, value, target_type)
+            if index_param == "subject" and query.subjects is None:
+                query.subjects = targets
+            query.clauses.append(
+                _indexed(
+                    search_references,
+                    resource_type,
+                    index_param,
+                    search_references.c.target.in_(targets),
+                )
+            )
+        elif kind == "date":
+            query.dates.append(_date_filter(index_param, value))
+        elif kind == "string":
+            query.clauses.append(_string_clause(resource_type, index_param, value, modifier))
+    if query.cursor is not None:
+        if query.offset:
+            raise SearchError("_cursor and _offset: give one of them")
+        if query.cursor.sort != query.sort:
+            raise SearchError("_cursor belongs to a search with another _sort")
     return query
 
 
+def _whole(name: str, value: str, maximum: int) -> int:
+    if not _WHOLE.match(value):
+        raise SearchError(f"{name}={value!r} is not a whole number")
+    number = int(value)
+    if number > maximum:
+        raise SearchError(f"{name}={value} is more than {maximum}")
+    return number
+
+
 def _control(query: SearchQuery, name: str, value: str, max_count: int) -> None:
-    if name in ("_count", "_offset"):
-        try:
-            number = int(value)
-        except ValueError:
-            raise SearchError(f"{name}={value!r} is not a whole number") from None
-        if number < 0:
-            raise SearchError(f"{name} must not be negative")
-        if name == "_count":
-            query.count = min(number, max_count)
-        else:
-            query.offset = number
+    if name == "_count":
+        query.count = min(_whole(name, value, 10**18), max_count)
+    elif name == "_offset":
+        query.offset = _whole(name, value, MAX_OFFSET)
+    elif name == "_cursor":
+        query.cursor = Cursor.parse(value)
     elif name == "_sort":
         if value not in ("date", "-date") or query.resource_type != "Observation":
             raise SearchError(f"_sort={value!r}: only date and -date on Observation")
-        query.sort_date = "desc" if value.startswith("-") else "asc"
+        query.sort = value
     elif name == "_include":
         if value != "Observation:device" or query.resource_type != "Observation":
             raise SearchError(f"_include={value!r}: only Observation:device")
@@ -241,119 +437,372 @@ def _control(query: SearchQuery, name: str, value: str, max_count: int) -> None:
         if value != "count":
             raise SearchError(f"_summary={value!r}: only count")
         query.summary_count = True
+    elif name == "_total":
+        if value not in TOTAL_MODES:
+            raise SearchError(f"_total={value!r}: one of {', '.join(TOTAL_MODES)}")
+        query.total = value
+    elif name == "_elements":
+        query.elements = _element_names(query.resource_type, value)
+
+
+# --- _elements -------------------------------------------------------------------------
+
+
+@cache
+def _top_level_elements(resource_type: str) -> frozenset[str]:
+    """JSON names of a resource type's top-level elements, and the bases of choice types."""
+    from ..fhir import model_class
+
+    names = list(model_class(resource_type).elements_sequence())
+    bases: dict[str, int] = {}
+    for name in names:
+        head = re.match(r"[a-z]+", name)
+        if head and head.group() != name:
+            bases[head.group()] = bases.get(head.group(), 0) + 1
+    # effective[x] is written effectiveDateTime, effectivePeriod, ...: `_elements=effective`.
+    return frozenset(names) | {b for b, n in bases.items() if n > 1 and b not in names}
+
+
+def _element_names(resource_type: str, value: str) -> frozenset[str]:
+    names = frozenset(_values("_elements", value))
+    unknown = sorted(names - _top_level_elements(resource_type))
+    if unknown:
+        raise SearchError(f"_elements: {resource_type} has no element {unknown[0]!r}")
+    return names
+
+
+def _keeps(key: str, wanted: frozenset[str]) -> bool:
+    name = key.lstrip("_")  # `_status` holds the extensions of `status`
+    if name in wanted:
+        return True
+    head = re.match(r"[a-z]+", name)
+    if head is None:
+        return False
+    return head.group() in wanted and name[len(head.group()) :][:1].isupper()
+
+
+def subset(content: dict[str, Any], wanted: frozenset[str]) -> dict[str, Any]:
+    """`_elements`: the asked elements, the mandatory ones and id/meta, tagged SUBSETTED."""
+    keep = wanted | {"resourceType", "id", "meta", *_MANDATORY.get(content["resourceType"], ())}
+    out = {k: v for k, v in content.items() if _keeps(k, keep)}
+    meta = dict(out.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    out["meta"] = meta
+    return out
+
+
+# --- running a search ------------------------------------------------------------------
+
+
+def _zone_name(zone: tzinfo) -> str:
+    return str(getattr(zone, "key", zone))
+
+
+def _patient_zones(tx: Tx, patient_ids: Sequence[str]) -> dict[str, str]:
+    """Patient id -> its tz-code, for those of the given Patients that have one."""
+    statement = select(search_tokens.c.resource_id, search_tokens.c.code).where(
+        search_tokens.c.resource_type == "Patient",
+        search_tokens.c.param == ZONE_PARAM,
+        search_tokens.c.resource_id.in_(patient_ids),
+    )
+    return {rid: code for rid, code in tx.connection.execute(statement)}
+
+
+def _zones_in_use(tx: Tx) -> set[str]:
+    """Every tz-code some Patient has (a handful: one index range, no resource read)."""
+    statement = (
+        select(search_tokens.c.code)
+        .where(search_tokens.c.resource_type == "Patient", search_tokens.c.param == ZONE_PARAM)
+        .distinct()
+    )
+    return {code for (code,) in tx.connection.execute(statement)}
+
+
+def _subject_in_zone(resource_type: str, zones: Sequence[str]) -> ColumnElement[bool]:
+    """The resource's patient (the resource itself for a Patient) has one of these tz-codes."""
+    zone = search_tokens.alias("subject_zone")
+    if resource_type == "Patient":
+        owner: ColumnElement[bool] = zone.c.resource_id == resources.c.id
+        return exists().where(
+            zone.c.resource_type == "Patient",
+            zone.c.param == ZONE_PARAM,
+            zone.c.code.in_(zones),
+            owner,
+        )
+    subject = search_references.alias("subject_ref")
+    return exists().where(
+        subject.c.resource_type == resource_type,
+        subject.c.resource_id == resources.c.id,
+        subject.c.param == "subject",
+        zone.c.resource_type == "Patient",
+        zone.c.param == ZONE_PARAM,
+        zone.c.code.in_(zones),
+        subject.c.target == literal("Patient/") + zone.c.resource_id,
+    )
+
+
+def _date_clauses(tx: Tx, query: SearchQuery, default: tzinfo) -> list[ColumnElement[bool]]:
+    """The date filters, each patient's days in that patient's zone."""
+    if not query.dates:
+        return []
+    default_name = _zone_name(default)
+
+    def in_zone(name: str) -> ColumnElement[bool]:
+        zone = zone_named(name) or default
+        return and_(*(_date_in_zone(query.resource_type, f, zone) for f in query.dates))
+
+    patients = [t.split("/", 1)[1] for t in query.subjects or () if t.startswith("Patient/")]
+    if query.subjects is not None and query.resource_type == "Observation":
+        # A search over given patients: their zones, no join needed for a single zone.
+        by_patient = _patient_zones(tx, patients)
+        groups: dict[str, list[str]] = {}
+        for target in query.subjects:
+            name = by_patient.get(target.split("/", 1)[1], default_name)
+            groups.setdefault(name if target.startswith("Patient/") else default_name, []).append(
+                target
+            )
+        if len(groups) == 1:
+            return [in_zone(next(iter(groups)))]
+        subject = search_references.alias("zone_subject")
+        branches = [
+            and_(
+                exists().where(
+                    subject.c.resource_type == "Observation",
+                    subject.c.resource_id == resources.c.id,
+                    subject.c.param == "subject",
+                    subject.c.target.in_(targets),
+                ),
+                in_zone(name),
+            )
+            for name, targets in groups.items()
+        ]
+        return [or_(*branches)]
+    others = sorted(_zones_in_use(tx) - {default_name})
+    if not others:
+        return [in_zone(default_name)]
+    branches = [
+        and_(_subject_in_zone(query.resource_type, [name]), in_zone(name)) for name in others
+    ]
+    branches.append(
+        and_(not_(_subject_in_zone(query.resource_type, others)), in_zone(default_name))
+    )
+    return [or_(*branches)]
+
+
+def _where(tx: Tx, query: SearchQuery, zone: tzinfo) -> list[ColumnElement[bool]]:
+    return [
+        resources.c.resource_type == query.resource_type,
+        resources.c.deleted.is_(False),
+        *query.clauses,
+        *_date_clauses(tx, query, zone),
+    ]
 
 
 @dataclass
 class SearchResult:
-    """Matches, their total, and included resources."""
+    """Matches, their total (None when not asked for), included resources, next/previous pages."""
 
-    total: int
+    total: int | None
     matches: list[Stored]
     included: list[Stored]
+    next: Cursor | None = None
+    previous: Cursor | None = None
 
 
-def run_search(tx: Tx, query: SearchQuery) -> SearchResult:
-    """Run a parsed search."""
-    where = [
-        resources.c.resource_type == query.resource_type,
-        resources.c.deleted.is_(False),
-        *query.clauses,
-    ]
-    total = int(
-        tx.connection.execute(
-            select(func.count()).select_from(resources).where(*where)
-        ).scalar_one()
+def _sort_key(query: SearchQuery) -> ColumnElement[Any]:
+    if not query.sort:
+        return resources.c.last_updated
+    earliest = (
+        select(func.min(search_dates.c.start_ms))
+        .where(
+            search_dates.c.resource_type == query.resource_type,
+            search_dates.c.resource_id == resources.c.id,
+            search_dates.c.param == "date",
+        )
+        .scalar_subquery()
     )
+    # Undated resources come last in either direction (NULLs sort apart on SQLite and PostgreSQL).
+    return func.coalesce(earliest, _NO_DATE if query.sort == "date" else -_NO_DATE)
+
+
+def run_search(tx: Tx, query: SearchQuery, zone: tzinfo) -> SearchResult:
+    """Run a parsed search; `zone` is the zone of patients without a tz-code."""
+    where = _where(tx, query, zone)
+    cursor = query.cursor
+    total = cursor.total if cursor is not None and query.total != "accurate" else None
+    if query.summary_count or (total is None and query.total != "none"):
+        total = int(
+            tx.connection.execute(
+                select(func.count()).select_from(resources).where(*where)
+            ).scalar_one()
+        )
+    if query.total == "none" and not query.summary_count:
+        total = None
     if query.summary_count or query.count == 0:
         return SearchResult(total, [], [])
-    statement = select(resources).where(*where)
-    if query.sort_date:
-        sort_key = (
-            select(func.min(search_dates.c.start_ms))
-            .where(
-                search_dates.c.resource_type == query.resource_type,
-                search_dates.c.resource_id == resources.c.id,
-                search_dates.c.param == "date",
-            )
-            .scalar_subquery()
-        )
-        order = sort_key.desc() if query.sort_date == "desc" else sort_key.asc()
-        statement = statement.order_by(order, resources.c.id)
-    else:
-        statement = statement.order_by(resources.c.last_updated, resources.c.id)
-    rows = tx.connection.execute(statement.limit(query.count).offset(query.offset)).all()
+    key = _sort_key(query)
+    descending = query.sort == "-date"
+    backward = cursor is not None and cursor.backward
+    statement = select(resources, key.label("sort_key")).where(*where)
+    if cursor is not None:
+        after = (key < cursor.key) if descending != backward else (key > cursor.key)
+        tie = resources.c.id < cursor.id if backward else resources.c.id > cursor.id
+        statement = statement.where(or_(after, and_(key == cursor.key, tie)))
+    key_order = key.desc() if descending != backward else key.asc()
+    id_order = resources.c.id.desc() if backward else resources.c.id.asc()
+    statement = statement.order_by(key_order, id_order).limit(query.count + 1)
+    if query.offset:
+        statement = statement.offset(query.offset)
+    rows = list(tx.connection.execute(statement).all())
+    more = len(rows) > query.count
+    rows = rows[: query.count]
+    if backward:
+        rows.reverse()
     matches = [
         Stored(
             query.resource_type, r.id, r.version_id, r.last_updated, False, json.loads(r.content)
         )
         for r in rows
     ]
-    included: list[Stored] = []
-    if query.include_devices:
-        wanted = sorted(
-            {
-                ref.split("/", 1)[1]
-                for m in matches
-                if (ref := (m.content.get("device") or {}).get("reference", "")).startswith(
-                    "Device/"
-                )
-            }
-        )
-        for device_id in wanted:
-            device = tx.read("Device", device_id)
-            if device is not None and not device.deleted:
-                included.append(device)
-    return SearchResult(total, matches, included)
+    carried = None if query.total == "accurate" else total
+    following = preceding = None
+    if rows:
+        last, first = rows[-1], rows[0]
+        if more or backward:
+            following = Cursor(query.sort, int(last.sort_key), last.id, carried)
+        if (more and backward) or (not backward and (cursor is not None or query.offset)):
+            preceding = Cursor(query.sort, int(first.sort_key), first.id, carried, backward=True)
+    included = _included_devices(tx, matches) if query.include_devices else []
+    return SearchResult(total, matches, included, following, preceding)
 
 
-def lastn(tx: Tx, query: SearchQuery, max_per_code: int) -> list[Stored]:
-    """`$lastn`: the newest `max_per_code` Observations of each code among the matches."""
-    where = [
-        resources.c.resource_type == "Observation",
-        resources.c.deleted.is_(False),
-        *query.clauses,
-    ]
-    ordered = (
-        select(resources, search_dates.c.start_ms, search_tokens.c.system, search_tokens.c.code)
-        .join(
-            search_dates,
-            and_(
-                search_dates.c.resource_type == "Observation",
-                search_dates.c.resource_id == resources.c.id,
-                search_dates.c.param == "date",
-            ),
-        )
-        .join(
-            search_tokens,
-            and_(
-                search_tokens.c.resource_type == "Observation",
-                search_tokens.c.resource_id == resources.c.id,
-                search_tokens.c.param == "code",
-            ),
-        )
-        .where(*where)
-        .order_by(search_dates.c.start_ms.desc(), resources.c.id)
+def _included_devices(tx: Tx, matches: Sequence[Stored]) -> list[Stored]:
+    wanted = sorted(
+        {
+            ref.split("/", 1)[1]
+            for m in matches
+            if (ref := (m.content.get("device") or {}).get("reference", "")).startswith("Device/")
+        }
     )
-    per_code: dict[tuple[str, str], int] = {}
-    seen: dict[str, Stored] = {}
-    for row in tx.connection.execute(ordered):
-        # An Observation is grouped by its first coding (LOINC first in ours).
-        key = (row.system, row.code)
-        if row.id in seen:
-            continue
-        first = _first_coding(row.content)
-        if first != key:
-            continue
-        if per_code.get(key, 0) >= max_per_code:
-            continue
-        per_code[key] = per_code.get(key, 0) + 1
-        seen[row.id] = Stored(
-            "Observation", row.id, row.version_id, row.last_updated, False, json.loads(row.content)
+    included = []
+    for device_id in wanted:
+        device = tx.read("Device", device_id)
+        if device is not None and not device.deleted:
+            included.append(device)
+    return included
+
+
+def lastn(
+    tx: Tx,
+    query: SearchQuery,
+    zone: tzinfo,
+    max_per_code: int,
+    codes: Sequence[tuple[str | None, str]] = (),
+) -> list[Stored]:
+    """`$lastn`: the newest `max_per_code` Observations of each code among the matches.
+
+    An Observation belongs to the group of every code it carries (as `code` search
+    matches any coding); with `codes`, only those groups. The database ranks rows
+    per code (ROW_NUMBER) over the index alone and only the chosen bodies are read.
+    """
+    code = search_tokens.alias("lastn_code")
+    when = search_dates.alias("lastn_date")
+    joined = resources.join(
+        code,
+        and_(
+            code.c.resource_type == "Observation",
+            code.c.resource_id == resources.c.id,
+            code.c.param == "code",
+        ),
+    ).join(
+        when,
+        and_(
+            when.c.resource_type == "Observation",
+            when.c.resource_id == resources.c.id,
+            when.c.param == "date",
+        ),
+    )
+    wanted: list[ColumnElement[bool]] = [
+        code.c.code == c if s is None else and_(code.c.system == s, code.c.code == c)
+        for s, c in codes
+    ]
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(code.c.system, code.c.code),
+            order_by=(when.c.start_ms.desc(), resources.c.id),
         )
-    return list(seen.values())
+        .label("rank")
+    )
+    ranked = (
+        select(resources.c.id.label("id"), rank)
+        .select_from(joined)
+        .where(*_where(tx, query, zone), or_(*wanted) if wanted else true())
+        .subquery()
+    )
+    chosen = select(ranked.c.id).where(ranked.c.rank <= max_per_code).distinct()
+    newest = search_dates.alias("newest")
+    rows = tx.connection.execute(
+        select(resources)
+        .join(
+            newest,
+            and_(
+                newest.c.resource_type == "Observation",
+                newest.c.resource_id == resources.c.id,
+                newest.c.param == "date",
+            ),
+        )
+        .where(
+            resources.c.resource_type == "Observation",
+            resources.c.id.in_(chosen),
+            resources.c.deleted.is_(False),
+        )
+        .order_by(newest.c.start_ms.desc(), resources.c.id)
+    ).all()
+    return [
+        Stored("Observation", r.id, r.version_id, r.last_updated, False, json.loads(r.content))
+        for r in rows
+    ]
 
 
-def _first_coding(content: str) -> tuple[str, str]:
-    document: dict[str, Any] = json.loads(content)
-    coding = (document.get("code", {}).get("coding") or [{}])[0]
-    return coding.get("system", ""), coding.get("code", "")
+def history_page(
+    tx: Tx, resource_type: str, resource_id: str, count: int, cursor: Cursor | None
+) -> tuple[list[Stored], int, Cursor | None]:
+    """A page of a resource's versions, newest first: (versions, total, next page).
+
+    The cursor holds the last version shown; versions only ever grow, so pages never shift.
+    """
+    versions = resource_versions.c
+    total = cursor.total if cursor is not None and cursor.total is not None else None
+    if total is None:
+        total = int(
+            tx.connection.execute(
+                select(func.count())
+                .select_from(resource_versions)
+                .where(versions.resource_type == resource_type, versions.id == resource_id)
+            ).scalar_one()
+        )
+    statement = select(resource_versions).where(
+        versions.resource_type == resource_type, versions.id == resource_id
+    )
+    if cursor is not None:
+        if cursor.id != resource_id or cursor.backward:
+            raise SearchError("_cursor belongs to another history")
+        statement = statement.where(versions.version_id < cursor.key)
+    rows = tx.connection.execute(
+        statement.order_by(versions.version_id.desc()).limit(count + 1)
+    ).all()
+    more = len(rows) > count
+    page = [
+        Stored(
+            resource_type,
+            r.id,
+            r.version_id,
+            r.last_updated,
+            bool(r.deleted),
+            json.loads(r.content) if r.content else {},
+        )
+        for r in rows[:count]
+    ]
+    following = Cursor("", page[-1].version_id, resource_id, total) if more and page else None
+    return page, total, following
