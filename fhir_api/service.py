@@ -283,9 +283,10 @@ class FhirService:
         self._check_type(resource_type)
         self._check_id(resource_id)
         try:
+            unknown = [name for name, _ in params if name not in ("_count", "_cursor")]
+            if unknown:
+                raise SearchError(f"_history takes _count and _cursor, not {unknown[0]!r}")
             query = parse_search("Observation", params, default_count=self.default_page_size)
-            if query.clauses or query.dates or query.sort or query.offset or query.elements:
-                raise SearchError("_history takes _count and _cursor only")
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
         with self.store.reading() as tx:
@@ -335,8 +336,15 @@ class FhirService:
             raise BadRequest("$lastn needs patient or subject")
         try:
             query = parse_search("Observation", rest)
-            if query.sort or query.cursor or query.offset or query.summary_count:
-                raise SearchError("$lastn does not page or sort: use max")
+            if (
+                query.sort
+                or query.cursor
+                or query.offset
+                or query.summary_count
+                or query.include_devices
+                or query.elements is not None
+            ):
+                raise SearchError("$lastn takes search parameters and max, not paging or shaping")
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
         with self.store.reading() as tx:

@@ -67,5 +67,5 @@ def test_a_lost_race_is_retried_and_answers_with_the_winner(service, monkeypatch
     assert len(calls) == 2
     assert not loser.created
     assert loser.stored.id == winner.stored.id
-    result, _, _ = service.search("Observation", [("identifier", "urn:test|race-1")])
+    result, _ = service.search("Observation", [("identifier", "urn:test|race-1")])
     assert result.total == 1

@@ -291,6 +291,7 @@ def test_lastn_with_a_code_answers_and_ranks_in_the_database(client, server):
     assert any("row_number() over" in s for s in statements)
     assert client.get(f"/Observation/$lastn?patient={pid}&code=8310-5").json()["total"] == 0
     _refused(client, f"/Observation/$lastn?patient={pid}&max=100000000000000000000000")
+    _refused(client, f"/Observation/$lastn?patient={pid}&_elements=code")
 
 
 # --- 6. integers too large ---------------------------------------------------------------
@@ -362,6 +363,7 @@ def test_history_is_paged_with_next_links(client):
     assert seen == [5, 4, 3, 2, 1]
     _refused(client, f"/Patient/{pid}/_history?_cursor=garbage")
     _refused(client, f"/Patient/{pid}/_history?date=2024")
+    _refused(client, f"/Patient/{pid}/_history?_summary=count")
 
 
 # --- 9. stable cursor paging -------------------------------------------------------------
