@@ -557,10 +557,9 @@ def _date_clauses(tx: Tx, query: SearchQuery, default: tzinfo) -> list[ColumnEle
         by_patient = _patient_zones(tx, patients)
         groups: dict[str, list[str]] = {}
         for target in query.subjects:
-            name = by_patient.get(target.split("/", 1)[1], default_name)
-            groups.setdefault(name if target.startswith("Patient/") else default_name, []).append(
-                target
-            )
+            kind, _, target_id = target.partition("/")
+            name = by_patient.get(target_id, default_name) if kind == "Patient" else default_name
+            groups.setdefault(name, []).append(target)
         if len(groups) == 1:
             return [in_zone(next(iter(groups)))]
         subject = search_references.alias("zone_subject")
