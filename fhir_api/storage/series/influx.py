@@ -6,6 +6,9 @@ built with `influxdb-client`'s `Point`; values are always floats (InfluxDB
 refuses a field whose type changes). Tested against Debian's InfluxDB 1.6.7;
 2.x and 3.x are documented-compatible, untested here.
 
+Authentication: `Authorization: Token …` when a token is set (2.x, 3.x), else
+HTTP Basic with the user name and password (1.x with `auth-enabled`).
+
 Layout: measurement `vital`, tags `subject` and `code`, fields `value` (float),
 `unit` and `observation_id` (strings). Two readings of one code for one subject
 at the same millisecond would share a point; the resource store keeps both.
@@ -56,14 +59,16 @@ class InfluxSeriesStore:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
+        # Credentials travel in the Authorization header, never in the query string:
+        # URLs are logged (httpx logs each request at INFO, proxies log them too), and
+        # `u=` / `p=` parameters put the InfluxDB password in the server's log (issue 10).
         headers = {"Authorization": f"Token {token}"} if token else {}
+        auth = httpx.BasicAuth(username, password) if username and password and not token else None
         self._params: dict[str, str] = {"db": database}
         if retention_policy:
             self._params["rp"] = retention_policy
-        if username and password:
-            self._params.update(u=username, p=password)
         self._client = httpx.Client(
-            base_url=url, headers=headers, transport=transport, timeout=timeout
+            base_url=url, headers=headers, auth=auth, transport=transport, timeout=timeout
         )
         self.database = database
 
