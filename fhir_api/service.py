@@ -111,7 +111,7 @@ def _stats_codes(text: str) -> list[str]:
     refused: list[str] = []
     for token in tokens:
         system, code = _split_token(token)
-        if system not in (None, "", LOINC) or code not in CHARTED:
+        if system not in (None, LOINC) or code not in CHARTED:
             refused.append(token)
         elif code not in codes:
             codes.append(code)

@@ -118,6 +118,7 @@ def test_stats_finds_a_code_on_any_coding_issue_10(client, server):
         "urn:iso:std:iso:11073:10101|150456",
         "http://snomed.info/sct|2708-6",  # a LOINC code under another system
         "8480-6,1234-5",  # one unknown code among known ones
+        "|8480-6",  # a code without a system: the series hold LOINC codings only
     ],
 )
 def test_stats_refuses_a_code_it_never_aggregates_issue_10(client, server, code):

@@ -126,8 +126,12 @@ def series_points(
             for system, code in _concept_codes(element.get("code"))
             if system == LOINC and code in CHARTED
         )
+        try:
+            number = float(quantity["value"])
+        except (TypeError, ValueError, OverflowError):  # an integer beyond any float
+            continue
         for code in codes:
-            canonical = to_canonical(code, float(quantity["value"]), unit)
+            canonical = to_canonical(code, number, unit)
             if canonical is None:
                 _LOGGER.debug("Observation/%s: %s in %r is not charted", observation_id, code, unit)
                 continue
