@@ -68,3 +68,10 @@ def test_a_point_per_charted_loinc_coding_and_none_for_others():
 )
 def test_readings_outside_1900_to_2199_are_not_charted(when):
     assert series_points(vital("Patient/p", "8867-4", when, 60, "/min"), "o1", UTC) == []
+
+
+def test_an_integer_beyond_any_float_is_not_charted():
+    """json.loads (the outbox flush, reindex) keeps such an integer exact; float() overflows."""
+    observation = vital("Patient/p", "29463-7", "2024-11-27T07:00:00+09:00", 60, "kg")
+    observation["valueQuantity"]["value"] = 10**400
+    assert series_points(observation, "o1", UTC) == []
