@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +14,10 @@ from fhir_api.app import build_store
 from fhir_api.service import FhirService
 from fhir_api.storage.schema import series_outbox, vital_series
 from fhir_api.storage.series.base import SeriesPoint, daily_statistics
+from fhir_api.storage.series.influx import InfluxSeriesStore
 from fhir_api.storage.series.sync import flush_series_outbox, pending_series
 
+from ..services import influxdb_server
 from .conftest import settings_for
 from .helpers import spo2
 from .test_stats_correctness import vital
@@ -88,3 +91,22 @@ def test_migration_0003_derives_old_points_again_issue_10(tmp_path: Path, backen
             assert sorted(units) == [("2708-6", "%"), ("59408-5", "%"), ("8310-5", "Cel")]
         store.series.close()
         store.engine.dispose()
+
+
+def test_influxdb_points_from_before_issue_10_cannot_break_a_chart() -> None:
+    """Two old points of 1e308 summed to +Inf, which InfluxDB sends as invalid JSON (a 500)."""
+    with influxdb_server() as url:
+        store = InfluxSeriesStore(url, f"hv_{uuid.uuid4().hex[:8]}")
+        store.create_database()
+        day = int(datetime(2024, 11, 27, tzinfo=UTC).timestamp() * 1000)
+        store.write(
+            None,
+            [
+                SeriesPoint("Patient/old", "29463-7", day + 1000, 1e308, "kg", "a"),
+                SeriesPoint("Patient/old", "29463-7", day + 2000, 1e308, "kg", "b"),
+                SeriesPoint("Patient/old", "29463-7", day + 3000, 61.0, "kg", "c"),
+            ],
+        )
+        days = daily_statistics(store, "Patient/old", ["29463-7"], START, END, UTC)
+        store.close()
+    assert [(d.day.isoformat(), d.mean, d.readings) for d in days] == [("2024-11-27", 61.0, 1)]

@@ -26,6 +26,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from sqlalchemy import Connection
 
 from .base import DAY_MS, DailyRow, SeriesPoint
+from .units import MAX_MAGNITUDE
 
 __all__ = ["InfluxSeriesStore", "SeriesWriteError"]
 
@@ -150,6 +151,9 @@ class InfluxSeriesStore:
             f"FROM {MEASUREMENT} "
             f"WHERE subject = {_quote(subject)} AND ({code_filter}) "
             f"AND time >= {start_ms}ms AND time < {end_ms}ms "
+            # Points written before issue 10 may hold any value; two of 1e308 sum to +Inf,
+            # which InfluxDB then sends as invalid JSON.
+            f"AND value >= {-MAX_MAGNITUDE:.1f} AND value <= {MAX_MAGNITUDE:.1f} "
             f"GROUP BY time(1d, {shift}ms), code fill(none)"
         )
         result = []
@@ -188,8 +192,12 @@ class InfluxSeriesStore:
             raise SeriesWriteError(
                 f"InfluxDB query answered {response.status_code}: {response.text[:300]}"
             )
+        try:
+            answer = response.json()
+        except ValueError as exc:  # e.g. a +Inf aggregate, which JSON cannot carry
+            raise SeriesWriteError(f"InfluxDB answered no JSON: {exc}") from exc
         series: list[dict[str, Any]] = []
-        for statement_result in response.json().get("results", []):
+        for statement_result in answer.get("results", []):
             if "error" in statement_result:
                 if "measurement not found" in statement_result["error"]:
                     continue
