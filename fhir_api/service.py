@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from .codes import LOINC
 from .dates import parse_date_range
 from .errors import (
     BadRequest,
@@ -47,6 +48,7 @@ from .storage.search import (
     subset,
 )
 from .storage.series.base import DayStatistics, daily_statistics
+from .storage.series.units import CHARTED
 from .validation import SUPPORTED, validate_resource
 
 __all__ = ["FhirService", "WriteResult"]
@@ -88,6 +90,72 @@ def parse_conditional(query: str) -> tuple[str | None, str]:
         return split_token(pairs[0][1])
     except EscapeError as exc:
         raise BadRequest(f"conditional create: {exc}") from None
+
+
+def _stats_codes(text: str) -> list[str]:
+    """The LOINC codes of a `$stats` `code` parameter (`[system|]code`, comma-separated).
+
+    Raises:
+        BadRequest: for no codes, too many, or a code `$stats` never has a series for
+            (a code of another system, or not a Quantity code in `CHARTED`): an empty
+            answer would read as "no readings" (issue 10).
+    """
+    try:
+        tokens = [token for token in split_alternatives(text) if token]
+    except EscapeError as exc:
+        raise BadRequest(f"$stats code: {exc}", expression=["code"]) from None
+    if not tokens or len(tokens) > _MAX_STATS_CODES:
+        raise BadRequest(f"$stats takes 1 to {_MAX_STATS_CODES} codes")
+    codes: list[str] = []
+    refused: list[str] = []
+    for token in tokens:
+        system, code = split_token(token)
+        if system not in (None, LOINC) or code not in CHARTED:
+            refused.append(token)
+        elif code not in codes:
+            codes.append(code)
+    if refused:
+        raise BadRequest(
+            f"$stats has no series for {', '.join(refused)}: it aggregates the LOINC "
+            f"codes of numeric vital signs, {', '.join(sorted(CHARTED))}",
+            expression=["code"],
+        )
+    return codes
+
+
+def _stats_bound(text: str, zone: tzinfo) -> int:
+    """The instant a `$stats` start or end date begins at.
+
+    `parse_date_range` also computes where the date's range ends, and after the
+    last second of year 9999 there is no Python datetime (issue 10: 500s). The
+    start of a date is the start of the same date written to the millisecond,
+    whose range ends a millisecond later: that one is parsed instead.
+
+    Raises:
+        BadRequest: when `text` is not a FHIR date.
+    """
+    try:
+        return parse_date_range(text, zone).start_ms
+    except (ValueError, OverflowError) as exc:
+        try:
+            return parse_date_range(_to_the_millisecond(text), zone).start_ms
+        except (ValueError, OverflowError):
+            raise BadRequest(f"$stats start and end must be FHIR dates: {exc}") from None
+
+
+def _to_the_millisecond(text: str) -> str:
+    """A FHIR date written out to the millisecond (`9999` -> `9999-01-01T00:00:00.0`)."""
+    day, has_time, rest = text.partition("T")
+    if not has_time:
+        pieces = day.split("-")
+        return "-".join(pieces + ["01"] * (3 - len(pieces))) + "T00:00:00.0"
+    zone_at = max(rest.find("Z"), rest.find("+"), rest.find("-"))
+    clock, zone = (rest[:zone_at], rest[zone_at:]) if zone_at >= 0 else (rest, "")
+    if clock.count(":") == 1:
+        clock += ":00"
+    if "." not in clock:
+        clock += ".0"
+    return f"{day}T{clock}{zone}"
 
 
 def _references(node: Any) -> list[dict[str, Any]]:
@@ -366,15 +434,10 @@ class FhirService:
             raise BadRequest("$stats needs subject (or patient), code, start and end")
         if "/" not in subject:
             subject = f"Patient/{subject}"
-        codes = list(dict.fromkeys(c.rsplit("|", 1)[-1] for c in values["code"].split(",") if c))
-        if not codes or len(codes) > _MAX_STATS_CODES:
-            raise BadRequest(f"$stats takes 1 to {_MAX_STATS_CODES} codes")
+        codes = _stats_codes(values["code"])
         zone = self._zone_for(subject, values.get("tz"))
-        try:
-            start = parse_date_range(values["start"], zone).start_ms
-            end = parse_date_range(values["end"], zone).start_ms
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from None
+        start = _stats_bound(values["start"], zone)
+        end = _stats_bound(values["end"], zone)
         if end <= start:
             raise BadRequest("end must be after start")
         days = daily_statistics(self.store.series, subject, codes, start, end, zone)

@@ -61,8 +61,12 @@ def postgres_database() -> Iterator[str]:
 
 
 @contextmanager
-def influxdb_server() -> Iterator[str]:
-    """influxd (Debian's `influxdb` package) on free loopback ports in a temporary directory."""
+def influxdb_server(*, auth_enabled: bool = False) -> Iterator[str]:
+    """influxd (Debian's `influxdb` package) on free loopback ports in a temporary directory.
+
+    With `auth_enabled` every request needs a user; the first (admin) user can be
+    created without one, as InfluxDB 1.x allows while it has none.
+    """
     binary = shutil.which("influxd") or (
         "/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None
     )
@@ -84,6 +88,7 @@ bind-address = "127.0.0.1:{bind_port}"
 [http]
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
+  auth-enabled = {"true" if auth_enabled else "false"}
 [monitor]
   store-enabled = false
 """,

@@ -63,7 +63,8 @@ def test_reindex_rebuilds_the_series_from_the_resources(tmp_path, monkeypatch, c
     assert daily_statistics(store.series, "Patient/p2", ["2708-6"], START, END, settings.zone) == []
     monkeypatch.setenv("HOMEVITALS_DATA_DIR", str(tmp_path))
     assert homevitals_cli.main(["server", "reindex"]) == 0
-    assert "rebuilt 3 series points from 3 Observations" in capsys.readouterr().out
+    # Two points each: the SpO2 Observations carry LOINC 2708-6 and 59408-5.
+    assert "rebuilt 6 series points from 3 Observations" in capsys.readouterr().out
     days = daily_statistics(store.series, "Patient/p2", ["2708-6"], START, END, settings.zone)
     assert [(d.day.isoformat(), d.mean, d.readings) for d in days] == [
         ("2024-11-26", 95.0, 1),
@@ -71,6 +72,6 @@ def test_reindex_rebuilds_the_series_from_the_resources(tmp_path, monkeypatch, c
     ]
     with store.reading() as tx:
         assert (
-            tx.connection.execute(select(func.count()).select_from(vital_series)).scalar_one() == 3
+            tx.connection.execute(select(func.count()).select_from(vital_series)).scalar_one() == 6
         )
     store.engine.dispose()

@@ -5,22 +5,36 @@ code for the blood-pressure panel), its subject, its effective time and unit.
 Days are calendar days in the patient's time zone: the day arithmetic runs per
 stretch of constant UTC offset, so a daylight-saving change splits a query
 instead of shifting a day.
+
+Values are kept in one unit per code (`units.py`), and a point is made for every
+charted LOINC code the Observation's (or component's) code carries, so `$stats`
+for 59408-5 finds the pulse oximeter's readings coded 2708-6 and 59408-5, as a
+search does. Only instants in [1900-01-01, 2200-01-01) UTC are charted: local
+days near year 1 or 9999 do not exist in every zone, and InfluxDB keeps
+1677..2262 only (issue 10: a reading in year 0001 or 9999 made a transaction a
+500). Such Observations are still stored and found by search.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
-from ...dates import parse_date_range
+from ...codes import LOINC, codings
+from ...dates import parse_date_range, to_ms
+from .units import CHARTED, to_canonical
 
 __all__ = [
     "DAY_MS",
+    "EARLIEST_MS",
+    "LATEST_MS",
     "DailyRow",
     "DayStatistics",
     "SeriesPoint",
@@ -29,14 +43,18 @@ __all__ = [
     "daily_statistics",
     "merge_days",
     "series_points",
+    "unit_of",
 ]
+
+_LOGGER = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _STEP_MS = 7 * DAY_MS
-LOINC = "http://loinc.org"
 _CODE_AND_DAY = operator.itemgetter(0, 1)  # DailyRow.code, DailyRow.day
 _CHARTED_STATUSES = {"final", "amended", "corrected", "preliminary"}
+EARLIEST_MS = to_ms(datetime(1900, 1, 1, tzinfo=UTC))  # the first instant charted
+LATEST_MS = to_ms(datetime(2200, 1, 1, tzinfo=UTC))  # the first instant no longer charted
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,42 +69,66 @@ class SeriesPoint:
     observation_id: str
 
 
-def _code(concept: Any) -> str | None:
-    codings = [c for c in concept.get("coding", ()) if isinstance(c, dict) and c.get("code")]
-    for coding in codings:
-        if coding.get("system") == LOINC:
-            return str(coding["code"])
-    return str(codings[0]["code"]) if codings else None
+def _effective_ms(observation: dict[str, Any], zone: tzinfo) -> int | None:
+    """The instant an Observation is charted at (its effective start), if it has one."""
+    if "effectiveDateTime" in observation:
+        text = observation["effectiveDateTime"]
+    elif "effectivePeriod" in observation and observation["effectivePeriod"].get("start"):
+        text = observation["effectivePeriod"]["start"]
+    elif "effectiveInstant" in observation:
+        text = observation["effectiveInstant"]
+    else:
+        return None
+    try:
+        return parse_date_range(text, zone).start_ms
+    except (ValueError, OverflowError):  # year 9999's last day has no end in Python
+        return None
 
 
 def series_points(
     observation: dict[str, Any], observation_id: str, zone: tzinfo
 ) -> list[SeriesPoint]:
-    """The points an Observation contributes (none if it is not a charted numeric value)."""
+    """The points an Observation contributes (none if it is not a charted numeric value).
+
+    One point per charted LOINC code of the Observation's code (or a component's),
+    in that code's canonical unit; a unit the code does not accept is not charted.
+    """
     if observation.get("status") not in _CHARTED_STATUSES:
         return []
     subject = (observation.get("subject") or {}).get("reference")
     if not subject:
         return []
-    if "effectiveDateTime" in observation:
-        ts = parse_date_range(observation["effectiveDateTime"], zone).start_ms
-    elif "effectivePeriod" in observation and observation["effectivePeriod"].get("start"):
-        ts = parse_date_range(observation["effectivePeriod"]["start"], zone).start_ms
-    elif "effectiveInstant" in observation:
-        ts = parse_date_range(observation["effectiveInstant"], zone).start_ms
-    else:
+    ts = _effective_ms(observation, zone)
+    if ts is None or not EARLIEST_MS <= ts < LATEST_MS:
         return []
     points = []
     for element in [observation, *observation.get("component", ())]:
         quantity = element.get("valueQuantity")
-        code = _code(element.get("code") or {})
-        if not isinstance(quantity, dict) or quantity.get("value") is None or code is None:
+        if not isinstance(quantity, dict) or quantity.get("value") is None:
             continue
         unit = str(quantity.get("code") or quantity.get("unit") or "")
-        points.append(
-            SeriesPoint(subject, code, ts, float(quantity["value"]), unit, observation_id)
+        codes = dict.fromkeys(
+            code
+            for system, code in codings(element.get("code"))
+            if system == LOINC and code in CHARTED
         )
+        try:
+            number = float(quantity["value"])
+        except (TypeError, ValueError, OverflowError):  # an integer beyond any float
+            continue
+        for code in codes:
+            canonical = to_canonical(code, number, unit)
+            if canonical is None:
+                _LOGGER.debug("Observation/%s: %s in %r is not charted", observation_id, code, unit)
+                continue
+            value, canonical_unit = canonical
+            points.append(SeriesPoint(subject, code, ts, value, canonical_unit, observation_id))
     return points
+
+
+def unit_of(code: str) -> str:
+    """The unit a charted code's values are kept and reported in."""
+    return CHARTED[code][0]
 
 
 class DailyRow(NamedTuple):
@@ -176,10 +218,27 @@ def _offset_ms(ts_ms: int, zone: tzinfo) -> int:
     return int(offset.total_seconds() * 1000)
 
 
+def _midnight_before(ts_ms: int, zone: tzinfo) -> int:
+    """Epoch milliseconds of the local midnight that starts the day of `ts_ms` in `zone`."""
+    moment = datetime.fromtimestamp(ts_ms / 1000, zone)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return to_ms(midnight)
+
+
 def daily_statistics(
     store: SeriesStore, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
 ) -> list[DayStatistics]:
-    """Per-day min, max, mean and count in `zone`, sorted by code and day."""
+    """Per-day min, max, mean and count in `zone`, sorted by code and day.
+
+    The range is cut to the instants that are charted ([EARLIEST_MS, LATEST_MS)):
+    there are no points outside, and near year 1 or 9999 local days overflow.
+    """
+    if start_ms < EARLIEST_MS:  # from the local midnight of the first charted day
+        start_ms = _midnight_before(EARLIEST_MS, zone)
+    if end_ms > LATEST_MS:  # to the local midnight after the last charted day
+        end_ms = _midnight_before(LATEST_MS - 1, zone) + DAY_MS
+    if end_ms <= start_ms:
+        return []
     rows = store.daily_rollup(subject, codes, start_ms, end_ms, zone)
     if rows is None:
         segments = constant_offset_segments(start_ms, end_ms, zone)
@@ -190,18 +249,26 @@ def daily_statistics(
             rows = merge_days(rows)
         rows.sort(key=_CODE_AND_DAY)
     from_ordinal = date.fromordinal
-    return [
-        DayStatistics(
-            r.code,
-            from_ordinal(_EPOCH_ORDINAL + r.day),
-            r.minimum,
-            r.maximum,
-            r.total / r.readings,
-            r.readings,
-            r.unit,
+    days = []
+    for r in rows:
+        mean = r.total / r.readings if r.readings else math.nan
+        if not (math.isfinite(mean) and math.isfinite(r.minimum) and math.isfinite(r.maximum)):
+            # Only rows from before issue 10's fix can hold such values; the reindex
+            # (migration 0003) rebuilds them without. FHIR decimals cannot be inf or NaN.
+            _LOGGER.warning("%s %s day %s has no finite mean; left out", subject, r.code, r.day)
+            continue
+        days.append(
+            DayStatistics(
+                r.code,
+                from_ordinal(_EPOCH_ORDINAL + r.day),
+                r.minimum,
+                r.maximum,
+                min(max(mean, r.minimum), r.maximum),  # rounding cannot leave [min, max]
+                r.readings,
+                unit_of(r.code) if r.code in CHARTED else r.unit,  # one unit per code
+            )
         )
-        for r in rows
-    ]
+    return days
 
 
 def merge_days(rows: list[DailyRow]) -> list[DailyRow]:

@@ -6,6 +6,9 @@ built with `influxdb-client`'s `Point`; values are always floats (InfluxDB
 refuses a field whose type changes). Tested against Debian's InfluxDB 1.6.7;
 2.x and 3.x are documented-compatible, untested here.
 
+Authentication: `Authorization: Token …` when a token is set (2.x, 3.x), else
+HTTP Basic with the user name and password (1.x with `auth-enabled`).
+
 Layout: measurement `vital`, tags `subject` and `code`, fields `value` (float),
 `unit` and `observation_id` (strings). Two readings of one code for one subject
 at the same millisecond would share a point; the resource store keeps both.
@@ -23,6 +26,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from sqlalchemy import Connection
 
 from .base import DAY_MS, DailyRow, SeriesPoint
+from .units import MAX_MAGNITUDE
 
 __all__ = ["InfluxSeriesStore", "SeriesWriteError"]
 
@@ -56,14 +60,16 @@ class InfluxSeriesStore:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
+        # Credentials travel in the Authorization header, never in the query string:
+        # URLs are logged (httpx logs each request at INFO, proxies log them too), and
+        # `u=` / `p=` parameters put the InfluxDB password in the server's log (issue 10).
         headers = {"Authorization": f"Token {token}"} if token else {}
+        auth = httpx.BasicAuth(username, password) if username and password and not token else None
         self._params: dict[str, str] = {"db": database}
         if retention_policy:
             self._params["rp"] = retention_policy
-        if username and password:
-            self._params.update(u=username, p=password)
         self._client = httpx.Client(
-            base_url=url, headers=headers, transport=transport, timeout=timeout
+            base_url=url, headers=headers, auth=auth, transport=transport, timeout=timeout
         )
         self.database = database
 
@@ -145,6 +151,9 @@ class InfluxSeriesStore:
             f"FROM {MEASUREMENT} "
             f"WHERE subject = {_quote(subject)} AND ({code_filter}) "
             f"AND time >= {start_ms}ms AND time < {end_ms}ms "
+            # Points written before issue 10 may hold any value; two of 1e308 sum to +Inf,
+            # which InfluxDB then sends as invalid JSON.
+            f"AND value >= {-MAX_MAGNITUDE:.1f} AND value <= {MAX_MAGNITUDE:.1f} "
             f"GROUP BY time(1d, {shift}ms), code fill(none)"
         )
         result = []
@@ -183,8 +192,12 @@ class InfluxSeriesStore:
             raise SeriesWriteError(
                 f"InfluxDB query answered {response.status_code}: {response.text[:300]}"
             )
+        try:
+            answer = response.json()
+        except ValueError as exc:  # e.g. a +Inf aggregate, which JSON cannot carry
+            raise SeriesWriteError(f"InfluxDB answered no JSON: {exc}") from exc
         series: list[dict[str, Any]] = []
-        for statement_result in response.json().get("results", []):
+        for statement_result in answer.get("results", []):
             if "error" in statement_result:
                 if "measurement not found" in statement_result["error"]:
                     continue

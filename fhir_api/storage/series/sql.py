@@ -7,9 +7,10 @@ stored Observation, its points and the daily rollups of the days they fall on
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
-from datetime import tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 from sqlalchemy import (
@@ -25,8 +26,8 @@ from sqlalchemy import (
 
 from ..bulk import insert_rows
 from ..database import READ_ONLY
-from ..schema import vital_daily, vital_series
-from .base import DAY_MS, DailyRow, SeriesPoint
+from ..schema import resources, series_outbox, vital_daily, vital_series
+from .base import DAY_MS, DailyRow, SeriesPoint, series_points
 from .rollups import (
     day_start_ms,
     local_day,
@@ -41,6 +42,7 @@ __all__ = ["SqlSeriesStore"]
 
 _LOGGER = logging.getLogger(__name__)
 _ROLLUP_BUILD_LOCK = 0x486F6D6556  # "HomeV": the advisory lock key of a rollup build
+_REDERIVE_BATCH = 500  # Observations per statement when points are derived again
 
 _DAY = (
     (vital_series.c.ts_ms + bindparam("offset", type_=BigInteger))
@@ -69,6 +71,17 @@ def _daily_statement(code_count: int) -> Select[Any]:
     )
 
 
+def _row(point: SeriesPoint) -> dict[str, Any]:
+    return {
+        "subject": point.subject,
+        "code": point.code,
+        "ts_ms": point.ts_ms,
+        "observation_id": point.observation_id,
+        "value": point.value,
+        "unit": point.unit,
+    }
+
+
 class SqlSeriesStore:
     """`SeriesStore` on the `vital_series` table."""
 
@@ -79,23 +92,61 @@ class SqlSeriesStore:
         self._engine = engine
         self._zone = zone
         self._rollups_ready = False
-        self._units: dict[tuple[str, str], str] = {}
         self._driver_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
 
     def ensure_rollups(self) -> int | None:
-        """Build the rollups if they are not complete for this zone; days built, or None."""
-        if self._zone is None:
-            return None
+        """Re-derive queued Observations' points, then build the rollups if they are not
+        complete for this zone; days built, or None."""
         with self._engine.begin() as connection:
             if connection.dialect.name == "postgresql":  # servers starting together: one builds
                 connection.execute(select(func.pg_advisory_xact_lock(_ROLLUP_BUILD_LOCK)))
-            if rollups_built_for(connection) == zone_key(self._zone):
+            rederived = self._rederive_queued(connection)
+            if self._zone is None:
+                built = None
+            elif rollups_built_for(connection) == zone_key(self._zone) and not rederived:
                 built = None
             else:
                 _LOGGER.info("building daily rollups for %s from every point", self._zone)
                 built = rebuild_rollups(connection, self._query_daily, self._zone)
-        self._rollups_ready = True
+        self._rollups_ready = self._zone is not None
         return built
+
+    def _rederive_queued(self, connection: Connection) -> int:
+        """Points of the Observations queued in `series_outbox`, derived again; how many.
+
+        The SQL backend writes points in the resource's own transaction and queues
+        nothing itself: a queue here comes from migration 0003, which queued every
+        Observation so that its points are derived again with one unit per code and
+        one point per charted coding (issue 10).
+        """
+        queued = connection.execute(
+            select(series_outbox.c.seq, series_outbox.c.observation_id).order_by(
+                series_outbox.c.seq
+            )
+        ).all()
+        if not queued:
+            return 0
+        _LOGGER.info("deriving the series points of %s queued Observations", len(queued))
+        zone = self._zone or UTC
+        ids = list(dict.fromkeys(observation_id for _, observation_id in queued))
+        for start in range(0, len(ids), _REDERIVE_BATCH):
+            chunk = ids[start : start + _REDERIVE_BATCH]
+            connection.execute(delete(vital_series).where(vital_series.c.observation_id.in_(chunk)))
+            live = connection.execute(
+                select(resources.c.id, resources.c.content).where(
+                    resources.c.resource_type == "Observation",
+                    resources.c.id.in_(chunk),
+                    resources.c.deleted.is_(False),
+                )
+            ).all()
+            points = [
+                point
+                for observation_id, content in live
+                for point in series_points(json.loads(content), observation_id, zone)
+            ]
+            insert_rows(connection, vital_series, [_row(p) for p in points])
+        connection.execute(delete(series_outbox).where(series_outbox.c.seq <= queued[-1][0]))
+        return len(ids)
 
     def write(self, connection: Connection | None, points: Sequence[SeriesPoint]) -> None:
         """Insert points, then recompute the days they fall on.
@@ -106,21 +157,7 @@ class SqlSeriesStore:
             return
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        insert_rows(
-            connection,
-            vital_series,
-            [
-                {
-                    "subject": p.subject,
-                    "code": p.code,
-                    "ts_ms": p.ts_ms,
-                    "observation_id": p.observation_id,
-                    "value": p.value,
-                    "unit": p.unit,
-                }
-                for p in points
-            ],
-        )
+        insert_rows(connection, vital_series, [_row(p) for p in points])
         if self._zone is not None:
             refresh_points(connection, self._query_daily, self._zone, points)
 
@@ -161,20 +198,16 @@ class SqlSeriesStore:
         with self._engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
             rows = connection.exec_driver_sql(sql, parameters).fetchall()
-            units = {
-                code: self._unit(connection, subject, code) for code in {row[0] for row in rows}
-            }
-        return [DailyRow(c, d, lo, hi, total, n, units[c]) for c, d, lo, hi, total, n in rows]
+        # The unit is the code's canonical one (units.py), set by daily_statistics.
+        return [DailyRow(c, d, lo, hi, total, n, "") for c, d, lo, hi, total, n in rows]
 
     def daily(
         self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, offset_ms: int
     ) -> list[DailyRow]:
-        """One GROUP BY over the clustered (subject, code, ts) key, units looked up once."""
+        """One GROUP BY over the clustered (subject, code, ts) key."""
         with self._engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
-            rows = self._query_daily(connection, subject, codes, start_ms, end_ms, offset_ms)
-            units = {code: self._unit(connection, subject, code) for code in {r.code for r in rows}}
-        return [row._replace(unit=units[row.code]) for row in rows]
+            return self._query_daily(connection, subject, codes, start_ms, end_ms, offset_ms)
 
     def _query_daily(
         self,
@@ -185,7 +218,7 @@ class SqlSeriesStore:
         end_ms: int,
         offset_ms: int,
     ) -> list[DailyRow]:
-        """The points' daily aggregate on `connection` (units left empty).
+        """The points' daily aggregate on `connection` (units left empty: one per code).
 
         The statement is compiled by SQLAlchemy once per number of codes and then run
         as the driver's own SQL: a chart request costs the query, not its construction
@@ -220,22 +253,6 @@ class SqlSeriesStore:
             order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
             found = self._driver_sql[key] = (compiled.string, order)
         return found
-
-    def _unit(self, connection: Connection, subject: str, code: str) -> str:
-        """A series' unit (one per code in practice), remembered after the first look."""
-        key = (subject, code)
-        unit = self._units.get(key)
-        if unit is None:
-            found = connection.execute(
-                select(vital_series.c.unit)
-                .where(vital_series.c.subject == subject, vital_series.c.code == code)
-                .limit(1)
-            ).scalar()
-            unit = str(found or "")
-            if len(self._units) > 100_000:
-                self._units.clear()
-            self._units[key] = unit
-        return unit
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the resource store."""
