@@ -1,4 +1,4 @@
-"""Migration 0003: a store written before issue 10 gets its points derived again."""
+"""Migration 0004: a store written before issue 10 gets its points derived again."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ END = int(datetime(2024, 12, 1, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "influxdb"])
-def test_migration_0003_derives_old_points_again_issue_10(tmp_path: Path, backend: str) -> None:
+def test_migration_0004_derives_old_points_again_issue_10(tmp_path: Path, backend: str) -> None:
     with ExitStack() as stack:
         settings = settings_for(backend, stack, tmp_path)
         store = build_store(settings)
@@ -42,7 +42,7 @@ def test_migration_0003_derives_old_points_again_issue_10(tmp_path: Path, backen
         assert oximeter.created
 
         # Put the store back as the code before issue 10 left it: the Fahrenheit value
-        # as it arrived, no point for the second coding (59408-5), schema at 0002.
+        # as it arrived, no point for the second coding (59408-5), schema at 0003.
         ts = int(datetime(2024, 11, 27, 10, tzinfo=UTC).timestamp() * 1000)
         legacy = SeriesPoint("Patient/m", "8310-5", ts, 98.6, "[degF]", fahrenheit)
         with store.transaction() as tx:
@@ -53,7 +53,7 @@ def test_migration_0003_derives_old_points_again_issue_10(tmp_path: Path, backen
                     .values(value=98.6, unit="[degF]")
                 )
                 tx.connection.execute(delete(vital_series).where(vital_series.c.code == "59408-5"))
-            tx.connection.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+            tx.connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         if not store.series.in_resource_transaction:
             store.series.write(None, [legacy])
             store.series.delete_observation(None, oximeter.stored.id)

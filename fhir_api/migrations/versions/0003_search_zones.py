@@ -1,6 +1,6 @@
 """Zone-free date index, exact strings and Patient zones for search (issue 10).
 
-Revision ID: 0003_search_zones
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-30
 
@@ -19,7 +19,7 @@ from datetime import UTC
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_search_zones"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

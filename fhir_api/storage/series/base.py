@@ -254,7 +254,7 @@ def daily_statistics(
         mean = r.total / r.readings if r.readings else math.nan
         if not (math.isfinite(mean) and math.isfinite(r.minimum) and math.isfinite(r.maximum)):
             # Only rows from before issue 10's fix can hold such values; the reindex
-            # (migration 0003) rebuilds them without. FHIR decimals cannot be inf or NaN.
+            # (migration 0004) rebuilds them without. FHIR decimals cannot be inf or NaN.
             _LOGGER.warning("%s %s day %s has no finite mean; left out", subject, r.code, r.day)
             continue
         days.append(

@@ -115,7 +115,7 @@ class SqlSeriesStore:
         """Points of the Observations queued in `series_outbox`, derived again; how many.
 
         The SQL backend writes points in the resource's own transaction and queues
-        nothing itself: a queue here comes from migration 0003, which queued every
+        nothing itself: a queue here comes from migration 0004, which queued every
         Observation so that its points are derived again with one unit per code and
         one point per charted coding (issue 10).
         """

@@ -1,7 +1,7 @@
 """Series points in one unit per code, one point per charted coding: derive them again.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 
 Before this revision a point kept the unit its Observation arrived in, was made
@@ -22,8 +22,8 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
