@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from .auth import Principal, TokenStore
 from .capability import capability_statement
 from .errors import BadRequest, NotAcceptable
+from .fhir import parse_body
 from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
 from .service import FhirService
 
@@ -62,17 +62,14 @@ def _base(request: Request) -> str:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON (400 when it is not)."""
+    """The request body as JSON (400 when it is not, 400/413 beyond the input limits)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type and content_type not in _JSON_BODIES:
         raise BadRequest(f"Content-Type {content_type!r}: send application/fhir+json")
     body = await request.body()
     if not body:
         raise BadRequest("the request has no body")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
+    return parse_body(body, request.app.state.settings.input_limits)
 
 
 def _params(request: Request) -> list[tuple[str, str]]:

@@ -5,7 +5,9 @@ Bundle.entry.request.method, Patient.gender, Device.status, and the invariants o
 obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type rules (`check_datatype`,
 applied to every element of that type wherever it occurs): Quantity.comparator (and
 the Quantity profiles Age, Duration, ...), HumanName.use, Identifier.use,
-ContactPoint.system/use, Narrative.status, and per-1 on Period.
+ContactPoint.system/use, Narrative.status, and per-1 on Period; and the lengths of
+values stored in index columns (Identifier, Coding, Reference), which FHIR leaves
+open but the database does not.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ IDENTIFIER_USE = {"usual", "official", "temp", "secondary", "old"}
 CONTACT_SYSTEM = {"phone", "fax", "email", "pager", "url", "sms", "other"}
 CONTACT_USE = {"home", "work", "temp", "old", "mobile"}
 NARRATIVE_STATUS = {"generated", "extensions", "additional", "empty"}
+# Widths of the index columns these values are stored in (storage/schema.py; a test
+# compares): identifier and token system/value, reference targets, series code and unit.
+INDEXED_LENGTH = 512
+REFERENCE_LENGTH = 256
+SERIES_CODE_LENGTH = 64
+SERIES_UNIT_LENGTH = 32
 
 
 def _binding(value: Any, allowed: set[str], where: str, issues: list[Issue]) -> None:
@@ -85,6 +93,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
                 )
             )
         own = _codes(resource.get("code"))
+        _series_columns(resource, path, issues)
         for index, component in enumerate(resource.get("component", ())):
             where = f"{path}.component[{index}]"
             if _has_value(component) and "dataAbsentReason" in component:
@@ -142,6 +151,34 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
     return issues
 
 
+def _series_columns(observation: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """The code and unit of each value go into the series tables' narrower columns."""
+    components = observation.get("component", ())
+    for index, element in enumerate([observation, *components]):
+        where = path if index == 0 else f"{path}.component[{index - 1}]"
+        code = element.get("code")
+        for n, coding in enumerate(code.get("coding", ()) if isinstance(code, dict) else ()):
+            value = coding.get("code") if isinstance(coding, dict) else None
+            if isinstance(value, str) and len(value) > SERIES_CODE_LENGTH:
+                issues.append(
+                    (
+                        f"a code of {len(value)} characters; at most {SERIES_CODE_LENGTH}",
+                        f"{where}.code.coding[{n}].code",
+                    )
+                )
+        quantity = element.get("valueQuantity")
+        if isinstance(quantity, dict):
+            for key in ("code", "unit"):
+                unit = quantity.get(key)
+                if isinstance(unit, str) and len(unit) > SERIES_UNIT_LENGTH:
+                    issues.append(
+                        (
+                            f"a unit of {len(unit)} characters; at most {SERIES_UNIT_LENGTH}",
+                            f"{where}.valueQuantity.{key}",
+                        )
+                    )
+
+
 def _quantity(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("comparator"), COMPARATOR, f"{where}.comparator", issues)
 
@@ -152,6 +189,27 @@ def _human_name(element: dict[str, Any], where: str, issues: list[Issue]) -> Non
 
 def _identifier(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("use"), IDENTIFIER_USE, f"{where}.use", issues)
+    _fits(element, ("system", "value"), INDEXED_LENGTH, where, issues)
+
+
+def _coding(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _fits(element, ("system", "code"), INDEXED_LENGTH, where, issues)
+
+
+def _reference(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _fits(element, ("reference",), REFERENCE_LENGTH, where, issues)
+
+
+def _fits(
+    element: dict[str, Any], keys: tuple[str, ...], limit: int, where: str, issues: list[Issue]
+) -> None:
+    """Values that go into an index column must fit it (PostgreSQL refuses, SQLite stores)."""
+    for key in keys:
+        value = element.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            issues.append(
+                (f"{len(value)} characters; at most {limit} are taken here", f"{where}.{key}")
+            )
 
 
 def _contact_point(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
@@ -177,6 +235,8 @@ def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
 # FHIR data type name -> its rules (a profile of a type, like Age of Quantity, gets its base's).
 DATATYPE_RULES: dict[str, Callable[[dict[str, Any], str, list[Issue]], None]] = {
     "Quantity": _quantity,
+    "Coding": _coding,
+    "Reference": _reference,
     "Period": _period,
     "HumanName": _human_name,
     "Identifier": _identifier,
