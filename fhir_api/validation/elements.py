@@ -103,6 +103,8 @@ class ElementValidator:
                 child.path,
                 issues,
                 remember=not has_resource_fields(child.cls),
+                # A batch's entries hold the resources: pass the choice down to them.
+                entry_resources=entry_resources,
             )
             if model is None:
                 continue
