@@ -2,8 +2,9 @@
 
 Order: one walk over the resource's elements checks the JSON shape (nulls, empty
 values, wrong JSON types, unknown elements), the data type rules and the pinned
-models (400); then the resource's own rules (required bindings, invariants; 400),
-then profiles (vital signs, PHD; 422). All problems of a stage are reported
+models (400); then the resource's own rules (required bindings, invariants, ref-1;
+400), then profiles (vital signs, PHD; 422). Resources in `contained` get the same
+rules and profiles as the resource holding them. All problems of a stage are reported
 together, each naming its element.
 """
 
@@ -15,7 +16,7 @@ from ..errors import BadRequest, FhirError, Unprocessable
 from ..fhir import model_class
 from .elements import ElementValidator
 from .profiles import check_profiles
-from .rules import check_rules
+from .rules import check_references, check_rules
 
 __all__ = ["SUPPORTED", "validate_resource"]
 
@@ -64,10 +65,20 @@ def validate_resource(
 
 
 def _rules_and_profiles(raw: dict[str, Any], where: str) -> None:
-    issues = check_rules(raw, where)
+    """The resource's rules and profiles, and the same for each resource it contains."""
+    contained = [
+        (inner, f"{where}.contained[{index}]")
+        for index, inner in enumerate(raw.get("contained", ()))
+        if isinstance(inner, dict)
+    ]
+    issues = check_rules(raw, where) + check_references(raw, where)
+    for inner, inner_where in contained:
+        issues += check_rules(inner, inner_where)
     if issues:
         _raise(BadRequest, issues)
     issues = check_profiles(raw, where)
+    for inner, inner_where in contained:
+        issues += check_profiles(inner, inner_where)
     if issues:
         _raise(Unprocessable, issues)
 

@@ -140,7 +140,10 @@ def _vital_signs(
     if not subject:
         issues.append(("vital signs need a subject", f"{path}.subject"))
     elif not (
-        subject.startswith("Patient/") or subject.startswith("urn:uuid:") or "/Patient/" in subject
+        subject.startswith("Patient/")
+        or subject.startswith("urn:uuid:")
+        or "/Patient/" in subject
+        or _contained_type(resource, subject) == "Patient"
     ):
         if not (is_phd and "Device/" in subject):
             issues.append(("the subject of vital signs must be a Patient", f"{path}.subject"))
@@ -184,6 +187,16 @@ def _vital_signs(
                 _quantity(resource, units, path, issues)
         elif "valueQuantity" in resource:
             _quantity(resource, units, path, issues)
+
+
+def _contained_type(resource: dict[str, Any], reference: str) -> str | None:
+    """The resourceType of the contained resource a `#id` reference names, if any."""
+    if not reference.startswith("#"):
+        return None
+    for inner in resource.get("contained", ()):
+        if isinstance(inner, dict) and inner.get("id") == reference[1:]:
+            return str(inner.get("resourceType"))
+    return None
 
 
 def _blood_pressure(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:

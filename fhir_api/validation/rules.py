@@ -4,7 +4,8 @@ Resource rules (`check_rules`): Observation.status, Bundle.type,
 Bundle.entry.request.method, Patient.gender, Device.status, and the invariants obs-6,
 obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type rules (`check_datatype`,
 applied to every element of that type wherever it occurs): Quantity.comparator (and
-the Quantity profiles Age, Duration, ...), HumanName.use, Identifier.use,
+the Quantity profiles Age, Duration, ...), sqty-1 where the position makes a Quantity
+a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use, Identifier.use,
 ContactPoint.system/use, Narrative.status, and per-1 on Period; and the lengths of
 values stored in index columns (Identifier, Coding, Reference), which FHIR leaves
 open but the database does not.
@@ -16,9 +17,11 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
+import orjson
+
 from ..dates import parse_date_range
 
-__all__ = ["DATATYPE_RULES", "check_datatype", "check_rules"]
+__all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
 
 Issue = tuple[str, str]
 
@@ -179,8 +182,72 @@ def _series_columns(observation: dict[str, Any], path: str, issues: list[Issue])
                     )
 
 
+def check_references(resource: dict[str, Any], path: str) -> list[Issue]:
+    """ref-1 (a `#id` reference names a contained resource), dom-2 and dom-3 (R4).
+
+    The verdict depends on the whole resource (its `contained` ids), so it is not an
+    element rule the element memo could remember. Cheap when there is nothing local:
+    one scan of the compact JSON for `"#`.
+    """
+    contained = resource.get("contained")
+    if not contained and b'"reference":"#' not in orjson.dumps(resource):
+        return []
+    issues: list[Issue] = []
+    ids: set[str] = set()
+    for index, inner in enumerate(contained or ()):
+        where = f"{path}.contained[{index}]"
+        if not isinstance(inner, dict):
+            continue
+        if "contained" in inner:
+            issues.append(("dom-2: a contained resource has no contained resources", where))
+        if isinstance(inner.get("id"), str):
+            ids.add(inner["id"])
+        else:
+            issues.append(("a contained resource needs an id to be referenced by", f"{where}.id"))
+    local: set[str] = set()
+    stack: list[tuple[Any, str]] = [(resource, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            reference = node.get("reference")
+            if isinstance(reference, str) and reference.startswith("#"):
+                local.add(reference[1:])
+                if reference != "#" and reference[1:] not in ids:
+                    issues.append(
+                        (
+                            f"ref-1: {reference} names no contained resource of this resource",
+                            f"{where}.reference",
+                        )
+                    )
+            stack += [(v, f"{where}.{k}") for k, v in node.items() if isinstance(v, (dict, list))]
+        else:
+            stack += [
+                (v, f"{where}[{i}]") for i, v in enumerate(node) if isinstance(v, (dict, list))
+            ]
+    for index, inner in enumerate(contained or ()):
+        if isinstance(inner, dict) and inner.get("id") in ids - local:
+            issues.append(
+                (
+                    f"dom-3: contained resource #{inner['id']} is not referenced from the resource",
+                    f"{path}.contained[{index}]",
+                )
+            )
+    return issues
+
+
 def _quantity(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("comparator"), COMPARATOR, f"{where}.comparator", issues)
+
+
+def _simple_quantity(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _quantity(element, where, issues)
+    if "comparator" in element:
+        issues.append(
+            (
+                "sqty-1: a SimpleQuantity has no comparator (it is an exact value)",
+                f"{where}.comparator",
+            )
+        )
 
 
 def _human_name(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
@@ -235,6 +302,7 @@ def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
 # FHIR data type name -> its rules (a profile of a type, like Age of Quantity, gets its base's).
 DATATYPE_RULES: dict[str, Callable[[dict[str, Any], str, list[Issue]], None]] = {
     "Quantity": _quantity,
+    "SimpleQuantity": _simple_quantity,
     "Coding": _coding,
     "Reference": _reference,
     "Period": _period,
@@ -242,6 +310,24 @@ DATATYPE_RULES: dict[str, Callable[[dict[str, Any], str, list[Issue]], None]] = 
     "Identifier": _identifier,
     "ContactPoint": _contact_point,
     "Narrative": _narrative,
+}
+
+
+# (model class, element) -> "SimpleQuantity": the places FHIR R4 gives that profile of
+# Quantity, in the data types and the resources this server stores (the models type them
+# all as Quantity). The data type of an element thus depends on its position.
+SIMPLE_QUANTITY: dict[tuple[str, str], str] = {
+    (parent, element): "SimpleQuantity"
+    for parent, element in (
+        ("Range", "low"),
+        ("Range", "high"),
+        ("SampledData", "origin"),
+        ("ObservationReferenceRange", "low"),
+        ("ObservationReferenceRange", "high"),
+        ("Dosage", "maxDosePerAdministration"),
+        ("Dosage", "maxDosePerLifetime"),
+        ("DosageDoseAndRate", "doseQuantity"),
+    )
 }
 
 
