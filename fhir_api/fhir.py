@@ -29,6 +29,7 @@ from .errors import BadRequest, PayloadTooLarge
 
 __all__ = [
     "FHIR_VERSION",
+    "GATEWAY_EXTENSIONS",
     "CapabilityStatement",
     "FHIRAbstractModel",
     "InputLimits",
@@ -38,6 +39,13 @@ __all__ = [
 ]
 
 FHIR_VERSION = "4.0.1"
+# The PHD IG's gateway extension on Observations, and the R5-style one its examples use too.
+GATEWAY_EXTENSIONS = frozenset(
+    {
+        "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice",
+        "http://hl7.org/fhir/StructureDefinition/device-gateway",
+    }
+)
 
 
 def model_class(resource_type: str) -> type[FHIRAbstractModel]:

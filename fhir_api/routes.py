@@ -3,9 +3,10 @@ and shape the response; they hold no FHIR logic and no SQL."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -180,9 +181,18 @@ async def update(
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete(resource_type: str, resource_id: str, service: ServiceDep) -> Response:
-    """Delete (the history keeps every version)."""
-    await run_in_threadpool(service.delete, resource_type, resource_id)
+async def delete(
+    resource_type: str,
+    resource_id: str,
+    service: ServiceDep,
+    cascade: Annotated[str | None, Query(alias="_cascade")] = None,
+) -> Response:
+    """Delete (the history keeps every version); `_cascade=delete` takes the referrers too."""
+    if cascade not in (None, "delete"):
+        raise BadRequest(f"_cascade={cascade!r}: the only value is delete")
+    await run_in_threadpool(
+        partial(service.delete, resource_type, resource_id, cascade=cascade == "delete")
+    )
     return Response(status_code=204)
 
 

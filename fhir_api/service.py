@@ -32,6 +32,7 @@ from .errors import (
     NotFound,
     PreconditionFailed,
 )
+from .fhir import GATEWAY_EXTENSIONS
 from .storage.ids import new_id
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import SearchError, SearchResult, lastn, parse_search, run_search
@@ -43,6 +44,7 @@ __all__ = ["FhirService", "WriteResult"]
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _RETRIES = 8
+_REFERRERS_NAMED = 5  # a 409 names a few of the resources that refer to the target
 _MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
 _ZONE_CACHE_SECONDS = 60.0  # a patient's time zone changes when they move, not per request
 T = TypeVar("T")
@@ -116,6 +118,43 @@ def _references(node: Any) -> list[dict[str, Any]]:
     return found
 
 
+_TARGET = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[0-9]{1,18})?$")
+
+
+def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
+    """The references that must resolve, with their place: an Observation's subject, device
+    and gateway Device (the references charts, alerts and access rights follow)."""
+    if resource.get("resourceType") != "Observation":
+        return []
+    found: list[tuple[dict[str, Any], str]] = []
+    for key in ("subject", "device"):
+        node = resource.get(key)
+        if isinstance(node, dict) and isinstance(node.get("reference"), str):
+            found.append((node, f"{path}.{key}.reference"))
+    for index, extension in enumerate(resource.get("extension", ())):
+        if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
+            node = extension.get("valueReference")
+            if isinstance(node, dict) and isinstance(node.get("reference"), str):
+                found.append((node, f"{path}.extension[{index}].valueReference.reference"))
+    return found
+
+
+def _target(reference: str, where: str) -> str:
+    """`Type/id` of a literal reference to a resource on this server.
+
+    Raises:
+        BadRequest: an absolute URL or anything else the server cannot hold.
+    """
+    match = _TARGET.match(reference)
+    if match is None:
+        raise BadRequest(
+            f"reference {reference!r} does not name a resource on this server "
+            "(use [type]/[id], or urn:uuid: and conditional references in a transaction)",
+            expression=[where],
+        )
+    return f"{match.group(1)}/{match.group(2)}"
+
+
 class FhirService:
     """The server's FHIR behaviour over a `ResourceStore`."""
 
@@ -165,6 +204,95 @@ class FhirService:
         if not _ID.match(resource_id):
             raise BadRequest(f"{resource_id!r} is not a FHIR id")
 
+    # --- references -------------------------------------------------------------------
+
+    def _resolve_references(
+        self,
+        tx: Tx,
+        resource: dict[str, Any],
+        path: str,
+        pending: dict[str, str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Rewrite conditional references to `Type/id`; the (target, place) to verify.
+
+        `pending` maps `Type|system|value` of identifiers this transaction creates to
+        their `Type/id`: a conditional reference finds those before the stored ones.
+        """
+        targets: list[tuple[str, str]] = []
+        for node, where in _checked_references(resource, path):
+            reference = node["reference"]
+            if reference.startswith("#"):
+                continue  # a contained resource: ref-1 has checked it is there
+            if "?" in reference:
+                resource_type, query = reference.split("?", 1)
+                self._check_type(resource_type)
+                system, value = parse_conditional(query)
+                found = (pending or {}).get(f"{resource_type}|{system or ''}|{value}")
+                if found is None and system is None and pending:
+                    found = next(
+                        (
+                            t
+                            for key, t in pending.items()
+                            if key.startswith(f"{resource_type}|") and key.endswith(f"|{value}")
+                        ),
+                        None,
+                    )
+                if found is None:
+                    ids = tx.match_identifier(resource_type, system, value)
+                    if len(ids) > 1:
+                        raise PreconditionFailed(
+                            f"{len(ids)} resources match the conditional reference {reference}",
+                            expression=[where],
+                        )
+                    if not ids:
+                        raise BadRequest(
+                            f"no {resource_type} matches the conditional reference {reference}",
+                            expression=[where],
+                        )
+                    found = f"{resource_type}/{ids[0]}"
+                node["reference"] = found
+                continue
+            targets.append((_target(reference, where), where))
+        return targets
+
+    @staticmethod
+    def _verify_targets(tx: Tx, targets: Sequence[tuple[str, str]], known: set[str]) -> None:
+        """400 naming the first reference whose target the server does not hold (live)."""
+        by_type: dict[str, set[str]] = {}
+        for target, _ in targets:
+            if target not in known:
+                resource_type, resource_id = target.split("/")
+                by_type.setdefault(resource_type, set()).add(resource_id)
+        live = {
+            f"{resource_type}/{rid}"
+            for resource_type, ids in by_type.items()
+            if resource_type in RESOURCE_TYPES
+            for rid in tx.current_versions(resource_type, sorted(ids))
+        }
+        for target, where in targets:
+            if target not in known and target not in live:
+                raise BadRequest(
+                    f"reference {target} points at a resource this server does not hold; "
+                    "create it first (or in the same transaction)",
+                    expression=[where],
+                )
+
+    @staticmethod
+    def _refuse_if_referred(tx: Tx, resource_type: str, resource_id: str) -> None:
+        """409 when live Observations still refer to this Patient or Device."""
+        if resource_type not in ("Patient", "Device"):
+            return
+        target = f"{resource_type}/{resource_id}"
+        referrers = tx.referrers(target, limit=_REFERRERS_NAMED + 1)
+        if referrers:
+            named = ", ".join(f"{t}/{i}" for t, i in referrers[:_REFERRERS_NAMED])
+            more = " and more" if len(referrers) > _REFERRERS_NAMED else ""
+            raise Conflict(
+                f"{target} is referred to by {named}{more}; delete those first, "
+                "or delete with _cascade=delete to delete them with it",
+                expression=[resource_type],
+            )
+
     # --- instance interactions ----------------------------------------------------------
 
     def create(self, resource_type: str, raw: Any, if_none_exist: str | None = None) -> WriteResult:
@@ -180,6 +308,8 @@ class FhirService:
                     return WriteResult(existing, False)
             content = copy.deepcopy(raw)
             content.pop("id", None)
+            targets = self._resolve_references(tx, content, resource_type)
+            self._verify_targets(tx, targets, set())
             if condition is not None and tx.identifier_owner(resource_type, content) is not None:
                 raise _LostRace  # a concurrent create of the same resource committed meanwhile
             self._check_identifiers(tx, resource_type, content, None)
@@ -259,21 +389,37 @@ class FhirService:
                 raise PreconditionFailed(
                     f"If-Match wants version {wanted}, the current version is {have}"
                 )
-            self._check_identifiers(tx, resource_type, raw, resource_id)
-            stored = tx.update(resource_type, resource_id, copy.deepcopy(raw), current)
+            content = copy.deepcopy(raw)
+            targets = self._resolve_references(tx, content, resource_type)
+            self._verify_targets(tx, targets, set())
+            self._check_identifiers(tx, resource_type, content, resource_id)
+            stored = tx.update(resource_type, resource_id, content, current)
             return WriteResult(stored, current is None)
 
         return self._write(work)
 
-    def delete(self, resource_type: str, resource_id: str) -> None:
-        """DELETE [type]/[id] (idempotent)."""
+    def delete(self, resource_type: str, resource_id: str, *, cascade: bool = False) -> None:
+        """DELETE [type]/[id] (idempotent).
+
+        A Patient or Device that live Observations refer to (subject, device, gateway) is
+        not deleted (409) unless `cascade`: then those Observations are deleted with it,
+        in the same transaction (`_cascade=delete`, as HAPI FHIR spells it).
+        """
         self._check_type(resource_type)
         self._check_id(resource_id)
 
         def work(tx: Tx) -> None:
             current = tx.read(resource_type, resource_id)
-            if current is not None and not current.deleted:
-                tx.delete(resource_type, current)
+            if current is None or current.deleted:
+                return
+            if cascade:
+                for referrer_type, referrer_id in tx.referrers(f"{resource_type}/{resource_id}"):
+                    referrer = tx.read(referrer_type, referrer_id)
+                    if referrer is not None and not referrer.deleted:
+                        tx.delete(referrer_type, referrer)
+            else:
+                self._refuse_if_referred(tx, resource_type, resource_id)
+            tx.delete(resource_type, current)
 
         self._write(work)
 
@@ -426,6 +572,9 @@ class FhirService:
                     continue
                 target = matched[i].id if i in matched else new_ids.get(i, resource_id)
                 mapping[full_urls[i]] = f"{resource_type}/{target}"
+            known, pending = self._transaction_targets(entries, plan, matched, new_ids)
+            targets: list[tuple[str, str]] = []
+            deleted: list[tuple[str, str]] = []
             responses: list[dict[str, Any]] = [{}] * len(plan)
             creates: list[tuple[int, str, dict[str, Any]]] = []
             for i in order:
@@ -434,6 +583,7 @@ class FhirService:
                     current = tx.read(resource_type, resource_id)
                     if current is not None and not current.deleted:
                         tx.delete(resource_type, current)
+                        deleted.append((resource_type, resource_id))
                     responses[i] = {"status": "204 No Content"}
                     continue
                 if i in matched:
@@ -448,6 +598,9 @@ class FhirService:
                             expression=[f"Bundle.entry[{i}].resource"],
                         )
                     node["reference"] = resolved or original
+                targets += self._resolve_references(
+                    tx, content, f"Bundle.entry[{i}].resource", pending
+                )
                 if method == "POST":
                     content.pop("id", None)
                     creates.append((i, resource_type, content))
@@ -461,6 +614,10 @@ class FhirService:
                         )
                     stored = tx.update(resource_type, resource_id, content, current)
                     responses[i] = _response(stored, "201 Created" if current is None else "200 OK")
+            # After every DELETE: the entries may delete an Observation and its Patient.
+            for resource_type, resource_id in deleted:
+                self._refuse_if_referred(tx, resource_type, resource_id)
+            self._verify_targets(tx, targets, known - {f"{t}/{i}" for t, i in deleted})
             conditional = {i for i, step in enumerate(plan) if step[3] is not None}
             self._check_new_identifiers(tx, creates, conditional)
             stored_all = tx.create_many([(t, new_ids[i], c) for i, t, c in creates])
@@ -474,6 +631,31 @@ class FhirService:
             "type": "transaction-response",
             "entry": [{"response": r} for r in responses],
         }
+
+    @staticmethod
+    def _transaction_targets(
+        entries: Sequence[dict[str, Any]],
+        plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]],
+        matched: dict[int, Stored],
+        new_ids: dict[int, str],
+    ) -> tuple[set[str], dict[str, str]]:
+        """What a transaction's own entries make resolvable: `Type/id`s, and identifiers
+        (`Type|system|value`) for conditional references to resources it creates."""
+        known: set[str] = set()
+        pending: dict[str, str] = {}
+        for i, (method, resource_type, resource_id, _) in enumerate(plan):
+            if method == "DELETE":
+                continue
+            if i in matched:
+                known.add(f"{resource_type}/{matched[i].id}")
+                continue
+            target = f"{resource_type}/{new_ids.get(i, resource_id)}"
+            known.add(target)
+            for identifier in entries[i]["resource"].get("identifier", ()):
+                if isinstance(identifier, dict) and identifier.get("value"):
+                    system = identifier.get("system", "")
+                    pending[f"{resource_type}|{system}|{identifier['value']}"] = target
+        return known, pending
 
     def _match_all(
         self, tx: Tx, plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]]

@@ -14,8 +14,19 @@ from datetime import tzinfo
 from typing import Any
 
 from ..dates import DateRange, parse_date_range
+from ..fhir import GATEWAY_EXTENSIONS
 
-__all__ = ["IndexEntries", "index_resource", "normalize_string"]
+__all__ = [
+    "GATEWAY_PARAM",
+    "REFERENCE_PARAMS",
+    "IndexEntries",
+    "index_resource",
+    "normalize_string",
+]
+
+GATEWAY_PARAM = "gateway-device"
+# The indexed references of an Observation: who refers to a Patient or Device.
+REFERENCE_PARAMS = ("subject", "device", GATEWAY_PARAM)
 
 
 @dataclass
@@ -83,6 +94,11 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
             entries.references.append(("subject", subject))
         if device := _reference(resource.get("device")):
             entries.references.append(("device", device))
+        for extension in resource.get("extension", ()):
+            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
+                if gateway := _reference(extension.get("valueReference")):
+                    # Not a search parameter: what keeps a gateway Device from being deleted.
+                    entries.references.append((GATEWAY_PARAM, gateway))
         if (when := _date(resource, zone)) is not None:
             entries.dates.append(("date", when.start_ms, when.end_ms))
     elif kind == "Patient":

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..dates import parse_date_range
+from ..fhir import GATEWAY_EXTENSIONS
 
 __all__ = ["check_profiles"]
 
@@ -27,10 +28,6 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 PHD_CATEGORY = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"
 PHD_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/Phd"
 PHD_CTS_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCoincidentTimeStampObservation"
-GATEWAY_EXTENSIONS = {
-    "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice",
-    "http://hl7.org/fhir/StructureDefinition/device-gateway",
-}
 
 # LOINC code -> (profile name, allowed UCUM units; None when the value is in components)
 VITAL_SIGNS: dict[str, tuple[str, frozenset[str] | None]] = {
@@ -140,7 +137,7 @@ def _vital_signs(
     if not subject:
         issues.append(("vital signs need a subject", f"{path}.subject"))
     elif not (
-        subject.startswith("Patient/")
+        subject.startswith(("Patient/", "Patient?"))  # a conditional reference too
         or subject.startswith("urn:uuid:")
         or "/Patient/" in subject
         or _contained_type(resource, subject) == "Patient"
