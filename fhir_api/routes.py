@@ -15,7 +15,7 @@ from .capability import capability_statement
 from .errors import BadRequest, NotAcceptable
 from .fhir import parse_body
 from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
-from .service import FhirService
+from .service import FhirService, WriteResult
 
 __all__ = ["router"]
 
@@ -71,6 +71,17 @@ async def read_json(request: Request) -> Any:
     if not body:
         raise BadRequest("the request has no body")
     return parse_body(body, request.app.state.settings.input_limits)
+
+
+def _write_response(request: Request, result: WriteResult) -> Response:
+    """The stored resource, or with `Prefer: return=OperationOutcome` the OperationOutcome
+    (where warnings such as an unknown profile are); version headers either way."""
+    status = 201 if result.created else 200
+    headers = version_headers(result.stored, _base(request))
+    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+    if "return=operationoutcome" in prefer:
+        return fhir_response(result.outcome(), status, headers)
+    return fhir_response(result.stored.content, status, headers)
 
 
 def _params(request: Request) -> list[tuple[str, str]]:
@@ -136,11 +147,7 @@ async def create(
     """Create, or conditional create with If-None-Exist."""
     raw = await read_json(request)
     result = await run_in_threadpool(service.create, resource_type, raw, if_none_exist)
-    return fhir_response(
-        result.stored.content,
-        201 if result.created else 200,
-        version_headers(result.stored, _base(request)),
-    )
+    return _write_response(request, result)
 
 
 @router.get("/{resource_type}")
@@ -173,11 +180,7 @@ async def update(
     """Update (or create with the client's id)."""
     raw = await read_json(request)
     result = await run_in_threadpool(service.update, resource_type, resource_id, raw, if_match)
-    return fhir_response(
-        result.stored.content,
-        201 if result.created else 200,
-        version_headers(result.stored, _base(request)),
-    )
+    return _write_response(request, result)
 
 
 @router.delete("/{resource_type}/{resource_id}")

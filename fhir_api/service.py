@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -31,18 +31,20 @@ from .errors import (
     Gone,
     NotFound,
     PreconditionFailed,
+    operation_outcome,
 )
 from .fhir import GATEWAY_EXTENSIONS
 from .storage.ids import new_id
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import SearchError, SearchResult, lastn, parse_search, run_search
 from .storage.series.base import DayStatistics, daily_statistics
-from .validation import SUPPORTED, validate_resource
+from .validation import SUPPORTED, Issue, validate_resource
 
-__all__ = ["FhirService", "WriteResult"]
+__all__ = ["FhirService", "WriteResult", "warnings_outcome"]
 
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ENTRY_INDEX = re.compile(r"^Bundle\.entry\[(\d+)\]")
 _RETRIES = 8
 _REFERRERS_NAMED = 5  # a 409 names a few of the resources that refer to the target
 _MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
@@ -58,10 +60,25 @@ class _LostRace(Exception):
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """A stored version and whether the interaction created it."""
+    """A stored version, whether the interaction created it, and validation warnings."""
 
     stored: Stored
     created: bool
+    warnings: tuple[Issue, ...] = ()
+
+    def outcome(self) -> dict[str, Any]:
+        """An OperationOutcome of the warnings (one informational issue when none)."""
+        if not self.warnings:
+            text = "created" if self.created else "stored"
+            return operation_outcome([("information", "informational", text, ())])
+        return warnings_outcome(self.warnings)
+
+
+def warnings_outcome(warnings: Sequence[Issue]) -> dict[str, Any]:
+    """An OperationOutcome of validation warnings."""
+    return operation_outcome(
+        [("warning", "informational", text, [where]) for text, where in warnings]
+    )
 
 
 def _split_token(token: str) -> tuple[str | None, str]:
@@ -298,7 +315,7 @@ class FhirService:
     def create(self, resource_type: str, raw: Any, if_none_exist: str | None = None) -> WriteResult:
         """POST [type]: create, or return the match of a conditional create."""
         self._check_type(resource_type)
-        validate_resource(raw, resource_type)
+        warnings = tuple(validate_resource(raw, resource_type))
         condition = parse_conditional(if_none_exist) if if_none_exist else None
 
         def work(tx: Tx) -> WriteResult:
@@ -315,7 +332,7 @@ class FhirService:
             self._check_identifiers(tx, resource_type, content, None)
             return WriteResult(tx.create(resource_type, content), True)
 
-        return self._write(work)
+        return replace(self._write(work), warnings=warnings)
 
     @staticmethod
     def _check_identifiers(
@@ -374,7 +391,7 @@ class FhirService:
         """PUT [type]/[id], with optimistic locking through If-Match."""
         self._check_type(resource_type)
         self._check_id(resource_id)
-        validate_resource(raw, resource_type)
+        warnings = tuple(validate_resource(raw, resource_type))
         if raw.get("id") != resource_id:
             raise BadRequest(
                 f"the body's id {raw.get('id')!r} must equal the URL's {resource_id!r}",
@@ -396,7 +413,7 @@ class FhirService:
             stored = tx.update(resource_type, resource_id, content, current)
             return WriteResult(stored, current is None)
 
-        return self._write(work)
+        return replace(self._write(work), warnings=warnings)
 
     def delete(self, resource_type: str, resource_id: str, *, cascade: bool = False) -> None:
         """DELETE [type]/[id] (idempotent).
@@ -532,10 +549,10 @@ class FhirService:
 
     def bundle(self, raw: Any) -> dict[str, Any]:
         """POST [base] with a transaction or batch Bundle."""
-        validate_resource(raw, "Bundle")
+        warnings = validate_resource(raw, "Bundle")
         kind = raw.get("type")
         if kind == "transaction":
-            return self._transaction(raw)
+            return self._transaction(raw, warnings)
         if kind == "batch":
             return self._batch(raw)
         raise BadRequest(
@@ -543,7 +560,7 @@ class FhirService:
             expression=["Bundle.type"],
         )
 
-    def _transaction(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def _transaction(self, raw: dict[str, Any], warnings: Sequence[Issue]) -> dict[str, Any]:
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
         full_urls = [entry.get("fullUrl") for entry in entries]
@@ -626,6 +643,13 @@ class FhirService:
             return responses
 
         responses = self._write(work)
+        by_entry: dict[int, list[Issue]] = {}
+        for text, where in warnings:
+            found = _ENTRY_INDEX.match(where)
+            if found is not None:
+                by_entry.setdefault(int(found.group(1)), []).append((text, where))
+        for index, issues in by_entry.items():
+            responses[index] = {**responses[index], "outcome": warnings_outcome(issues)}
         return {
             "resourceType": "Bundle",
             "type": "transaction-response",
@@ -787,11 +811,11 @@ class FhirService:
                 if reference["reference"].startswith("urn:uuid:"):
                     raise BadRequest("batch entries cannot refer to each other (use a transaction)")
             result = self.create(url.split("?")[0], resource, request_if_none_exist(entry))
-            return _response(result.stored, "201 Created" if result.created else "200 OK"), None
+            return _write_response(result), None
         parts = url.split("?")[0].split("/")
         if method == "PUT" and len(parts) == 2:
             result = self.update(parts[0], parts[1], entry.get("resource"))
-            return _response(result.stored, "201 Created" if result.created else "200 OK"), None
+            return _write_response(result), None
         if method == "DELETE" and len(parts) == 2:
             self.delete(parts[0], parts[1])
             return {"status": "204 No Content"}, None
@@ -805,6 +829,14 @@ def request_if_none_exist(entry: dict[str, Any]) -> str | None:
     """The entry's `request.ifNoneExist`, if any."""
     value = entry.get("request", {}).get("ifNoneExist")
     return str(value) if value else None
+
+
+def _write_response(result: WriteResult) -> dict[str, Any]:
+    """A batch entry's response to a create or update, with its warnings if any."""
+    response = _response(result.stored, "201 Created" if result.created else "200 OK")
+    if result.warnings:
+        response["outcome"] = warnings_outcome(result.warnings)
+    return response
 
 
 def _response(stored: Stored, status: str) -> dict[str, Any]:

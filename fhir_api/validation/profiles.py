@@ -4,6 +4,13 @@ They apply when `meta.profile` claims the profile, and for vital signs also
 when the code is a vital-sign LOINC code (FHIR R4 observation-vitalsigns: such
 Observations SHALL conform). Violations are answered with 422.
 
+Known profiles (`KNOWN_PROFILES`): the R4 vital-signs family, JP Core's
+JP_Observation_VitalSigns (checked as R4 vital signs, which it derives from), and
+the PHD IG's Observation and Device profiles (PhdDevice/PhgDevice: only that the
+resource is a Device). A resource claiming a known profile of another resource
+type, or a vital-signs profile whose LOINC code it does not carry, is 422. A
+profile the server does not know is accepted with a warning (`profile_warnings`).
+
 Deviations, on purpose: an Observation with the PHD category may have a Device
 as subject (the PHD IG's unassigned readings; vital signs would want a
 Patient), and PHD rules accept both the STU 2 category `phd` and the earlier
@@ -18,7 +25,7 @@ from typing import Any
 from ..dates import parse_date_range
 from ..fhir import GATEWAY_EXTENSIONS
 
-__all__ = ["check_profiles"]
+__all__ = ["KNOWN_PROFILES", "check_profiles", "profile_warnings"]
 
 Issue = tuple[str, str]
 LOINC = "http://loinc.org"
@@ -43,6 +50,16 @@ VITAL_SIGNS: dict[str, tuple[str, frozenset[str] | None]] = {
     "39156-5": ("bmi", frozenset({"kg/m2"})),
 }
 _BY_PROFILE = {VS + name: code for code, (name, _) in VITAL_SIGNS.items()}
+JP_VITAL_SIGNS = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_VitalSigns"
+PHD_PREFIX = "http://hl7.org/fhir/uv/phd/StructureDefinition/"
+# Canonical URL -> the resource type it profiles (PHD's are matched by prefix below).
+KNOWN_PROFILES: dict[str, str] = {
+    **{url: "Observation" for url in _BY_PROFILE},
+    VS + "vitalsigns": "Observation",
+    JP_VITAL_SIGNS: "Observation",
+    PHD_PREFIX + "PhdDevice": "Device",
+    PHD_PREFIX + "PhgDevice": "Device",
+}
 _BP_COMPONENTS = {"8480-6": "systolic", "8462-4": "diastolic"}
 
 
@@ -100,22 +117,65 @@ def _quantity(
         issues.append(("valueQuantity.value is required", f"{where}.valueQuantity.value"))
 
 
+def _claimed(resource: dict[str, Any]) -> list[str]:
+    """The canonical URLs of `meta.profile`, without a `|version`."""
+    meta = resource.get("meta")
+    claims = meta.get("profile", ()) if isinstance(meta, dict) else ()
+    return [p.split("|", 1)[0] for p in claims if isinstance(p, str)]
+
+
+def _profiled_type(url: str) -> str | None:
+    known = KNOWN_PROFILES.get(url)
+    if known is None and url.startswith(PHD_PREFIX):
+        return "Observation"  # every other PHD IG profile is one of its Observations
+    return known
+
+
+def profile_warnings(resource: dict[str, Any], path: str) -> list[Issue]:
+    """A warning per claimed profile this server does not know (and so cannot check)."""
+    return [
+        (
+            f"profile {url} is not known to this server: checked against the base resource only",
+            f"{path}.meta.profile[{index}]",
+        )
+        for index, url in enumerate(_claimed(resource))
+        if _profiled_type(url) is None
+    ]
+
+
 def check_profiles(resource: dict[str, Any], path: str) -> list[Issue]:
-    """Profile problems of an Observation (other types have none to check here)."""
-    if resource.get("resourceType") != "Observation":
-        return []
+    """Profile problems of a resource (Observations have rules; others only the type)."""
+    claimed = _claimed(resource)
+    kind = resource.get("resourceType")
     issues: list[Issue] = []
-    profiles = set((resource.get("meta") or {}).get("profile", ()))
+    for index, url in enumerate(claimed):
+        profiled = _profiled_type(url)
+        if profiled is not None and profiled != kind:
+            issues.append(
+                (f"profile {url} is for {profiled}, not {kind}", f"{path}.meta.profile[{index}]")
+            )
+    if kind != "Observation":
+        return issues
+    profiles = set(claimed)
+    loinc = _loinc_codes(resource.get("code"))
+    for url in sorted(profiles & _BY_PROFILE.keys()):
+        if _BY_PROFILE[url] not in loinc:
+            issues.append(
+                (f"profile {url} needs the LOINC code {_BY_PROFILE[url]}", f"{path}.code")
+            )
     categories = _categories(resource)
     vital_codes = [c for c in _loinc_codes(resource.get("code")) if c in VITAL_SIGNS]
     vital_codes += [
         _BY_PROFILE[p] for p in profiles if p in _BY_PROFILE and _BY_PROFILE[p] not in vital_codes
     ]
-    claims_vitals = VS + "vitalsigns" in profiles
+    claims_vitals = bool({VS + "vitalsigns", JP_VITAL_SIGNS} & profiles)
     is_phd = bool({(PHD_CATEGORY, "phd"), (PHD_CATEGORY, "phd-observation")} & categories)
     if vital_codes or claims_vitals:
         _vital_signs(resource, path, vital_codes, categories, is_phd, issues)
-    claims_phd = any(p.startswith(PHD_PROFILE) and p != PHD_CTS_PROFILE for p in profiles)
+    claims_phd = any(
+        _profiled_type(p) == "Observation" and p.startswith(PHD_PROFILE) and p != PHD_CTS_PROFILE
+        for p in profiles
+    )
     if claims_phd or is_phd:
         _phd(resource, path, categories, issues)
     return issues
