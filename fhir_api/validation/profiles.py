@@ -10,6 +10,7 @@ the PHD IG's Observation and Device profiles (PhdDevice/PhgDevice: only that the
 resource is a Device). A resource claiming a known profile of another resource
 type, or a vital-signs profile whose LOINC code it does not carry, is 422. A
 profile the server does not know is accepted with a warning (`profile_warnings`).
+Every Observation value in a UCUM unit of `POSSIBLE` must be a possible measurement.
 
 Deviations, on purpose: an Observation with the PHD category may have a Device
 as subject (the PHD IG's unassigned readings; vital signs would want a
@@ -61,6 +62,28 @@ KNOWN_PROFILES: dict[str, str] = {
     PHD_PREFIX + "PhgDevice": "Device",
 }
 _BP_COMPONENTS = {"8480-6": "systolic", "8462-4": "diastolic"}
+
+# UCUM unit -> values no measurement of a person can have outside of (inclusive bounds).
+# Far wider than clinical ranges (device_adapters.units.PLAUSIBLE_RANGES): an alarming
+# value is stored and shown; only nonsense like 1e308 mm[Hg], which would overflow every
+# sum over a day, or a negative weight is refused (issue 10).
+POSSIBLE: dict[str, tuple[float, float]] = {
+    "mm[Hg]": (0.0, 500.0),
+    "kPa": (0.0, 70.0),
+    "/min": (0.0, 600.0),
+    "%": (0.0, 100.0),
+    "Cel": (0.0, 60.0),
+    "[degF]": (32.0, 140.0),
+    "kg": (0.0, 1_000.0),
+    "g": (0.0, 1_000_000.0),
+    "[lb_av]": (0.0, 2_200.0),
+    "cm": (0.0, 300.0),
+    "m": (0.0, 3.0),
+    "[in_i]": (0.0, 120.0),
+    "kg/m2": (0.0, 300.0),
+    "mg/dL": (0.0, 10_000.0),
+    "mmol/L": (0.0, 600.0),
+}
 
 
 def _loinc_codes(concept: Any) -> list[str]:
@@ -143,6 +166,28 @@ def profile_warnings(resource: dict[str, Any], path: str) -> list[Issue]:
     ]
 
 
+def _possible(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """Each value of a known UCUM unit within what a person can measure (`POSSIBLE`)."""
+    components = resource.get("component", ())
+    for index, element in enumerate([resource, *components]):
+        quantity = element.get("valueQuantity") if isinstance(element, dict) else None
+        if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+            continue
+        bounds = POSSIBLE.get(str(quantity.get("code")))
+        value = quantity.get("value")
+        if bounds is None or not isinstance(value, (int, float)):
+            continue
+        if not bounds[0] <= value <= bounds[1]:
+            where = path if index == 0 else f"{path}.component[{index - 1}]"
+            issues.append(
+                (
+                    f"{value} {quantity['code']} is not a possible measurement "
+                    f"(from {bounds[0]:g} to {bounds[1]:g})",
+                    f"{where}.valueQuantity.value",
+                )
+            )
+
+
 def check_profiles(resource: dict[str, Any], path: str) -> list[Issue]:
     """Profile problems of a resource (Observations have rules; others only the type)."""
     claimed = _claimed(resource)
@@ -156,6 +201,7 @@ def check_profiles(resource: dict[str, Any], path: str) -> list[Issue]:
             )
     if kind != "Observation":
         return issues
+    _possible(resource, path, issues)
     profiles = set(claimed)
     loinc = _loinc_codes(resource.get("code"))
     for url in sorted(profiles & _BY_PROFILE.keys()):

@@ -163,3 +163,30 @@ def test_the_length_rules_match_the_index_columns():
     assert schema.search_references.c.target.type.length == rules.REFERENCE_LENGTH
     assert schema.vital_series.c.code.type.length == rules.SERIES_CODE_LENGTH
     assert schema.vital_series.c.unit.type.length == rules.SERIES_UNIT_LENGTH
+
+
+# --- impossible values -----------------------------------------------------------------------
+
+
+def test_an_impossible_vital_sign_is_422_and_stats_stay_fhir_issue_10(client, server):
+    """Two 1e308 readings on one day made $stats answer mean null (the sum overflowed)."""
+    readings = []
+    for minute in (0, 1):
+        observation = spo2(SUBJECT, f"2024-10-09T07:0{minute}:00+09:00", 97)
+        observation["valueQuantity"]["value"] = 1e308
+        readings.append(observation)
+    for observation in readings:
+        response = client.post("/Observation", json=observation, headers=JSON)
+        assert response.status_code == 422, response.text
+        assert outcome(response)["issue"][0]["expression"] == ["Observation.valueQuantity.value"]
+    stats = client.get(
+        f"/Observation/$stats?patient={SUBJECT}&code=2708-6&start=2024-10-09&end=2024-10-10"
+    )
+    assert stats.status_code == 200
+    assert "null" not in stats.text
+
+
+@pytest.mark.parametrize(("value", "status"), [(-1, 422), (101, 422), (0, 201), (100, 201)])
+def test_a_percentage_must_be_possible(client, value, status):
+    observation = spo2(SUBJECT, "2024-10-09T08:00:00+09:00", value)
+    assert client.post("/Observation", json=observation, headers=JSON).status_code == status
