@@ -190,3 +190,24 @@ def test_an_impossible_vital_sign_is_422_and_stats_stay_fhir_issue_10(client, se
 def test_a_percentage_must_be_possible(client, value, status):
     observation = spo2(SUBJECT, "2024-10-09T08:00:00+09:00", value)
     assert client.post("/Observation", json=observation, headers=JSON).status_code == status
+
+
+def test_a_bundle_may_hold_more_entries_than_an_array_may_items(client):
+    entry = {"request": {"method": "GET", "url": "Patient/bad-input"}}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [entry] * 300}
+    response = client.post("", json=bundle, headers=JSON)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["entry"]) == 300
+
+
+def test_the_limits_are_settings(tmp_path, monkeypatch):
+    from pydantic import ValidationError
+
+    from fhir_api.settings import Settings
+
+    monkeypatch.setenv("HOMEVITALS_MAX_JSON_DEPTH", "32")
+    monkeypatch.setenv("HOMEVITALS_MAX_BUNDLE_ENTRIES", "500")
+    limits = Settings(data_dir=tmp_path).input_limits
+    assert (limits.max_depth, limits.max_bundle_entries) == (32, 500)
+    with pytest.raises(ValidationError):  # deeper would let a stored resource break searches
+        Settings(data_dir=tmp_path, max_json_depth=250)
