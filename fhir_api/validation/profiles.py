@@ -262,7 +262,7 @@ def _vital_signs(
     elif isinstance(effective, str):
         try:
             parse_date_range(effective, __import__("datetime").UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             issues.append(("effectiveDateTime is not a FHIR dateTime", f"{path}.effectiveDateTime"))
     components = resource.get("component", ())
     for index, component in enumerate(components):

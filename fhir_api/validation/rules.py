@@ -14,12 +14,12 @@ open but the database does not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from ..dates import parse_date_range
+from ..dates import parse_date_range, to_ms
 
 __all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
 
@@ -55,6 +55,13 @@ IDENTIFIER_USE = {"usual", "official", "temp", "secondary", "old"}
 CONTACT_SYSTEM = {"phone", "fax", "email", "pager", "url", "sms", "other"}
 CONTACT_USE = {"home", "work", "temp", "old", "mobile"}
 NARRATIVE_STATUS = {"generated", "extensions", "additional", "empty"}
+# The dates the server indexes and places on calendar days (time zones reach +-14 h).
+_CALENDAR_DATES = {
+    "Observation": ("effectiveDateTime", "effectiveInstant", "issued"),
+    "Patient": ("birthDate",),
+}
+_EARLIEST_MS = to_ms(datetime(1, 1, 2, tzinfo=UTC))
+_LATEST_MS = to_ms(datetime(9999, 12, 30, tzinfo=UTC))
 # Widths of the index columns these values are stored in (storage/schema.py; a test
 # compares): identifier and token system/value, reference targets, series code and unit.
 INDEXED_LENGTH = 512
@@ -86,7 +93,13 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
     """Binding and invariant problems of a structurally clean resource."""
     issues: list[Issue] = []
     kind = resource.get("resourceType")
+    for key in _CALENDAR_DATES.get(str(kind), ()):
+        _on_calendar(resource.get(key), f"{path}.{key}", issues)
     if kind == "Observation":
+        period = resource.get("effectivePeriod")
+        if isinstance(period, dict):
+            for key in ("start", "end"):
+                _on_calendar(period.get(key), f"{path}.effectivePeriod.{key}", issues)
         _binding(resource.get("status"), OBSERVATION_STATUS, f"{path}.status", issues)
         if _has_value(resource) and "dataAbsentReason" in resource:
             issues.append(
@@ -152,6 +165,20 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
     return issues
+
+
+def _on_calendar(value: Any, where: str, issues: list[Issue]) -> None:
+    """A date the server indexes and rolls up by day must stay a day away from the ends
+    of the calendar: 0001-01-01T00:00+14:00 is year 0 in UTC (issue 10: a 500)."""
+    if not isinstance(value, str):
+        return
+    try:
+        found = parse_date_range(value, UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-12:00 ends in year 10000
+        issues.append((f"{value!r} is not a FHIR date", where))
+        return
+    if found.start_ms < _EARLIEST_MS or found.end_ms > _LATEST_MS:
+        issues.append((f"{value} is outside the years 0001 to 9999 in every time zone", where))
 
 
 def _series_columns(observation: dict[str, Any], path: str, issues: list[Issue]) -> None:
@@ -295,7 +322,7 @@ def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
     try:
         if parse_date_range(start, UTC).start_ms > parse_date_range(end, UTC).end_ms - 1:
             issues.append(("per-1: start must not be after end", where))
-    except ValueError:
+    except (ValueError, OverflowError):
         return
 
 

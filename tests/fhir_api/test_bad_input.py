@@ -211,3 +211,34 @@ def test_the_limits_are_settings(tmp_path, monkeypatch):
     assert (limits.max_depth, limits.max_bundle_entries) == (32, 500)
     with pytest.raises(ValidationError):  # deeper would let a stored resource break searches
         Settings(data_dir=tmp_path, max_json_depth=250)
+
+
+# --- dates at the ends of the calendar -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "0001-01-01T00:00:00+14:00",  # year 0 in UTC: the rollups answered 500
+        "0001-01-01",
+        "9999-12-31T23:00:00+14:00",
+        "9999-12-31T23:59:59-12:00",  # its end is in year 10000
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_400_in_creates_and_transactions_issue_10(
+    client, when
+):
+    response = client.post("/Observation", json=spo2(SUBJECT, when, 97), headers=JSON)
+    assert response.status_code == 400, response.text
+    assert outcome(response)["issue"][0]["expression"] == ["Observation.effectiveDateTime"]
+    request = {"method": "POST", "url": "Observation"}
+    entry = {"resource": spo2(SUBJECT, when, 98), "request": request}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    assert client.post("", json=bundle, headers=JSON).status_code == 400
+
+
+def test_a_birth_date_at_the_end_of_the_calendar_is_400(client):
+    body = {**patient(identifier="END-OF-TIME"), "birthDate": "9999-12-31"}
+    response = client.post("/Patient", json=body, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert outcome(response)["issue"][0]["expression"] == ["Patient.birthDate"]
