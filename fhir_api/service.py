@@ -817,7 +817,11 @@ class FhirService:
             result = self.update(parts[0], parts[1], entry.get("resource"))
             return _write_response(result), None
         if method == "DELETE" and len(parts) == 2:
-            self.delete(parts[0], parts[1])
+            query = dict(parse_qsl(url.partition("?")[2]))
+            cascade = query.pop("_cascade", None)
+            if query or cascade not in (None, "delete"):
+                raise BadRequest(f"DELETE {url}: the only parameter is _cascade=delete")
+            self.delete(parts[0], parts[1], cascade=cascade == "delete")
             return {"status": "204 No Content"}, None
         if method == "GET" and len(parts) == 2:
             stored = self.read(parts[0], parts[1])

@@ -225,3 +225,22 @@ def test_a_transaction_may_delete_a_patient_with_its_observations(client):
     response = client.post("", json=both, headers=JSON)
     assert response.status_code == 200, response.text
     assert client.get("/Patient/refs-tx-delete").status_code == 410
+
+
+def test_a_batch_delete_entry_may_cascade(client):
+    ensure_subjects(client, "Patient/refs-batch-delete")
+    observation = client.post(
+        "/Observation", json=reading("Patient/refs-batch-delete", unique("bd")), headers=JSON
+    ).json()
+    url = "Patient/refs-batch-delete"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"request": {"method": "DELETE", "url": url}},
+            {"request": {"method": "DELETE", "url": f"{url}?_cascade=delete"}},
+        ],
+    }
+    entries = client.post("", json=bundle, headers=JSON).json()["entry"]
+    assert [e["response"]["status"].split()[0] for e in entries] == ["409", "204"]
+    assert client.get(f"/Observation/{observation['id']}").status_code == 410
