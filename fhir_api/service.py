@@ -6,6 +6,12 @@ De-duplication relies on the identifiers table's primary key: a conditional
 create first looks for a match, and if a concurrent request commits the same
 identifier first, the unique violation rolls the transaction back and it is
 retried, now finding the match. Every well-known FHIR server has had that race.
+
+References hold (issue 10): an Observation's subject, device and gateway Device
+must name a live resource the server holds (urn:uuid and conditional references
+resolve within a transaction), and a Patient or Device others refer to is only
+deleted with `_cascade=delete`, which deletes the referrers with it. A batch's
+entries succeed or fail on their own; a transaction is all or nothing.
 """
 
 from __future__ import annotations
