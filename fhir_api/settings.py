@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     max_string_length: int = Field(
         default=10_000, ge=1_024, description="characters per string (narrative excepted)"
     )
+    max_identifiers: int = Field(default=20, ge=1, description="identifiers per element")
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes")
@@ -102,6 +103,7 @@ class Settings(BaseSettings):
             self.max_array_length,
             self.max_bundle_entries,
             self.max_string_length,
+            self.max_identifiers,
         )
 
     @property
