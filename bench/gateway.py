@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _server import start_server, stop_server
+from _server import create_patients, start_server, stop_server
 
 from device_adapters import BloodPressureMeasurement, Quantity, Unit
 from gateway.bindings import Binding, Bindings
@@ -236,6 +236,7 @@ def main() -> int:
         server, token = start_server(tmp / "server", args.port)
         base = f"http://127.0.0.1:{args.port}/fhir"
         try:
+            create_patients(base, token, ["bench", "backlog"])
             waits = asyncio.run(latency(base, token, tmp, args.samples))
             outbox = Outbox(tmp / "backlog.db")
             queued = fill_backlog(outbox, args.backlog)

@@ -29,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _server import start_server, stop_server
+from _server import create_patients, start_server, stop_server
 
 from device_adapters import BloodPressureMeasurement, Quantity, Unit
 from gateway.mapping import (
@@ -109,6 +109,7 @@ def main() -> int:
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{args.port}/fhir", headers=headers, timeout=120
             ) as client:
+                create_patients(str(client.base_url), token, [f"bench-{n}" for n in range(10)])
                 for warm in bundles[:5]:  # warm-up: imports, caches, first table pages
                     client.post("/", content=warm).raise_for_status()
                 timings, bare = [], []

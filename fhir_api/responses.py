@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -28,9 +29,14 @@ def fhir_response(
     content: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A FHIR JSON response."""
-    return Response(
-        orjson.dumps(content), status_code=status, media_type=FHIR_JSON, headers=headers
-    )
+    try:
+        body = orjson.dumps(content)
+    except orjson.JSONEncodeError:
+        # orjson stops at 255 levels. The parser refuses bodies nested deeper than the
+        # configured limit, but a store written before that limit (issue 10) may hold one:
+        # the standard encoder (about 1,000 levels) still serves it instead of a 500.
+        body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
 def version_headers(stored: Stored, base: str) -> dict[str, str]:

@@ -3,18 +3,19 @@ and shape the response; they hold no FHIR logic and no SQL."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .auth import Principal, TokenStore
 from .capability import capability_statement
 from .errors import BadRequest, NotAcceptable
+from .fhir import parse_body
 from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
-from .service import FhirService
+from .service import FhirService, WriteResult
 
 __all__ = ["router"]
 
@@ -62,17 +63,25 @@ def _base(request: Request) -> str:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON (400 when it is not)."""
+    """The request body as JSON (400 when it is not, 400/413 beyond the input limits)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     if content_type and content_type not in _JSON_BODIES:
         raise BadRequest(f"Content-Type {content_type!r}: send application/fhir+json")
     body = await request.body()
     if not body:
         raise BadRequest("the request has no body")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
+    return parse_body(body, request.app.state.settings.input_limits)
+
+
+def _write_response(request: Request, result: WriteResult) -> Response:
+    """The stored resource, or with `Prefer: return=OperationOutcome` the OperationOutcome
+    (where warnings such as an unknown profile are); version headers either way."""
+    status = 201 if result.created else 200
+    headers = version_headers(result.stored, _base(request))
+    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
+    if "return=operationoutcome" in prefer:
+        return fhir_response(result.outcome(), status, headers)
+    return fhir_response(result.stored.content, status, headers)
 
 
 def _params(request: Request) -> list[tuple[str, str]]:
@@ -138,11 +147,7 @@ async def create(
     """Create, or conditional create with If-None-Exist."""
     raw = await read_json(request)
     result = await run_in_threadpool(service.create, resource_type, raw, if_none_exist)
-    return fhir_response(
-        result.stored.content,
-        201 if result.created else 200,
-        version_headers(result.stored, _base(request)),
-    )
+    return _write_response(request, result)
 
 
 @router.get("/{resource_type}")
@@ -184,17 +189,22 @@ async def update(
     """Update (or create with the client's id)."""
     raw = await read_json(request)
     result = await run_in_threadpool(service.update, resource_type, resource_id, raw, if_match)
-    return fhir_response(
-        result.stored.content,
-        201 if result.created else 200,
-        version_headers(result.stored, _base(request)),
-    )
+    return _write_response(request, result)
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete(resource_type: str, resource_id: str, service: ServiceDep) -> Response:
-    """Delete (the history keeps every version)."""
-    await run_in_threadpool(service.delete, resource_type, resource_id)
+async def delete(
+    resource_type: str,
+    resource_id: str,
+    service: ServiceDep,
+    cascade: Annotated[str | None, Query(alias="_cascade")] = None,
+) -> Response:
+    """Delete (the history keeps every version); `_cascade=delete` takes the referrers too."""
+    if cascade not in (None, "delete"):
+        raise BadRequest(f"_cascade={cascade!r}: the only value is delete")
+    await run_in_threadpool(
+        partial(service.delete, resource_type, resource_id, cascade=cascade == "delete")
+    )
     return Response(status_code=204)
 
 

@@ -6,6 +6,12 @@ De-duplication relies on the identifiers table's primary key: a conditional
 create first looks for a match, and if a concurrent request commits the same
 identifier first, the unique violation rolls the transaction back and it is
 retried, now finding the match. Every well-known FHIR server has had that race.
+
+References hold (issue 10): an Observation's subject, device and gateway Device
+must name a live resource the server holds (urn:uuid and conditional references
+resolve within a transaction), and a Patient or Device others refer to is only
+deleted with `_cascade=delete`, which deletes the referrers with it. A batch's
+entries succeed or fail on their own; a transaction is all or nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from .errors import (
     Gone,
     NotFound,
     PreconditionFailed,
+    operation_outcome,
 )
+from .fhir import GATEWAY_EXTENSIONS
 from .search_values import EscapeError, split_alternatives, split_token
 from .storage.ids import new_id
 from .storage.resources import ResourceStore, Stored, Tx
@@ -49,15 +57,17 @@ from .storage.search import (
 )
 from .storage.series.base import DayStatistics, daily_statistics
 from .storage.series.units import CHARTED
-from .validation import SUPPORTED, validate_resource
+from .validation import SUPPORTED, Issue, validate_resource
 
-__all__ = ["FhirService", "WriteResult"]
+__all__ = ["FhirService", "WriteResult", "warnings_outcome"]
 
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ENTRY_INDEX = re.compile(r"^Bundle\.entry\[(\d+)\]")
 _RETRIES = 8
 _VERSION = re.compile(r"^[0-9]{1,9}$")  # version ids are INTEGER columns: 2**31 - 1 at most
 _MAX_LASTN = 1000  # newest readings per code; a chart of more wants $stats
+_REFERRERS_NAMED = 5  # a 409 names a few of the resources that refer to the target
 _MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
 _ZONE_CACHE_SECONDS = 60.0  # a patient's time zone changes when they move, not per request
 T = TypeVar("T")
@@ -71,10 +81,25 @@ class _LostRace(Exception):
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """A stored version and whether the interaction created it."""
+    """A stored version, whether the interaction created it, and validation warnings."""
 
     stored: Stored
     created: bool
+    warnings: tuple[Issue, ...] = ()
+
+    def outcome(self) -> dict[str, Any]:
+        """An OperationOutcome of the warnings (one informational issue when none)."""
+        if not self.warnings:
+            text = "created" if self.created else "stored"
+            return operation_outcome([("information", "informational", text, ())])
+        return warnings_outcome(self.warnings)
+
+
+def warnings_outcome(warnings: Sequence[Issue]) -> dict[str, Any]:
+    """An OperationOutcome of validation warnings."""
+    return operation_outcome(
+        [("warning", "informational", text, [where]) for text, where in warnings]
+    )
 
 
 def parse_conditional(query: str) -> tuple[str | None, str]:
@@ -179,6 +204,43 @@ def _references(node: Any) -> list[dict[str, Any]]:
     return found
 
 
+_TARGET = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[0-9]{1,18})?$")
+
+
+def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
+    """The references that must resolve, with their place: an Observation's subject, device
+    and gateway Device (the references charts, alerts and access rights follow)."""
+    if resource.get("resourceType") != "Observation":
+        return []
+    found: list[tuple[dict[str, Any], str]] = []
+    for key in ("subject", "device"):
+        node = resource.get(key)
+        if isinstance(node, dict) and isinstance(node.get("reference"), str):
+            found.append((node, f"{path}.{key}.reference"))
+    for index, extension in enumerate(resource.get("extension", ())):
+        if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
+            node = extension.get("valueReference")
+            if isinstance(node, dict) and isinstance(node.get("reference"), str):
+                found.append((node, f"{path}.extension[{index}].valueReference.reference"))
+    return found
+
+
+def _target(reference: str, where: str) -> str:
+    """`Type/id` of a literal reference to a resource on this server.
+
+    Raises:
+        BadRequest: an absolute URL or anything else the server cannot hold.
+    """
+    match = _TARGET.match(reference)
+    if match is None:
+        raise BadRequest(
+            f"reference {reference!r} does not name a resource on this server "
+            "(use [type]/[id], or urn:uuid: and conditional references in a transaction)",
+            expression=[where],
+        )
+    return f"{match.group(1)}/{match.group(2)}"
+
+
 class FhirService:
     """The server's FHIR behaviour over a `ResourceStore`."""
 
@@ -228,12 +290,101 @@ class FhirService:
         if not _ID.match(resource_id):
             raise BadRequest(f"{resource_id!r} is not a FHIR id")
 
+    # --- references -------------------------------------------------------------------
+
+    def _resolve_references(
+        self,
+        tx: Tx,
+        resource: dict[str, Any],
+        path: str,
+        pending: dict[str, str] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Rewrite conditional references to `Type/id`; the (target, place) to verify.
+
+        `pending` maps `Type|system|value` of identifiers this transaction creates to
+        their `Type/id`: a conditional reference finds those before the stored ones.
+        """
+        targets: list[tuple[str, str]] = []
+        for node, where in _checked_references(resource, path):
+            reference = node["reference"]
+            if reference.startswith("#"):
+                continue  # a contained resource: ref-1 has checked it is there
+            if "?" in reference:
+                resource_type, query = reference.split("?", 1)
+                self._check_type(resource_type)
+                system, value = parse_conditional(query)
+                found = (pending or {}).get(f"{resource_type}|{system or ''}|{value}")
+                if found is None and system is None and pending:
+                    found = next(
+                        (
+                            t
+                            for key, t in pending.items()
+                            if key.startswith(f"{resource_type}|") and key.endswith(f"|{value}")
+                        ),
+                        None,
+                    )
+                if found is None:
+                    ids = tx.match_identifier(resource_type, system, value)
+                    if len(ids) > 1:
+                        raise PreconditionFailed(
+                            f"{len(ids)} resources match the conditional reference {reference}",
+                            expression=[where],
+                        )
+                    if not ids:
+                        raise BadRequest(
+                            f"no {resource_type} matches the conditional reference {reference}",
+                            expression=[where],
+                        )
+                    found = f"{resource_type}/{ids[0]}"
+                node["reference"] = found
+                continue
+            targets.append((_target(reference, where), where))
+        return targets
+
+    @staticmethod
+    def _verify_targets(tx: Tx, targets: Sequence[tuple[str, str]], known: set[str]) -> None:
+        """400 naming the first reference whose target the server does not hold (live)."""
+        by_type: dict[str, set[str]] = {}
+        for target, _ in targets:
+            if target not in known:
+                resource_type, resource_id = target.split("/")
+                by_type.setdefault(resource_type, set()).add(resource_id)
+        live = {
+            f"{resource_type}/{rid}"
+            for resource_type, ids in by_type.items()
+            if resource_type in RESOURCE_TYPES
+            for rid in tx.current_versions(resource_type, sorted(ids))
+        }
+        for target, where in targets:
+            if target not in known and target not in live:
+                raise BadRequest(
+                    f"reference {target} points at a resource this server does not hold; "
+                    "create it first (or in the same transaction)",
+                    expression=[where],
+                )
+
+    @staticmethod
+    def _refuse_if_referred(tx: Tx, resource_type: str, resource_id: str) -> None:
+        """409 when live Observations still refer to this Patient or Device."""
+        if resource_type not in ("Patient", "Device"):
+            return
+        target = f"{resource_type}/{resource_id}"
+        referrers = tx.referrers(target, limit=_REFERRERS_NAMED + 1)
+        if referrers:
+            named = ", ".join(f"{t}/{i}" for t, i in referrers[:_REFERRERS_NAMED])
+            more = " and more" if len(referrers) > _REFERRERS_NAMED else ""
+            raise Conflict(
+                f"{target} is referred to by {named}{more}; delete those first, "
+                "or delete with _cascade=delete to delete them with it",
+                expression=[resource_type],
+            )
+
     # --- instance interactions ----------------------------------------------------------
 
     def create(self, resource_type: str, raw: Any, if_none_exist: str | None = None) -> WriteResult:
         """POST [type]: create, or return the match of a conditional create."""
         self._check_type(resource_type)
-        validate_resource(raw, resource_type)
+        warnings = tuple(validate_resource(raw, resource_type))
         condition = parse_conditional(if_none_exist) if if_none_exist else None
 
         def work(tx: Tx) -> WriteResult:
@@ -243,12 +394,14 @@ class FhirService:
                     return WriteResult(existing, False)
             content = copy.deepcopy(raw)
             content.pop("id", None)
+            targets = self._resolve_references(tx, content, resource_type)
+            self._verify_targets(tx, targets, set())
             if condition is not None and tx.identifier_owner(resource_type, content) is not None:
                 raise _LostRace  # a concurrent create of the same resource committed meanwhile
             self._check_identifiers(tx, resource_type, content, None)
             return WriteResult(tx.create(resource_type, content), True)
 
-        return self._write(work)
+        return replace(self._write(work), warnings=warnings)
 
     @staticmethod
     def _check_identifiers(
@@ -307,7 +460,7 @@ class FhirService:
         """PUT [type]/[id], with optimistic locking through If-Match."""
         self._check_type(resource_type)
         self._check_id(resource_id)
-        validate_resource(raw, resource_type)
+        warnings = tuple(validate_resource(raw, resource_type))
         if raw.get("id") != resource_id:
             raise BadRequest(
                 f"the body's id {raw.get('id')!r} must equal the URL's {resource_id!r}",
@@ -322,21 +475,37 @@ class FhirService:
                 raise PreconditionFailed(
                     f"If-Match wants version {wanted}, the current version is {have}"
                 )
-            self._check_identifiers(tx, resource_type, raw, resource_id)
-            stored = tx.update(resource_type, resource_id, copy.deepcopy(raw), current)
+            content = copy.deepcopy(raw)
+            targets = self._resolve_references(tx, content, resource_type)
+            self._verify_targets(tx, targets, set())
+            self._check_identifiers(tx, resource_type, content, resource_id)
+            stored = tx.update(resource_type, resource_id, content, current)
             return WriteResult(stored, current is None)
 
-        return self._write(work)
+        return replace(self._write(work), warnings=warnings)
 
-    def delete(self, resource_type: str, resource_id: str) -> None:
-        """DELETE [type]/[id] (idempotent)."""
+    def delete(self, resource_type: str, resource_id: str, *, cascade: bool = False) -> None:
+        """DELETE [type]/[id] (idempotent).
+
+        A Patient or Device that live Observations refer to (subject, device, gateway) is
+        not deleted (409) unless `cascade`: then those Observations are deleted with it,
+        in the same transaction (`_cascade=delete`, as HAPI FHIR spells it).
+        """
         self._check_type(resource_type)
         self._check_id(resource_id)
 
         def work(tx: Tx) -> None:
             current = tx.read(resource_type, resource_id)
-            if current is not None and not current.deleted:
-                tx.delete(resource_type, current)
+            if current is None or current.deleted:
+                return
+            if cascade:
+                for referrer_type, referrer_id in tx.referrers(f"{resource_type}/{resource_id}"):
+                    referrer = tx.read(referrer_type, referrer_id)
+                    if referrer is not None and not referrer.deleted:
+                        tx.delete(referrer_type, referrer)
+            else:
+                self._refuse_if_referred(tx, resource_type, resource_id)
+            tx.delete(resource_type, current)
 
         self._write(work)
 
@@ -475,10 +644,10 @@ class FhirService:
 
     def bundle(self, raw: Any) -> dict[str, Any]:
         """POST [base] with a transaction or batch Bundle."""
-        validate_resource(raw, "Bundle")
+        warnings = validate_resource(raw, "Bundle")
         kind = raw.get("type")
         if kind == "transaction":
-            return self._transaction(raw)
+            return self._transaction(raw, warnings)
         if kind == "batch":
             return self._batch(raw)
         raise BadRequest(
@@ -486,7 +655,7 @@ class FhirService:
             expression=["Bundle.type"],
         )
 
-    def _transaction(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def _transaction(self, raw: dict[str, Any], warnings: Sequence[Issue]) -> dict[str, Any]:
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
         full_urls = [entry.get("fullUrl") for entry in entries]
@@ -515,6 +684,9 @@ class FhirService:
                     continue
                 target = matched[i].id if i in matched else new_ids.get(i, resource_id)
                 mapping[full_urls[i]] = f"{resource_type}/{target}"
+            known, pending = self._transaction_targets(entries, plan, matched, new_ids)
+            targets: list[tuple[str, str]] = []
+            deleted: list[tuple[str, str]] = []
             responses: list[dict[str, Any]] = [{}] * len(plan)
             creates: list[tuple[int, str, dict[str, Any]]] = []
             for i in order:
@@ -523,6 +695,7 @@ class FhirService:
                     current = tx.read(resource_type, resource_id)
                     if current is not None and not current.deleted:
                         tx.delete(resource_type, current)
+                        deleted.append((resource_type, resource_id))
                     responses[i] = {"status": "204 No Content"}
                     continue
                 if i in matched:
@@ -537,6 +710,9 @@ class FhirService:
                             expression=[f"Bundle.entry[{i}].resource"],
                         )
                     node["reference"] = resolved or original
+                targets += self._resolve_references(
+                    tx, content, f"Bundle.entry[{i}].resource", pending
+                )
                 if method == "POST":
                     content.pop("id", None)
                     creates.append((i, resource_type, content))
@@ -550,6 +726,10 @@ class FhirService:
                         )
                     stored = tx.update(resource_type, resource_id, content, current)
                     responses[i] = _response(stored, "201 Created" if current is None else "200 OK")
+            # After every DELETE: the entries may delete an Observation and its Patient.
+            for resource_type, resource_id in deleted:
+                self._refuse_if_referred(tx, resource_type, resource_id)
+            self._verify_targets(tx, targets, known - {f"{t}/{i}" for t, i in deleted})
             conditional = {i for i, step in enumerate(plan) if step[3] is not None}
             self._check_new_identifiers(tx, creates, conditional)
             stored_all = tx.create_many([(t, new_ids[i], c) for i, t, c in creates])
@@ -558,11 +738,43 @@ class FhirService:
             return responses
 
         responses = self._write(work)
+        by_entry: dict[int, list[Issue]] = {}
+        for text, where in warnings:
+            found = _ENTRY_INDEX.match(where)
+            if found is not None:
+                by_entry.setdefault(int(found.group(1)), []).append((text, where))
+        for index, issues in by_entry.items():
+            responses[index] = {**responses[index], "outcome": warnings_outcome(issues)}
         return {
             "resourceType": "Bundle",
             "type": "transaction-response",
             "entry": [{"response": r} for r in responses],
         }
+
+    @staticmethod
+    def _transaction_targets(
+        entries: Sequence[dict[str, Any]],
+        plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]],
+        matched: dict[int, Stored],
+        new_ids: dict[int, str],
+    ) -> tuple[set[str], dict[str, str]]:
+        """What a transaction's own entries make resolvable: `Type/id`s, and identifiers
+        (`Type|system|value`) for conditional references to resources it creates."""
+        known: set[str] = set()
+        pending: dict[str, str] = {}
+        for i, (method, resource_type, resource_id, _) in enumerate(plan):
+            if method == "DELETE":
+                continue
+            if i in matched:
+                known.add(f"{resource_type}/{matched[i].id}")
+                continue
+            target = f"{resource_type}/{new_ids.get(i, resource_id)}"
+            known.add(target)
+            for identifier in entries[i]["resource"].get("identifier", ()):
+                if isinstance(identifier, dict) and identifier.get("value"):
+                    system = identifier.get("system", "")
+                    pending[f"{resource_type}|{system}|{identifier['value']}"] = target
+        return known, pending
 
     def _match_all(
         self, tx: Tx, plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]]
@@ -694,13 +906,17 @@ class FhirService:
                 if reference["reference"].startswith("urn:uuid:"):
                     raise BadRequest("batch entries cannot refer to each other (use a transaction)")
             result = self.create(url.split("?")[0], resource, request_if_none_exist(entry))
-            return _response(result.stored, "201 Created" if result.created else "200 OK"), None
+            return _write_response(result), None
         parts = url.split("?")[0].split("/")
         if method == "PUT" and len(parts) == 2:
             result = self.update(parts[0], parts[1], entry.get("resource"))
-            return _response(result.stored, "201 Created" if result.created else "200 OK"), None
+            return _write_response(result), None
         if method == "DELETE" and len(parts) == 2:
-            self.delete(parts[0], parts[1])
+            query = dict(parse_qsl(url.partition("?")[2]))
+            cascade = query.pop("_cascade", None)
+            if query or cascade not in (None, "delete"):
+                raise BadRequest(f"DELETE {url}: the only parameter is _cascade=delete")
+            self.delete(parts[0], parts[1], cascade=cascade == "delete")
             return {"status": "204 No Content"}, None
         if method == "GET" and len(parts) == 2:
             stored = self.read(parts[0], parts[1])
@@ -712,6 +928,14 @@ def request_if_none_exist(entry: dict[str, Any]) -> str | None:
     """The entry's `request.ifNoneExist`, if any."""
     value = entry.get("request", {}).get("ifNoneExist")
     return str(value) if value else None
+
+
+def _write_response(result: WriteResult) -> dict[str, Any]:
+    """A batch entry's response to a create or update, with its warnings if any."""
+    response = _response(result.stored, "201 Created" if result.created else "200 OK")
+    if result.warnings:
+        response["outcome"] = warnings_outcome(result.warnings)
+    return response
 
 
 def _response(stored: Stored, status: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .fhir import InputLimits
+
 __all__ = ["SeriesBackend", "Settings", "get_settings"]
 
 
@@ -51,6 +53,16 @@ class Settings(BaseSettings):
     influx_password: str | None = None
     timezone: str = "Asia/Tokyo"
     max_body_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # What one body may hold (issue 10), refused before validation or database work.
+    # The depth stays far below the JSON encoder's 255, so a stored resource can always be
+    # served inside a Bundle.
+    max_json_depth: int = Field(default=64, ge=16, le=200, description="JSON nesting levels")
+    max_array_length: int = Field(default=200, ge=10, description="items of any JSON array")
+    max_bundle_entries: int = Field(default=1_000, ge=1, description="entries per Bundle")
+    max_string_length: int = Field(
+        default=10_000, ge=1_024, description="characters per string (narrative excepted)"
+    )
+    max_identifiers: int = Field(default=20, ge=1, description="identifiers per element")
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes")
@@ -82,6 +94,17 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The resource store URL (SQLite in data_dir unless database_url is set)."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'homevitals.db').as_posix()}"
+
+    @property
+    def input_limits(self) -> InputLimits:
+        """The body limits, as the parser takes them."""
+        return InputLimits(
+            self.max_json_depth,
+            self.max_array_length,
+            self.max_bundle_entries,
+            self.max_string_length,
+            self.max_identifiers,
+        )
 
     @property
     def zone(self) -> ZoneInfo:

@@ -21,12 +21,24 @@ from typing import Any
 
 from ..codes import codings
 from ..dates import parse_date, patient_zone_name, wall_or_instants
+from ..fhir import GATEWAY_EXTENSIONS
 
-__all__ = ["OPEN_END", "ZONE_PARAM", "IndexEntries", "index_resource", "normalize_string"]
+__all__ = [
+    "GATEWAY_PARAM",
+    "OPEN_END",
+    "REFERENCE_PARAMS",
+    "ZONE_PARAM",
+    "IndexEntries",
+    "index_resource",
+    "normalize_string",
+]
 
 ZONE_PARAM = "_tz"  # a Patient's tz-code; never a client's search parameter (they start with _)
 OPEN_END = 2**62  # an effectivePeriod without start or end reaches this far
 _MAX_STRING = 512  # the string index columns' length
+GATEWAY_PARAM = "gateway-device"
+# The indexed references of an Observation: who refers to a Patient or Device.
+REFERENCE_PARAMS = ("subject", "device", GATEWAY_PARAM)
 
 
 @dataclass
@@ -99,6 +111,11 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
             entries.references.append(("subject", subject))
         if device := _reference(resource.get("device")):
             entries.references.append(("device", device))
+        for extension in resource.get("extension", ()):
+            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
+                if gateway := _reference(extension.get("valueReference")):
+                    # Not a search parameter: what keeps a gateway Device from being deleted.
+                    entries.references.append((GATEWAY_PARAM, gateway))
         if (when := _date(resource, zone)) is not None:
             entries.dates.append(("date", *when))
     elif kind == "Patient":

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from .bulk import insert_rows
 from .database import READ_ONLY
 from .ids import new_id
-from .indexing import index_resource
+from .indexing import REFERENCE_PARAMS, index_resource
 from .schema import (
     identifiers,
     resource_versions,
@@ -141,6 +141,25 @@ class Tx:
             .order_by(resource_versions.c.version_id.desc())
         ).all()
         return [_stored(row, resource_type) for row in rows]
+
+    def referrers(self, target: str, limit: int | None = None) -> list[tuple[str, str]]:
+        """(type, id) of live Observations whose subject, device or gateway is `target`.
+
+        Deleted resources are unindexed, so every row found is a live referrer.
+        """
+        query = (
+            select(search_references.c.resource_type, search_references.c.resource_id)
+            .where(
+                search_references.c.resource_type == "Observation",
+                search_references.c.param.in_(REFERENCE_PARAMS),
+                search_references.c.target == target,
+            )
+            .distinct()
+            .order_by(search_references.c.resource_id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [(row[0], row[1]) for row in self.connection.execute(query)]
 
     def match_identifier(self, resource_type: str, system: str | None, value: str) -> list[str]:
         """Ids of live resources with that identifier (any system when `system` is None)."""

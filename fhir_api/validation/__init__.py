@@ -2,8 +2,9 @@
 
 Order: one walk over the resource's elements checks the JSON shape (nulls, empty
 values, wrong JSON types, unknown elements), the data type rules and the pinned
-models (400); then the resource's own rules (required bindings, invariants; 400),
-then profiles (vital signs, PHD; 422). All problems of a stage are reported
+models (400); then the resource's own rules (required bindings, invariants, ref-1;
+400), then profiles (vital signs, PHD; 422). Resources in `contained` get the same
+rules and profiles as the resource holding them. All problems of a stage are reported
 together, each naming its element.
 """
 
@@ -14,10 +15,11 @@ from typing import Any
 from ..errors import BadRequest, FhirError, Unprocessable
 from ..fhir import model_class
 from .elements import ElementValidator
-from .profiles import check_profiles
-from .rules import check_rules
+from .profiles import check_profiles, profile_warnings
+from .rules import check_references, check_rules
+from .structure import Issue
 
-__all__ = ["SUPPORTED", "validate_resource"]
+__all__ = ["SUPPORTED", "Issue", "validate_resource"]
 
 SUPPORTED = {"Patient", "Device", "Observation", "Bundle"}
 
@@ -34,8 +36,11 @@ def _raise(error: type[FhirError], issues: list[tuple[str, str]]) -> None:
 
 def validate_resource(
     raw: Any, expected_type: str | None = None, *, path: str | None = None
-) -> None:
+) -> list[Issue]:
     """Validate a parsed JSON resource (a transaction Bundle with every entry's resource).
+
+    Returns:
+        Warnings (diagnostics, expression), such as a profile the server does not know.
 
     Raises:
         BadRequest: not a resource of the expected type, or a base-rule violation.
@@ -55,24 +60,37 @@ def validate_resource(
         raise BadRequest(f"resourceType {resource_type!r} is not supported by this server")
     where = path or resource_type
     if resource_type == "Bundle":
-        _validate_bundle(raw, where)
-        return
+        return _validate_bundle(raw, where)
     issues = _ELEMENTS.check(raw, model_class(resource_type), where)
     if issues:
         _raise(BadRequest, issues)
-    _rules_and_profiles(raw, where)
+    return _rules_and_profiles(raw, where)
 
 
-def _rules_and_profiles(raw: dict[str, Any], where: str) -> None:
-    issues = check_rules(raw, where)
+def _rules_and_profiles(raw: dict[str, Any], where: str) -> list[Issue]:
+    """The resource's rules and profiles, and the same for each resource it contains;
+    its warnings."""
+    contained = [
+        (inner, f"{where}.contained[{index}]")
+        for index, inner in enumerate(raw.get("contained", ()))
+        if isinstance(inner, dict)
+    ]
+    issues = check_rules(raw, where) + check_references(raw, where)
+    for inner, inner_where in contained:
+        issues += check_rules(inner, inner_where)
     if issues:
         _raise(BadRequest, issues)
     issues = check_profiles(raw, where)
+    warnings = profile_warnings(raw, where)
+    for inner, inner_where in contained:
+        issues += check_profiles(inner, inner_where)
+        warnings += profile_warnings(inner, inner_where)
     if issues:
         _raise(Unprocessable, issues)
+    return warnings
 
 
-def _validate_bundle(raw: dict[str, Any], where: str) -> None:
+def _validate_bundle(raw: dict[str, Any], where: str) -> list[Issue]:
     """The Bundle with its entries' resources, then each resource's rules and profiles.
 
     A batch Bundle's resources are left to the entries: each succeeds or fails on its own.
@@ -94,9 +112,11 @@ def _validate_bundle(raw: dict[str, Any], where: str) -> None:
     issues = check_rules(raw, where)
     if issues:
         _raise(BadRequest, issues)
+    warnings = profile_warnings(raw, where)
     if batch:
-        return
+        return warnings
     for index, entry in enumerate(entries):
         resource = entry.get("resource")
         if resource is not None:
-            _rules_and_profiles(resource, f"{where}.entry[{index}].resource")
+            warnings += _rules_and_profiles(resource, f"{where}.entry[{index}].resource")
+    return warnings

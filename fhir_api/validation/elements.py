@@ -7,11 +7,19 @@ already validated models (pydantic takes a model instance of the field's class
 as it is). So every element is validated once, by the library, as a whole-resource
 `model_validate` would, and no problem of one element hides another's.
 
+Some rules depend on where an element stands, not only on its class: a Quantity
+in a SimpleQuantity position (`Range.low`, `referenceRange.high`, ...) may not
+have a comparator (sqty-1), so the position picks the data type whose rules
+apply (`rules.SIMPLE_QUANTITY`). Rules that depend on the whole resource (ref-1:
+`#id` must name a contained resource) are not element rules: `check_references`.
+
 Uploads repeat themselves: every panel from a blood-pressure cuff carries the
 same codes, categories, units, device reference and profile. An element below
-the resource that passed every check is remembered by its class and exact JSON;
+the resource that passed every check is remembered by its class, position's data
+type and exact JSON;
 an identical one later costs a lookup instead of a model construction. The
-checks depend on nothing but the element's class and content, so the verdict is
+checks depend on nothing but the element's class, the data type its position
+gives it and its content, and the memo's key holds all three, so the verdict is
 the same; the remembered models are never handed out or changed. Whole resources
 (and elements that may hold one) are always checked afresh.
 """
@@ -26,7 +34,7 @@ import orjson
 from pydantic import ValidationError
 
 from ..fhir import FHIRAbstractModel
-from .rules import DATATYPE_RULES, check_datatype
+from .rules import DATATYPE_RULES, SIMPLE_QUANTITY, check_datatype
 from .structure import Issue, check_object, has_resource_fields
 
 __all__ = ["ElementValidator"]
@@ -47,7 +55,7 @@ class ElementValidator:
     """Validates resources element by element, remembering clean elements. Thread-safe."""
 
     def __init__(self, memo_size: int = MEMO_SIZE) -> None:
-        self._memo: dict[tuple[type[FHIRAbstractModel], bytes], FHIRAbstractModel] = {}
+        self._memo: dict[tuple[type[FHIRAbstractModel], str | None, bytes], FHIRAbstractModel] = {}
         self._memo_size = memo_size
         self._lock = threading.Lock()
 
@@ -77,16 +85,21 @@ class ElementValidator:
         *,
         remember: bool,
         entry_resources: bool = True,
+        position: str | None = None,
     ) -> FHIRAbstractModel | None:
-        """The validated model of one object, or None after adding its problems to `issues`."""
-        key = (cls, orjson.dumps(raw)) if remember else None
+        """The validated model of one object, or None after adding its problems to `issues`.
+
+        `position` names a data type its place gives it (SimpleQuantity), else None.
+        """
+        datatype = position or _datatype(cls)
+        # The verdict depends on the class, the position's data type and the content.
+        key = (cls, datatype, orjson.dumps(raw)) if remember else None
         if key is not None:
             known = self._memo.get(key)
             if known is not None:
                 return known
         before = len(issues)
         children = check_object(raw, cls, path, issues)
-        datatype = _datatype(cls)
         if datatype is not None:
             check_datatype(datatype, raw, path, issues)
         prepared = dict(raw)
@@ -103,6 +116,9 @@ class ElementValidator:
                 child.path,
                 issues,
                 remember=not has_resource_fields(child.cls),
+                # A batch's entries hold the resources: pass the choice down to them.
+                entry_resources=entry_resources,
+                position=SIMPLE_QUANTITY.get((cls.__name__, child.key)),
             )
             if model is None:
                 continue

@@ -4,6 +4,14 @@ They apply when `meta.profile` claims the profile, and for vital signs also
 when the code is a vital-sign LOINC code (FHIR R4 observation-vitalsigns: such
 Observations SHALL conform). Violations are answered with 422.
 
+Known profiles (`KNOWN_PROFILES`): the R4 vital-signs family, JP Core's
+JP_Observation_VitalSigns (checked as R4 vital signs, which it derives from), and
+the PHD IG's Observation and Device profiles (PhdDevice/PhgDevice: only that the
+resource is a Device). A resource claiming a known profile of another resource
+type, or a vital-signs profile whose LOINC code it does not carry, is 422. A
+profile the server does not know is accepted with a warning (`profile_warnings`).
+Every Observation value in a UCUM unit of `POSSIBLE` must be a possible measurement.
+
 Deviations, on purpose: an Observation with the PHD category may have a Device
 as subject (the PHD IG's unassigned readings; vital signs would want a
 Patient), and PHD rules accept both the STU 2 category `phd` and the earlier
@@ -16,8 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..dates import parse_date_range
+from ..fhir import GATEWAY_EXTENSIONS
 
-__all__ = ["check_profiles"]
+__all__ = ["KNOWN_PROFILES", "check_profiles", "profile_warnings"]
 
 Issue = tuple[str, str]
 LOINC = "http://loinc.org"
@@ -27,10 +36,6 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 PHD_CATEGORY = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"
 PHD_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/Phd"
 PHD_CTS_PROFILE = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCoincidentTimeStampObservation"
-GATEWAY_EXTENSIONS = {
-    "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice",
-    "http://hl7.org/fhir/StructureDefinition/device-gateway",
-}
 
 # LOINC code -> (profile name, allowed UCUM units; None when the value is in components)
 VITAL_SIGNS: dict[str, tuple[str, frozenset[str] | None]] = {
@@ -46,7 +51,39 @@ VITAL_SIGNS: dict[str, tuple[str, frozenset[str] | None]] = {
     "39156-5": ("bmi", frozenset({"kg/m2"})),
 }
 _BY_PROFILE = {VS + name: code for code, (name, _) in VITAL_SIGNS.items()}
+JP_VITAL_SIGNS = "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Observation_VitalSigns"
+PHD_PREFIX = "http://hl7.org/fhir/uv/phd/StructureDefinition/"
+# Canonical URL -> the resource type it profiles (PHD's are matched by prefix below).
+KNOWN_PROFILES: dict[str, str] = {
+    **{url: "Observation" for url in _BY_PROFILE},
+    VS + "vitalsigns": "Observation",
+    JP_VITAL_SIGNS: "Observation",
+    PHD_PREFIX + "PhdDevice": "Device",
+    PHD_PREFIX + "PhgDevice": "Device",
+}
 _BP_COMPONENTS = {"8480-6": "systolic", "8462-4": "diastolic"}
+
+# UCUM unit -> values no measurement of a person can have outside of (inclusive bounds).
+# Far wider than clinical ranges (device_adapters.units.PLAUSIBLE_RANGES): an alarming
+# value is stored and shown; only nonsense like 1e308 mm[Hg], which would overflow every
+# sum over a day, or a negative weight is refused (issue 10).
+POSSIBLE: dict[str, tuple[float, float]] = {
+    "mm[Hg]": (0.0, 500.0),
+    "kPa": (0.0, 70.0),
+    "/min": (0.0, 600.0),
+    "%": (0.0, 100.0),
+    "Cel": (0.0, 60.0),
+    "[degF]": (32.0, 140.0),
+    "kg": (0.0, 1_000.0),
+    "g": (0.0, 1_000_000.0),
+    "[lb_av]": (0.0, 2_200.0),
+    "cm": (0.0, 300.0),
+    "m": (0.0, 3.0),
+    "[in_i]": (0.0, 120.0),
+    "kg/m2": (0.0, 300.0),
+    "mg/dL": (0.0, 10_000.0),
+    "mmol/L": (0.0, 600.0),
+}
 
 
 def _loinc_codes(concept: Any) -> list[str]:
@@ -103,22 +140,88 @@ def _quantity(
         issues.append(("valueQuantity.value is required", f"{where}.valueQuantity.value"))
 
 
+def _claimed(resource: dict[str, Any]) -> list[str]:
+    """The canonical URLs of `meta.profile`, without a `|version`."""
+    meta = resource.get("meta")
+    claims = meta.get("profile", ()) if isinstance(meta, dict) else ()
+    return [p.split("|", 1)[0] for p in claims if isinstance(p, str)]
+
+
+def _profiled_type(url: str) -> str | None:
+    known = KNOWN_PROFILES.get(url)
+    if known is None and url.startswith(PHD_PREFIX):
+        return "Observation"  # every other PHD IG profile is one of its Observations
+    return known
+
+
+def profile_warnings(resource: dict[str, Any], path: str) -> list[Issue]:
+    """A warning per claimed profile this server does not know (and so cannot check)."""
+    return [
+        (
+            f"profile {url} is not known to this server: checked against the base resource only",
+            f"{path}.meta.profile[{index}]",
+        )
+        for index, url in enumerate(_claimed(resource))
+        if _profiled_type(url) is None
+    ]
+
+
+def _possible(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """Each value of a known UCUM unit within what a person can measure (`POSSIBLE`)."""
+    components = resource.get("component", ())
+    for index, element in enumerate([resource, *components]):
+        quantity = element.get("valueQuantity") if isinstance(element, dict) else None
+        if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+            continue
+        bounds = POSSIBLE.get(str(quantity.get("code")))
+        value = quantity.get("value")
+        if bounds is None or not isinstance(value, (int, float)):
+            continue
+        if not bounds[0] <= value <= bounds[1]:
+            where = path if index == 0 else f"{path}.component[{index - 1}]"
+            issues.append(
+                (
+                    f"{value} {quantity['code']} is not a possible measurement "
+                    f"(from {bounds[0]:g} to {bounds[1]:g})",
+                    f"{where}.valueQuantity.value",
+                )
+            )
+
+
 def check_profiles(resource: dict[str, Any], path: str) -> list[Issue]:
-    """Profile problems of an Observation (other types have none to check here)."""
-    if resource.get("resourceType") != "Observation":
-        return []
+    """Profile problems of a resource (Observations have rules; others only the type)."""
+    claimed = _claimed(resource)
+    kind = resource.get("resourceType")
     issues: list[Issue] = []
-    profiles = set((resource.get("meta") or {}).get("profile", ()))
+    for index, url in enumerate(claimed):
+        profiled = _profiled_type(url)
+        if profiled is not None and profiled != kind:
+            issues.append(
+                (f"profile {url} is for {profiled}, not {kind}", f"{path}.meta.profile[{index}]")
+            )
+    if kind != "Observation":
+        return issues
+    _possible(resource, path, issues)
+    profiles = set(claimed)
+    loinc = _loinc_codes(resource.get("code"))
+    for url in sorted(profiles & _BY_PROFILE.keys()):
+        if _BY_PROFILE[url] not in loinc:
+            issues.append(
+                (f"profile {url} needs the LOINC code {_BY_PROFILE[url]}", f"{path}.code")
+            )
     categories = _categories(resource)
     vital_codes = [c for c in _loinc_codes(resource.get("code")) if c in VITAL_SIGNS]
     vital_codes += [
         _BY_PROFILE[p] for p in profiles if p in _BY_PROFILE and _BY_PROFILE[p] not in vital_codes
     ]
-    claims_vitals = VS + "vitalsigns" in profiles
+    claims_vitals = bool({VS + "vitalsigns", JP_VITAL_SIGNS} & profiles)
     is_phd = bool({(PHD_CATEGORY, "phd"), (PHD_CATEGORY, "phd-observation")} & categories)
     if vital_codes or claims_vitals:
         _vital_signs(resource, path, vital_codes, categories, is_phd, issues)
-    claims_phd = any(p.startswith(PHD_PROFILE) and p != PHD_CTS_PROFILE for p in profiles)
+    claims_phd = any(
+        _profiled_type(p) == "Observation" and p.startswith(PHD_PROFILE) and p != PHD_CTS_PROFILE
+        for p in profiles
+    )
     if claims_phd or is_phd:
         _phd(resource, path, categories, issues)
     return issues
@@ -140,7 +243,10 @@ def _vital_signs(
     if not subject:
         issues.append(("vital signs need a subject", f"{path}.subject"))
     elif not (
-        subject.startswith("Patient/") or subject.startswith("urn:uuid:") or "/Patient/" in subject
+        subject.startswith(("Patient/", "Patient?"))  # a conditional reference too
+        or subject.startswith("urn:uuid:")
+        or "/Patient/" in subject
+        or _contained_type(resource, subject) == "Patient"
     ):
         if not (is_phd and "Device/" in subject):
             issues.append(("the subject of vital signs must be a Patient", f"{path}.subject"))
@@ -156,7 +262,7 @@ def _vital_signs(
     elif isinstance(effective, str):
         try:
             parse_date_range(effective, __import__("datetime").UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             issues.append(("effectiveDateTime is not a FHIR dateTime", f"{path}.effectiveDateTime"))
     components = resource.get("component", ())
     for index, component in enumerate(components):
@@ -184,6 +290,16 @@ def _vital_signs(
                 _quantity(resource, units, path, issues)
         elif "valueQuantity" in resource:
             _quantity(resource, units, path, issues)
+
+
+def _contained_type(resource: dict[str, Any], reference: str) -> str | None:
+    """The resourceType of the contained resource a `#id` reference names, if any."""
+    if not reference.startswith("#"):
+        return None
+    for inner in resource.get("contained", ()):
+        if isinstance(inner, dict) and inner.get("id") == reference[1:]:
+            return str(inner.get("resourceType"))
+    return None
 
 
 def _blood_pressure(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:

@@ -4,19 +4,24 @@ Resource rules (`check_rules`): Observation.status, Bundle.type,
 Bundle.entry.request.method, Patient.gender, Device.status, and the invariants obs-6,
 obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type rules (`check_datatype`,
 applied to every element of that type wherever it occurs): Quantity.comparator (and
-the Quantity profiles Age, Duration, ...), HumanName.use, Identifier.use,
-ContactPoint.system/use, Narrative.status, and per-1 on Period.
+the Quantity profiles Age, Duration, ...), sqty-1 where the position makes a Quantity
+a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use, Identifier.use,
+ContactPoint.system/use, Narrative.status, and per-1 on Period; and the lengths of
+values stored in index columns (Identifier, Coding, Reference), which FHIR leaves
+open but the database does not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from ..dates import parse_date_range
+import orjson
 
-__all__ = ["DATATYPE_RULES", "check_datatype", "check_rules"]
+from ..dates import parse_date_range, to_ms
+
+__all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
 
 Issue = tuple[str, str]
 
@@ -50,6 +55,19 @@ IDENTIFIER_USE = {"usual", "official", "temp", "secondary", "old"}
 CONTACT_SYSTEM = {"phone", "fax", "email", "pager", "url", "sms", "other"}
 CONTACT_USE = {"home", "work", "temp", "old", "mobile"}
 NARRATIVE_STATUS = {"generated", "extensions", "additional", "empty"}
+# The dates the server indexes and places on calendar days (time zones reach +-14 h).
+_CALENDAR_DATES = {
+    "Observation": ("effectiveDateTime", "effectiveInstant", "issued"),
+    "Patient": ("birthDate",),
+}
+_EARLIEST_MS = to_ms(datetime(1, 1, 2, tzinfo=UTC))
+_LATEST_MS = to_ms(datetime(9999, 12, 30, tzinfo=UTC))
+# Widths of the index columns these values are stored in (storage/schema.py; a test
+# compares): identifier and token system/value, reference targets, series code and unit.
+INDEXED_LENGTH = 512
+REFERENCE_LENGTH = 256
+SERIES_CODE_LENGTH = 64
+SERIES_UNIT_LENGTH = 32
 
 
 def _binding(value: Any, allowed: set[str], where: str, issues: list[Issue]) -> None:
@@ -75,7 +93,13 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
     """Binding and invariant problems of a structurally clean resource."""
     issues: list[Issue] = []
     kind = resource.get("resourceType")
+    for key in _CALENDAR_DATES.get(str(kind), ()):
+        _on_calendar(resource.get(key), f"{path}.{key}", issues)
     if kind == "Observation":
+        period = resource.get("effectivePeriod")
+        if isinstance(period, dict):
+            for key in ("start", "end"):
+                _on_calendar(period.get(key), f"{path}.effectivePeriod.{key}", issues)
         _binding(resource.get("status"), OBSERVATION_STATUS, f"{path}.status", issues)
         if _has_value(resource) and "dataAbsentReason" in resource:
             issues.append(
@@ -85,6 +109,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
                 )
             )
         own = _codes(resource.get("code"))
+        _series_columns(resource, path, issues)
         for index, component in enumerate(resource.get("component", ())):
             where = f"{path}.component[{index}]"
             if _has_value(component) and "dataAbsentReason" in component:
@@ -142,8 +167,114 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
     return issues
 
 
+def _on_calendar(value: Any, where: str, issues: list[Issue]) -> None:
+    """A date the server indexes and rolls up by day must stay a day away from the ends
+    of the calendar: 0001-01-01T00:00+14:00 is year 0 in UTC (issue 10: a 500)."""
+    if not isinstance(value, str):
+        return
+    try:
+        found = parse_date_range(value, UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59:59-12:00 ends in year 10000
+        issues.append((f"{value!r} is not a FHIR date", where))
+        return
+    if found.start_ms < _EARLIEST_MS or found.end_ms > _LATEST_MS:
+        issues.append((f"{value} is outside the years 0001 to 9999 in every time zone", where))
+
+
+def _series_columns(observation: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """The code and unit of each value go into the series tables' narrower columns."""
+    components = observation.get("component", ())
+    for index, element in enumerate([observation, *components]):
+        where = path if index == 0 else f"{path}.component[{index - 1}]"
+        code = element.get("code")
+        for n, coding in enumerate(code.get("coding", ()) if isinstance(code, dict) else ()):
+            value = coding.get("code") if isinstance(coding, dict) else None
+            if isinstance(value, str) and len(value) > SERIES_CODE_LENGTH:
+                issues.append(
+                    (
+                        f"a code of {len(value)} characters; at most {SERIES_CODE_LENGTH}",
+                        f"{where}.code.coding[{n}].code",
+                    )
+                )
+        quantity = element.get("valueQuantity")
+        if isinstance(quantity, dict):
+            for key in ("code", "unit"):
+                unit = quantity.get(key)
+                if isinstance(unit, str) and len(unit) > SERIES_UNIT_LENGTH:
+                    issues.append(
+                        (
+                            f"a unit of {len(unit)} characters; at most {SERIES_UNIT_LENGTH}",
+                            f"{where}.valueQuantity.{key}",
+                        )
+                    )
+
+
+def check_references(resource: dict[str, Any], path: str) -> list[Issue]:
+    """ref-1 (a `#id` reference names a contained resource), dom-2 and dom-3 (R4).
+
+    The verdict depends on the whole resource (its `contained` ids), so it is not an
+    element rule the element memo could remember. Cheap when there is nothing local:
+    one scan of the compact JSON for `"#`.
+    """
+    contained = resource.get("contained")
+    if not contained and b'"reference":"#' not in orjson.dumps(resource):
+        return []
+    issues: list[Issue] = []
+    ids: set[str] = set()
+    for index, inner in enumerate(contained or ()):
+        where = f"{path}.contained[{index}]"
+        if not isinstance(inner, dict):
+            continue
+        if "contained" in inner:
+            issues.append(("dom-2: a contained resource has no contained resources", where))
+        if isinstance(inner.get("id"), str):
+            ids.add(inner["id"])
+        else:
+            issues.append(("a contained resource needs an id to be referenced by", f"{where}.id"))
+    local: set[str] = set()
+    stack: list[tuple[Any, str]] = [(resource, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            reference = node.get("reference")
+            if isinstance(reference, str) and reference.startswith("#"):
+                local.add(reference[1:])
+                if reference != "#" and reference[1:] not in ids:
+                    issues.append(
+                        (
+                            f"ref-1: {reference} names no contained resource of this resource",
+                            f"{where}.reference",
+                        )
+                    )
+            stack += [(v, f"{where}.{k}") for k, v in node.items() if isinstance(v, (dict, list))]
+        else:
+            stack += [
+                (v, f"{where}[{i}]") for i, v in enumerate(node) if isinstance(v, (dict, list))
+            ]
+    for index, inner in enumerate(contained or ()):
+        if isinstance(inner, dict) and inner.get("id") in ids - local:
+            issues.append(
+                (
+                    f"dom-3: contained resource #{inner['id']} is not referenced from the resource",
+                    f"{path}.contained[{index}]",
+                )
+            )
+    return issues
+
+
 def _quantity(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("comparator"), COMPARATOR, f"{where}.comparator", issues)
+
+
+def _simple_quantity(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _quantity(element, where, issues)
+    if "comparator" in element:
+        issues.append(
+            (
+                "sqty-1: a SimpleQuantity has no comparator (it is an exact value)",
+                f"{where}.comparator",
+            )
+        )
 
 
 def _human_name(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
@@ -152,6 +283,27 @@ def _human_name(element: dict[str, Any], where: str, issues: list[Issue]) -> Non
 
 def _identifier(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("use"), IDENTIFIER_USE, f"{where}.use", issues)
+    _fits(element, ("system", "value"), INDEXED_LENGTH, where, issues)
+
+
+def _coding(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _fits(element, ("system", "code"), INDEXED_LENGTH, where, issues)
+
+
+def _reference(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    _fits(element, ("reference",), REFERENCE_LENGTH, where, issues)
+
+
+def _fits(
+    element: dict[str, Any], keys: tuple[str, ...], limit: int, where: str, issues: list[Issue]
+) -> None:
+    """Values that go into an index column must fit it (PostgreSQL refuses, SQLite stores)."""
+    for key in keys:
+        value = element.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            issues.append(
+                (f"{len(value)} characters; at most {limit} are taken here", f"{where}.{key}")
+            )
 
 
 def _contact_point(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
@@ -170,18 +322,39 @@ def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
     try:
         if parse_date_range(start, UTC).start_ms > parse_date_range(end, UTC).end_ms - 1:
             issues.append(("per-1: start must not be after end", where))
-    except ValueError:
+    except (ValueError, OverflowError):
         return
 
 
 # FHIR data type name -> its rules (a profile of a type, like Age of Quantity, gets its base's).
 DATATYPE_RULES: dict[str, Callable[[dict[str, Any], str, list[Issue]], None]] = {
     "Quantity": _quantity,
+    "SimpleQuantity": _simple_quantity,
+    "Coding": _coding,
+    "Reference": _reference,
     "Period": _period,
     "HumanName": _human_name,
     "Identifier": _identifier,
     "ContactPoint": _contact_point,
     "Narrative": _narrative,
+}
+
+
+# (model class, element) -> "SimpleQuantity": the places FHIR R4 gives that profile of
+# Quantity, in the data types and the resources this server stores (the models type them
+# all as Quantity). The data type of an element thus depends on its position.
+SIMPLE_QUANTITY: dict[tuple[str, str], str] = {
+    (parent, element): "SimpleQuantity"
+    for parent, element in (
+        ("Range", "low"),
+        ("Range", "high"),
+        ("SampledData", "origin"),
+        ("ObservationReferenceRange", "low"),
+        ("ObservationReferenceRange", "high"),
+        ("Dosage", "maxDosePerAdministration"),
+        ("Dosage", "maxDosePerLifetime"),
+        ("DosageDoseAndRate", "doseQuantity"),
+    )
 }
 
 

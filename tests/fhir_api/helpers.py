@@ -116,3 +116,27 @@ def observations_in(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 def clone(document: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(document)
+
+
+def ensure_subjects(client: Any, *references: str) -> None:
+    """Create each `Patient/id` or `Device/id` that is not stored yet (references must
+    resolve: an Observation's subject, device and gateway are refused otherwise)."""
+    for reference in references:
+        resource_type, resource_id = reference.split("/")
+        if client.get(f"/{reference}").status_code == 200:
+            continue
+        body = {"resourceType": resource_type, "id": resource_id}
+        response = client.put(f"/{reference}", json=body, headers=JSON)
+        assert response.status_code in (200, 201), response.text
+
+
+def referenced(resource: dict[str, Any]) -> list[str]:
+    """The `Patient/..` and `Device/..` an Observation's subject, device and gateway name."""
+    nodes = [resource.get("subject"), resource.get("device")]
+    nodes += [e.get("valueReference") for e in resource.get("extension", ())]
+    found = []
+    for node in nodes:
+        reference = (node or {}).get("reference", "")
+        if reference.startswith(("Patient/", "Device/")):
+            found.append(reference)
+    return found

@@ -26,7 +26,9 @@ CONDITION = "identifier=urn:test|race-1"
 def service(request, tmp_path):
     with ExitStack() as stack:
         store = build_store(settings_for(request.param, stack, tmp_path))
-        yield FhirService(store)
+        service = FhirService(store)
+        service.update("Patient", "p1", {"resourceType": "Patient", "id": "p1"})
+        yield service
         store.engine.dispose()
 
 

@@ -34,6 +34,7 @@ def test_influxdb_outage_keeps_points_queued_until_it_is_back(tmp_path):
         )
         store = build_store(settings)
         service = FhirService(store, after_write=lambda: flush_series_outbox(store))
+        service.update("Patient", "p1", {"resourceType": "Patient", "id": "p1"})
         created = service.create("Observation", spo2("Patient/p1", "2024-11-27T07:00:00+09:00", 93))
         assert created.created  # the reading is stored even though InfluxDB is down
         assert pending_series(store) == 1
@@ -56,6 +57,7 @@ def test_reindex_rebuilds_the_series_from_the_resources(tmp_path, monkeypatch, c
     settings = Settings(data_dir=tmp_path)
     store = build_store(settings)
     service = FhirService(store)
+    service.update("Patient", "p2", {"resourceType": "Patient", "id": "p2"})
     for day, value in ((26, 95), (27, 97), (27, 99)):
         service.create("Observation", spo2("Patient/p2", f"2024-11-{day}T07:00:00+09:00", value))
     with store.transaction() as tx:

@@ -18,6 +18,7 @@ from gateway.simulation.peripherals import BloodPressureCuff
 
 from ..fhir_api.conftest import RunningServer, serve
 from ..services import free_port
+from .conftest import seed_patients
 from .test_end_to_end import run_gateway, search, stop, wait_for
 
 CUFF = "D0:00:00:00:32:01"
@@ -37,6 +38,7 @@ async def test_readings_taken_while_the_server_is_down_arrive_once_it_is_back(tm
     with serve(settings, port) as (base, store):
         token = TokenStore(store.engine).create("outage", Role.SYSTEM)
         server = RunningServer("sqlite", base, token, store, settings)
+        seed_patients(server)
         gateway, task = await run_gateway(tmp_path, server, bus, bindings)
         await wait_for(lambda: gateway.outbox.counts()["sent"] >= 1)
     try:
