@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from .auth import Role, TokenStore
-from .settings import Settings
+from .settings import Settings, UnknownSetting
 from .storage.schema import resources
 from .storage.series.base import SeriesPoint
 
@@ -20,6 +20,14 @@ __all__ = ["add_commands"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return _read_settings(args)
+    except UnknownSetting as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _read_settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
