@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -38,15 +42,69 @@ def _read_settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[Path]:
+    """An owner-only directory for the workers' metric files, empty at start.
+
+    prometheus-client's multiprocess mode needs it set before it is imported, in
+    the parent and in every worker, and cleared between runs. An operator's own
+    `PROMETHEUS_MULTIPROC_DIR` is used (and emptied); else a new one is made and
+    removed afterwards.
+    """
+    given = os.environ.get(_METRICS_DIR)
+    if given:
+        path = Path(given)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="homevitals-metrics-"))  # mode 0700
+        os.environ[_METRICS_DIR] = str(path)
+    try:
+        yield path
+    finally:
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)
+            os.environ.pop(_METRICS_DIR, None)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the server: the settings' limits, our logging, no access log of its own.
+
+    `limit_concurrency` answers 503 beyond that many connections and tasks per worker;
+    `timeout_keep_alive` closes idle keep-alive connections. Neither times out a
+    client that stalls mid-request: docs/reverse-proxy.md says what does.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # uvicorn's records go through configure_logging's handler
+        "access_log": False,  # RequestLog writes one line per request instead
+        "proxy_headers": True,
+        "forwarded_allow_ips": "127.0.0.1",
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
+    with _metrics_directory():
+        return _serve_with_metrics(args)
+
+
+def _serve_with_metrics(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_store
+    from .request_log import configure_logging
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format, settings.log_level)
     build_store(settings).engine.dispose()  # migrate once, before any worker starts
     # Workers are separate processes that read their settings anew: hand the command
     # line's choices on through the environment.
@@ -58,15 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"{settings.workers} worker(s)",
         flush=True,
     )
-    uvicorn.run(
-        "fhir_api.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    uvicorn.run("fhir_api.app:app_from_environment", factory=True, **_uvicorn_options(settings))
     return 0
 
 
