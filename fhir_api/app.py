@@ -15,6 +15,7 @@ import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from .auth import TokenStore
+from .backup import server_lock
 from .errors import FhirError, PayloadTooLarge, operation_outcome
 from .metrics import (
     QUEUE_DEPTH,
@@ -165,10 +167,12 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        checkpointer = (
-            WalCheckpointer(store.engine) if WalCheckpointer.applies_to(store.engine) else None
-        )
+        embedded = WalCheckpointer.applies_to(store.engine)
+        checkpointer = WalCheckpointer(store.engine) if embedded else None
+        in_use = contextlib.ExitStack()
         if checkpointer is not None:
+            # `homevitals server restore` refuses while any server holds this lock.
+            in_use.enter_context(server_lock(Path(str(store.engine.url.database))))
             checkpointer.start()
         task = None
         if external_series:
@@ -191,6 +195,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
                 await asyncio.to_thread(checkpointer.stop)
             store.series.close()
             process_exiting()
+            in_use.close()
 
     app = FastAPI(
         title="HomeVitals FHIR server",

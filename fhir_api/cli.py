@@ -163,6 +163,51 @@ def _write(store: object, points: Sequence[SeriesPoint]) -> None:
         flush_series_outbox(store)
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from .backup import BackupError, backup_store, sqlite_path
+
+    settings = _settings(args)
+    try:
+        summary = backup_store(sqlite_path(settings.sqlalchemy_url), Path(args.path))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {summary.resources} resources to {summary.path} (mode 0600)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from .backup import BackupError, restore_store, sqlite_path
+
+    settings = _settings(args)
+    try:
+        summary = restore_store(Path(args.path), sqlite_path(settings.sqlalchemy_url))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {summary.resources} resources into {summary.path}")
+    if settings.series_backend == "influxdb":
+        print("the series live in InfluxDB: run 'homevitals server reindex' to rebuild them")
+    return 0
+
+
+def _add_backup_commands(
+    server_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    backup = server_commands.add_parser(
+        "backup", help="copy the embedded store to a new file while the server runs"
+    )
+    backup.add_argument("path", help="the new backup file (created 0600; must not exist)")
+    backup.add_argument("--data-dir")
+    backup.set_defaults(handler=_backup)
+    restore = server_commands.add_parser(
+        "restore", help="put a backup back in place of the embedded store (server stopped)"
+    )
+    restore.add_argument("path", help="a file made by 'homevitals server backup'")
+    restore.add_argument("--data-dir")
+    restore.set_defaults(handler=_restore)
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from .storage.database import make_engine, migrate
 
@@ -201,6 +246,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     reindex.add_argument("--data-dir")
     reindex.set_defaults(handler=_reindex)
+    _add_backup_commands(server_commands)
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token and print it once")
