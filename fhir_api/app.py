@@ -46,7 +46,9 @@ from .storage.series.influx import InfluxSeriesStore
 from .storage.series.sql import SqlSeriesStore
 from .storage.series.sync import flush_series_outbox, pending_series
 
-__all__ = ["app_from_environment", "build_series_store", "build_store", "create_app"]
+__all__ = ["TITLE", "app_from_environment", "build_series_store", "build_store", "create_app"]
+
+TITLE = "HomeVitals FHIR server"
 
 _LOGGER = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -198,7 +200,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
             in_use.close()
 
     app = FastAPI(
-        title="HomeVitals FHIR server",
+        title=TITLE,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,

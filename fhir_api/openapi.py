@@ -66,14 +66,19 @@ def _resource(resource_type: str) -> dict[str, Any]:
     }
 
 
-def _query(name: str, schema: dict[str, Any], text: str, required: bool = False) -> dict[str, Any]:
-    return {
+def _query(
+    name: str, schema: dict[str, Any], text: str, required: bool = False, example: Any = None
+) -> dict[str, Any]:
+    parameter = {
         "name": name,
         "in": "query",
         "required": required,
         "schema": schema,
         "description": text,
     }
+    if example is not None:
+        parameter["example"] = example
+    return parameter
 
 
 def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -94,14 +99,33 @@ _SEARCH_TEXT = {
 }
 
 
+_SEARCH_EXAMPLE = {
+    "token": "http://loinc.org|8480-6",
+    "reference": "Patient/example",
+    "date": "ge2024-10-01",
+    "string": "Tanaka",
+    "id": "example",
+}
+
+
 def _search_parameters(resource_type: str) -> list[dict[str, Any]]:
     params = [
-        _query(name, {"type": "string"}, _SEARCH_TEXT[kind.split(":")[0]])
+        _query(
+            name,
+            {"type": "string"},
+            _SEARCH_TEXT[kind.split(":")[0]],
+            example=_SEARCH_EXAMPLE[kind.split(":")[0]],
+        )
         for name, kind in SEARCH_PARAMETERS[resource_type].items()
     ]
     params += [
-        _query("_count", {"type": "integer", "minimum": 0}, "page size (at most 1000)"),
-        _query("_offset", {"type": "integer", "minimum": 0}, "matches to skip (from next links)"),
+        _query("_count", {"type": "integer", "minimum": 0}, "page size (at most 1000)", example=10),
+        _query(
+            "_offset",
+            {"type": "integer", "minimum": 0},
+            "matches to skip (from next links)",
+            example=10,
+        ),
         _query("_summary", {"type": "string", "enum": ["count"]}, "count only"),
         _FORMAT,
     ]
@@ -233,7 +257,9 @@ def _operation_paths() -> dict[str, Any]:
                 "summary": "the newest max Observations per code for a patient",
                 "parameters": [
                     *_search_parameters("Observation"),
-                    _query("max", {"type": "integer", "minimum": 1}, "per code (default 1)"),
+                    _query(
+                        "max", {"type": "integer", "minimum": 1}, "per code (default 1)", example=3
+                    ),
                 ],
                 "responses": _responses({200: bundle}, _ERRORS_READ),
             }
@@ -244,12 +270,12 @@ def _operation_paths() -> dict[str, Any]:
                 "summary": "per-day min, max, mean and count (OperationDefinition/"
                 "Observation-stats)",
                 "parameters": [
-                    _query("subject", string, "Patient/id"),
+                    _query("subject", string, "Patient/id", example="Patient/example"),
                     _query("patient", string, "Patient id (instead of subject)"),
-                    _query("code", string, "comma-separated LOINC codes", required=True),
+                    _query("code", string, "comma-separated LOINC codes", True, "8480-6,8462-4"),
                     _query("start", {"type": "string", "format": "date"}, "first day", True),
                     _query("end", {"type": "string", "format": "date"}, "day after the last", True),
-                    _query("tz", string, "IANA time zone; default the patient's"),
+                    _query("tz", string, "IANA time zone; default the patient's", example="UTC"),
                     _FORMAT,
                 ],
                 "responses": _responses({200: parameters}, _ERRORS_READ),
