@@ -156,6 +156,18 @@ def test_metrics_count_interactions_ingest_and_refusals(ops):
     for minute in range(3):
         observation = blood_pressure(subject, f"2024-10-01T08:0{minute}:00+09:00", 120, 80)
         assert httpx.post(f"{root}/fhir/Observation", json=observation, headers=auth).is_success
+    transaction = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": blood_pressure(subject, f"2024-10-02T08:0{minute}:00+09:00", 118, 79),
+                "request": {"method": "POST", "url": "Observation"},
+            }
+            for minute in range(2)
+        ],
+    }
+    assert httpx.post(f"{root}/fhir", json=transaction, headers=auth).status_code == 200
     refused = httpx.post(
         f"{root}/fhir/Observation", json={"resourceType": "Observation"}, headers=auth
     )
@@ -170,7 +182,7 @@ def test_metrics_count_interactions_ingest_and_refusals(ops):
 
     assert grew('homevitals_http_requests_total{interaction="create",status="201"}') == 4
     assert grew('homevitals_http_requests_total{interaction="search-type",status="200"}') == 1
-    assert grew("homevitals_observations_ingested_total") == 3
+    assert grew("homevitals_observations_ingested_total") == 5  # 3 creates, 2 in a Bundle
     assert grew('homevitals_validation_refusals_total{interaction="create",status="400"}') == 1
     assert grew('homevitals_http_request_duration_seconds_count{interaction="create"}') == 5
     assert "homevitals_series_queue_depth" in after
