@@ -385,3 +385,4 @@ def test_json_formatter_carries_the_traceback():
     handler.emit(record)
     document = json.loads(stream.getvalue())
     assert document["level"] == "ERROR" and "ValueError: boom" in document["traceback"]
+    assert document["time"].endswith("+00:00")  # UTC, unambiguous across servers
