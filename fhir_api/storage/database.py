@@ -24,6 +24,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 __all__ = ["READ_ONLY", "WalCheckpointer", "make_engine", "migrate", "prepare_private_file"]
 
@@ -70,7 +71,7 @@ def make_engine(url: str) -> Engine:
     queue up instead of both reading and then failing to upgrade their locks.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
             prepare_private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})

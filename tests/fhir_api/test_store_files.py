@@ -10,6 +10,7 @@ import pytest
 
 from fhir_api.app import build_store
 from fhir_api.settings import Settings
+from fhir_api.storage.database import make_engine
 
 
 @pytest.fixture
@@ -48,3 +49,10 @@ def test_store_left_world_readable_is_narrowed_on_start(tmp_path, usual_umask):
     database.chmod(0o644)
     build_store(Settings(data_dir=tmp_path)).engine.dispose()
     assert _mode(database) == 0o600
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_store_creates_no_file(tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    make_engine(url).dispose()
+    assert list(tmp_path.iterdir()) == []
