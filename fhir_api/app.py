@@ -1,7 +1,10 @@
 """The FastAPI application: `create_app(settings)` builds a server around its stores.
 
-Every request needs a bearer token; every error is an OperationOutcome; bodies
-over the configured size are refused before they are read in full.
+Every FHIR request needs a bearer token, except the CapabilityStatement and the
+OperationDefinitions (FHIR and SMART clients read them first); `/healthz`,
+`/readyz` and `/openapi.json` need none, `/metrics` its own. Every error is an
+OperationOutcome; bodies over the configured size are refused before they are
+read in full; every request is one log line (`request_log`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,19 +24,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from .auth import TokenStore
+from .backup import server_lock
 from .errors import FhirError, PayloadTooLarge, operation_outcome
+from .metrics import (
+    QUEUE_DEPTH,
+    ROLLUP_REBUILDS,
+    InstrumentedService,
+    observe_request,
+    process_exiting,
+)
+from .openapi import openapi_document
+from .public_routes import conformance_router, operations_router
+from .request_log import RequestLog, configure_logging
 from .responses import fhir_response
 from .routes import router
-from .service import FhirService
 from .settings import SeriesBackend, Settings
 from .storage.database import WalCheckpointer, make_engine, migrate
 from .storage.resources import ResourceStore
 from .storage.series.base import SeriesStore
 from .storage.series.influx import InfluxSeriesStore
 from .storage.series.sql import SqlSeriesStore
-from .storage.series.sync import flush_series_outbox
+from .storage.series.sync import flush_series_outbox, pending_series
 
-__all__ = ["app_from_environment", "build_series_store", "build_store", "create_app"]
+__all__ = ["TITLE", "app_from_environment", "build_series_store", "build_store", "create_app"]
+
+TITLE = "HomeVitals FHIR server"
 
 _LOGGER = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -104,6 +120,11 @@ def _flush_quietly(store: ResourceStore) -> None:
     flush_series_outbox(store)
 
 
+def _flush_and_measure(store: ResourceStore) -> None:
+    flush_series_outbox(store)
+    QUEUE_DEPTH.set(pending_series(store))
+
+
 def build_series_store(settings: Settings, engine: Any) -> SeriesStore:
     """The configured series backend."""
     if settings.series_backend is SeriesBackend.INFLUXDB:
@@ -123,8 +144,8 @@ def build_store(settings: Settings) -> ResourceStore:
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
     series = build_series_store(settings, engine)
-    if isinstance(series, SqlSeriesStore):
-        series.ensure_rollups()
+    if isinstance(series, SqlSeriesStore) and series.ensure_rollups() is not None:
+        ROLLUP_REBUILDS.inc()
     return ResourceStore(engine, series, settings.zone)
 
 
@@ -139,7 +160,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         if flush_lock.locked():
             return
         async with flush_lock:
-            await asyncio.to_thread(flush_series_outbox, store)
+            await asyncio.to_thread(_flush_and_measure, store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,10 +169,12 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        checkpointer = (
-            WalCheckpointer(store.engine) if WalCheckpointer.applies_to(store.engine) else None
-        )
+        embedded = WalCheckpointer.applies_to(store.engine)
+        checkpointer = WalCheckpointer(store.engine) if embedded else None
+        in_use = contextlib.ExitStack()
         if checkpointer is not None:
+            # `homevitals server restore` refuses while any server holds this lock.
+            in_use.enter_context(server_lock(Path(str(store.engine.url.database))))
             checkpointer.start()
         task = None
         if external_series:
@@ -173,23 +196,30 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
             if checkpointer is not None:
                 await asyncio.to_thread(checkpointer.stop)
             store.series.close()
+            process_exiting()
+            in_use.close()
 
     app = FastAPI(
-        title="HomeVitals FHIR server",
+        title=TITLE,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.store = store
     app.state.tokens = tokens
-    app.state.service = FhirService(
+    app.state.service = InstrumentedService(
         store,
         default_page_size=settings.default_page_size,
         after_write=(lambda: _flush_quietly(store)) if external_series else None,
     )
+    # The public conformance routes first: /fhir/metadata must not reach /fhir/{type}.
+    app.include_router(conformance_router)
+    app.include_router(operations_router)
     app.include_router(router)
+    document = openapi_document(title=app.title)
+    app.openapi = lambda: document  # type: ignore[method-assign]
 
     @app.exception_handler(FhirError)
     async def _fhir_error(_: Request, error: FhirError) -> Response:
@@ -207,17 +237,15 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     async def _validation_error(_: Request, error: RequestValidationError) -> Response:
         return fhir_response(operation_outcome([("error", "invalid", str(error), ())]), 400)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, error: Exception) -> Response:
-        _LOGGER.exception("unexpected server error")
-        return fhir_response(
-            operation_outcome([("fatal", "exception", "internal server error", ())]), 500
-        )
-
+    # Unexpected errors are logged and answered once, in RequestLog (the outermost layer):
+    # an Exception handler here would let Starlette re-raise them for uvicorn to log again.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestLog, observe=observe_request)
     return app
 
 
 def app_from_environment() -> FastAPI:
     """The server for `HOMEVITALS_*` settings: what each uvicorn worker process builds."""
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -1,13 +1,36 @@
-"""The CapabilityStatement: exactly what this server supports, nothing more."""
+"""The CapabilityStatement and OperationDefinitions: exactly what this server supports.
+
+The software's version is the installed distribution's (`importlib.metadata`), and
+its release date is when the running code was made: the commit date of the Git
+checkout it runs from, or else the time its distribution was built and installed
+(the mtime of the `.dist-info` METADATA file). Neither is a literal to forget.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import logging
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from .fhir import FHIR_VERSION
 from .storage.search import SEARCH_PARAMETERS
 
-__all__ = ["capability_statement"]
+__all__ = [
+    "OPERATION_DEFINITIONS",
+    "SoftwareRelease",
+    "capability_statement",
+    "operation_definition",
+    "software_release",
+]
+
+_LOGGER = logging.getLogger(__name__)
+_DISTRIBUTION = "homevitals"
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 _TYPES = {
     "reference": "reference",
@@ -16,10 +39,149 @@ _TYPES = {
     "string": "string",
     "id": "token",
 }
+_DOCUMENTATION = {
+    "_id": "the logical id",
+    "patient": "the Patient the Observation is about (Patient/id or id)",
+    "subject": "the subject reference",
+    "date": "effective time, with prefixes (ge, lt, ...); a date alone is a day in the "
+    "patient's time zone",
+}
+# Result parameters every search type takes, beside its own search parameters.
+_RESULT_PARAMETERS: list[dict[str, str]] = [
+    {
+        "name": "_count",
+        "type": "number",
+        "documentation": "page size (0 to 1000; the server's default_page_size when absent)",
+    },
+    {"name": "_summary", "type": "token", "documentation": "count only"},
+]
+_SORT = {
+    "name": "_sort",
+    "type": "string",
+    "documentation": "date or -date (effective time, oldest or newest first)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SoftwareRelease:
+    """The running software: version, and release date (YYYY-MM-DD) when it can be told."""
+
+    version: str
+    date: str | None
+
+
+def _git_commit_date(root: Path) -> str | None:
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed arguments, our own checkout
+            ["git", "-C", str(root), "log", "-1", "--format=%cI"],  # noqa: S607 - git on PATH
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    stamp = done.stdout.strip()
+    return stamp[:10] if len(stamp) >= 10 else None
+
+
+def _installed_date(distribution: importlib.metadata.Distribution) -> str | None:
+    files = distribution.files or []
+    for file in files:
+        if file.name == "METADATA" and file.parent.name.endswith(".dist-info"):
+            path = Path(str(distribution.locate_file(file)))
+            try:
+                return datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
+            except OSError:
+                return None
+    return None
+
+
+@functools.cache
+def software_release() -> SoftwareRelease:
+    """The running server's version and release date (computed once per process)."""
+    try:
+        distribution = importlib.metadata.distribution(_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        _LOGGER.warning("homevitals is not installed; its version is unknown")
+        return SoftwareRelease("0+unknown", _git_commit_date(_SOURCE_ROOT))
+    date = _git_commit_date(_SOURCE_ROOT) or _installed_date(distribution)
+    return SoftwareRelease(distribution.version, date)
+
+
+def _stats_definition(base: str) -> dict[str, Any]:
+    def parameter(
+        name: str, use: str, low: int, high: str, kind: str | None, text: str
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": name, "use": use, "min": low, "max": high}
+        if kind is not None:
+            entry["type"] = kind
+        entry["documentation"] = text
+        return entry
+
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "Observation-stats",
+        "url": f"{base}/OperationDefinition/Observation-stats",
+        "name": "ObservationDailyStatistics",
+        "title": "Per-day statistics of a patient's vital signs",
+        "status": "active",
+        "kind": "operation",
+        "description": "Per calendar day in the patient's time zone: minimum, maximum, mean "
+        "and count of each code's values, for charts over months or years.",
+        "affectsState": False,
+        "code": "stats",
+        "resource": ["Observation"],
+        "system": False,
+        "type": True,
+        "instance": False,
+        "parameter": [
+            parameter("subject", "in", 0, "1", "string", "Patient/id (or patient=)"),
+            parameter("patient", "in", 0, "1", "string", "Patient id, as subject"),
+            parameter("code", "in", 1, "1", "string", "comma-separated LOINC codes"),
+            parameter("start", "in", 1, "1", "date", "first day (inclusive)"),
+            parameter("end", "in", 1, "1", "date", "last day (exclusive)"),
+            parameter("tz", "in", 0, "1", "code", "IANA time zone; default the patient's"),
+            parameter(
+                "return",
+                "out",
+                1,
+                "1",
+                "Parameters",
+                "subject, timezone, then one series part per code: code, unit and one "
+                "day part (date, min, max, mean, count) per day with readings",
+            ),
+        ],
+    }
+
+
+OPERATION_DEFINITIONS = {"Observation-stats": _stats_definition}
+
+
+def operation_definition(definition_id: str, base: str) -> dict[str, Any] | None:
+    """The OperationDefinition this server publishes under `definition_id`, if any."""
+    build = OPERATION_DEFINITIONS.get(definition_id)
+    return build(base) if build is not None else None
+
+
+def _search_parameters(resource_type: str, params: dict[str, str]) -> list[dict[str, str]]:
+    entries = []
+    for name, kind in params.items():
+        entry = {"name": name, "type": _TYPES[kind.split(":")[0]]}
+        if name in _DOCUMENTATION:
+            entry["documentation"] = _DOCUMENTATION[name]
+        entries.append(entry)
+    entries += [dict(p) for p in _RESULT_PARAMETERS]
+    if resource_type == "Observation":
+        entries.append(dict(_SORT))
+    return entries
 
 
 def capability_statement(base: str) -> dict[str, Any]:
     """The server's CapabilityStatement (kind: instance)."""
+    release = software_release()
     resources = []
     for resource_type, params in SEARCH_PARAMETERS.items():
         entry: dict[str, Any] = {
@@ -43,9 +205,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "search-type",
                 )
             ],
-            "searchParam": [
-                {"name": name, "type": _TYPES[kind.split(":")[0]]} for name, kind in params.items()
-            ],
+            "searchParam": _search_parameters(resource_type, params),
         }
         if resource_type == "Observation":
             entry["searchInclude"] = ["Observation:device"]
@@ -56,17 +216,20 @@ def capability_statement(base: str) -> dict[str, Any]:
                 },
                 {
                     "name": "stats",
-                    "definition": "http://homevitals.org/fhir/OperationDefinition/Observation-stats",
+                    "definition": f"{base}/OperationDefinition/Observation-stats",
                 },
             ]
         resources.append(entry)
-    return {
+    software: dict[str, Any] = {"name": "HomeVitals FHIR server", "version": release.version}
+    if release.date is not None:
+        software["releaseDate"] = release.date
+    statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": "2026-11-27",
+        "date": release.date or datetime.now(UTC).date().isoformat(),
         "publisher": "HomeVitals",
         "kind": "instance",
-        "software": {"name": "HomeVitals FHIR server", "version": "0.1.0"},
+        "software": software,
         "implementation": {"description": "HomeVitals home telemedicine FHIR server", "url": base},
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "json"],
@@ -75,11 +238,13 @@ def capability_statement(base: str) -> dict[str, Any]:
                 "mode": "server",
                 "security": {
                     "cors": False,
-                    "description": "Every request needs 'Authorization: Bearer <token>'; "
-                    "tokens are issued with 'homevitals token create'.",
+                    "description": "Every request but this CapabilityStatement and the "
+                    "OperationDefinitions needs 'Authorization: Bearer <token>'; tokens are "
+                    "issued with 'homevitals token create'.",
                 },
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
         ],
     }
+    return statement

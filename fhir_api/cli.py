@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
 from .auth import Role, TokenStore
-from .settings import Settings
+from .settings import Settings, UnknownSetting
 from .storage.schema import resources
 from .storage.series.base import SeriesPoint
 
@@ -20,6 +24,14 @@ __all__ = ["add_commands"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    try:
+        return _read_settings(args)
+    except UnknownSetting as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _read_settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
@@ -30,15 +42,69 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[Path]:
+    """An owner-only directory for the workers' metric files, empty at start.
+
+    prometheus-client's multiprocess mode needs it set before it is imported, in
+    the parent and in every worker, and cleared between runs. An operator's own
+    `PROMETHEUS_MULTIPROC_DIR` is used (and emptied); else a new one is made and
+    removed afterwards.
+    """
+    given = os.environ.get(_METRICS_DIR)
+    if given:
+        path = Path(given)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink()
+    else:
+        path = Path(tempfile.mkdtemp(prefix="homevitals-metrics-"))  # mode 0700
+        os.environ[_METRICS_DIR] = str(path)
+    try:
+        yield path
+    finally:
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)
+            os.environ.pop(_METRICS_DIR, None)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the server: the settings' limits, our logging, no access log of its own.
+
+    `limit_concurrency` answers 503 beyond that many connections and tasks per worker;
+    `timeout_keep_alive` closes idle keep-alive connections. Neither times out a
+    client that stalls mid-request: docs/reverse-proxy.md says what does.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # uvicorn's records go through configure_logging's handler
+        "access_log": False,  # RequestLog writes one line per request instead
+        "proxy_headers": True,
+        "forwarded_allow_ips": "127.0.0.1",
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
+    with _metrics_directory():
+        return _serve_with_metrics(args)
+
+
+def _serve_with_metrics(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_store
+    from .request_log import configure_logging
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_format, settings.log_level)
     build_store(settings).engine.dispose()  # migrate once, before any worker starts
     # Workers are separate processes that read their settings anew: hand the command
     # line's choices on through the environment.
@@ -50,15 +116,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"{settings.workers} worker(s)",
         flush=True,
     )
-    uvicorn.run(
-        "fhir_api.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=False,
-    )
+    uvicorn.run("fhir_api.app:app_from_environment", factory=True, **_uvicorn_options(settings))
     return 0
 
 
@@ -105,6 +163,51 @@ def _write(store: object, points: Sequence[SeriesPoint]) -> None:
         flush_series_outbox(store)
 
 
+def _backup(args: argparse.Namespace) -> int:
+    from .backup import BackupError, backup_store, sqlite_path
+
+    settings = _settings(args)
+    try:
+        summary = backup_store(sqlite_path(settings.sqlalchemy_url), Path(args.path))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {summary.resources} resources to {summary.path} (mode 0600)")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from .backup import BackupError, restore_store, sqlite_path
+
+    settings = _settings(args)
+    try:
+        summary = restore_store(Path(args.path), sqlite_path(settings.sqlalchemy_url))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {summary.resources} resources into {summary.path}")
+    if settings.series_backend == "influxdb":
+        print("the series live in InfluxDB: run 'homevitals server reindex' to rebuild them")
+    return 0
+
+
+def _add_backup_commands(
+    server_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    backup = server_commands.add_parser(
+        "backup", help="copy the embedded store to a new file while the server runs"
+    )
+    backup.add_argument("path", help="the new backup file (created 0600; must not exist)")
+    backup.add_argument("--data-dir")
+    backup.set_defaults(handler=_backup)
+    restore = server_commands.add_parser(
+        "restore", help="put a backup back in place of the embedded store (server stopped)"
+    )
+    restore.add_argument("path", help="a file made by 'homevitals server backup'")
+    restore.add_argument("--data-dir")
+    restore.set_defaults(handler=_restore)
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from .storage.database import make_engine, migrate
 
@@ -143,6 +246,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     reindex.add_argument("--data-dir")
     reindex.set_defaults(handler=_reindex)
+    _add_backup_commands(server_commands)
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token and print it once")

@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .auth import Principal, TokenStore
-from .capability import capability_statement
 from .errors import BadRequest, NotAcceptable
 from .fhir import parse_body
 from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
@@ -86,12 +85,6 @@ def _write_response(request: Request, result: WriteResult) -> Response:
 
 def _params(request: Request) -> list[tuple[str, str]]:
     return [(k, v) for k, v in request.query_params.multi_items() if k != "_format"]
-
-
-@router.get("/metadata")
-async def metadata(request: Request) -> Response:
-    """The CapabilityStatement."""
-    return fhir_response(capability_statement(_base(request)))
 
 
 @router.post("")

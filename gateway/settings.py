@@ -12,17 +12,26 @@ Example `/etc/homevitals/gateway.toml`::
 
 The token comes from `HOMEVITALS_GATEWAY_TOKEN` (or the file's `token`); it is
 never logged or printed.
+
+A typo must not be silently ignored: an unknown key in the file (at the top or in
+a `[[devices]]` table) or an unknown `HOMEVITALS_GATEWAY_*` variable stops the
+gateway with `UnknownSetting`, naming the key and the nearest known one. Only
+`HOMEVITALS_GATEWAY_CONFIG` (the file's path) is let through; other
+`HOMEVITALS_*` variables belong to the server and are not the gateway's business.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 import uuid
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,9 +43,52 @@ from .bindings import Binding, Bindings
 from .mapping import GatewayIdentity, PatientLink
 from .mapping.devices import DeviceKind
 
-__all__ = ["DeviceConfig", "GatewaySettings", "default_system_id"]
+__all__ = ["DeviceConfig", "GatewaySettings", "UnknownSetting", "default_system_id"]
 
 SOFTWARE_VERSION = "0.1.0"
+ENV_PREFIX = "HOMEVITALS_GATEWAY_"
+NOT_SETTINGS = ("HOMEVITALS_GATEWAY_CONFIG",)
+
+
+class UnknownSetting(ValueError):
+    """A file key or `HOMEVITALS_GATEWAY_*` variable that is no setting (a typo, most likely)."""
+
+    def __init__(self, name: str, where: str, nearest: str | None) -> None:
+        hint = f"; did you mean {nearest}?" if nearest else ""
+        super().__init__(f"unknown setting {name} ({where}){hint}")
+        self.name = name
+        self.nearest = nearest
+
+
+def _nearest(name: str, known: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _unknown_environment(
+    environ: Mapping[str, str], fields: Iterable[str]
+) -> UnknownSetting | None:
+    known = {ENV_PREFIX + field.upper() for field in fields}
+    for variable in sorted(environ):
+        name = variable.upper()
+        if name.startswith(ENV_PREFIX) and name not in known and name not in NOT_SETTINGS:
+            return UnknownSetting(variable, "environment", _nearest(name, known))
+    return None
+
+
+def _unknown_in_file(document: Mapping[str, object], where: str) -> UnknownSetting | None:
+    fields = GatewaySettings.model_fields
+    for key in document:
+        if key not in fields:
+            return UnknownSetting(key, where, _nearest(key, fields))
+    devices = document.get("devices")
+    for index, device in enumerate(devices if isinstance(devices, list) else []):
+        for key in device if isinstance(device, dict) else ():
+            if key not in DeviceConfig.model_fields:
+                return UnknownSetting(
+                    f"devices[{index}].{key}", where, _nearest(key, DeviceConfig.model_fields)
+                )
+    return None
 
 
 def default_system_id() -> str:
@@ -47,6 +99,8 @@ def default_system_id() -> str:
 
 class DeviceConfig(BaseModel):
     """One device of the home."""
+
+    model_config = ConfigDict(extra="forbid")
 
     address: str
     kind: DeviceKind
@@ -66,7 +120,7 @@ class DeviceConfig(BaseModel):
 class GatewaySettings(BaseSettings):
     """Everything the gateway can be configured with."""
 
-    model_config = SettingsConfigDict(env_prefix="HOMEVITALS_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
     server_url: str = "http://127.0.0.1:8000/fhir"
     token: SecretStr | None = None
@@ -122,8 +176,15 @@ class GatewaySettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        unknown = _unknown_environment(os.environ, settings_cls.model_fields)
+        if unknown is not None:
+            raise unknown
         toml = os.environ.get("HOMEVITALS_GATEWAY_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml:
+            with open(toml, "rb") as file:
+                unknown = _unknown_in_file(tomllib.load(file), toml)
+            if unknown is not None:
+                raise unknown
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)

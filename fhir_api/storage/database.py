@@ -5,12 +5,18 @@ on disk, and the gateway deletes it from its outbox on that acknowledgement.
 Checkpoints (copying the write-ahead log into the database file, with its own
 fsyncs) run in `WalCheckpointer`'s thread, not in the request that happens to
 cross SQLite's threshold; the threshold stays as a backstop at 64 MB.
+
+The SQLite file holds health data: it is created 0600 in a directory created 0700
+(SQLite gives its -wal and -shm files the database file's own mode), and a file
+left readable by others by an older version is narrowed to 0600 on start.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,8 +24,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
-__all__ = ["READ_ONLY", "WalCheckpointer", "make_engine", "migrate"]
+__all__ = ["READ_ONLY", "WalCheckpointer", "make_engine", "migrate", "prepare_private_file"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,6 +37,33 @@ WAL_BACKSTOP_PAGES = 16_384  # 64 MB of 4 KiB pages
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def prepare_private_file(path: Path) -> None:
+    """Create `path` (and its directory) for the owner alone, before SQLite opens it.
+
+    A new directory is made 0700 and a new file 0600; SQLite creates the -wal and
+    -shm files with the database file's mode, so they follow. An existing database
+    or side file readable by group or others is narrowed to 0600.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    elif path.parent.stat().st_mode & 0o077:
+        _LOGGER.warning("%s is open to other users; the store inside it is kept 0600", path.parent)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    for suffix in _SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        try:
+            mode = stat.S_IMODE(side.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            _LOGGER.warning("%s was mode %o; narrowing it to 0600", side, mode)
+            side.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and `BEGIN IMMEDIATE`.
 
@@ -37,9 +71,9 @@ def make_engine(url: str) -> Engine:
     queue up instead of both reading and then failing to upgrade their locks.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            prepare_private_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

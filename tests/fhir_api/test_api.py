@@ -73,7 +73,7 @@ def test_metadata_is_a_truthful_capability_statement(client):
 @pytest.mark.parametrize("header", [None, "Bearer nope", "Basic abc", "Bearer"])
 def test_every_request_needs_a_valid_token(server, header):
     headers = {"Authorization": header} if header else {}
-    for method, path in (("GET", "/metadata"), ("GET", "/Patient"), ("POST", "/Patient")):
+    for method, path in (("GET", "/Patient/x"), ("GET", "/Patient"), ("POST", "/Patient")):
         response = httpx.request(method, server.base + path, headers=headers, json=patient())
         assert response.status_code == 401
         assert outcome(response)["issue"][0]["code"] == "login"
@@ -86,7 +86,7 @@ def test_revoked_token_is_refused(server):
     tokens = TokenStore(server.store.engine, cache_seconds=0)
     token = tokens.create("short-lived", Role.SYSTEM)
     with server.client(token) as c:
-        assert c.get("/metadata").status_code == 200
+        assert c.get("/Patient").status_code == 200
     assert tokens.revoke("short-lived") == 1
     assert tokens.verify(f"Bearer {server.token}").name == "tests"  # others unaffected
     with pytest.raises(Exception, match="revoked"):

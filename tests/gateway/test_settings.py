@@ -3,7 +3,7 @@
 import pytest
 
 from gateway.mapping import PatientLink
-from gateway.settings import GatewaySettings, default_system_id
+from gateway.settings import GatewaySettings, UnknownSetting, default_system_id
 
 
 def test_toml_devices_become_bindings(tmp_path, monkeypatch):
@@ -43,3 +43,42 @@ def test_default_system_id_is_an_eui64_from_the_mac():
     eui = default_system_id()
     assert len(eui) == 16 and eui[6:10] == "FFFE"
     int(eui, 16)
+
+
+def test_unknown_variable_is_refused_with_the_nearest_name(monkeypatch):
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_SERVR_URL", "https://fhir.example.org/fhir")
+    with pytest.raises(UnknownSetting) as caught:
+        GatewaySettings()
+    assert caught.value.name == "HOMEVITALS_GATEWAY_SERVR_URL"
+    assert caught.value.nearest == "HOMEVITALS_GATEWAY_SERVER_URL"
+
+
+def test_server_and_config_variables_are_not_the_gateways_business(tmp_path, monkeypatch):
+    config = tmp_path / "gateway.toml"
+    config.write_text('name = "Kitchen"\n', encoding="utf-8")
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_CONFIG", str(config))
+    monkeypatch.setenv("HOMEVITALS_DATA_DIR", "/srv/server-data")  # the server's setting
+    assert GatewaySettings().name == "Kitchen"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "nearest"),
+    [
+        ('sever_url = "https://x/fhir"\n', "sever_url", "server_url"),
+        (
+            '[[devices]]\naddress = "D0:00:00:00:10:01"\nkind = "blood-pressure"\npatient = {}\n',
+            "devices[0].patient",
+            "patients",
+        ),
+    ],
+)
+def test_unknown_file_key_is_refused_with_the_nearest_name(
+    tmp_path, monkeypatch, text, name, nearest
+):
+    config = tmp_path / "gateway.toml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_CONFIG", str(config))
+    with pytest.raises(UnknownSetting) as caught:
+        GatewaySettings()
+    assert (caught.value.name, caught.value.nearest) == (name, nearest)
+    assert str(config) in str(caught.value)
