@@ -3,10 +3,6 @@
 Bounded: a few examples per operation (plus schemathesis' coverage phase), on the
 SQLite store, with a system token, derandomized so a CI run is reproducible. The
 document is checked against the answers too (documented statuses and types).
-
-KNOWN_5XX lists operations where it found a 5xx in code other work of issue 10 is
-fixing (input validation, search); they run apart, as expected failures, until
-those fixes land: then delete them from the set.
 """
 
 from __future__ import annotations
@@ -28,15 +24,6 @@ from fhir_api.settings import Settings
 from .conftest import serve
 
 EXAMPLES = 10
-KNOWN_5XX = {
-    # GET /fhir/Patient/x/_history/9255460470494323374908437961933: the version id overflows
-    # the database integer (issue 10, "Integers too large for the database").
-    "vreadObservation",
-    "vreadPatient",
-    "vreadDevice",
-    # GET /fhir/Observation/$lastn?patient=Patient/example&code=8480-6 (issue 10).
-    "observationLastn",
-}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +38,6 @@ def running(tmp_path_factory) -> Iterator[tuple[str, str]]:
 # first test makes sure it is exactly what the server publishes.
 DOCUMENT = openapi_document(title=TITLE)
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-clean = schema.exclude(operation_id=sorted(KNOWN_5XX))
-known = schema.include(operation_id=sorted(KNOWN_5XX))
 SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -77,14 +62,7 @@ def _call(case, running) -> None:
     )
 
 
-@clean.parametrize()
+@schema.parametrize()
 @SETTINGS
 def test_no_server_errors_and_documented_answers(case, running):
-    _call(case, running)
-
-
-@known.parametrize()
-@SETTINGS
-@pytest.mark.xfail(reason="5xx being fixed elsewhere in issue 10; see KNOWN_5XX", strict=False)
-def test_known_server_errors(case, running):
     _call(case, running)
