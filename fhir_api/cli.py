@@ -34,8 +34,13 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_store
+    from .launch import port_problem
 
     settings = _settings(args)
+    problem = port_problem(settings.host, settings.port)
+    if problem is not None:  # one line, and no address printed that is not served
+        print(problem, file=sys.stderr)
+        return 1
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

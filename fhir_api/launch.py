@@ -7,7 +7,9 @@ as it runs in production.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +18,38 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["start_server_process"]
+__all__ = ["port_problem", "start_server_process"]
+
+
+def _can_listen(host: str, port: int) -> OSError | None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port whose old connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on `host:port`, in one line with the way out.
+
+    Checked before the server prints its address, so that a port held by another
+    process (often a demo still running) gives one clear line instead of an
+    address that is not being served and a traceback. None when the port is free.
+    """
+    problem = _can_listen(host, port)
+    if problem is None:
+        return None
+    if problem.errno != errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port} ({problem.strerror}): choose another with --port"
+    free = next(
+        (p for p in range(port + 1, min(port + 50, 65536)) if _can_listen(host, p) is None), None
+    )
+    example = f" (e.g. --port {free})" if free is not None else ""
+    return f"port {port} is already in use on {host}: choose another with --port{example}"
 
 
 def start_server_process(
@@ -35,8 +68,12 @@ def start_server_process(
     (discarded when None); `environment` adds `HOMEVITALS_*` settings.
 
     Raises:
-        RuntimeError: the server exited or did not answer within `timeout` seconds.
+        RuntimeError: the port is taken (the message says so and names `--port`), or the
+            server exited or did not answer within `timeout` seconds.
     """
+    problem = port_problem("127.0.0.1", port)
+    if problem is not None:
+        raise RuntimeError(problem)
     env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir), **(environment or {})}
     cli = [sys.executable, "-m", "homevitals_cli"]
     token = subprocess.run(  # noqa: S603 - our own command
@@ -54,18 +91,28 @@ def start_server_process(
     finally:
         if log is not None:
             output.close()  # type: ignore[union-attr]  # the child has its own handle
+    try:
+        _wait_until_serving(process, port, token, timeout, log)
+    except BaseException:  # also Ctrl-C while waiting: never leave the server behind
+        process.kill()
+        process.wait()
+        raise
+    return process, token
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], port: int, token: str, timeout: float, log: Path | None
+) -> None:
     metadata = f"http://127.0.0.1:{port}/fhir/metadata"
     deadline = time.monotonic() + timeout
     while True:
         try:
             answer = httpx.get(metadata, headers={"Authorization": f"Bearer {token}"})
             if answer.status_code == 200:
-                return process, token
+                return
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
             where = f"; see {log}" if log is not None else ""
             raise RuntimeError(f"the server did not start{where}")
         time.sleep(0.1)
