@@ -225,7 +225,6 @@ def _not_installed(
     stand_in = commands.add_parser(
         name, help=f"{summary} (needs the {','.join(extras)} extra)", add_help=False
     )
-    stand_in.add_argument("rest", nargs=argparse.REMAINDER)
 
     def explain(_: argparse.Namespace) -> int:
         if hint is not None:
@@ -233,13 +232,16 @@ def _not_installed(
             return 2
         return _needs(name, extras)
 
-    stand_in.set_defaults(handler=explain)
+    stand_in.set_defaults(handler=explain, takes_any_arguments=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `homevitals` command."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and not getattr(args, "takes_any_arguments", False):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         handler = args.handler
         result: int = handler(args)
     except KeyboardInterrupt:  # Ctrl-C while starting up: stop quietly, as a shell expects
