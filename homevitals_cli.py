@@ -1,7 +1,9 @@
 """The `homevitals` command: one entry point, a subcommand per job.
 
 Subcommands import their package lazily, so a gateway installed with only the
-`gateway` extra never imports the server's dependencies.
+`gateway` extra never imports the server's dependencies. Where an extra is
+missing, its commands are stand-ins that say in one line what to install,
+rather than argparse's "invalid choice" or an import traceback (issue 9).
 """
 
 from __future__ import annotations

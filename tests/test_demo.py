@@ -142,7 +142,8 @@ def observations(client: httpx.Client, patient: str, code: str) -> int:
 # What 1 day of history puts on the server, per patient and code: 2 cuff readings a
 # day (a panel and a pulse each), 1 oximeter spot check a day (SpO2 and pulse) and, for
 # the patient with the sleep sensor, a night of 48 ten-minute epochs (a sleep stage and
-# a heart rate each).
+# a heart rate each). The night's summary is left out: whether the gateway counts
+# the last night as over depends on the time of day the test runs.
 BASE = {"85354-9": 2, "59408-5": 1, "8867-4": 3}
 SLEEP_STAGE = "http://snomed.info/sct|258158006"
 ONE_DAY = {
@@ -172,11 +173,6 @@ def test_demo_uploads_the_home_and_the_server_holds_it(demo_factory, tmp_path):
                 break
             assert time.monotonic() < deadline, held
             time.sleep(0.5)
-        nights = client.get(
-            "/Observation",
-            params={"patient": f"Patient/{patients['田中 花子']}", "code": "93832-4"},
-        ).json()
-        assert nights["total"] >= 1  # the last night is summarised once it is surely over
         # Every command the demo prints works pasted into a shell as it is.
         commands = re.findall(r"^\s*(?:try:\s*)?(curl .*)$", demo.out, re.MULTILINE)
         assert len(commands) == 2, demo.out
