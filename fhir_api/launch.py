@@ -76,13 +76,16 @@ def start_server_process(
         raise RuntimeError(problem)
     env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir), **(environment or {})}
     cli = [sys.executable, "-m", "homevitals_cli"]
-    token = subprocess.run(  # noqa: S603 - our own command
+    created = subprocess.run(  # noqa: S603 - our own command
         [*cli, "token", "create", "--role", "system", "--name", client],
         env=env,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
+        check=False,
+    )
+    if created.returncode != 0:  # e.g. a bad HOMEVITALS_* setting
+        raise RuntimeError(f"the server's token could not be created: {_gist(created.stderr)}")
+    token = created.stdout.strip()
     output = log.open("ab") if log is not None else subprocess.DEVNULL
     try:
         process = subprocess.Popen(  # noqa: S603 - our own command
@@ -113,6 +116,30 @@ def _wait_until_serving(
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            where = f"; see {log}" if log is not None else ""
-            raise RuntimeError(f"the server did not start{where}")
+            raise RuntimeError(f"the server did not start{_why(log)}")
         time.sleep(0.1)
+
+
+def _why(log: Path | None) -> str:
+    """The server log's last line, which says why it stopped (the demo may delete the log)."""
+    if log is None:
+        return ""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    return f": {lines[-1]} (see {log})" if lines else f"; see {log}"
+
+
+def _gist(stderr: str) -> str:
+    """The line of an error output that says what is wrong (with a setting's name before it)."""
+    lines = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.strip() and "For further information visit" not in line
+    ]
+    if not lines:
+        return "no output"
+    if len(lines) >= 2 and " " not in lines[-2]:  # pydantic: the field, then the problem
+        return f"{lines[-2]}: {lines[-1]}"
+    return lines[-1]

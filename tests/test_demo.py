@@ -251,6 +251,23 @@ def test_demo_on_a_port_in_use_says_so_in_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []  # its temporary folder is removed
 
 
+def test_demo_whose_server_cannot_start_says_why_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "homevitals_cli", "demo", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp_path), "HOMEVITALS_SERIES_BACKEND": "bogus"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "series_backend: Input should be" in result.stderr
+    assert "http://" not in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_decode_only_demo_needs_nothing_but_the_parsers(capsys):
     import homevitals_cli
 
