@@ -5,142 +5,258 @@ demo patients over FHIR, starts emulated Bluetooth cuffs with months of
 readings in their memory, and runs the real gateway (bleak over the emulated
 radio, durable outbox, uploader) against the server. Everything the server
 receives went through that path. Then it keeps measuring, live.
+
+Ctrl-C stops it at any moment within about a second: the signal only sets an
+event, and every step of the shutdown has a time limit, so neither a request to
+a server that has already died nor a library that swallows a cancellation can
+keep the demo running (issue 9).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from fhir_api.launch import start_server_process
 
-__all__ = ["run_demo"]
-
-
-async def _home(
-    base: str, token: str, data_dir: Path, days: int, duration: float | None, live_every: float
-) -> int:
-    from gateway.bindings import Binding, Bindings
-    from gateway.mapping import GatewayIdentity, PatientLink
-    from gateway.mapping.devices import DeviceKind
+if TYPE_CHECKING:
     from gateway.outbox import Outbox
-    from gateway.service import BleEnvironment, Gateway
-    from gateway.simulation import VirtualBus
-    from gateway.simulation.home import (
-        backfill_blood_pressure,
-        demo_cuff,
-        demo_oximeter,
-        demo_patients,
-        demo_sleep_sensor,
-    )
-    from gateway.simulation.peripherals import EmulatedPeripheral
+    from gateway.service import Gateway
+    from gateway.simulation.home import DemoPatient
+    from gateway.simulation.peripherals import BloodPressureCuff, EmulatedPeripheral
     from gateway.uploader import Uploader
 
-    zone = ZoneInfo("Asia/Tokyo")
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
-    bus = VirtualBus()
-    cuffs = []
-    others: list[Any] = []
-    bindings = []
-    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
-        for patient in demo_patients():
-            resource = {
-                "resourceType": "Patient",
-                "identifier": [{"system": "urn:homevitals:demo", "value": patient.identifier}],
-                "name": [
-                    {
-                        "family": patient.family,
-                        "given": [patient.given],
-                        "text": f"{patient.family} {patient.given}",
-                    }
-                ],
-                "extension": [
-                    {
-                        "url": "http://hl7.org/fhir/StructureDefinition/tz-code",
-                        "valueCode": "Asia/Tokyo",
-                    }
-                ],
-            }
-            response = await client.post(
-                "/Patient",
-                json=resource,
-                headers={"If-None-Exist": f"identifier=urn:homevitals:demo|{patient.identifier}"},
-            )
-            response.raise_for_status()
-            patient_id = response.json()["id"]
-            cuff = demo_cuff(patient, zone)
-            queued = backfill_blood_pressure(cuff, patient, days=days, zone=zone)
-            oximeter = demo_oximeter(patient, zone, days=days)
-            link = PatientLink(logical_id=patient_id)
-            devices: list[tuple[EmulatedPeripheral, DeviceKind, dict[int | None, PatientLink]]] = [
-                (cuff, DeviceKind.BLOOD_PRESSURE, {1: link})
-            ]
-            devices.append((oximeter, DeviceKind.PULSE_OXIMETER, {None: link}))
-            extra = f", oximeter {len(oximeter.memory)} spot checks"
-            if patient.identifier == "DEMO-0001":
-                sensor = demo_sleep_sensor(patient, zone, nights=min(days, 14))
-                devices.append((sensor, DeviceKind.SLEEP, {None: link}))
-                extra += f", sleep sensor {min(days, 14)} nights"
-            for device, kind, patients in devices:
-                await device.start(bus)
-                bindings.append(Binding(device.address, kind, patients))
-            cuffs.append((cuff, patient))
-            others.extend(device for device, _, _ in devices[1:])
-            who = f"{patient.family} {patient.given}"
-            print(f"  {who}: Patient/{patient_id}, cuff {queued} readings{extra}")
-    outbox = Outbox(data_dir / "gateway.db")
-    uploader = Uploader(base, token, outbox)
-    gateway = Gateway(
-        identity=GatewayIdentity("B827EBFFFE00D3E0", "0.1.0", "Demo home gateway"),
-        bindings=Bindings(bindings),
-        outbox=outbox,
-        uploader=uploader,
-        ble=BleEnvironment.simulated(bus),
-        zone=zone,
-        idle_timeout=2.0,
-        cooldown=5.0,
-        test_data=True,
-    )
-    task = asyncio.create_task(gateway.run())
-    started = time.monotonic()
-    last_live = started
-    try:
+__all__ = ["DemoResult", "run_demo"]
+
+_T = TypeVar("_T")
+
+# Time limits of the shutdown steps (seconds); together well under the 2 s promised.
+_WORK_STOPS_WITHIN = 0.4
+_HOME_STOPS_WITHIN = 0.4
+_SERVER_STOPS_WITHIN = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """How a demo run ended."""
+
+    uploaded: int
+    """Resources the gateway uploaded during this run (from its outbox)."""
+    interrupted: bool
+    """Stopped by Ctrl-C (or SIGTERM) rather than by `duration`."""
+    error: str | None = None
+    """Why the demo stopped early, in one line (None when it did not)."""
+
+
+class _Home:
+    """The simulated home and its gateway, started step by step and stopped in bounded time."""
+
+    def __init__(self, base: str, token: str, data_dir: Path) -> None:
+        self.base = base
+        self.token = token
+        self.data_dir = data_dir
+        self.devices: list[EmulatedPeripheral] = []
+        self.cuffs: list[tuple[BloodPressureCuff, DemoPatient]] = []
+        self.outbox: Outbox | None = None
+        self.uploader: Uploader | None = None
+        self.gateway: Gateway | None = None
+        self._gateway_task: asyncio.Task[None] | None = None
+        self._sent_before = 0
+
+    async def run(self, days: int, duration: float | None, live_every: float) -> None:
+        """Create the patients and devices, start the gateway, then measure live."""
+        from gateway.bindings import Binding, Bindings
+        from gateway.mapping import GatewayIdentity, PatientLink
+        from gateway.mapping.devices import DeviceKind
+        from gateway.outbox import Outbox
+        from gateway.service import BleEnvironment, Gateway
+        from gateway.simulation import VirtualBus
+        from gateway.simulation.home import (
+            backfill_blood_pressure,
+            demo_cuff,
+            demo_oximeter,
+            demo_patients,
+            demo_sleep_sensor,
+        )
+        from gateway.uploader import Uploader
+
+        zone = ZoneInfo("Asia/Tokyo")
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/fhir+json"}
+        bus = VirtualBus()
+        bindings = []
+        async with httpx.AsyncClient(base_url=self.base, headers=headers) as client:
+            for patient in demo_patients():
+                patient_id = await _create_patient(client, patient)
+                cuff = demo_cuff(patient, zone)
+                queued = backfill_blood_pressure(cuff, patient, days=days, zone=zone)
+                oximeter = demo_oximeter(patient, zone, days=days)
+                link = PatientLink(logical_id=patient_id)
+                devices: list[tuple[Any, DeviceKind, dict[int | None, PatientLink]]] = [
+                    (cuff, DeviceKind.BLOOD_PRESSURE, {1: link}),
+                    (oximeter, DeviceKind.PULSE_OXIMETER, {None: link}),
+                ]
+                extra = f", oximeter {len(oximeter.memory)} spot checks"
+                if patient.identifier == "DEMO-0001":
+                    sensor = demo_sleep_sensor(patient, zone, nights=min(days, 14))
+                    devices.append((sensor, DeviceKind.SLEEP, {None: link}))
+                    extra += f", sleep sensor {min(days, 14)} nights"
+                for device, kind, patients in devices:
+                    self.devices.append(device)
+                    await device.start(bus)
+                    bindings.append(Binding(device.address, kind, patients))
+                self.cuffs.append((cuff, patient))
+                who = f"{patient.family} {patient.given}"
+                print(f"  {who}: Patient/{patient_id}, cuff {queued} readings{extra}", flush=True)
+        self.outbox = Outbox(self.data_dir / "gateway.db")
+        self._sent_before = self.outbox.counts()["sent"]  # a kept --data-dir has earlier runs
+        self.uploader = Uploader(self.base, self.token, self.outbox)
+        self.gateway = Gateway(
+            identity=GatewayIdentity("B827EBFFFE00D3E0", "0.1.0", "Demo home gateway"),
+            bindings=Bindings(bindings),
+            outbox=self.outbox,
+            uploader=self.uploader,
+            ble=BleEnvironment.simulated(bus),
+            zone=zone,
+            idle_timeout=2.0,
+            cooldown=5.0,
+            test_data=True,
+        )
+        self._gateway_task = asyncio.create_task(self.gateway.run(), name="demo gateway")
+        started = last_live = time.monotonic()
         while duration is None or time.monotonic() - started < duration:
-            await asyncio.sleep(1.0)
-            status = gateway.status()
+            await asyncio.sleep(min(1.0, duration) if duration is not None else 1.0)
+            status = self.gateway.status()
             print(
-                f"\r  gateway: {status['sent']} sent, {status['queue_depth']} waiting, "
-                f"{status['quarantined']} quarantined   ",
+                f"\r  gateway: {status['sent'] - self._sent_before} sent, "
+                f"{status['queue_depth']} waiting, {status['quarantined']} quarantined   ",
                 end="",
                 flush=True,
             )
             if time.monotonic() - last_live >= live_every:
                 last_live = time.monotonic()
-                for cuff, patient in cuffs:
+                for cuff, patient in self.cuffs:
                     cuff.measure(
                         round(patient.systolic),
                         round(patient.diastolic),
                         round(patient.pulse),
                         user=1,
                     )
+
+    def uploaded(self) -> int:
+        """Resources the gateway uploaded in this run."""
+        if self.outbox is None:
+            return 0
+        return self.outbox.counts()["sent"] - self._sent_before
+
+    async def close(self) -> None:
+        """Stop the gateway and the devices, each step within its time limit."""
+        steps: list[Coroutine[Any, Any, Any]] = []
+        if self._gateway_task is not None:
+            self._gateway_task.cancel()
+            steps.append(asyncio.wait({self._gateway_task}, timeout=_HOME_STOPS_WITHIN))
+        if self.uploader is not None:
+            steps.append(self.uploader.aclose())
+        steps.extend(device.stop() for device in self.devices)
+        if steps:
+            tasks = [asyncio.ensure_future(step) for step in steps]
+            _, late = await asyncio.wait(tasks, timeout=_HOME_STOPS_WITHIN)
+            for task in late:
+                task.cancel()
+
+
+async def _create_patient(client: httpx.AsyncClient, patient: DemoPatient) -> str:
+    resource = {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:homevitals:demo", "value": patient.identifier}],
+        "name": [
+            {
+                "family": patient.family,
+                "given": [patient.given],
+                "text": f"{patient.family} {patient.given}",
+            }
+        ],
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/tz-code", "valueCode": "Asia/Tokyo"}
+        ],
+    }
+    response = await client.post(
+        "/Patient",
+        json=resource,
+        headers={"If-None-Exist": f"identifier=urn:homevitals:demo|{patient.identifier}"},
+    )
+    response.raise_for_status()
+    patient_id: str = response.json()["id"]
+    return patient_id
+
+
+async def _home(
+    base: str, token: str, data_dir: Path, days: int, duration: float | None, live_every: float
+) -> DemoResult:
+    """Run the home until `duration`, Ctrl-C or SIGTERM, or an error; then stop it."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    home = _Home(base, token, data_dir)
+    work = asyncio.create_task(home.run(days, duration, live_every), name="demo home")
+    stopped = asyncio.create_task(stop.wait(), name="demo stop")
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        print()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await uploader.aclose()
-        for cuff, _ in cuffs:
-            await cuff.stop()
-        for device in others:
-            await device.stop()
-    return int(gateway.status()["sent"])
+        stopped.cancel()
+        work.cancel()
+        # Bounded: a cancellation swallowed below must not keep the demo alive.
+        await asyncio.wait({work}, timeout=_WORK_STOPS_WITHIN)
+        await home.close()
+        print(flush=True)
+    error = None
+    if not stop.is_set() and work.done() and not work.cancelled():
+        exc = work.exception()
+        if isinstance(exc, httpx.HTTPError):
+            error = f"the server stopped answering: {exc}"
+        elif exc is not None:
+            raise exc
+    uploaded = home.uploaded()
+    if home.outbox is not None:
+        home.outbox.close()
+    return DemoResult(uploaded, interrupted=stop.is_set(), error=error)
+
+
+def _run_bounded(main: Coroutine[Any, Any, _T]) -> _T:
+    """`asyncio.run`, except that tasks left over get half a second, not forever."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        leftover = asyncio.all_tasks(loop)
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            loop.run_until_complete(asyncio.wait(leftover, timeout=0.5))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=_SERVER_STOPS_WITHIN)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def run_demo(
@@ -150,33 +266,46 @@ def run_demo(
     duration: float | None = None,
     data_dir: Path | None = None,
     live_every: float = 30.0,
-) -> int:
-    """Run the demo; returns the number of resources the gateway uploaded."""
+) -> DemoResult:
+    """Run the demo until `duration` or Ctrl-C.
+
+    Its data (server store, gateway outbox, server log) goes to `data_dir` and stays
+    there; without one, to a temporary folder that is removed on exit.
+
+    Raises:
+        RuntimeError: the server could not start (the message says why in one line,
+            e.g. the port is taken and `--port` chooses another).
+    """
     owned = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="homevitals-demo-")) if data_dir is None else data_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    print(f"HomeVitals demo (data in {directory})")
+    server: subprocess.Popen[bytes] | None = None
     try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        print(f"HomeVitals demo (data in {directory})", flush=True)
         server, token = start_server_process(
             directory, port, client="demo-gateway", log=directory / "server.log"
         )
-    except RuntimeError as exc:
-        raise SystemExit(str(exc)) from None
-    base = f"http://127.0.0.1:{port}/fhir"
-    print(f"FHIR server: {base}")
-    print(f"  token (demo only): {token}")
-    print(f"  try: curl -H 'Authorization: Bearer {token}' '{base}/Patient?name=田中'")
-    latest = f"{base}/Observation?code=85354-9&_sort=-date&_count=5"
-    print(f"       curl -H 'Authorization: Bearer {token}' '{latest}'")
-    print("Simulated home: emulated Bluetooth cuffs, oximeters and a sleep sensor with history,")
-    print("read by the real gateway (bleak over an emulated radio), uploaded over HTTP:")
-    try:
-        return asyncio.run(_home(base, token, directory, days, duration, live_every))
-    except KeyboardInterrupt:
-        return 0
+        base = f"http://127.0.0.1:{port}/fhir"
+        auth = f"'Authorization: Bearer {token}'"
+        print(f"FHIR server: {base}")
+        print(f"  token (demo only): {token}")
+        # Percent-encoded, so that each line works pasted into a shell as it is.
+        print(f"  try: curl -H {auth} '{base}/Patient?name={quote('田中')}'")
+        latest = f"{base}/Observation?code=85354-9&_sort=-date&_count=5"
+        print(f"       curl -H {auth} '{latest}'")
+        print(
+            "Simulated home: emulated Bluetooth cuffs, oximeters and a sleep sensor with history,"
+        )
+        print("read by the real gateway (bleak over an emulated radio), uploaded over HTTP:")
+        return _run_bounded(_home(base, token, directory, days, duration, live_every))
+    except KeyboardInterrupt:  # while the server starts, before the home's handler is in place
+        return DemoResult(0, interrupted=True)
     finally:
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=10)
-        if owned:
-            print(f"(demo data left in {directory})")
+        with contextlib.suppress(KeyboardInterrupt):
+            if server is not None:
+                _stop_server(server)
+            if owned:
+                shutil.rmtree(directory, ignore_errors=True)
+                print("(demo data removed; keep it with --data-dir)", flush=True)
+            else:
+                print(f"(demo data kept in {directory})", flush=True)

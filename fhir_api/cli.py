@@ -101,9 +101,14 @@ def _serve_with_metrics(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_store
+    from .launch import port_problem
     from .request_log import configure_logging
 
     settings = _settings(args)
+    problem = port_problem(settings.host, settings.port)
+    if problem is not None:  # one line, and no address printed that is not served
+        print(problem, file=sys.stderr)
+        return 1
     configure_logging(settings.log_format, settings.log_level)
     build_store(settings).engine.dispose()  # migrate once, before any worker starts
     # Workers are separate processes that read their settings anew: hand the command

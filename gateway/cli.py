@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
+import importlib.util
 import json
 import logging
 import sys
@@ -80,11 +82,29 @@ async def _run(settings: GatewaySettings) -> None:
             outbox.close()
 
 
+def _without_emulation(settings: GatewaySettings) -> bool:
+    """True (after one line saying what to install) when --simulate cannot run here."""
+    if not settings.simulate or importlib.util.find_spec("bumble") is not None:
+        return False
+    try:
+        wheel = f"homevitals-{importlib.metadata.version('homevitals')}-py3-none-any.whl"
+    except importlib.metadata.PackageNotFoundError:
+        wheel = "the homevitals wheel"
+    print(
+        "--simulate needs the emulated radio (bumble) of the dev extra, not installed here: "
+        f"pip install '{wheel}[gateway,dev]' (or pip install -e '.[gateway,dev]' in a checkout)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(args)
+    if _without_emulation(settings):
+        return 2
     mode = "simulated devices" if settings.simulate else f"adapter {settings.adapter or 'default'}"
     logging.getLogger(__name__).info(
         "gateway %s -> %s (%s, %d devices)",
@@ -126,6 +146,8 @@ def _status_command(args: argparse.Namespace) -> int:
 def _pair_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     settings = _settings(args)
+    if _without_emulation(settings):
+        return 2
     return asyncio.run(_pair(settings, args))
 
 

@@ -162,8 +162,10 @@ class GatewaySettings(BaseSettings):
     def require_token(self) -> str:
         """The bearer token (a clear error when it is missing)."""
         if self.token is None or not self.token.get_secret_value():
-            raise SystemExit(
-                "no token: set HOMEVITALS_GATEWAY_TOKEN (from 'homevitals token create')"
+            raise SystemExit(  # what to do, from the gateway's side: issue 9
+                "no token: on the server's host an administrator runs "
+                "`homevitals token create --role system --name gw-<home>`; put the token it "
+                "prints once in HOMEVITALS_GATEWAY_TOKEN (on a Pi: /etc/homevitals/gateway.env)"
             )
         return self.token.get_secret_value()
 

@@ -1,5 +1,7 @@
 """The `homevitals` command line."""
 
+import os
+import socket
 import subprocess
 import sys
 
@@ -45,3 +47,24 @@ def test_console_script_runs_as_a_module():
     )
     assert result.returncode == 0, result.stderr
     assert "heart rate: 72 /min" in result.stdout
+
+
+def test_server_on_a_port_in_use_says_so_in_one_line_and_prints_no_address(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "homevitals_cli", "server", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HOMEVITALS_DATA_DIR": str(tmp_path / "server")},
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, no traceback
+    assert f"port {port} is already in use on 127.0.0.1" in result.stderr
+    assert "choose another with --port" in result.stderr
+    assert "http://" not in result.stdout + result.stderr  # no address it does not serve
+    assert not (tmp_path / "server").exists()  # and nothing made on the way out
