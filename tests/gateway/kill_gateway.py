@@ -13,11 +13,11 @@ It runs the production command line (`homevitals_cli.main`) in this process, aft
   in between loses them; the kill test must then fail.
 
 With `--zygote` it imports the gateway once, then forks a gateway process for each
-line it reads on stdin (the arguments, as a JSON list, and a FIFO for the child's log,
-tab-separated) and answers with the child's pid. A cold start costs some 3-4 s of
-imports on a loaded 2-core machine, and the kill test starts the gateway dozens of
-times; each forked child is still a process of its own, with its own event loop,
-emulated radio and SQLite connections, killed by SIGKILL like any other.
+request it reads on stdin (see `_zygote`), prepared as above, and answers with the
+child's pid. A cold start costs some 3-4 s of imports on a loaded 2-core machine,
+and the kill test starts the gateway dozens of times; each forked child is still a
+process of its own, with its own event loop, emulated radio and SQLite connections,
+killed by SIGKILL like any other.
 
 Only the tests run this; production code reads none of it.
 """
@@ -78,8 +78,20 @@ def _log_phases() -> None:
     logging.getLogger("gateway.simulation").setLevel(logging.INFO)
 
 
+def _prepare(slow_disk: float, defect: str | None) -> None:
+    if slow_disk:
+        _slow_disk(slow_disk)
+    if defect == "delete-before-commit":
+        _delete_before_commit()
+    _log_phases()
+
+
 def _zygote() -> int:
-    """Fork a gateway per request on stdin; answer each with the child's pid."""
+    """Fork a gateway per request on stdin; answer each with the child's pid.
+
+    A request is a JSON object on one line: `arguments` (of `homevitals`),
+    `environment`, `log` (a FIFO for the child's output), `slow_disk`, `defect`.
+    """
     # What a gateway run imports, imported once (the rest it imports itself).
     import bleak  # noqa: F401
     import bumble.device  # noqa: F401
@@ -92,19 +104,21 @@ def _zygote() -> int:
 
     build_parser()  # imports every command's module
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed children
-    for request in sys.stdin:
-        arguments, fifo = request.rstrip("\n").split("\t")
+    for line in sys.stdin:
+        request = json.loads(line)
         pid = os.fork()
         if pid == 0:  # the gateway
             code = 1
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                log = os.open(fifo, os.O_WRONLY)
+                log = os.open(request["log"], os.O_WRONLY)
                 os.dup2(log, 1)
                 os.dup2(log, 2)
                 os.close(log)
-                _log_phases()
-                code = homevitals(json.loads(arguments))
+                os.environ.clear()
+                os.environ.update(request["environment"])
+                _prepare(request["slow_disk"], request["defect"])
+                code = homevitals(request["arguments"])
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -124,13 +138,9 @@ def main() -> int:
     parser.add_argument("--zygote", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
-    if args.slow_disk:
-        _slow_disk(args.slow_disk)
-    if args.defect == "delete-before-commit":
-        _delete_before_commit()
     if args.zygote:
         return _zygote()
-    _log_phases()
+    _prepare(args.slow_disk, args.defect)
     from homevitals_cli import main as homevitals
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
