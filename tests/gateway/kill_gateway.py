@@ -11,6 +11,8 @@ It runs the production command line (`homevitals_cli.main`) in this process, aft
 - `--defect delete-before-commit`: issue 9's loss defect put back. A RACP session
   deletes the device's records without waiting until they are committed, so a kill
   in between loses them; the kill test must then fail.
+- `--defect mark-sent-before-upload`: the uploader marks a batch sent before it
+  posts it, so a kill mid-upload loses the batch; the kill test must then fail.
 
 With `--zygote` it imports the gateway once, then forks a gateway process for each
 request it reads on stdin (see `_zygote`), prepared as above, and answers with the
@@ -36,7 +38,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-DEFECTS = ("delete-before-commit",)
+DEFECTS = ("delete-before-commit", "mark-sent-before-upload")
 
 
 def _slow(method: Callable[..., Any], seconds: float) -> Callable[..., Any]:
@@ -70,6 +72,18 @@ def _delete_before_commit() -> None:
     service.racp_session = racp_session  # type: ignore[assignment]
 
 
+def _mark_sent_before_upload() -> None:
+    from gateway.uploader import Uploader
+
+    original = Uploader._post
+
+    async def post(self: Uploader, rows: Any) -> Any:
+        self._outbox.mark_sent([r.seq for r in rows])
+        return await original(self, rows)
+
+    Uploader._post = post  # type: ignore[method-assign]
+
+
 def _log_phases() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -83,6 +97,8 @@ def _prepare(slow_disk: float, defect: str | None) -> None:
         _slow_disk(slow_disk)
     if defect == "delete-before-commit":
         _delete_before_commit()
+    if defect == "mark-sent-before-upload":
+        _mark_sent_before_upload()
     _log_phases()
 
 

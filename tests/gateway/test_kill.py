@@ -26,8 +26,10 @@ committed must be the last ones it confirmed (the consumer commits in arrival
 order); those, and only those, are not expected on the server, and their number is
 printed. A reading dropped anywhere else still fails the test.
 
-`test_kill_test_fails_when_records_are_deleted_before_their_commit` puts issue 9's
-loss back (a RACP delete that does not wait for the commit) and sees the check fail.
+`test_kill_test_fails_when_a_loss_is_put_back` runs a short kill loop with a loss
+put back (`kill_gateway.py --defect`: a RACP delete that does not wait for the commit,
+issue 9's; a batch marked sent before it is posted) and sees the check fail. The whole
+kill test fails the same way with `KILL_DEFECT=delete-before-commit` (or the other).
 
 The seed is printed; pin it with KILL_SEED.
 """
@@ -311,11 +313,11 @@ class KillTest:
             self.log,
         )
 
-    def kill_once(self, target: str) -> str:
+    def kill_once(self, target: str, delay: tuple[float, float] | None = None) -> str:
         """Start the gateway, wait for `target`'s opening line, kill; returns where it landed."""
         run = self.gateway(self.defect)
         run.wait_for(target, timeout=10)
-        time.sleep(self.rng.uniform(*DELAYS[target]))
+        time.sleep(self.rng.uniform(*(delay or DELAYS[target])))
         landed = run.kill()
         self.after_delete += run.phases.deleted
         self._account_in_flight()
@@ -462,7 +464,9 @@ KILLS = 24
 
 
 def test_sigkill_in_every_phase_loses_and_duplicates_nothing(tmp_path, zygote, server, capsys):
-    test = KillTest(tmp_path, zygote, server, seed=_seed(capsys))
+    # KILL_DEFECT=<a kill_gateway.DEFECTS name> runs this with a loss put back: it must fail.
+    defect = os.environ.get("KILL_DEFECT")
+    test = KillTest(tmp_path, zygote, server, seed=_seed(capsys), defect=defect)
     landed: Counter[str] = Counter()
     targets = (*PHASES, DELETED)
     test.measure(cuff=6, forgetful=6, oximeter=4)
@@ -487,17 +491,26 @@ def test_sigkill_in_every_phase_loses_and_duplicates_nothing(tmp_path, zygote, s
     assert test.after_delete, f"KILL_SEED={test.seed}: no kill after a RACP delete"
 
 
-def test_kill_test_fails_when_records_are_deleted_before_their_commit(
-    tmp_path, zygote, server, capsys
+@pytest.mark.parametrize(
+    ("defect", "target", "delay"),
+    [
+        ("delete-before-commit", DELETED, DELAYS[DELETED]),
+        # Once the batch is marked (a 30 ms write) and before the server has it.
+        ("mark-sent-before-upload", UPLOADING, (0.045, 0.07)),
+    ],
+    ids=["delete-before-commit", "mark-sent-before-upload"],
+)
+def test_kill_test_fails_when_a_loss_is_put_back(
+    defect, target, delay, tmp_path, zygote, server, capsys
 ):
-    test = KillTest(tmp_path, zygote, server, seed=_seed(capsys), defect="delete-before-commit")
+    test = KillTest(tmp_path, zygote, server, seed=_seed(capsys), defect=defect)
     landed: Counter[str] = Counter()
     for _ in range(3):
         test.measure(oximeter=4)
-        landed[test.kill_once(DELETED)] += 1
+        landed[test.kill_once(target, delay)] += 1
     result = test.finish(landed, timeout=20)
     with capsys.disabled():
-        print(f"kills per phase: {dict(landed)}")  # noqa: T201 - the test's evidence
+        print(f"{defect}: kills per phase: {dict(landed)}")  # noqa: T201 - the test's evidence
     lost = f"missing on the server: \\[Taken\\(device='{OXIMETER}'"
     with pytest.raises(AssertionError, match=lost):
         check_every_reading_once(result)
