@@ -78,7 +78,7 @@ DELAYS = {
     SCANNING: (0.0, 0.1),
     SESSION: (0.0, 0.15),
     COMMITTED: (0.0, 0.02),
-    UPLOADING: (0.0, 0.02),
+    UPLOADING: (0.0, 0.12),  # the whole round trip to the server
     ANSWERED: (0.0, 0.01),
     DELETED: (0.03, 0.08),  # the device erases its memory some 10 ms after the line
 }
