@@ -95,7 +95,7 @@ class PhaseLog:
     sessions: set[str] = field(default_factory=set)
     commits_waiting: int = 0  # committed since the last upload began
     upload: str | None = None  # "posting", "answered" or None
-    deleted: bool = False  # a device is being told to delete its records (the defect test)
+    deleted: bool = False  # a RACP device was told to delete its records, session still open
 
     def feed(self, line: str) -> None:
         """Update the phase with one line of the gateway's log."""
