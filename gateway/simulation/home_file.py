@@ -3,20 +3,25 @@
     {"devices": [{"kind": "blood-pressure", "address": "D0:00:00:00:10:01",
                   "resend": true, "readings": [[128, 84, 70, 1, "2026-11-27T07:02:00"], ...]},
                  {"kind": "pulse-oximeter", "address": "D0:00:00:00:1A:01",
-                  "readings": [[97, 68, "2026-11-27T07:10:00"], ...]}]}
+                  "readings": [[97, 68, "2026-11-27T07:10:00"], ...]},
+                 {"kind": "sleep", "address": "D0:00:00:00:1B:01",
+                  "readings": [[1, 2, "2026-11-27T23:00:00", 600, 54], ...]}]}
 
 A cuff's reading is systolic, diastolic, pulse, user slot and the device-clock time
 (a thermometer's: Celsius and time; a scale's: kilograms and time), then `true` once
-the device has had it confirmed. An oximeter's record is SpO2, pulse and time.
+the device has had it confirmed. An oximeter's record is SpO2, pulse and time. A
+sleep sensor's epoch is its sequence number, stage (1 awake, 2 light, 3 deep, 4 REM),
+start, length in seconds and heart rate.
 
 The file is the devices' memory, not only their starting point. It is read at
 start-up and written back (whole, by an atomic rename) at the moment a device's
 memory changes, as a real device writes its flash: a cuff marks a reading sent when
 the gateway's confirmation of its indication arrives, and then sends it no more
 (unless `resend`); an oximeter erases its records when the gateway deletes them
-(RACP). So the home outlives the gateway's process, and a reading that a killed
-gateway had taken over without committing it is gone, as it would be at home. A
-test may add readings while no gateway runs (measuring goes on between crashes).
+(RACP), a sleep sensor the epochs up to the sequence number the gateway names. So
+the home outlives the gateway's process, and a reading that a killed gateway had
+taken over without committing it is gone, as it would be at home. A test may add
+readings while no gateway runs (measuring goes on between crashes).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .peripherals import (
     EmulatedPeripheral,
     IndicatingDevice,
     PulseOximeter,
+    SleepSensor,
     Thermometer,
     WeightScale,
 )
@@ -78,6 +84,16 @@ def _erasable(device: PulseOximeter, entries: list[list[Any]]) -> _Snapshot:
     return lambda: [entry for payload, entry in pairs if any(payload is m for m in device.memory)]
 
 
+def _sequenced(device: SleepSensor, entries: list[list[Any]]) -> _Snapshot:
+    """A sleep sensor's epochs that the gateway has not deleted yet."""
+
+    def snapshot() -> list[list[Any]]:
+        kept = {sequence for sequence, _ in device.memory}
+        return [entry for entry in entries if entry[0] in kept]
+
+    return snapshot
+
+
 def _sent(entry: list[Any], width: int) -> bool:
     return len(entry) > width and entry[width] is True
 
@@ -111,6 +127,18 @@ def _build(spec: dict[str, Any], home: _HomeFile) -> EmulatedPeripheral:
             oximeter.measure(spo2, pulse, when=datetime.fromisoformat(when))
         home.keep(spec, _erasable(oximeter, entries))
         return oximeter
+    if spec["kind"] == "sleep":
+        sensor = SleepSensor(spec["address"], spec.get("name", "Sleep Sensor"))
+        for sequence, stage, start, seconds, heart_rate in entries:
+            sensor.store_epoch(
+                sequence,
+                datetime.fromisoformat(start),
+                stage,
+                epoch_s=seconds,
+                heart_rate=heart_rate,
+            )
+        home.keep(spec, _sequenced(sensor, entries))
+        return sensor
     raise ValueError(f"the home file cannot emulate a {spec['kind']!r} yet")
 
 

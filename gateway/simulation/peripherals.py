@@ -591,6 +591,31 @@ class SleepSensor(EmulatedPeripheral):
             self.memory.append((sequence, payload))
         return len(stages)
 
+    def store_epoch(
+        self,
+        sequence: int,
+        start: datetime,
+        stage: int,
+        *,
+        epoch_s: int = 300,
+        heart_rate: float = 56,
+        respiration: float = 14.0,
+        movement: int = 0,
+    ) -> bytes:
+        """Store one epoch under the device's own `sequence` number (as kept in its flash)."""
+        payload = encoding.sleep_epoch(
+            sequence,
+            start,
+            epoch_s,
+            stage,
+            heart_rate=heart_rate,
+            respiration=respiration,
+            movement=movement,
+        )
+        self.memory.append((sequence, payload))
+        self._next_sequence = max(self._next_sequence, sequence + 1)
+        return payload
+
     def measurement_services(self) -> list[gatt.Service]:
         from device_adapters import uuids
 

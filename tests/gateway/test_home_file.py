@@ -7,10 +7,11 @@ import stat
 
 from gateway.simulation import VirtualBus
 from gateway.simulation.home_file import start_home
-from gateway.simulation.peripherals import BloodPressureCuff, PulseOximeter
+from gateway.simulation.peripherals import BloodPressureCuff, PulseOximeter, SleepSensor
 
 CUFF = "D0:00:00:00:40:01"
 OXIMETER = "D0:00:00:00:40:0A"
+SLEEP = "D0:00:00:00:40:0B"
 
 
 def _home(tmp_path):
@@ -32,6 +33,14 @@ def _home(tmp_path):
                         "address": OXIMETER,
                         "readings": [[97, 66, "2026-11-27T07:10:00"]],
                     },
+                    {
+                        "kind": "sleep",
+                        "address": SLEEP,
+                        "readings": [
+                            [7, 2, "2026-11-27T23:00:00", 600, 54],
+                            [8, 3, "2026-11-27T23:10:00", 600, 52],
+                        ],
+                    },
                 ]
             }
         )
@@ -41,42 +50,52 @@ def _home(tmp_path):
 
 async def _start(home):
     devices = await start_home(home, VirtualBus())
-    cuff, oximeter = devices
+    cuff, oximeter, sleep = devices
     assert isinstance(cuff, BloodPressureCuff) and isinstance(oximeter, PulseOximeter)
+    assert isinstance(sleep, SleepSensor)
     return devices
 
 
 async def test_a_confirmed_reading_is_remembered_as_sent_after_a_restart(tmp_path):
     home = _home(tmp_path)
-    cuff, oximeter = await _start(home)
+    devices = await _start(home)
+    cuff = devices[0]
     cuff.memory[0].sent = True
     cuff._memory_changed()  # what the cuff does when the confirmation arrives
-    await cuff.stop()
-    await oximeter.stop()
+    for device in devices:
+        await device.stop()
 
     readings = json.loads(home.read_text())["devices"][0]["readings"]
     assert readings == [
         [120, 80, 70, 1, "2026-11-27T07:00:00", True],
         [121, 81, 71, 1, "2026-11-27T19:00:00"],
     ]
-    cuff, oximeter = await _start(home)
-    assert [record.sent for record in cuff.memory] == [True, False]
-    await cuff.stop()
-    await oximeter.stop()
+    devices = await _start(home)
+    assert [record.sent for record in devices[0].memory] == [True, False]
+    for device in devices:
+        await device.stop()
 
 
 async def test_records_deleted_through_racp_are_gone_after_a_restart(tmp_path):
     home = _home(tmp_path)
-    cuff, oximeter = await _start(home)
+    devices = await _start(home)
+    _, oximeter, sleep = devices
     oximeter.memory.clear()
     oximeter._memory_changed()  # what the oximeter does on a RACP delete
-    await cuff.stop()
-    await oximeter.stop()
+    sleep.memory = [(s, p) for s, p in sleep.memory if s > 7]
+    sleep._memory_changed()  # ... and the sleep sensor on "delete up to 7"
+    for device in devices:
+        await device.stop()
 
-    assert json.loads(home.read_text())["devices"][1]["readings"] == []
+    stored = json.loads(home.read_text())["devices"]
+    assert stored[1]["readings"] == []
+    assert stored[2]["readings"] == [[8, 3, "2026-11-27T23:10:00", 600, 52]]
     assert stat.S_IMODE(home.stat().st_mode) == 0o600  # health data: owner only
-    cuff, oximeter = await _start(home)
+    devices = await _start(home)
+    cuff, oximeter, sleep = devices
     assert oximeter.memory == []
+    assert [s for s, _ in sleep.memory] == [8]
+    assert sleep._next_sequence == 9  # it goes on counting where it was
     assert len(cuff.memory) == 2  # the cuff's memory untouched
-    await cuff.stop()
-    await oximeter.stop()
+    for device in devices:
+        await device.stop()
