@@ -6,7 +6,8 @@ the server as another (`fhir_api.launch.start_server_process`, on loopback). The
 emulated home keeps its memory in its JSON file across the gateway's deaths, as real
 devices keep theirs, so a reading the gateway lost is gone:
 
-- the oximeter erases what the gateway deleted (RACP) and never sends it again;
+- the oximeter and the sleep sensor erase what the gateway deleted (RACP: all
+  records, or the epochs up to a sequence number) and never send it again;
 - one cuff forgets each reading once its indication is confirmed (A&D-like);
 - the other re-sends its whole memory at every connection (as many cuffs do), which
   tests that nothing arrives twice.
@@ -62,7 +63,14 @@ from ..services import free_port
 CUFF = "D0:00:00:00:30:01"  # re-sends its memory
 FORGETFUL = "D0:00:00:00:30:02"  # forgets what it had confirmed
 OXIMETER = "D0:00:00:00:30:0A"
-PATIENTS = {CUFF: "kill-cuff", FORGETFUL: "kill-forgetful", OXIMETER: "kill-oximeter"}
+SLEEP = "D0:00:00:00:30:0B"
+PATIENTS = {
+    CUFF: "kill-cuff",
+    FORGETFUL: "kill-forgetful",
+    OXIMETER: "kill-oximeter",
+    SLEEP: "kill-sleep",
+}
+STAGES = {1: "awake", 2: "light", 3: "deep", 4: "rem"}  # as the server codes them
 WRAPPER = Path(__file__).with_name("kill_gateway.py")
 SLOW_DISK = 0.03  # seconds per outbox write or read: an old SD card
 
@@ -259,6 +267,7 @@ class KillTest:
             {"kind": "blood-pressure", "address": CUFF, "resend": True, "readings": []},
             {"kind": "blood-pressure", "address": FORGETFUL, "readings": []},
             {"kind": "pulse-oximeter", "address": OXIMETER, "readings": []},
+            {"kind": "sleep", "address": SLEEP, "readings": []},
         ]
         self.home.write_text(json.dumps({"devices": devices}))
         config = tmp_path / "gateway.toml"
@@ -280,11 +289,11 @@ class KillTest:
         }
         self.log = tmp_path / "gateway.log"
 
-    def measure(self, cuff: int = 0, forgetful: int = 0, oximeter: int = 0) -> None:
+    def measure(self, cuff: int = 0, forgetful: int = 0, oximeter: int = 0, sleep: int = 0) -> None:
         """Readings taken while no gateway runs, into the devices' memory (the home file).
 
-        Device times are unique across devices (whole minutes, +20 s, +40 s), so the
-        time in an identifier tells which reading it is.
+        Device times are unique across devices (whole minutes, +20 s, +40 s, +50 s), so
+        the time in an identifier tells which reading it is.
         """
         home = json.loads(self.home.read_text())
         memory = {d["address"]: d["readings"] for d in home["devices"]}
@@ -301,6 +310,12 @@ class KillTest:
             spo2 = 90 + k % 11
             memory[OXIMETER].append([spo2, 50 + k % 45, when])
             self.taken.append(Taken(OXIMETER, (spo2,), when))
+        for _ in range(sleep):
+            k = sum(t.device == SLEEP for t in self.taken)
+            when = (self.start + timedelta(minutes=10 * k, seconds=50)).isoformat()
+            stage = 1 + (k + 1) % 4
+            memory[SLEEP].append([k + 1, stage, when, 600, 50 + k % 10])  # sequence k + 1
+            self.taken.append(Taken(SLEEP, (STAGES[stage],), when))
         self.home.write_text(json.dumps(home))
 
     def gateway(self, defect: str | None) -> GatewayRun:
@@ -348,7 +363,7 @@ class KillTest:
         """The oximeter and the forgetting cuff hold nothing unsent; the outbox is empty."""
         home = json.loads(self.home.read_text())
         memory = {d["address"]: d["readings"] for d in home["devices"]}
-        if memory[OXIMETER] or any(r[5:] != [True] for r in memory[FORGETFUL]):
+        if memory[OXIMETER] or memory[SLEEP] or any(r[5:] != [True] for r in memory[FORGETFUL]):
             return False
         outbox = Outbox(self.outbox)
         try:
@@ -388,7 +403,12 @@ def _found(
     """The server's readings of the home's patients, named by the time in their identifier."""
     times = {t.when for t in taken}
     found = []
-    for device, code in ((CUFF, "85354-9"), (FORGETFUL, "85354-9"), (OXIMETER, "59408-5")):
+    for device, code in (
+        (CUFF, "85354-9"),
+        (FORGETFUL, "85354-9"),
+        (OXIMETER, "59408-5"),
+        (SLEEP, "258158006"),  # sleep stage
+    ):
         answer = client.get(
             f"/Observation?patient=Patient/{patients[device]}&code={code}&_count=1000"
         )
@@ -398,6 +418,8 @@ def _found(
             identifier = resource["identifier"][0]["value"]
             if code == "85354-9":
                 values = (_component(resource, "8480-6"), _component(resource, "8462-4"))
+            elif device == SLEEP:
+                values = (resource["valueCodeableConcept"]["coding"][0]["code"],)
             else:
                 values = (resource["valueQuantity"]["value"],)
             when = next((w for w in times if f"-{_phd_seconds(w)}" in identifier), "?")
@@ -469,10 +491,10 @@ def test_sigkill_in_every_phase_loses_and_duplicates_nothing(tmp_path, zygote, s
     test = KillTest(tmp_path, zygote, server, seed=_seed(capsys), defect=defect)
     landed: Counter[str] = Counter()
     targets = (*PHASES, DELETED)
-    test.measure(cuff=6, forgetful=6, oximeter=4)
+    test.measure(cuff=6, forgetful=6, oximeter=4, sleep=6)
     for kill in range(KILLS):
         if kill % 4 == 3:  # measuring goes on between crashes
-            test.measure(cuff=2, forgetful=2, oximeter=2)
+            test.measure(cuff=2, forgetful=2, oximeter=2, sleep=3)
         # Aim at the phase with fewest kills so far (in turn when they tie).
         kills = {**landed, DELETED: test.after_delete}
         target = min(
