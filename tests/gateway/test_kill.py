@@ -223,7 +223,7 @@ class Taken:
     """A reading a device took: on whom, its values, its device-clock time."""
 
     device: str
-    values: tuple[float, ...]
+    values: tuple[float | str, ...]
     when: str
 
 
@@ -236,6 +236,7 @@ class KillResult:
     expected: list[Taken]  # taken, less what a forgetting cuff lost in flight
     in_flight: list[Taken]
     found: list[tuple[Taken, str]]  # as the server holds them, with their identifiers
+    outbox: dict[str, int]  # the outbox's counts at the end
 
 
 class KillTest:
@@ -394,7 +395,12 @@ class KillTest:
                         break
         finally:
             run.stop()
-        return KillResult(self.seed, landed, expected, self.in_flight, found)
+        outbox = Outbox(self.outbox)
+        try:
+            counts = outbox.counts()
+        finally:
+            outbox.close()
+        return KillResult(self.seed, landed, expected, self.in_flight, found, counts)
 
 
 def _found(
@@ -509,6 +515,7 @@ def test_sigkill_in_every_phase_loses_and_duplicates_nothing(tmp_path, zygote, s
             f"of {len(result.expected) + len(result.in_flight)} taken"
         )
     check_every_reading_once(result)
+    assert result.outbox["rejected"] == result.outbox["quarantined"] == 0, result.outbox
     assert all(landed[p] for p in PHASES), f"KILL_SEED={test.seed}: a phase got no kill: {landed}"
     assert test.after_delete, f"KILL_SEED={test.seed}: no kill after a RACP delete"
 
