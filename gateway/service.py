@@ -132,6 +132,7 @@ class Gateway:
         try:
             await scanner.start()
             self.adapter_state = "scanning"
+            _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
             await asyncio.Event().wait()
         finally:
             self.adapter_state = "stopped"
@@ -159,6 +160,7 @@ class Gateway:
             async with BleakClient(
                 device, timeout=self.connect_timeout, **self.ble.client_kwargs
             ) as client:
+                _LOGGER.info("session with %s: connected", device.address)
                 if binding.kind in RACP_RECORDS:
                     last = self.outbox.mark(device.address, _LAST_SEQUENCE)
                     context = await racp_session(
@@ -188,6 +190,7 @@ class Gateway:
                         idle_timeout=self.idle_timeout,
                     )
             self.sessions_completed += 1
+            _LOGGER.info("session with %s: done", device.address)
             if context.battery is not None:
                 self.battery[device.address] = context.battery
             self.last_contact[device.address] = time.time()
@@ -213,6 +216,7 @@ class Gateway:
             item = await self._queue.get()
             try:
                 await asyncio.to_thread(self._commit, item)
+                _LOGGER.debug("committed a value from %s", item.context.sensor.bluetooth_address)
                 self.uploader.wake()
             except Exception:  # never stop consuming: the value is in quarantine or the log
                 _LOGGER.exception(

@@ -323,6 +323,7 @@ async def racp_session(
     if not report.succeeded:
         raise RacpFailed(f"{address}: report stored records answered {report.response_code!r}")
     await committed()  # every record the device sent is in the outbox now
+    _LOGGER.info("%s: %d records committed; deleting them on the device", address, len(received))
     newest = _newest_sequence(profile.records, received) if profile.sequenced else None
     context = replace(context, max_sequence=newest)
     if profile.sequenced and newest is not None:

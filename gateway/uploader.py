@@ -122,10 +122,13 @@ class Uploader:
         return await self._send(rows)
 
     async def _send(self, rows: Sequence[OutboxRow]) -> int:
+        _LOGGER.debug("uploading %d readings", len(rows))
         status, body, retry_after = await self._post(rows)
+        _LOGGER.debug("server answered %s for %d readings", status, len(rows))
         outcome = verdict(status)
         if outcome is Verdict.SENT:
             self._outbox.mark_sent([r.seq for r in rows])
+            _LOGGER.debug("marked %d readings sent", len(rows))
             return len(rows)
         if outcome is Verdict.REJECTED:
             if len(rows) > 1:  # find the one reading the server refuses

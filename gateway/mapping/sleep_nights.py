@@ -18,7 +18,14 @@ from device_adapters import Quantity, Unit
 
 from .codes import CONCEPTS, OBSERVATION_CATEGORY
 from .models import validate
-from .observations import MappingContext, Resource, categories, observation
+from .observations import (
+    MappingContext,
+    Resource,
+    categories,
+    coincident_time_stamp,
+    coincident_time_stamp_reference,
+    observation,
+)
 
 __all__ = ["MAX_GAP", "SleepNight", "map_sleep_night", "nights_from_epochs"]
 
@@ -114,6 +121,13 @@ def map_sleep_night(night: SleepNight, ctx: MappingContext) -> list[Resource]:
             )
         ]
     validate(resource)
+    # The summary refers to this session's coincident time stamp; the session may have
+    # received no epoch (they came in a session cut before the summary was made), so it
+    # goes with the summary, or the Bundle could not resolve the reference.
+    if ctx.clock is not None:
+        cts = coincident_time_stamp_reference(ctx)
+        if any(e.get("valueReference", {}).get("reference") == cts for e in resource["extension"]):
+            return [coincident_time_stamp(ctx), resource]
     return [resource]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,6 +112,13 @@ class EmulatedPeripheral:
         self.connections_made = 0
         self._tasks: set[asyncio.Future[None]] = set()  # keeps background sends alive
         self.clock_writes: list[datetime] = []
+        # Called the moment the device's memory changes (a record confirmed or deleted), as
+        # a real device writes its flash then: a simulated home persists itself here.
+        self.on_memory_change: Callable[[], None] | None = None
+
+    def _memory_changed(self) -> None:
+        if self.on_memory_change is not None:
+            self.on_memory_change()
 
     # --- GATT database ------------------------------------------------------------------
 
@@ -260,6 +268,7 @@ class IndicatingDevice(EmulatedPeripheral):
         if self.device is not None and self._measurement is not None and self._bearer is not None:
             await self.device.indicate_subscriber(self._bearer, self._measurement, payload)
             record.sent = True
+            self._memory_changed()
         return payload
 
     def extra_characteristics(self) -> list[gatt.Characteristic[bytes]]:
@@ -298,9 +307,10 @@ class IndicatingDevice(EmulatedPeripheral):
                     return
                 await self.device.indicate_subscriber(bearer, self._measurement, record.payload)
                 self.sent_encrypted.append(bool(getattr(bearer, "is_encrypted", False)))
-                record.sent = (
-                    True  # confirmed: indicate_subscriber returns after the ATT confirmation
-                )
+                # Confirmed (indicate_subscriber returns after the ATT confirmation): the
+                # device marks the record sent, and will not send it again unless it resends.
+                record.sent = True
+                self._memory_changed()
                 sent_now += 1
             await asyncio.sleep(0.2)
             if not self.stay_connected:
@@ -520,6 +530,7 @@ class PulseOximeter(EmulatedPeripheral):
             elif op == 0x02 and request[1:2] == b"\x01":  # delete all stored records
                 self.memory.clear()
                 self.deletions += 1
+                self._memory_changed()  # erased before the answer goes out, as devices do
                 await self._answer(connection, op, 0x01)
             elif op in (0x01, 0x02, 0x04):
                 await self._answer(connection, op, 0x04)  # operator not supported (PLX: all only)
@@ -579,6 +590,31 @@ class SleepSensor(EmulatedPeripheral):
             )
             self.memory.append((sequence, payload))
         return len(stages)
+
+    def store_epoch(
+        self,
+        sequence: int,
+        start: datetime,
+        stage: int,
+        *,
+        epoch_s: int = 300,
+        heart_rate: float = 56,
+        respiration: float = 14.0,
+        movement: int = 0,
+    ) -> bytes:
+        """Store one epoch under the device's own `sequence` number (as kept in its flash)."""
+        payload = encoding.sleep_epoch(
+            sequence,
+            start,
+            epoch_s,
+            stage,
+            heart_rate=heart_rate,
+            respiration=respiration,
+            movement=movement,
+        )
+        self.memory.append((sequence, payload))
+        self._next_sequence = max(self._next_sequence, sequence + 1)
+        return payload
 
     def measurement_services(self) -> list[gatt.Service]:
         from device_adapters import uuids
@@ -652,6 +688,7 @@ class SleepSensor(EmulatedPeripheral):
                 gone = {s for s, _ in selected}
                 self.memory = [(s, p) for s, p in self.memory if s not in gone]
                 self.deletions.append(request)
+                self._memory_changed()
                 await self._answer(connection, op, 0x01)
         except Exception as exc:
             _LOGGER.debug("sleep sensor %s stopped answering: %s", self.address, exc)

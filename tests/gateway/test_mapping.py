@@ -475,3 +475,18 @@ def test_identities_reject_malformed_addresses():
         SensorIdentity("D0:00:00:00:00:01", DeviceKind.THERMOMETER, system_id="ABCD")
     with pytest.raises(ValueError, match="EUI-64"):
         GatewayIdentity("1234", "0.1.0")
+
+
+def test_night_summary_brings_its_coincident_time_stamp_into_the_bundle():
+    # Found by the kill test: a session that received no epoch (they came in a session
+    # killed before its summary) made the summary alone; it referred to a coincident
+    # time stamp never queued, and the Bundle was refused for good (422, rejected).
+    from gateway.mapping import map_sleep_night, nights_from_epochs
+
+    case = fc.CASES["sleep-night"]
+    ctx = replace(case.context(), clock=fc.CLOCK_IN_STEP)
+    epochs = [da.parse(uuid, payload) for uuid, payload in case.payloads]
+    (night,) = nights_from_epochs([e for e in epochs if isinstance(e, da.SleepEpoch)])
+    resources = map_sleep_night(night, ctx)
+    assert [r["code"]["coding"][0]["code"] for r in resources] == ["67975", "93832-4"]
+    transaction_bundle(upload_entries(resources, case.sensor, fc.GATEWAY, case.patient))
