@@ -18,7 +18,7 @@ from fhir_api.storage.series.sync import flush_series_outbox
 
 from ..services import influxdb_server
 from .conftest import serve
-from .helpers import JSON, spo2
+from .helpers import JSON, ensure_subjects, spo2
 
 
 def recorded_requests(**credentials: str) -> list[httpx.Request]:
@@ -88,6 +88,7 @@ def test_the_password_never_reaches_the_servers_log_issue_10(
             token = TokenStore(store.engine).create("tests", Role.SYSTEM)
             headers = {"Authorization": f"Bearer {token}", **JSON}
             with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+                ensure_subjects(client, "Patient/auth")
                 reading = spo2("Patient/auth", "2024-11-27T07:00:00+09:00", 97)
                 assert client.post("/Observation", json=reading).status_code == 201
                 flush_series_outbox(store)

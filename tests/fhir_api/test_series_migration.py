@@ -32,6 +32,7 @@ def test_migration_0004_derives_old_points_again_issue_10(tmp_path: Path, backen
         settings = settings_for(backend, stack, tmp_path)
         store = build_store(settings)
         service = FhirService(store, after_write=lambda: flush_series_outbox(store))
+        service.update("Patient", "m", {"resourceType": "Patient", "id": "m"})
         fahrenheit = service.create(
             "Observation", vital("Patient/m", "8310-5", "2024-11-27T19:00:00+09:00", 98.6, "[degF]")
         ).stored.id
