@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..codes import LOINC, codings
 from ..dates import parse_date_range
 from ..fhir import GATEWAY_EXTENSIONS
 
 __all__ = ["KNOWN_PROFILES", "check_profiles", "profile_warnings"]
 
 Issue = tuple[str, str]
-LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 VS = "http://hl7.org/fhir/StructureDefinition/"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -87,22 +87,11 @@ POSSIBLE: dict[str, tuple[float, float]] = {
 
 
 def _loinc_codes(concept: Any) -> list[str]:
-    if not isinstance(concept, dict):
-        return []
-    return [
-        c.get("code", "")
-        for c in concept.get("coding", ())
-        if isinstance(c, dict) and c.get("system") == LOINC
-    ]
+    return [code for system, code in codings(concept) if system == LOINC]
 
 
 def _categories(resource: dict[str, Any]) -> set[tuple[str, str]]:
-    return {
-        (c.get("system", ""), c.get("code", ""))
-        for cat in resource.get("category", ())
-        for c in cat.get("coding", ())
-        if isinstance(c, dict)
-    }
+    return {coding for category in resource.get("category", ()) for coding in codings(category)}
 
 
 def _quantity(

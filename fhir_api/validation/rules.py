@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ..codes import codings
 from ..dates import parse_date_range, to_ms
 
 __all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
@@ -81,12 +82,8 @@ def _has_value(element: dict[str, Any]) -> bool:
     return any(key.startswith("value") for key in element)
 
 
-def _codes(concept: Any) -> set[tuple[str | None, str | None]]:
-    if not isinstance(concept, dict):
-        return set()
-    return {
-        (c.get("system"), c.get("code")) for c in concept.get("coding", ()) if isinstance(c, dict)
-    }
+def _codes(concept: Any) -> set[tuple[str, str]]:
+    return set(codings(concept))
 
 
 def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
