@@ -46,6 +46,13 @@ _DOCUMENTATION = {
     "date": "effective time, with prefixes (ge, lt, ...); a date alone is a day in the "
     "patient's time zone",
 }
+# The modifiers search accepts per parameter type; any other is a 400.
+_MODIFIERS = {
+    "token": "modifiers :not, :missing",
+    "string": "modifiers :exact (as written), :contains, :missing",
+    "reference": "modifiers :missing, :[type]",
+    "date": "modifier :missing",
+}
 # Result parameters every search type takes, beside its own search parameters.
 _RESULT_PARAMETERS: list[dict[str, str]] = [
     {
@@ -54,6 +61,17 @@ _RESULT_PARAMETERS: list[dict[str, str]] = [
         "documentation": "page size (0 to 1000; the server's default_page_size when absent)",
     },
     {"name": "_summary", "type": "token", "documentation": "count only"},
+    {
+        "name": "_total",
+        "type": "token",
+        "documentation": "none, estimate or accurate (counted on the first page and carried "
+        "in the next links unless accurate)",
+    },
+    {
+        "name": "_elements",
+        "type": "string",
+        "documentation": "top-level elements to return; mandatory ones kept, tagged SUBSETTED",
+    },
 ]
 _SORT = {
     "name": "_sort",
@@ -169,9 +187,11 @@ def operation_definition(definition_id: str, base: str) -> dict[str, Any] | None
 def _search_parameters(resource_type: str, params: dict[str, str]) -> list[dict[str, str]]:
     entries = []
     for name, kind in params.items():
-        entry = {"name": name, "type": _TYPES[kind.split(":")[0]]}
-        if name in _DOCUMENTATION:
-            entry["documentation"] = _DOCUMENTATION[name]
+        search_type = _TYPES[kind.split(":")[0]]
+        entry = {"name": name, "type": search_type}
+        notes = [_DOCUMENTATION.get(name, ""), _MODIFIERS.get(kind.split(":")[0], "")]
+        if name != "_id" and any(notes):
+            entry["documentation"] = "; ".join(note for note in notes if note)
         entries.append(entry)
     entries += [dict(p) for p in _RESULT_PARAMETERS]
     if resource_type == "Observation":

@@ -127,6 +127,17 @@ def _search_parameters(resource_type: str) -> list[dict[str, Any]]:
             example=10,
         ),
         _query("_summary", {"type": "string", "enum": ["count"]}, "count only"),
+        _query(
+            "_total",
+            {"type": "string", "enum": ["none", "estimate", "accurate"]},
+            "whether to count the matches (accurate recounts on every page)",
+        ),
+        _query(
+            "_elements",
+            {"type": "string"},
+            "comma-separated top-level elements to return (mandatory ones are kept)",
+            example="id,status",
+        ),
         _FORMAT,
     ]
     if resource_type == "Observation":
