@@ -62,7 +62,7 @@ class Timings:
 def quantile(values: Sequence[float], q: float) -> float:
     """The q-quantile of `values` (nearest rank)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def seed(client: httpx.Client, homes: list[Home], readings: int) -> list[str]:
