@@ -43,15 +43,23 @@ BASE = {"8480-6": 130.0, "8462-4": 80.0, "8867-4": 70.0, "2708-6": 96.0}
 DAY_MS = 86_400_000
 END = datetime(2026, 11, 1, tzinfo=UTC)
 LONG_PATIENT = "Patient/long-term"
+PHD_SYSTEM = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdBaseObservation"
 
 
 def fill(path: Path, patients: int, long_years: int) -> int:
-    """Write the series rows straight into the SQLite store's table."""
+    """Write the series rows, and each reading's identifier, straight into the SQLite store.
+
+    The identifiers are shaped like the gateway's PHD identifiers (one per reading and
+    code), so that look-ups by identifier meet a table of a year's size (bench/ingest.py).
+    """
     rng = random.Random(7)  # noqa: S311 - test data
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=OFF")
     insert = "INSERT INTO vital_series (subject, code, ts_ms, observation_id, value, unit) VALUES (?,?,?,?,?,?)"
+    insert_identifier = (
+        "INSERT INTO identifiers (resource_type, system, value, resource_id) VALUES (?,?,?,?)"
+    )
     end_ms = int(END.timestamp() * 1000)
     total = 0
 
@@ -77,6 +85,13 @@ def fill(path: Path, patients: int, long_years: int) -> int:
     for subject, days, per_day in subjects:
         batch = list(rows_for(subject, days, per_day))
         connection.executemany(insert, batch)
+        connection.executemany(
+            insert_identifier,
+            (
+                ("Observation", PHD_SYSTEM, f"FEEDABEEDEAD0099-{who}-{code}-{ts}", observation)
+                for who, code, ts, observation, _, _ in batch
+            ),
+        )
         total += len(batch)
         if total % 200_000 < len(batch):
             connection.commit()
