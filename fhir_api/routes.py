@@ -3,8 +3,10 @@ and shape the response; they hold no FHIR logic and no SQL."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
@@ -56,6 +58,20 @@ router = APIRouter(prefix="/fhir", dependencies=[Depends(require_principal), Dep
 ServiceDep = Annotated[FhirService, Depends(_service)]
 
 
+T = TypeVar("T")
+
+
+async def run_write(request: Request, work: Callable[..., T], *args: Any) -> T:
+    """Run a write (validation and transaction) in the writes' own lane of threads.
+
+    See `app.WRITE_THREADS`: writes past the limit wait here in order, without a
+    thread, so they neither share the interpreter with the write holding the
+    database's write lock nor take the threads the reads run in.
+    """
+    limiter: anyio.CapacityLimiter = request.app.state.write_limiter
+    return await anyio.to_thread.run_sync(lambda: work(*args), limiter=limiter)
+
+
 def _base(request: Request) -> str:
     configured = request.app.state.settings.base_url
     return (configured or str(request.base_url).rstrip("/") + "/fhir").rstrip("/")
@@ -90,7 +106,7 @@ async def metadata(request: Request) -> Response:
 async def bundle(request: Request, service: ServiceDep) -> Response:
     """Transaction and batch Bundles."""
     raw = await read_json(request)
-    return fhir_response(await run_in_threadpool(service.bundle, raw))
+    return fhir_response(await run_write(request, service.bundle, raw))
 
 
 @router.get("/Observation/$lastn")
@@ -137,7 +153,7 @@ async def create(
 ) -> Response:
     """Create, or conditional create with If-None-Exist."""
     raw = await read_json(request)
-    result = await run_in_threadpool(service.create, resource_type, raw, if_none_exist)
+    result = await run_write(request, service.create, resource_type, raw, if_none_exist)
     return fhir_response(
         result.stored.content,
         201 if result.created else 200,
@@ -174,7 +190,7 @@ async def update(
 ) -> Response:
     """Update (or create with the client's id)."""
     raw = await read_json(request)
-    result = await run_in_threadpool(service.update, resource_type, resource_id, raw, if_match)
+    result = await run_write(request, service.update, resource_type, resource_id, raw, if_match)
     return fhir_response(
         result.stored.content,
         201 if result.created else 200,
@@ -183,9 +199,11 @@ async def update(
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete(resource_type: str, resource_id: str, service: ServiceDep) -> Response:
+async def delete(
+    resource_type: str, resource_id: str, request: Request, service: ServiceDep
+) -> Response:
     """Delete (the history keeps every version)."""
-    await run_in_threadpool(service.delete, resource_type, resource_id)
+    await run_write(request, service.delete, resource_type, resource_id)
     return Response(status_code=204)
 
 
