@@ -81,7 +81,7 @@ def test_reads_and_writes_each_run_a_few_at_once(
     def slow_bundle(self: FhirService, raw: Any) -> Any:
         with writes:
             time.sleep(0.15)
-        return {"resourceType": "Bundle", "type": "transaction-response"}
+        return {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
 
     monkeypatch.setattr(FhirService, "read", slow_read)
     monkeypatch.setattr(FhirService, "bundle", slow_bundle)
@@ -99,7 +99,7 @@ def test_reads_are_answered_while_every_write_waits(
 
     def stuck_bundle(self: FhirService, raw: Any) -> Any:
         release.wait(20)  # a commit waiting on a slow disk
-        return {"resourceType": "Bundle", "type": "transaction-response"}
+        return {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
 
     monkeypatch.setattr(FhirService, "bundle", stuck_bundle)
     with ThreadPoolExecutor(max_workers=1) as pool:
