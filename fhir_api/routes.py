@@ -3,9 +3,11 @@ and shape the response; they hold no FHIR logic and no SQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -56,6 +58,20 @@ router = APIRouter(prefix="/fhir", dependencies=[Depends(require_principal), Dep
 ServiceDep = Annotated[FhirService, Depends(_service)]
 
 
+T = TypeVar("T")
+
+
+async def run_write(request: Request, work: Callable[..., T], *args: Any) -> T:
+    """Run a write (validation and transaction) in the writes' own lane of threads.
+
+    See `app.WRITE_THREADS`: writes past the limit wait here in order, without a
+    thread, so they neither share the interpreter with the write holding the
+    database's write lock nor take the threads the reads run in.
+    """
+    limiter: anyio.CapacityLimiter = request.app.state.write_limiter
+    return await anyio.to_thread.run_sync(lambda: work(*args), limiter=limiter)
+
+
 def _base(request: Request) -> str:
     configured = request.app.state.settings.base_url
     return (configured or str(request.base_url).rstrip("/") + "/fhir").rstrip("/")
@@ -92,7 +108,7 @@ def _params(request: Request) -> list[tuple[str, str]]:
 async def bundle(request: Request, service: ServiceDep) -> Response:
     """Transaction and batch Bundles."""
     raw = await read_json(request)
-    return fhir_response(await run_in_threadpool(service.bundle, raw))
+    return fhir_response(await run_write(request, service.bundle, raw))
 
 
 @router.get("/Observation/$lastn")
@@ -139,7 +155,7 @@ async def create(
 ) -> Response:
     """Create, or conditional create with If-None-Exist."""
     raw = await read_json(request)
-    result = await run_in_threadpool(service.create, resource_type, raw, if_none_exist)
+    result = await run_write(request, service.create, resource_type, raw, if_none_exist)
     return _write_response(request, result)
 
 
@@ -181,7 +197,7 @@ async def update(
 ) -> Response:
     """Update (or create with the client's id)."""
     raw = await read_json(request)
-    result = await run_in_threadpool(service.update, resource_type, resource_id, raw, if_match)
+    result = await run_write(request, service.update, resource_type, resource_id, raw, if_match)
     return _write_response(request, result)
 
 
@@ -189,14 +205,15 @@ async def update(
 async def delete(
     resource_type: str,
     resource_id: str,
+    request: Request,
     service: ServiceDep,
     cascade: Annotated[str | None, Query(alias="_cascade")] = None,
 ) -> Response:
     """Delete (the history keeps every version); `_cascade=delete` takes the referrers too."""
     if cascade not in (None, "delete"):
         raise BadRequest(f"_cascade={cascade!r}: the only value is delete")
-    await run_in_threadpool(
-        partial(service.delete, resource_type, resource_id, cascade=cascade == "delete")
+    await run_write(
+        request, partial(service.delete, resource_type, resource_id, cascade=cascade == "delete")
     )
     return Response(status_code=204)
 

@@ -9,9 +9,10 @@ series points in the same transaction (SQL series) or queues them in
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -421,6 +422,10 @@ class ResourceStore:
         self.zone = zone
         self._clock = clock
         self._last_ms = 0
+        # SQLite has one writer at a time. Writers of this process queue on this lock
+        # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms
+        # and lets a late arrival overtake one that has waited for seconds (issue 10).
+        self._write_gate = threading.Lock() if engine.dialect.name == "sqlite" else None
 
     def now_ms(self) -> int:
         """Epoch milliseconds, strictly increasing within this process."""
@@ -431,7 +436,7 @@ class ResourceStore:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """One database transaction; commits on success, rolls back on any error."""
-        with self.engine.begin() as connection:
+        with self._write_gate or nullcontext(), self.engine.begin() as connection:
             yield Tx(connection, self)
 
     @contextmanager

@@ -73,6 +73,15 @@ identifiers = Table(
     Column("resource_id", String(64), nullable=False),
 )
 Index("ix_identifiers_resource", identifiers.c.resource_type, identifiers.c.resource_id)
+# Look-ups by value, with or without a system (conditional creates, a transaction's
+# gathered look-ups); the primary key leads with the system and cannot serve them.
+Index(
+    "ix_identifiers_value",
+    identifiers.c.resource_type,
+    identifiers.c.value,
+    identifiers.c.system,
+    unique=True,
+)
 
 search_tokens = Table(
     "search_tokens",

@@ -58,6 +58,16 @@ class ElementValidator:
         self._memo: dict[tuple[type[FHIRAbstractModel], str | None, bytes], FHIRAbstractModel] = {}
         self._memo_size = memo_size
         self._lock = threading.Lock()
+        # Counted without the lock: a lost increment under threads skews a statistic,
+        # never a verdict, and two integer additions cost nothing beside a lookup.
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def hit_rate(self) -> float:
+        """The share of remembered-element lookups answered by the memo (bench/ingest.py)."""
+        asked = self.hits + self.misses
+        return self.hits / asked if asked else 0.0
 
     def check(
         self,
@@ -97,7 +107,9 @@ class ElementValidator:
         if key is not None:
             known = self._memo.get(key)
             if known is not None:
+                self.hits += 1
                 return known
+            self.misses += 1
         before = len(issues)
         children = check_object(raw, cls, path, issues)
         if datatype is not None:
