@@ -17,6 +17,7 @@ import pytest
 
 from fhir_api.auth import Role, TokenStore
 from fhir_api.fhir import OperationOutcome
+from fhir_api.responses import fhir_response
 
 from .conftest import RunningServer, serve, settings_for
 from .helpers import JSON, patient
@@ -118,3 +119,100 @@ def test_too_many_parameters_are_400(client):
     params = [(name, "x") for name in ("code", "category", "identifier") for _ in range(20)]
     response = client.get("/Observation", params=params)
     assert "at most 50" in refused(response)
+
+
+# --- B, C, D. numbers and strings no FHIR JSON holds ----------------------------------------
+
+
+def post_raw(client: httpx.Client, path: str, text: str) -> httpx.Response:
+    """POST JSON text as written (the JSON escapes reach the server unchanged)."""
+    return client.post(path, content=text.encode(), headers=JSON)
+
+
+def quantity_observation(subject: str, value: str) -> str:
+    return (
+        '{"resourceType":"Observation","status":"final",'
+        '"code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},'
+        f'"subject":{{"reference":"{subject}"}},"effectiveDateTime":"2024-10-01T07:00:00Z",'
+        f'"valueQuantity":{{"value":{value},"unit":"kg",'
+        '"system":"http://unitsofmeasure.org","code":"kg"}}'
+    )
+
+
+@pytest.mark.parametrize("value", ["18446744073709551616", "-9223372036854775809"])
+def test_an_integer_beyond_64_bits_is_400_not_500(client, value):
+    subject = f"Patient/{new_patient(client)}"
+    response = post_raw(client, "/Observation", quantity_observation(subject, value))
+    assert "integer" in refused(response)
+    transaction = (
+        '{"resourceType":"Bundle","type":"transaction","entry":[{"resource":'
+        + quantity_observation(subject, value)
+        + ',"request":{"method":"POST","url":"Observation"}}]}'
+    )
+    refused(post_raw(client, "", transaction))
+    assert client.get("/Observation", params={"patient": subject}).json()["total"] == 0
+
+
+def test_an_integer_within_64_bits_reaches_validation(client):
+    subject = f"Patient/{new_patient(client)}"
+    response = post_raw(
+        client, "/Observation", quantity_observation(subject, "9223372036854775807")
+    )
+    assert "not a possible measurement" in refused(response, 422)
+
+
+LONE_SURROGATES = [
+    '{"resourceType":"Patient","name":[{"family":"\\ud800"}]}',
+    '{"resourceType":"Patient","name":[{"family":"a\\udc00b"}]}',
+    '{"resourceType":"Pat\\ud800ient"}',
+    '{"resourceType":"Patient","\\ud800":1}',
+]
+
+
+@pytest.mark.parametrize("text", LONE_SURROGATES)
+def test_a_lone_surrogate_is_400_not_500(client, text):
+    assert "surrogate" in refused(post_raw(client, "/Patient", text))
+
+
+def test_a_lone_surrogate_in_a_batch_url_is_400_not_500(client):
+    batch = (
+        '{"resourceType":"Bundle","type":"batch","entry":'
+        '[{"request":{"method":"GET","url":"Patient?family=\\ud800"}}]}'
+    )
+    assert "surrogate" in refused(post_raw(client, "", batch))
+
+
+def test_a_surrogate_pair_is_a_character_and_accepted(client):
+    text = '{"resourceType":"Patient","name":[{"family":"\\ud83d\\ude00"}]}'
+    response = post_raw(client, "/Patient", text)
+    assert response.status_code == 201, response.text
+    assert response.json()["name"][0]["family"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("escape", ["\\u0000", "\\u001f", "\\b", "\\f", "\\u000b"])
+def test_a_control_character_in_a_string_is_400(client, escape):
+    text = f'{{"resourceType":"Patient","name":[{{"family":"a{escape}b"}}]}}'
+    assert "control character" in refused(post_raw(client, "/Patient", text))
+
+
+def test_tab_cr_and_lf_are_accepted(client):
+    text = '{"resourceType":"Patient","name":[{"family":"a\\tb\\r\\nc"}]}'
+    assert post_raw(client, "/Patient", text).status_code == 201
+
+
+def test_a_nul_is_400_on_postgresql_too(tmp_path):
+    with ExitStack() as stack:
+        base, store = stack.enter_context(serve(settings_for("postgresql", stack, tmp_path)))
+        token = TokenStore(store.engine).create("tests", Role.SYSTEM)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
+            text = '{"resourceType":"Patient","name":[{"family":"a\\u0000b"}]}'
+            assert "control character" in refused(post_raw(c, "/Patient", text))
+            assert c.get("/Patient", params={"family": "a"}).json()["total"] == 0
+
+
+def test_the_encoder_escapes_a_lone_surrogate_instead_of_failing():
+    """An error that echoes a lone surrogate (or a resource stored before they were
+    refused) is still a JSON response, with the surrogate as a \\u escape."""
+    response = fhir_response({"resourceType": "OperationOutcome", "x": "Pat\ud800ient"}, 400)
+    assert response.body == b'{"resourceType":"OperationOutcome","x":"Pat\\ud800ient"}'
