@@ -35,7 +35,13 @@ def fhir_response(
         # orjson stops at 255 levels. The parser refuses bodies nested deeper than the
         # configured limit, but a store written before that limit (issue 10) may hold one:
         # the standard encoder (about 1,000 levels) still serves it instead of a 500.
-        body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        try:
+            body = text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (echoed in an error, or stored before parse_body refused
+            # them) has no UTF-8 form: \u escapes keep the JSON valid instead of a 500.
+            body = json.dumps(content, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
