@@ -6,7 +6,8 @@ obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type rules (`check_dataty
 applied to every element of that type wherever it occurs): Quantity.comparator (and
 the Quantity profiles Age, Duration, ...), sqty-1 where the position makes a Quantity
 a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use, Identifier.use,
-ContactPoint.system/use, Narrative.status, and per-1 on Period; and the lengths of
+ContactPoint.system/use, Narrative.status, txt-1 and txt-2 on Narrative.div
+(narrative.py), and per-1 on Period; and the lengths of
 values stored in index columns (Identifier, Coding, Reference), which FHIR leaves
 open but the database does not.
 """
@@ -21,6 +22,7 @@ import orjson
 
 from ..codes import codings
 from ..dates import parse_date_range, to_ms
+from .narrative import narrative_problem
 
 __all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
 
@@ -310,6 +312,11 @@ def _contact_point(element: dict[str, Any], where: str, issues: list[Issue]) -> 
 
 def _narrative(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("status"), NARRATIVE_STATUS, f"{where}.status", issues)
+    div = element.get("div")
+    if isinstance(div, str):
+        problem = narrative_problem(div)
+        if problem is not None:
+            issues.append((problem, f"{where}.div"))
 
 
 def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:

@@ -20,7 +20,7 @@ from fhir_api.fhir import OperationOutcome
 from fhir_api.responses import fhir_response
 
 from .conftest import RunningServer, serve, settings_for
-from .helpers import JSON, patient
+from .helpers import JSON, patient, spo2
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +216,56 @@ def test_the_encoder_escapes_a_lone_surrogate_instead_of_failing():
     refused) is still a JSON response, with the surrogate as a \\u escape."""
     response = fhir_response({"resourceType": "OperationOutcome", "x": "Pat\ud800ient"}, 400)
     assert response.body == b'{"resourceType":"OperationOutcome","x":"Pat\\ud800ient"}'
+
+
+# --- E. narrative ---------------------------------------------------------------------------
+
+X = 'xmlns="http://www.w3.org/1999/xhtml"'
+BAD_NARRATIVES = [
+    (f"<div {X}><script>alert(1)</script></div>", "<script>"),
+    (f'<div {X}><p onclick="alert(1)">hi</p></div>', "onclick"),
+    (f'<div {X}><img src="x" onerror="alert(1)"/></div>', "onerror"),
+    (f'<div {X}><a href="javascript:alert(1)">hi</a></div>', "active URL"),
+    (f'<div {X}><a href=" JavaScript:alert(1)">hi</a></div>', "active URL"),
+    (f'<div {X}><p style="background:url(javascript:alert(1))">hi</p></div>', "active"),
+    (f'<div {X}><iframe src="https://example.org"/>hi</div>', "<iframe>"),
+    (f'<div {X}><svg xmlns="http://www.w3.org/2000/svg"/>hi</div>', "<svg>"),
+    ("plain text, not XHTML", "not well-formed"),
+    ("<div>hi</div>", "xmlns"),
+    (f"<p {X}>hi</p>", "one <div"),
+    (f"<div {X}>unclosed", "not well-formed"),
+    (f"<div {X}>a &nbsp; b</div>", "not well-formed"),
+    (f'<!DOCTYPE div [<!ENTITY a "aaaa">]><div {X}>&a;</div>', "DTD"),
+    (f'<?xml-stylesheet href="x"?><div {X}>hi</div>', "processing instructions"),
+    (f"<div {X}>  <p> </p> </div>", "txt-2"),
+]
+
+
+@pytest.mark.parametrize(("div", "named"), BAD_NARRATIVES)
+def test_a_narrative_with_active_or_no_content_is_400(client, div, named):
+    body = {**patient(identifier=f"P-{_unique()}"), "text": {"status": "generated", "div": div}}
+    found = refused(client.post("/Patient", json=body, headers=JSON))
+    assert named in found and "txt-" in found
+
+
+def test_an_observation_narrative_is_checked_too(client):
+    div = f"<div {X}><script>alert(1)</script></div>"
+    observation = spo2(f"Patient/{new_patient(client)}", "2024-10-01T07:00:00Z", 97)
+    observation["text"] = {"status": "generated", "div": div}
+    refused(client.post("/Observation", json=observation, headers=JSON))
+
+
+GOOD_NARRATIVES = [
+    f'<div {X}><p>Blood pressure <b>128/82</b> mmHg</p><br/><a href="https://example.org">x</a></div>',
+    f'<div {X} xml:lang="ja" lang="ja"><table><tr><td colspan="2" style="color:red">血圧</td>'
+    "</tr></table></div>",
+    f'<div {X}><img src="#photo" alt=""/></div>',
+    f"<div {X}>a &amp; b &lt; c &#160; d</div>",
+]
+
+
+@pytest.mark.parametrize("div", GOOD_NARRATIVES)
+def test_a_plain_xhtml_narrative_is_accepted(client, div):
+    body = {**patient(identifier=f"P-{_unique()}"), "text": {"status": "generated", "div": div}}
+    response = client.post("/Patient", json=body, headers=JSON)
+    assert response.status_code == 201, response.text
