@@ -269,3 +269,46 @@ def test_a_plain_xhtml_narrative_is_accepted(client, div):
     body = {**patient(identifier=f"P-{_unique()}"), "text": {"status": "generated", "div": div}}
     response = client.post("/Patient", json=body, headers=JSON)
     assert response.status_code == 201, response.text
+
+
+# --- F. a Patient's tz-code ------------------------------------------------------------------
+
+TZ = "http://hl7.org/fhir/StructureDefinition/tz-code"
+BAD_ZONES = [
+    [{"url": TZ, "valueCode": "Mars/Base"}],
+    [{"url": TZ, "valueCode": "+14:00"}],
+    [{"url": TZ, "valueCode": "europe/paris"}],
+    [{"url": TZ, "valueCode": "posixrules"}],
+    [{"url": TZ, "valueString": "Europe/Paris"}],
+    [{"url": TZ}],
+    [{"url": TZ, "valueCode": "Europe/Paris"}, {"url": TZ, "valueCode": "Asia/Tokyo"}],
+]
+
+
+@pytest.mark.parametrize("extensions", BAD_ZONES)
+def test_an_invalid_tz_code_is_400_at_create_and_update(client, extensions):
+    body = {**patient(identifier=f"P-{_unique()}"), "extension": extensions}
+    assert "tz-code" in refused(client.post("/Patient", json=body, headers=JSON))
+    patient_id = new_patient(client)
+    body = {**patient(identifier=f"P-{_unique()}"), "id": patient_id, "extension": extensions}
+    assert "tz-code" in refused(client.put(f"/Patient/{patient_id}", json=body, headers=JSON))
+
+
+def test_a_valid_tz_code_is_accepted_and_used_by_stats(client):
+    body = {
+        **patient(identifier=f"P-{_unique()}"),
+        "extension": [{"url": TZ, "valueCode": "Asia/Tokyo"}],
+    }
+    response = client.post("/Patient", json=body, headers=JSON)
+    assert response.status_code == 201, response.text
+    stats = client.get(
+        "/Observation/$stats",
+        params={
+            "patient": f"Patient/{response.json()['id']}",
+            "code": "8867-4",
+            "start": "2024-10-01",
+            "end": "2024-10-02",
+        },
+    )
+    assert stats.status_code == 200, stats.text
+    assert "Asia/Tokyo" in stats.text
