@@ -209,7 +209,22 @@ _TARGET = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history
 
 def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
     """The references that must resolve, with their place: an Observation's subject, device
-    and gateway Device (the references charts, alerts and access rights follow)."""
+    and gateway Device (the references charts, alerts and access rights follow), and a
+    Device's patient (who the device's readings belong to).
+
+    Raises:
+        BadRequest: a Device.patient that names another resource type than Patient.
+    """
+    if resource.get("resourceType") == "Device":
+        node = resource.get("patient")
+        if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):
+            return []
+        reference, where = node["reference"], f"{path}.patient.reference"
+        if not reference.startswith(("#", "Patient/", "Patient?")):
+            raise BadRequest(
+                f"Device.patient refers to a Patient, not {reference!r}", expression=[where]
+            )
+        return [(node, where)]
     if resource.get("resourceType") != "Observation":
         return []
     found: list[tuple[dict[str, Any], str]] = []
@@ -365,7 +380,7 @@ class FhirService:
 
     @staticmethod
     def _refuse_if_referred(tx: Tx, resource_type: str, resource_id: str) -> None:
-        """409 when live Observations still refer to this Patient or Device."""
+        """409 when live Observations or Devices still refer to this Patient or Device."""
         if resource_type not in ("Patient", "Device"):
             return
         target = f"{resource_type}/{resource_id}"
@@ -487,9 +502,10 @@ class FhirService:
     def delete(self, resource_type: str, resource_id: str, *, cascade: bool = False) -> None:
         """DELETE [type]/[id] (idempotent).
 
-        A Patient or Device that live Observations refer to (subject, device, gateway) is
-        not deleted (409) unless `cascade`: then those Observations are deleted with it,
-        in the same transaction (`_cascade=delete`, as HAPI FHIR spells it).
+        A Patient or Device that live Observations (subject, device, gateway) or Devices
+        (patient) refer to is not deleted (409) unless `cascade`: then those are deleted
+        with it, and what refers to them, in the same transaction (`_cascade=delete`, as
+        HAPI FHIR spells it).
         """
         self._check_type(resource_type)
         self._check_id(resource_id)
@@ -499,15 +515,31 @@ class FhirService:
             if current is None or current.deleted:
                 return
             if cascade:
-                for referrer_type, referrer_id in tx.referrers(f"{resource_type}/{resource_id}"):
-                    referrer = tx.read(referrer_type, referrer_id)
-                    if referrer is not None and not referrer.deleted:
-                        tx.delete(referrer_type, referrer)
+                self._delete_referrers(tx, f"{resource_type}/{resource_id}")
             else:
                 self._refuse_if_referred(tx, resource_type, resource_id)
             tx.delete(resource_type, current)
 
         self._write(work)
+
+    @staticmethod
+    def _delete_referrers(tx: Tx, target: str) -> None:
+        """Delete what refers to `target`, and what refers to those (`_cascade=delete`).
+
+        A Patient's Device goes with the Patient, and the Observations that name that
+        Device as theirs go with the Device: no reference is left dangling.
+        """
+        pending, seen = [target], {target}
+        while pending:
+            for referrer_type, referrer_id in tx.referrers(pending.pop()):
+                name = f"{referrer_type}/{referrer_id}"
+                if name in seen:
+                    continue
+                seen.add(name)
+                referrer = tx.read(referrer_type, referrer_id)
+                if referrer is not None and not referrer.deleted:
+                    tx.delete(referrer_type, referrer)
+                    pending.append(name)
 
     def history(
         self, resource_type: str, resource_id: str, params: Sequence[tuple[str, str]] = ()

@@ -14,10 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete, text
 
+from fhir_api.app import build_store
 from fhir_api.auth import Role, TokenStore
 from fhir_api.fhir import OperationOutcome
 from fhir_api.responses import fhir_response
+from fhir_api.service import FhirService
+from fhir_api.storage.schema import search_references
 
 from .conftest import RunningServer, serve, settings_for
 from .helpers import JSON, patient, spo2
@@ -312,3 +316,79 @@ def test_a_valid_tz_code_is_accepted_and_used_by_stats(client):
     )
     assert stats.status_code == 200, stats.text
     assert "Asia/Tokyo" in stats.text
+
+
+# --- G. Device.patient ------------------------------------------------------------------------
+
+
+def new_device(client: httpx.Client, patient_reference: str) -> httpx.Response:
+    body = {
+        "resourceType": "Device",
+        "identifier": [{"system": "urn:test:device", "value": _unique()}],
+        "patient": {"reference": patient_reference},
+    }
+    return client.post("/Device", json=body, headers=JSON)
+
+
+def test_a_device_whose_patient_is_not_stored_is_400(client):
+    assert "Patient/ghost" in refused(new_device(client, "Patient/ghost"))
+    refused(new_device(client, "https://elsewhere.org/Patient/1"))
+
+
+def test_a_device_patient_must_be_a_patient(client):
+    other = new_device(client, f"Patient/{new_patient(client)}").json()["id"]
+    refused(new_device(client, f"Device/{other}"))
+
+
+def test_deleting_a_patient_a_device_belongs_to_is_409(client):
+    patient_id = new_patient(client)
+    device = new_device(client, f"Patient/{patient_id}")
+    assert device.status_code == 201, device.text
+    device_id = device.json()["id"]
+    assert f"Device/{device_id}" in refused(client.delete(f"/Patient/{patient_id}"), 409)
+    assert client.get(f"/Patient/{patient_id}").status_code == 200
+
+
+def test_cascade_deletes_the_device_and_its_observations_with_the_patient(client):
+    patient_id = new_patient(client)
+    device_id = new_device(client, f"Patient/{patient_id}").json()["id"]
+    observation = spo2(f"Patient/{patient_id}", "2024-10-01T07:00:00Z", 97)
+    observation["device"] = {"reference": f"Device/{device_id}"}
+    created = client.post("/Observation", json=observation, headers=JSON)
+    assert created.status_code == 201, created.text
+    response = client.delete(f"/Patient/{patient_id}", params={"_cascade": "delete"})
+    assert response.status_code in (200, 204), response.text
+    assert client.get(f"/Device/{device_id}").status_code == 410
+    assert client.get(f"/Observation/{created.json()['id']}").status_code == 410
+
+
+def test_moving_a_device_to_another_patient_frees_the_first(client):
+    first, second = new_patient(client), new_patient(client)
+    device = new_device(client, f"Patient/{first}").json()
+    device["patient"] = {"reference": f"Patient/{second}"}
+    moved = client.put(f"/Device/{device['id']}", json=device, headers=JSON)
+    assert moved.status_code == 200, moved.text
+    assert client.delete(f"/Patient/{first}").status_code in (200, 204)
+    refused(client.delete(f"/Patient/{second}"), 409)
+
+
+def test_migration_0005_indexes_devices_stored_before_it(tmp_path):
+    """A store written before Device.patient was indexed keeps its Patient from deletion."""
+    with ExitStack() as stack:
+        settings = settings_for("sqlite", stack, tmp_path)
+        store = build_store(settings)
+        service = FhirService(store)
+        service.update("Patient", "owner", {"resourceType": "Patient", "id": "owner"})
+        device = {"resourceType": "Device", "id": "d", "patient": {"reference": "Patient/owner"}}
+        service.update("Device", "d", device)
+        with store.transaction() as tx:  # as the code before revision 0005 left it
+            tx.connection.execute(
+                delete(search_references).where(search_references.c.resource_type == "Device")
+            )
+            tx.connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+            assert tx.referrers("Patient/owner") == []
+        store.engine.dispose()
+        store = build_store(settings)  # migrates to head
+        with store.transaction() as tx:
+            assert tx.referrers("Patient/owner") == [("Device", "d")]
+        store.engine.dispose()
