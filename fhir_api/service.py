@@ -521,6 +521,7 @@ class FhirService:
             tx.delete(resource_type, current)
 
         self._write(work)
+        self._zones.pop(f"{resource_type}/{resource_id}", None)  # $stats: 404 from now on
 
     @staticmethod
     def _delete_referrers(tx: Tx, target: str) -> None:
@@ -629,7 +630,12 @@ class FhirService:
         for name, value in params:
             if name not in ("subject", "patient", "code", "start", "end", "tz", "_format"):
                 raise BadRequest(f"unknown $stats parameter {name!r}")
+            if name in values:
+                # The last one used to win silently: a chart of another patient than asked.
+                raise BadRequest(f"$stats takes {name} once", expression=[name])
             values[name] = value
+        if "subject" in values and "patient" in values:
+            raise BadRequest("$stats takes subject or patient, not both")
         subject = values.get("subject") or values.get("patient")
         if not subject or "code" not in values or "start" not in values or "end" not in values:
             raise BadRequest("$stats needs subject (or patient), code, start and end")
@@ -657,14 +663,21 @@ class FhirService:
         return zone
 
     def _lookup_zone(self, subject: str, override: str | None) -> tzinfo:
+        """The zone of a subject's days (`override`, else its tz-code, else the server's).
+
+        Raises:
+            NotFound: the subject is a Patient the server does not hold (an operation on
+                a missing subject; an empty answer would read as "no readings").
+        """
         name: str | None = override
-        if name is None and subject.startswith("Patient/"):
+        if subject.startswith("Patient/"):
             with self.store.reading() as tx:
                 patient = tx.read("Patient", subject.split("/", 1)[1])
-            if patient is not None and not patient.deleted:
-                for extension in patient.content.get("extension", ()):
-                    if extension.get("url") == TIMEZONE_EXTENSION:
-                        name = extension.get("valueCode")
+            if patient is None or patient.deleted:
+                raise NotFound(f"{subject} is not known", expression=["subject"])
+            for extension in patient.content.get("extension", ()):
+                if name is None and extension.get("url") == TIMEZONE_EXTENSION:
+                    name = extension.get("valueCode")
         if name is None:
             return self.store.zone
         try:

@@ -392,3 +392,46 @@ def test_migration_0005_indexes_devices_stored_before_it(tmp_path):
         with store.transaction() as tx:
             assert tx.referrers("Patient/owner") == [("Device", "d")]
         store.engine.dispose()
+
+
+# --- H. $stats and $lastn ---------------------------------------------------------------------
+
+STATS = {"code": "2708-6", "start": "2024-10-01", "end": "2024-10-02"}
+
+
+def test_stats_for_a_patient_not_stored_is_404(client):
+    response = client.get("/Observation/$stats", params={**STATS, "patient": "Patient/nobody"})
+    assert "Patient/nobody" in refused(response, 404)
+    patient_id = new_patient(client)
+    assert client.delete(f"/Patient/{patient_id}").status_code in (200, 204)
+    response = client.get("/Observation/$stats", params={**STATS, "patient": patient_id})
+    refused(response, 404)
+
+
+def test_stats_for_a_patient_not_stored_is_404_with_a_tz_too(client):
+    params = {**STATS, "patient": "Patient/nobody", "tz": "Asia/Tokyo"}
+    refused(client.get("/Observation/$stats", params=params), 404)
+
+
+def test_stats_with_a_parameter_twice_is_400(client):
+    patient_id = new_patient(client)
+    params = [*STATS.items(), ("patient", patient_id), ("patient", "x")]
+    assert "patient" in refused(client.get("/Observation/$stats", params=params))
+    params = [*STATS.items(), ("patient", patient_id), ("subject", f"Patient/{patient_id}")]
+    refused(client.get("/Observation/$stats", params=params))
+
+
+def test_lastn_leaves_out_entered_in_error_and_cancelled_readings(client):
+    subject = f"Patient/{new_patient(client)}"
+    good = client.post("/Observation", json=spo2(subject, "2024-10-01T07:00:00Z", 97), headers=JSON)
+    assert good.status_code == 201, good.text
+    for status, minute in (("entered-in-error", "08"), ("cancelled", "09")):
+        bad = {**spo2(subject, f"2024-10-01T{minute}:00:00Z", 50), "status": status}
+        response = client.post("/Observation", json=bad, headers=JSON)
+        assert response.status_code == 201, response.text
+    bundle = client.get("/Observation/$lastn", params={"patient": subject}).json()
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [good.json()["id"]]
+    asked = client.get(
+        "/Observation/$lastn", params={"patient": subject, "status": "entered-in-error"}
+    ).json()
+    assert [e["resource"]["valueQuantity"]["value"] for e in asked["entry"]] == [50]
