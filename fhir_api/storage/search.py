@@ -206,6 +206,7 @@ class SearchQuery:
     total: str | None = None  # _total: none, estimate, accurate (None: counted once)
     elements: frozenset[str] | None = None
     cursor: Cursor | None = None
+    has_status: bool = False  # a `status` parameter (`$lastn` leaves the choice to it)
 
 
 def _check_size(params: Sequence[tuple[str, str]]) -> None:
@@ -403,6 +404,7 @@ def parse_search(
                 f"modifier {raw_name!r} is not supported on {name} (supported: {allowed})"
             )
         index_param = _INDEX_PARAM.get(name, name)
+        query.has_status = query.has_status or name == "status"
         if modifier == "missing":
             query.clauses.append(_missing(_TABLES[base_kind], resource_type, index_param, value))
         elif kind == "id":
@@ -713,6 +715,20 @@ def _included_devices(tx: Tx, matches: Sequence[Stored]) -> list[Stored]:
     return included
 
 
+_NO_READING = ("entered-in-error", "cancelled")
+
+
+def _readings(query: SearchQuery) -> list[ColumnElement[bool]]:
+    """Leave out Observations that are no reading, unless a `status` parameter chose."""
+    if query.has_status:
+        return []
+    return [
+        not_(
+            _indexed(search_tokens, "Observation", "status", search_tokens.c.code.in_(_NO_READING))
+        )
+    ]
+
+
 def lastn(
     tx: Tx,
     query: SearchQuery,
@@ -723,7 +739,9 @@ def lastn(
     """`$lastn`: the newest `max_per_code` Observations of each code among the matches.
 
     An Observation belongs to the group of every code it carries (as `code` search
-    matches any coding); with `codes`, only those groups. The database ranks rows
+    matches any coding); with `codes`, only those groups. An entered-in-error or
+    cancelled Observation is no reading (`$stats` leaves them out too), so it is
+    never the latest value unless the search asks for a `status` itself. The database ranks rows
     per code (ROW_NUMBER) over the index alone and only the chosen bodies are read.
     """
     code = search_tokens.alias("lastn_code")
@@ -758,7 +776,7 @@ def lastn(
     ranked = (
         select(resources.c.id.label("id"), rank)
         .select_from(joined)
-        .where(*_where(tx, query, zone), or_(*wanted) if wanted else true())
+        .where(*_where(tx, query, zone), or_(*wanted) if wanted else true(), *_readings(query))
         .subquery()
     )
     chosen = select(ranked.c.id).where(ranked.c.rank <= max_per_code).distinct()
