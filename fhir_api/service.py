@@ -703,6 +703,7 @@ class FhirService:
     def _transaction(self, raw: dict[str, Any], warnings: Sequence[Issue]) -> dict[str, Any]:
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
+        _refuse_same_resource_twice(plan)
         full_urls = [entry.get("fullUrl") for entry in entries]
         duplicates = {u for u in full_urls if u and full_urls.count(u) > 1}
         if duplicates:
@@ -723,6 +724,7 @@ class FhirService:
 
         def work(tx: Tx) -> list[dict[str, Any]]:
             matched = self._match_all(tx, plan)
+            _refuse_same_resource_twice(plan, matched)
             mapping: dict[str, str] = {}
             for i, (method, resource_type, resource_id, _) in enumerate(plan):
                 if not full_urls[i] or method == "DELETE":
@@ -967,6 +969,40 @@ class FhirService:
             stored = self.read(parts[0], parts[1])
             return _response(stored, "200 OK"), stored.content
         raise BadRequest(f"unsupported batch entry {method} {url}")
+
+
+def _refuse_same_resource_twice(
+    plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]],
+    matched: dict[int, Stored] | None = None,
+) -> None:
+    """400 when two entries of a transaction touch the same resource.
+
+    FHIR R4 (http.html#trules): a transaction whose entries touch the same resource
+    SHALL fail; the order the server applies them in would decide the outcome. A
+    conditional create counts as its match once found (`matched`), and two with the
+    same condition as one resource before.
+
+    Raises:
+        BadRequest: naming both entries.
+    """
+    seen: dict[tuple[str, ...], int] = {}
+    for index, (method, resource_type, resource_id, condition) in enumerate(plan):
+        if matched is not None and index in matched:
+            key: tuple[str, ...] = (resource_type, matched[index].id)
+        elif method != "POST":
+            key = (resource_type, resource_id)
+        elif condition is not None and matched is None:
+            key = (resource_type, "?", condition[0] or "", condition[1])
+        else:
+            continue
+        if key in seen:
+            what = f"{resource_type}/{key[1]}" if len(key) == 2 else f"{resource_type}?identifier"
+            raise BadRequest(
+                f"entries {seen[key]} and {index} both touch {what}: a transaction "
+                "touches each resource once",
+                expression=[f"Bundle.entry[{index}]"],
+            )
+        seen[key] = index
 
 
 def request_if_none_exist(entry: dict[str, Any]) -> str | None:

@@ -435,3 +435,51 @@ def test_lastn_leaves_out_entered_in_error_and_cancelled_readings(client):
         "/Observation/$lastn", params={"patient": subject, "status": "entered-in-error"}
     ).json()
     assert [e["resource"]["valueQuantity"]["value"] for e in asked["entry"]] == [50]
+
+
+# --- I. a transaction touching one resource twice ---------------------------------------------
+
+
+def transaction(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": list(entries)}
+
+
+def test_a_transaction_that_puts_and_deletes_one_resource_is_400(client):
+    patient_id = new_patient(client)
+    body = {**patient(identifier=f"P-{_unique()}"), "id": patient_id}
+    bundle = transaction(
+        {"resource": body, "request": {"method": "PUT", "url": f"Patient/{patient_id}"}},
+        {"request": {"method": "DELETE", "url": f"Patient/{patient_id}"}},
+    )
+    assert f"Patient/{patient_id}" in refused(client.post("", json=bundle, headers=JSON))
+    assert client.get(f"/Patient/{patient_id}").json()["identifier"][0]["value"].startswith("P-")
+    assert client.get(f"/Patient/{patient_id}").json()["meta"]["versionId"] == "1"
+
+
+def test_a_transaction_that_puts_one_resource_twice_is_400(client):
+    patient_id = _unique()
+    body = {**patient(identifier=f"P-{_unique()}"), "id": patient_id}
+    entry = {"resource": body, "request": {"method": "PUT", "url": f"Patient/{patient_id}"}}
+    refused(client.post("", json=transaction(entry, entry), headers=JSON))
+    assert client.get(f"/Patient/{patient_id}").status_code == 404
+
+
+def test_a_conditional_create_matching_a_deleted_entry_is_400(client):
+    identifier = f"P-{_unique()}"
+    patient_id = new_patient(client, identifier=[{"system": "urn:test", "value": identifier}])
+    bundle = transaction(
+        {
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [{"system": "urn:test", "value": identifier}],
+            },
+            "request": {
+                "method": "POST",
+                "url": "Patient",
+                "ifNoneExist": f"identifier=urn:test|{identifier}",
+            },
+        },
+        {"request": {"method": "DELETE", "url": f"Patient/{patient_id}"}},
+    )
+    refused(client.post("", json=bundle, headers=JSON))
+    assert client.get(f"/Patient/{patient_id}").status_code == 200
