@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,11 +47,20 @@ def fhir_response(
     return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
 
 
+def http_date(instant: str) -> str:
+    """An ISO 8601 instant as an HTTP-date (RFC 9110 5.6.7: `Sun, 06 Nov 1994 08:49:37 GMT`).
+
+    Last-Modified takes only that form; clients and caches ignore or misread ISO 8601.
+    """
+    moment = datetime.fromisoformat(instant).astimezone(UTC)
+    return format_datetime(moment.replace(microsecond=0), usegmt=True)
+
+
 def version_headers(stored: Stored, base: str) -> dict[str, str]:
     """ETag, Last-Modified and Location of a stored version."""
     return {
         "ETag": stored.etag,
-        "Last-Modified": stored.last_updated,
+        "Last-Modified": http_date(stored.last_updated),
         "Location": f"{base}/{stored.resource_type}/{stored.id}/_history/{stored.version_id}",
     }
 

@@ -10,6 +10,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -483,3 +485,32 @@ def test_a_conditional_create_matching_a_deleted_entry_is_400(client):
     )
     refused(client.post("", json=bundle, headers=JSON))
     assert client.get(f"/Patient/{patient_id}").status_code == 200
+
+
+# --- J. HTTP details ------------------------------------------------------------------------
+
+
+def test_last_modified_is_an_http_date(client):
+    created = client.post("/Patient", json=patient(identifier=f"P-{_unique()}"), headers=JSON)
+    for response in (created, client.get(f"/Patient/{created.json()['id']}")):
+        header = response.headers["last-modified"]
+        assert header.endswith(" GMT"), header
+        when = parsedate_to_datetime(header)
+        stated = datetime.fromisoformat(response.json()["meta"]["lastUpdated"])
+        assert when == stated.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("media_type", ["text/plain", "application/xml", "application/fhir+xml"])
+def test_a_body_that_is_not_json_is_415(client, media_type):
+    response = client.post("/Patient", content=b"{}", headers={"Content-Type": media_type})
+    assert media_type in refused(response, 415)
+
+
+def test_media_types_are_case_insensitive(client):
+    headers = {
+        "Content-Type": "APPLICATION/FHIR+JSON; charset=UTF-8",
+        "Accept": "Application/Fhir+Json",
+    }
+    response = client.post("/Patient", json=patient(identifier=f"P-{_unique()}"), headers=headers)
+    assert response.status_code == 201, response.text
+    assert client.get("/Patient", params={"_format": "JSON"}).status_code == 200
