@@ -12,6 +12,7 @@ Exception tree::
     ├── Gone                410 deleted resource
     ├── PreconditionFailed  412 If-Match or conditional-create ambiguity
     ├── PayloadTooLarge     413
+    ├── UnsupportedMediaType 415 a request body that is not JSON
     └── Unprocessable       422 profile violations
 """
 
@@ -32,6 +33,7 @@ __all__ = [
     "PreconditionFailed",
     "Unauthorized",
     "Unprocessable",
+    "UnsupportedMediaType",
     "operation_outcome",
 ]
 
@@ -111,6 +113,10 @@ class PreconditionFailed(FhirError):
 
 class PayloadTooLarge(FhirError):
     status, code = 413, "too-costly"
+
+
+class UnsupportedMediaType(FhirError):
+    status, code = 415, "not-supported"
 
 
 class Unprocessable(FhirError):

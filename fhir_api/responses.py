@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,15 +37,30 @@ def fhir_response(
         # orjson stops at 255 levels. The parser refuses bodies nested deeper than the
         # configured limit, but a store written before that limit (issue 10) may hold one:
         # the standard encoder (about 1,000 levels) still serves it instead of a 500.
-        body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        try:
+            body = text.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (echoed in an error, or stored before parse_body refused
+            # them) has no UTF-8 form: \u escapes keep the JSON valid instead of a 500.
+            body = json.dumps(content, separators=(",", ":")).encode()
     return Response(body, status_code=status, media_type=FHIR_JSON, headers=headers)
+
+
+def http_date(instant: str) -> str:
+    """An ISO 8601 instant as an HTTP-date (RFC 9110 5.6.7: `Sun, 06 Nov 1994 08:49:37 GMT`).
+
+    Last-Modified takes only that form; clients and caches ignore or misread ISO 8601.
+    """
+    moment = datetime.fromisoformat(instant).astimezone(UTC)
+    return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 
 def version_headers(stored: Stored, base: str) -> dict[str, str]:
     """ETag, Last-Modified and Location of a stored version."""
     return {
         "ETag": stored.etag,
-        "Last-Modified": stored.last_updated,
+        "Last-Modified": http_date(stored.last_updated),
         "Location": f"{base}/{stored.resource_type}/{stored.id}/_history/{stored.version_id}",
     }
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .auth import Principal, TokenStore
-from .errors import BadRequest, NotAcceptable
+from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from .fhir import parse_body
 from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
 from .service import FhirService, WriteResult
@@ -44,11 +44,11 @@ async def require_principal(
 async def require_json(request: Request) -> None:
     """JSON only: `_format` or an Accept asking for anything else gets 406."""
     wanted = request.query_params.get("_format")
-    if wanted is not None and wanted not in _JSON_FORMATS:
+    if wanted is not None and wanted.lower() not in _JSON_FORMATS:
         raise NotAcceptable(f"_format={wanted!r}: this server speaks FHIR JSON only")
     accept = request.headers.get("accept", "")
     if accept and not any(
-        part.split(";")[0].strip() in (*_JSON_FORMATS, "*/*", "application/*")
+        part.split(";")[0].strip().lower() in (*_JSON_FORMATS, "*/*", "application/*")
         for part in accept.split(",")
     ):
         raise NotAcceptable(f"Accept {accept!r}: this server speaks application/fhir+json only")
@@ -79,9 +79,10 @@ def _base(request: Request) -> str:
 
 async def read_json(request: Request) -> Any:
     """The request body as JSON (400 when it is not, 400/413 beyond the input limits)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    # Media types are case-insensitive (RFC 9110 8.3.1); a body of another type is a 415.
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in _JSON_BODIES:
-        raise BadRequest(f"Content-Type {content_type!r}: send application/fhir+json")
+        raise UnsupportedMediaType(f"Content-Type {content_type!r}: send application/fhir+json")
     body = await request.body()
     if not body:
         raise BadRequest("the request has no body")

@@ -209,7 +209,22 @@ _TARGET = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history
 
 def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
     """The references that must resolve, with their place: an Observation's subject, device
-    and gateway Device (the references charts, alerts and access rights follow)."""
+    and gateway Device (the references charts, alerts and access rights follow), and a
+    Device's patient (who the device's readings belong to).
+
+    Raises:
+        BadRequest: a Device.patient that names another resource type than Patient.
+    """
+    if resource.get("resourceType") == "Device":
+        node = resource.get("patient")
+        if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):
+            return []
+        reference, where = node["reference"], f"{path}.patient.reference"
+        if not reference.startswith(("#", "Patient/", "Patient?")):
+            raise BadRequest(
+                f"Device.patient refers to a Patient, not {reference!r}", expression=[where]
+            )
+        return [(node, where)]
     if resource.get("resourceType") != "Observation":
         return []
     found: list[tuple[dict[str, Any], str]] = []
@@ -365,7 +380,7 @@ class FhirService:
 
     @staticmethod
     def _refuse_if_referred(tx: Tx, resource_type: str, resource_id: str) -> None:
-        """409 when live Observations still refer to this Patient or Device."""
+        """409 when live Observations or Devices still refer to this Patient or Device."""
         if resource_type not in ("Patient", "Device"):
             return
         target = f"{resource_type}/{resource_id}"
@@ -487,9 +502,10 @@ class FhirService:
     def delete(self, resource_type: str, resource_id: str, *, cascade: bool = False) -> None:
         """DELETE [type]/[id] (idempotent).
 
-        A Patient or Device that live Observations refer to (subject, device, gateway) is
-        not deleted (409) unless `cascade`: then those Observations are deleted with it,
-        in the same transaction (`_cascade=delete`, as HAPI FHIR spells it).
+        A Patient or Device that live Observations (subject, device, gateway) or Devices
+        (patient) refer to is not deleted (409) unless `cascade`: then those are deleted
+        with it, and what refers to them, in the same transaction (`_cascade=delete`, as
+        HAPI FHIR spells it).
         """
         self._check_type(resource_type)
         self._check_id(resource_id)
@@ -499,15 +515,32 @@ class FhirService:
             if current is None or current.deleted:
                 return
             if cascade:
-                for referrer_type, referrer_id in tx.referrers(f"{resource_type}/{resource_id}"):
-                    referrer = tx.read(referrer_type, referrer_id)
-                    if referrer is not None and not referrer.deleted:
-                        tx.delete(referrer_type, referrer)
+                self._delete_referrers(tx, f"{resource_type}/{resource_id}")
             else:
                 self._refuse_if_referred(tx, resource_type, resource_id)
             tx.delete(resource_type, current)
 
         self._write(work)
+        self._zones.pop(f"{resource_type}/{resource_id}", None)  # $stats: 404 from now on
+
+    @staticmethod
+    def _delete_referrers(tx: Tx, target: str) -> None:
+        """Delete what refers to `target`, and what refers to those (`_cascade=delete`).
+
+        A Patient's Device goes with the Patient, and the Observations that name that
+        Device as theirs go with the Device: no reference is left dangling.
+        """
+        pending, seen = [target], {target}
+        while pending:
+            for referrer_type, referrer_id in tx.referrers(pending.pop()):
+                name = f"{referrer_type}/{referrer_id}"
+                if name in seen:
+                    continue
+                seen.add(name)
+                referrer = tx.read(referrer_type, referrer_id)
+                if referrer is not None and not referrer.deleted:
+                    tx.delete(referrer_type, referrer)
+                    pending.append(name)
 
     def history(
         self, resource_type: str, resource_id: str, params: Sequence[tuple[str, str]] = ()
@@ -597,7 +630,12 @@ class FhirService:
         for name, value in params:
             if name not in ("subject", "patient", "code", "start", "end", "tz", "_format"):
                 raise BadRequest(f"unknown $stats parameter {name!r}")
+            if name in values:
+                # The last one used to win silently: a chart of another patient than asked.
+                raise BadRequest(f"$stats takes {name} once", expression=[name])
             values[name] = value
+        if "subject" in values and "patient" in values:
+            raise BadRequest("$stats takes subject or patient, not both")
         subject = values.get("subject") or values.get("patient")
         if not subject or "code" not in values or "start" not in values or "end" not in values:
             raise BadRequest("$stats needs subject (or patient), code, start and end")
@@ -625,14 +663,21 @@ class FhirService:
         return zone
 
     def _lookup_zone(self, subject: str, override: str | None) -> tzinfo:
+        """The zone of a subject's days (`override`, else its tz-code, else the server's).
+
+        Raises:
+            NotFound: the subject is a Patient the server does not hold (an operation on
+                a missing subject; an empty answer would read as "no readings").
+        """
         name: str | None = override
-        if name is None and subject.startswith("Patient/"):
+        if subject.startswith("Patient/"):
             with self.store.reading() as tx:
                 patient = tx.read("Patient", subject.split("/", 1)[1])
-            if patient is not None and not patient.deleted:
-                for extension in patient.content.get("extension", ()):
-                    if extension.get("url") == TIMEZONE_EXTENSION:
-                        name = extension.get("valueCode")
+            if patient is None or patient.deleted:
+                raise NotFound(f"{subject} is not known", expression=["subject"])
+            for extension in patient.content.get("extension", ()):
+                if name is None and extension.get("url") == TIMEZONE_EXTENSION:
+                    name = extension.get("valueCode")
         if name is None:
             return self.store.zone
         try:
@@ -658,6 +703,7 @@ class FhirService:
     def _transaction(self, raw: dict[str, Any], warnings: Sequence[Issue]) -> dict[str, Any]:
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
+        _refuse_same_resource_twice(plan)
         full_urls = [entry.get("fullUrl") for entry in entries]
         duplicates = {u for u in full_urls if u and full_urls.count(u) > 1}
         if duplicates:
@@ -678,6 +724,7 @@ class FhirService:
 
         def work(tx: Tx) -> list[dict[str, Any]]:
             matched = self._match_all(tx, plan)
+            _refuse_same_resource_twice(plan, matched)
             mapping: dict[str, str] = {}
             for i, (method, resource_type, resource_id, _) in enumerate(plan):
                 if not full_urls[i] or method == "DELETE":
@@ -922,6 +969,40 @@ class FhirService:
             stored = self.read(parts[0], parts[1])
             return _response(stored, "200 OK"), stored.content
         raise BadRequest(f"unsupported batch entry {method} {url}")
+
+
+def _refuse_same_resource_twice(
+    plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]],
+    matched: dict[int, Stored] | None = None,
+) -> None:
+    """400 when two entries of a transaction touch the same resource.
+
+    FHIR R4 (http.html#trules): a transaction whose entries touch the same resource
+    SHALL fail; the order the server applies them in would decide the outcome. A
+    conditional create counts as its match once found (`matched`), and two with the
+    same condition as one resource before.
+
+    Raises:
+        BadRequest: naming both entries.
+    """
+    seen: dict[tuple[str, ...], int] = {}
+    for index, (method, resource_type, resource_id, condition) in enumerate(plan):
+        if matched is not None and index in matched:
+            key: tuple[str, ...] = (resource_type, matched[index].id)
+        elif method != "POST":
+            key = (resource_type, resource_id)
+        elif condition is not None and matched is None:
+            key = (resource_type, "?", condition[0] or "", condition[1])
+        else:
+            continue
+        if key in seen:
+            what = f"{resource_type}/{key[1]}" if len(key) == 2 else f"{resource_type}?identifier"
+            raise BadRequest(
+                f"entries {seen[key]} and {index} both touch {what}: a transaction "
+                "touches each resource once",
+                expression=[f"Bundle.entry[{index}]"],
+            )
+        seen[key] = index
 
 
 def request_if_none_exist(entry: dict[str, Any]) -> str | None:

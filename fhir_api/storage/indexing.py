@@ -2,7 +2,8 @@
 
 Search parameters (FHIR R4 names): Observation `code`, `component-code`,
 `category`, `status`, `subject`/`patient`, `device`, `date`, `identifier`;
-Patient `identifier`, `name`, `family`, `given`, `birthdate`; Device `identifier`.
+Patient `identifier`, `name`, `family`, `given`, `birthdate`; Device `identifier`,
+`type` (and its `patient` reference, indexed for referential integrity only).
 
 The index holds no time zone: a date with an offset is stored as instants, a date
 without one (a birthDate, a date-only effectiveDateTime) as its wall-clock range,
@@ -27,6 +28,7 @@ __all__ = [
     "GATEWAY_PARAM",
     "OPEN_END",
     "REFERENCE_PARAMS",
+    "REFERRING",
     "ZONE_PARAM",
     "IndexEntries",
     "index_resource",
@@ -39,6 +41,9 @@ _MAX_STRING = 512  # the string index columns' length
 GATEWAY_PARAM = "gateway-device"
 # The indexed references of an Observation: who refers to a Patient or Device.
 REFERENCE_PARAMS = ("subject", "device", GATEWAY_PARAM)
+# Every indexed reference that must keep resolving: a Patient or Device is not deleted
+# while one of these refers to it (409), or is deleted with them (_cascade=delete).
+REFERRING: dict[str, tuple[str, ...]] = {"Observation": REFERENCE_PARAMS, "Device": ("patient",)}
 
 
 @dataclass
@@ -133,4 +138,7 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
     elif kind == "Device":
         for s, c in codings(resource.get("type")):
             entries.tokens.append(("type", s, c))
+        if owner := _reference(resource.get("patient")):
+            # Not a search parameter here: what keeps the Patient from being deleted under it.
+            entries.references.append(("patient", owner))
     return entries

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
 
 from .bulk import insert_rows
 from .database import READ_ONLY
 from .ids import new_id
-from .indexing import REFERENCE_PARAMS, index_resource
+from .indexing import REFERRING, index_resource
 from .schema import (
     identifiers,
     resource_versions,
@@ -144,15 +144,23 @@ class Tx:
         return [_stored(row, resource_type) for row in rows]
 
     def referrers(self, target: str, limit: int | None = None) -> list[tuple[str, str]]:
-        """(type, id) of live Observations whose subject, device or gateway is `target`.
+        """(type, id) of live resources referring to `target` (`REFERRING`: an Observation's
+        subject, device or gateway, a Device's patient).
 
         Deleted resources are unindexed, so every row found is a live referrer.
         """
         query = (
             select(search_references.c.resource_type, search_references.c.resource_id)
             .where(
-                search_references.c.resource_type == "Observation",
-                search_references.c.param.in_(REFERENCE_PARAMS),
+                or_(
+                    *(
+                        and_(
+                            search_references.c.resource_type == kind,
+                            search_references.c.param.in_(params),
+                        )
+                        for kind, params in REFERRING.items()
+                    )
+                ),
                 search_references.c.target == target,
             )
             .distinct()

@@ -56,6 +56,9 @@ from .schema import (
 )
 
 __all__ = [
+    "MAX_ALTERNATIVES",
+    "MAX_PARAMETERS",
+    "MAX_REPEATS",
     "SEARCH_PARAMETERS",
     "Cursor",
     "SearchError",
@@ -118,6 +121,12 @@ CONTROL = {
     "_elements",
 }
 TOTAL_MODES = ("none", "estimate", "accurate")
+# Bounds on one search's size. Each alternative and each repeat adds to one SQL
+# statement: 497 alternatives passed SQLite's expression depth of 1,000 (a 500), and
+# 500 repeats of one parameter took 85 s of CPU to plan. Real clients stay far below.
+MAX_ALTERNATIVES = 100  # comma-separated values in one parameter
+MAX_REPEATS = 20  # occurrences of one parameter (control parameters included)
+MAX_PARAMETERS = 50  # parameters in one search
 MAX_OFFSET = 2**31 - 1  # deeper pages: follow the next link
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -197,6 +206,26 @@ class SearchQuery:
     total: str | None = None  # _total: none, estimate, accurate (None: counted once)
     elements: frozenset[str] | None = None
     cursor: Cursor | None = None
+    has_status: bool = False  # a `status` parameter (`$lastn` leaves the choice to it)
+
+
+def _check_size(params: Sequence[tuple[str, str]]) -> None:
+    """Refuse a search larger than `MAX_PARAMETERS`, `MAX_REPEATS` or `MAX_ALTERNATIVES`."""
+    if len(params) > MAX_PARAMETERS:
+        raise SearchError(
+            f"{len(params)} search parameters: at most {MAX_PARAMETERS} in one search"
+        )
+    seen: dict[str, int] = {}
+    for name, value in params:
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > MAX_REPEATS:
+            raise SearchError(f"{name!r} is repeated: at most {MAX_REPEATS} times in one search")
+        # A plain count of commas bounds the alternatives (escaped commas only overcount).
+        if value.count(",") >= MAX_ALTERNATIVES:
+            raise SearchError(
+                f"{name!r} has more than {MAX_ALTERNATIVES} alternatives: "
+                f"at most {MAX_ALTERNATIVES} comma-separated values in one parameter"
+            )
 
 
 def _values(param: str, value: str) -> list[str]:
@@ -231,18 +260,21 @@ def _missing(table: Table, resource_type: str, param: str, value: str) -> Column
 
 
 def _token_clause(resource_type: str, param: str, value: str, modifier: str) -> ColumnElement[bool]:
-    alternatives = []
+    alternatives: list[ColumnElement[bool]] = []
     try:
         items = split_alternatives(value)
         tokens = [split_token(item) for item in items]
     except EscapeError as exc:
         raise SearchError(f"{param}: {exc}") from None
+    # Codes without a system go in one IN list, not a chain of ORs (each OR is a level
+    # of SQLite's expression tree).
+    bare = [code for system, code in tokens if system is None]
+    if any(not code for code in bare):
+        raise SearchError(f"{param}={value!r} has an empty alternative")
+    if bare:
+        alternatives.append(search_tokens.c.code.in_(bare))
     for system, code in tokens:
-        if system is None:
-            if not code:
-                raise SearchError(f"{param}={value!r} has an empty alternative")
-            alternatives.append(search_tokens.c.code == code)
-        else:
+        if system is not None:
             condition = search_tokens.c.system == system
             alternatives.append(
                 and_(condition, search_tokens.c.code == code) if code else condition
@@ -348,6 +380,7 @@ def parse_search(
     known = SEARCH_PARAMETERS.get(resource_type)
     if known is None:
         raise SearchError(f"search on {resource_type} is not supported")
+    _check_size(params)
     query = SearchQuery(resource_type, count=default_count)
     for raw_name, value in params:
         name, colon, modifier = raw_name.partition(":")
@@ -371,6 +404,7 @@ def parse_search(
                 f"modifier {raw_name!r} is not supported on {name} (supported: {allowed})"
             )
         index_param = _INDEX_PARAM.get(name, name)
+        query.has_status = query.has_status or name == "status"
         if modifier == "missing":
             query.clauses.append(_missing(_TABLES[base_kind], resource_type, index_param, value))
         elif kind == "id":
@@ -681,6 +715,20 @@ def _included_devices(tx: Tx, matches: Sequence[Stored]) -> list[Stored]:
     return included
 
 
+_NO_READING = ("entered-in-error", "cancelled")
+
+
+def _readings(query: SearchQuery) -> list[ColumnElement[bool]]:
+    """Leave out Observations that are no reading, unless a `status` parameter chose."""
+    if query.has_status:
+        return []
+    return [
+        not_(
+            _indexed(search_tokens, "Observation", "status", search_tokens.c.code.in_(_NO_READING))
+        )
+    ]
+
+
 def lastn(
     tx: Tx,
     query: SearchQuery,
@@ -691,7 +739,9 @@ def lastn(
     """`$lastn`: the newest `max_per_code` Observations of each code among the matches.
 
     An Observation belongs to the group of every code it carries (as `code` search
-    matches any coding); with `codes`, only those groups. The database ranks rows
+    matches any coding); with `codes`, only those groups. An entered-in-error or
+    cancelled Observation is no reading (`$stats` leaves them out too), so it is
+    never the latest value unless the search asks for a `status` itself. The database ranks rows
     per code (ROW_NUMBER) over the index alone and only the chosen bodies are read.
     """
     code = search_tokens.alias("lastn_code")
@@ -726,7 +776,7 @@ def lastn(
     ranked = (
         select(resources.c.id.label("id"), rank)
         .select_from(joined)
-        .where(*_where(tx, query, zone), or_(*wanted) if wanted else true())
+        .where(*_where(tx, query, zone), or_(*wanted) if wanted else true(), *_readings(query))
         .subquery()
     )
     chosen = select(ranked.c.id).where(ranked.c.rank <= max_per_code).distinct()

@@ -1,13 +1,14 @@
 """Base FHIR R4 rules the models do not enforce: required bindings and invariants.
 
 Resource rules (`check_rules`): Observation.status, Bundle.type,
-Bundle.entry.request.method, Patient.gender, Device.status, and the invariants obs-6,
-obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type rules (`check_datatype`,
-applied to every element of that type wherever it occurs): Quantity.comparator (and
-the Quantity profiles Age, Duration, ...), sqty-1 where the position makes a Quantity
-a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use, Identifier.use,
-ContactPoint.system/use, Narrative.status, and per-1 on Period; and the lengths of
-values stored in index columns (Identifier, Coding, Reference), which FHIR leaves
+Bundle.entry.request.method, Patient.gender, a Patient's tz-code, Device.status, and
+the invariants obs-6, obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type
+rules (`check_datatype`, applied to every element of that type wherever it occurs):
+Quantity.comparator (and the Quantity profiles Age, Duration, ...), sqty-1 where the
+position makes a Quantity a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use,
+Identifier.use, ContactPoint.system/use, Narrative.status, txt-1 and txt-2 on
+Narrative.div (narrative.py), and per-1 on Period; and the lengths of values stored
+in index columns (Identifier, Coding, Reference), which FHIR leaves
 open but the database does not.
 """
 
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 import orjson
 
 from ..codes import codings
-from ..dates import parse_date_range, to_ms
+from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
+from .narrative import narrative_problem
 
 __all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
 
@@ -159,9 +163,41 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
                 _binding(request.get("method"), HTTP_VERB, f"{where}.request.method", issues)
     elif kind == "Patient":
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
+        _time_zone(resource, path, issues)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
     return issues
+
+
+@cache
+def _iana_zones() -> frozenset[str]:
+    """The IANA zone names zoneinfo knows, without the system's aliases of no IANA zone."""
+    return frozenset(available_timezones() - {"localtime", "Factory", "posixrules"})
+
+
+def _time_zone(patient: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """At most one tz-code extension, with a valueCode naming an IANA zone.
+
+    The zone decides which calendar day a reading falls on, in searches and `$stats`:
+    an unknown one used to be stored, and then every `$stats` for the patient was a
+    400 while date searches silently used the server's zone.
+    """
+    extensions = patient.get("extension")
+    found = [
+        (index, extension)
+        for index, extension in enumerate(extensions if isinstance(extensions, list) else ())
+        if isinstance(extension, dict) and extension.get("url") == TIMEZONE_EXTENSION
+    ]
+    for index, _ in found[1:]:
+        issues.append(("a Patient has at most one tz-code extension", f"{path}.extension[{index}]"))
+    for index, extension in found[:1]:
+        where = f"{path}.extension[{index}]"
+        values = [key for key in extension if key.startswith("value")]
+        code = extension.get("valueCode")
+        if values != ["valueCode"] or not isinstance(code, str):
+            issues.append(("tz-code takes a valueCode, an IANA time zone", where))
+        elif code not in _iana_zones():
+            issues.append((f"tz-code {code!r} is not an IANA time zone (e.g. Asia/Tokyo)", where))
 
 
 def _on_calendar(value: Any, where: str, issues: list[Issue]) -> None:
@@ -310,6 +346,11 @@ def _contact_point(element: dict[str, Any], where: str, issues: list[Issue]) -> 
 
 def _narrative(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
     _binding(element.get("status"), NARRATIVE_STATUS, f"{where}.status", issues)
+    div = element.get("div")
+    if isinstance(div, str):
+        problem = narrative_problem(div)
+        if problem is not None:
+            issues.append((problem, f"{where}.div"))
 
 
 def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
