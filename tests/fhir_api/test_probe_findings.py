@@ -374,7 +374,7 @@ def test_moving_a_device_to_another_patient_frees_the_first(client):
     refused(client.delete(f"/Patient/{second}"), 409)
 
 
-def test_migration_0005_indexes_devices_stored_before_it(tmp_path):
+def test_migration_0006_indexes_devices_stored_before_it(tmp_path):
     """A store written before Device.patient was indexed keeps its Patient from deletion."""
     with ExitStack() as stack:
         settings = settings_for("sqlite", stack, tmp_path)
@@ -383,11 +383,11 @@ def test_migration_0005_indexes_devices_stored_before_it(tmp_path):
         service.update("Patient", "owner", {"resourceType": "Patient", "id": "owner"})
         device = {"resourceType": "Device", "id": "d", "patient": {"reference": "Patient/owner"}}
         service.update("Device", "d", device)
-        with store.transaction() as tx:  # as the code before revision 0005 left it
+        with store.transaction() as tx:  # as the code before revision 0006 left it
             tx.connection.execute(
                 delete(search_references).where(search_references.c.resource_type == "Device")
             )
-            tx.connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+            tx.connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
             assert tx.referrers("Patient/owner") == []
         store.engine.dispose()
         store = build_store(settings)  # migrates to head

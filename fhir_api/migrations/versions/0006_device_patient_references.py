@@ -1,7 +1,7 @@
 """Index each Device's patient reference, so a Patient is not deleted under its Device.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 
 A Device's `patient` now has to resolve, and deleting that Patient is a 409 (or
@@ -17,8 +17,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
