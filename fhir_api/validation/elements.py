@@ -42,6 +42,16 @@ __all__ = ["ElementValidator"]
 MEMO_SIZE = 4_096  # clean elements remembered, ~4.6 KB each (measured): ~19 MB; emptied when full
 
 
+def _content_key(raw: Any) -> bytes | None:
+    """The exact JSON of an element, or None (not remembered) when orjson cannot write
+    it: an integer beyond 64 bits or a lone surrogate, which HTTP bodies never carry
+    (refused at parse time) but JSON parsed elsewhere, such as by the CLI, may."""
+    try:
+        return orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        return None
+
+
 @cache
 def _datatype(cls: type[FHIRAbstractModel]) -> str | None:
     """The FHIR data type whose rules apply to `cls` (a profiled type gets its base's)."""
@@ -103,7 +113,8 @@ class ElementValidator:
         """
         datatype = position or _datatype(cls)
         # The verdict depends on the class, the position's data type and the content.
-        key = (cls, datatype, orjson.dumps(raw)) if remember else None
+        content = _content_key(raw) if remember else None
+        key = (cls, datatype, content) if content is not None else None
         if key is not None:
             known = self._memo.get(key)
             if known is not None:

@@ -134,3 +134,20 @@ def test_period_rule_applies_to_a_contact_period_of_a_patient():
     with pytest.raises(BadRequest) as info:
         validate_resource(patient)
     assert info.value.expression == ["Patient.contact[0].name.use"]
+
+
+def test_values_orjson_cannot_write_are_refused_not_crashed_on():
+    """The memo's key is the element's exact JSON; an integer beyond 64 bits or a lone
+    surrogate (JSON parsed outside the HTTP door, e.g. by the CLI) made orjson raise."""
+    from fhir_api.errors import BadRequest
+    from fhir_api.validation import validate_resource
+
+    for raw in (
+        {"resourceType": "Patient", "name": [{"family": "\ud800"}]},
+        {
+            "resourceType": "Patient",
+            "extension": [{"url": "http://example.org/x", "valueInteger": 2**64}],
+        },
+    ):
+        with pytest.raises(BadRequest):
+            validate_resource(raw)
