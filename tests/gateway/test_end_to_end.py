@@ -299,10 +299,17 @@ async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_se
     bindings = Bindings(
         [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="mori")})]
     )
-    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings, heartbeat_interval=0.5)
+    gateway, task = await run_gateway(
+        tmp_path, fhir_server, bus, bindings, heartbeat_interval=0.2, heartbeat_keepalive=3600
+    )
     try:
         await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
-        await wait_for(lambda: gateway.heartbeats_sent >= 3)
+        await wait_for(lambda: 57 in gateway.battery.values())
+        await wait_for(lambda: gateway.heartbeat.last_material is not None)
+        await wait_for(lambda: gateway.heartbeat.last_material["devices"][CUFF] == 5)
+        sent = gateway.heartbeats_sent
+        await asyncio.sleep(1.5)  # seven more looks at an unchanged status: no new version
+        assert gateway.heartbeats_sent == sent
     finally:
         await stop(task, gateway)
         await cuff.stop()
@@ -317,7 +324,9 @@ async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_se
     assert properties["bluetooth"]["valueCode"][0]["text"] == "scanning"
     assert properties["device-battery"]["valueQuantity"][0]["value"] == 57
     assert CUFF in properties["device-last-contact"]["valueCode"][0]["text"]
-    assert history["total"] >= 3
+    assert history["total"] == sent  # one version per change, not one per look (issue 9)
+    assert properties["storage"]["valueCode"][0]["text"] == "ok"
+    assert properties["outbox-rows"]["valueQuantity"][0]["value"] >= 2
 
 
 async def test_thermometer_and_scale_through_the_same_machinery(tmp_path, fhir_server):

@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+from gateway.errors import StorageError
 from gateway.outbox import Outbox, Supporting
 
 OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
@@ -69,7 +70,7 @@ def test_a_batch_is_marked_all_or_none(tmp_path):
     )
     side.commit()
     for mark in (lambda: outbox.mark_sent(seqs), lambda: outbox.postpone(seqs, 60, "x")):
-        with pytest.raises(sqlite3.DatabaseError, match="disk trouble"):
+        with pytest.raises(StorageError, match="disk trouble"):
             mark()
         assert outbox.counts()["pending"] == 3
         assert [r.seq for r in outbox.due(10)] == seqs
