@@ -31,10 +31,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
+from .errors import UploadError
 from .mapping import GatewayIdentity, gateway_device
+from .mapping.bundle import token_query
 from .mapping.codes import GATEWAY_STATUS_SYSTEM
 
-__all__ = ["HeartbeatPolicy", "material", "status_device"]
+__all__ = ["HeartbeatPolicy", "material", "put_status", "status_device"]
 
 _BACKLOG_LATE_S = 3600.0  # unsent readings older than this are worth telling at once
 
@@ -163,3 +167,34 @@ def status_device(identity: GatewayIdentity, status: dict[str, Any]) -> dict[str
             )
     device["property"] = properties
     return device
+
+
+async def put_status(
+    client: httpx.AsyncClient, device: dict[str, Any], system: str, value: str
+) -> None:
+    """Replace the gateway's Device on the server (found by its identifier), or create it.
+
+    Args:
+        client: an authenticated client on the FHIR base URL.
+        device: the Device from `status_device`.
+        system: the gateway identifier's system.
+        value: the gateway identifier's value.
+
+    Raises:
+        UploadError: the server could not be reached or did not take the Device.
+    """
+    query = token_query("identifier", system, value)
+    try:
+        found = await client.get("Device?" + query)
+        if found.status_code != 200:
+            raise UploadError(f"heartbeat: searching the Device answered HTTP {found.status_code}")
+        entries = found.json().get("entry", [])
+        if entries:
+            device_id = entries[0]["resource"]["id"]
+            response = await client.put(f"Device/{device_id}", json={**device, "id": device_id})
+        else:
+            response = await client.post("Device", json=device, headers={"If-None-Exist": query})
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise UploadError(f"heartbeat: {exc}") from exc
+    if response.status_code not in (200, 201):
+        raise UploadError(f"heartbeat: HTTP {response.status_code}")

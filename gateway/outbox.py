@@ -579,7 +579,8 @@ def set_aside(path: Path, now: float | None = None) -> Path:
 
 def damaged_files(path: Path) -> list[Path]:
     """Damaged databases set aside next to `path` and not yet looked at (removed by a person)."""
-    return sorted(p for p in path.parent.glob(f"{path.name}.corrupt-*") if p.suffix != ".db-wal")
+    found = path.parent.glob(f"{path.name}.corrupt-*")
+    return sorted(p for p in found if not p.name.endswith(("-wal", "-shm")))
 
 
 def open_outbox(path: Path) -> tuple[Outbox, Path | None]:

@@ -102,30 +102,15 @@ class Uploader:
 
     async def send_status(self, device: dict[str, Any], system: str, value: str) -> bool:
         """Replace the gateway's Device on the server (found by its identifier); True on success."""
-        from .mapping.bundle import token_query
+        from .heartbeat import put_status
 
         try:
-            found = await self._client.get("Device?" + token_query("identifier", system, value))
-            if found.status_code != 200:
-                self.last_error = f"HTTP {found.status_code}"
-                return False
-            entries = found.json().get("entry", [])
-            if entries:
-                device_id = entries[0]["resource"]["id"]
-                response = await self._client.put(
-                    f"Device/{device_id}", json={**device, "id": device_id}
-                )
-            else:
-                response = await self._client.post(
-                    "Device",
-                    json=device,
-                    headers={"If-None-Exist": token_query("identifier", system, value)},
-                )
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self.last_error = f"heartbeat: {exc}"
+            await put_status(self._client, device, system, value)
+        except UploadError as exc:
+            self.last_error = str(exc)
             return False
         self.last_contact = time.time()
-        return response.status_code in (200, 201)
+        return True
 
     async def upload_due(self) -> int:
         """Send one batch of due rows; returns how many were settled (sent or rejected)."""
