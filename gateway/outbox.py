@@ -498,6 +498,10 @@ class Outbox:
                     "DELETE FROM sleep_epochs WHERE device = ? AND start < ?",
                     (device, horizon.isoformat()),
                 )
+        with self._lock, _translated("cannot checkpoint"):
+            # Copy the write-ahead log into the database and empty it, so the -wal file
+            # does not stay at its high-water mark (up to 4 MB) between prunes.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return pruned
 
     def size(self) -> dict[str, int]:
