@@ -21,6 +21,9 @@ Never losing a reading (issue 9):
   disk with a tiny write) and lifts the fault once that works. Uploads of what is
   committed and the heartbeat go on; the fault shows in the log, in
   `homevitals gateway status` and in the heartbeat.
+- `hold_uncommitted` and `deletion_allowed` are the two seams a test replaces to
+  put issue 9's defect back (a failed commit counted as done; a delete always
+  allowed) and watch a fault test see the loss.
 - Limit: an indication is confirmed by the host's Bluetooth stack (BlueZ) as it
   arrives, before the gateway sees it. A cuff's value whose commit fails is held in
   memory only; it survives a retry, not a power cut during the fault.

@@ -12,8 +12,9 @@
   and an empty one started; `gateway status` lists it.
 
 `test_the_disk_full_check_catches_a_failed_commit_counted_as_done` puts the
-defect back (a failed commit counted as done, as before issue 9) and shows that
-the disk-full check sees the loss.
+defect back through either seam (`Gateway.hold_uncommitted` replaced by the old
+"log and count as done", or `deletion_allowed` always yes) and shows that the
+disk-full test's checks see it.
 """
 
 from __future__ import annotations
@@ -137,19 +138,34 @@ async def test_disk_full_during_a_racp_session_keeps_the_device_memory(tmp_path,
     assert run.spo2_on_server == SPO2  # each once, after the space came back
 
 
-async def test_the_disk_full_check_catches_a_failed_commit_counted_as_done(
-    tmp_path, fhir_server, monkeypatch
-):
-    # The defect of issue 9 put back: a value whose commit failed is logged and counted
-    # as done (not held), so the session believes everything is stored and deletes.
-    def count_as_done(self, items, error):
-        pass
+def count_as_done(self, items, error):
+    """Issue 9's defect: a value whose commit failed is logged and counted as done."""
 
-    monkeypatch.setattr(Gateway, "hold_uncommitted", count_as_done)
+
+def always_delete(uncommitted, dropped):
+    """The same defect seen from the session: delete whatever was committed or not."""
+    return True
+
+
+@pytest.mark.parametrize(
+    ("seam", "defect"),
+    [("hold_uncommitted", count_as_done), ("deletion_allowed", always_delete)],
+)
+async def test_the_disk_full_check_catches_a_failed_commit_counted_as_done(
+    tmp_path, fhir_server, monkeypatch, seam, defect
+):
+    if seam == "hold_uncommitted":
+        monkeypatch.setattr(Gateway, seam, defect)
+    else:
+        monkeypatch.setattr("gateway.service.deletion_allowed", defect)
     run = await disk_full_during_a_racp_session(tmp_path, fhir_server)
-    assert run.kept_on_device == 0  # the oximeter was told to delete
-    assert run.spo2_on_server != SPO2  # ... and the check above sees the loss
-    assert run.spo2_on_server == []
+    assert run.kept_on_device == 0  # the oximeter was told to delete: the check above fails
+    if seam == "hold_uncommitted":
+        assert run.spo2_on_server == []  # ... and the records are gone for good
+    else:
+        # The values were held in memory and committed once the space came back; a
+        # restart (or a power cut) during the fault would have lost them.
+        assert run.spo2_on_server == SPO2
 
 
 async def test_read_only_file_system_holds_the_value_and_stops_reading_devices(
@@ -274,3 +290,27 @@ def test_the_heartbeat_names_a_storage_fault_and_a_damaged_outbox():
     assert properties["held"]["valueQuantity"][0]["value"] == 3
     assert properties["damaged-outbox"]["valueCode"][0]["text"].endswith("corrupt-20261130T000000Z")
     assert "queue-depth" not in properties
+
+
+async def test_a_gateway_that_cannot_open_its_outbox_reads_no_device_and_says_why(
+    tmp_path, fhir_server
+):
+    from gateway.cli import _open_storage
+    from gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(
+        server_url=fhir_server.base,
+        system_id="B827EBFFFE000902",
+        data_dir=tmp_path / "disk" / "data",
+    )
+    with ext4_image(tmp_path) as disk:
+        disk.fail()  # read-only before the gateway starts (after an unclean power cut)
+        with pytest.raises(TimeoutError):  # it keeps trying, and never opens a session
+            await asyncio.wait_for(_open_storage(settings, fhir_server.token), 3)
+    system, value = settings.identity().search
+    with fhir_server.client() as client:
+        found = client.get(f"/Device?identifier={system}|{value}").json()
+    properties = {
+        p["type"]["coding"][0]["code"]: p for p in found["entry"][0]["resource"]["property"]
+    }
+    assert properties["storage"]["valueCode"][0]["text"].startswith("fault: cannot open")
