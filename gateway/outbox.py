@@ -204,6 +204,8 @@ class Outbox:
             self._db = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=30
             )
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)  # health data: the owner only (-wal and -shm follow it)
         try:
             with _translated(f"cannot open {path}"):
                 # A damaged file is found here, before anything is written to it.

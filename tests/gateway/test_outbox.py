@@ -144,3 +144,12 @@ def test_sleep_epochs_go_once_their_night_is_summarised_and_old(tmp_path):
     )
     outbox.prune(7 * DAY, now=datetime(2026, 1, 30).timestamp())
     assert [e.sequence_number for e in outbox.sleep_epochs("D0:00:00:00:00:05")] == [9]
+
+
+def test_the_outbox_files_are_the_owners_only(tmp_path):
+    outbox = Outbox(tmp_path / "data" / "gateway.db")
+    outbox.add([entry(1)])
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "data").iterdir()}
+    outbox.close()
+    assert modes["gateway.db"] == 0o600 and modes["gateway.db-wal"] == 0o600
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
