@@ -22,10 +22,11 @@ transaction). At start-up `PRAGMA quick_check` must answer `ok`; otherwise
 `open_outbox` sets the damaged file aside (kept for someone to look at, never
 deleted) and starts an empty outbox, so the home keeps being read.
 
-Growth: sent rows are pruned `prune` seconds after their 2xx (the service
-passes 7 days by default), and a night's sleep epochs once the night is
-summarised and as old. Rejected and quarantined rows are few and kept until
-someone looks (`homevitals gateway status` lists them).
+Growth: `prune(older_than)` deletes rows sent more than `older_than` seconds
+ago (the service passes `sent_retention_days`, 7 by default, once an hour), and a
+night's sleep epochs once the night is summarised and as old. Rejected and
+quarantined rows are few and kept until someone looks (`homevitals gateway
+status` lists them).
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ class Uploader:
         while True:
             try:
                 uploaded = await self.upload_due()
+                self.storage_error = None
                 if uploaded:
                     continue  # a backlog: keep going
                 wait = await self._outbox.run(self._outbox.next_due_in)
@@ -91,7 +92,6 @@ class Uploader:
                 self.storage_error = str(exc)
                 await asyncio.sleep(STORAGE_RETRY_S)
                 continue
-            self.storage_error = None
             self._wake.clear()
             try:
                 await asyncio.wait_for(
