@@ -374,6 +374,7 @@ class Gateway:
         for item in self.held:
             if id(item) in done:  # not given up meanwhile (the cap)
                 self._uncommitted[item.session] -= 1
+        self._uncommitted = +self._uncommitted  # forget sessions with nothing uncommitted
         self.held = deque(item for item in self.held if id(item) not in done)
         if items:
             self.uploader.wake()
