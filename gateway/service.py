@@ -15,6 +15,9 @@ Never losing a reading (issue 9):
   values) and counts it against its session. A session may delete the device's
   stored records (RACP) only when none of its values is uncommitted
   (`deletion_allowed`); otherwise the device keeps them and sends them again.
+- Before connecting, a session makes a tiny commit (`Outbox.probe`): a disk that
+  is full or read-only already is found before a device hands anything over. A
+  disk that fails during a session is what `hold_uncommitted` is for.
 - While storage is faulty the gateway connects to no device, so devices that
   forget a record once it is indicated (cuffs, thermometers, scales) keep it. A
   retry loop commits held values every `retry_interval` seconds (or probes the
@@ -202,11 +205,13 @@ class Gateway:
             self.adapter_state = "scanning"
             await asyncio.Event().wait()
         finally:
+            # Cancel first: while the scanner stops, a heartbeat task still running would
+            # see "stopped" as a change worth sending, and be cancelled mid-request.
+            for task in (*self._sessions, *tasks):
+                task.cancel()
             self.adapter_state = "stopped"
             with contextlib.suppress(Exception):
                 await scanner.stop()
-            for task in (*self._sessions, *tasks):
-                task.cancel()
             await asyncio.gather(*self._sessions, *tasks, return_exceptions=True)
 
     def _on_advertisement(self, device: BLEDevice, _: AdvertisementData) -> None:
@@ -243,6 +248,9 @@ class Gateway:
             return allowed
 
         try:
+            # A tiny commit first: a disk that cannot take one (full, read-only) is found
+            # before the device hands anything over, and the device keeps everything.
+            await self.outbox.run(self.outbox.probe)
             async with BleakClient(
                 device, timeout=self.connect_timeout, **self.ble.client_kwargs
             ) as client:
