@@ -7,6 +7,12 @@ the Bundle can never be stored; since a transaction is all or nothing, the batch
 is split in halves until the refused reading is alone, and only that one is
 marked rejected. Everything else is retried with backoff (honouring
 `Retry-After`), forever: the outbox survives restarts.
+
+Every outbox call runs in the outbox's writer thread (`await outbox.run(...)`), so
+marking a Bundle sent (a commit with its fsync) never blocks the event loop. A
+storage fault while reading or marking rows is kept in `storage_error` (for the
+status) and retried after `STORAGE_RETRY_S`; a Bundle the server took but that
+could not be marked sent is sent again later, which `If-None-Exist` makes harmless.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from .errors import StorageError, UploadError
 from .mapping.bundle import BundleEntry, supporting_references, transaction_bundle
 from .outbox import Outbox, OutboxRow
 from .retry import Verdict, next_retry_delay, parse_retry_after, verdict
@@ -26,10 +33,7 @@ from .retry import Verdict, next_retry_delay, parse_retry_after, verdict
 __all__ = ["UploadError", "Uploader"]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class UploadError(Exception):
-    """The server could not be reached or did not answer usefully."""
+STORAGE_RETRY_S = 5.0
 
 
 class Uploader:
@@ -63,6 +67,7 @@ class Uploader:
         )
         self.last_contact: float | None = None
         self.last_error: str | None = None
+        self.storage_error: str | None = None
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -75,10 +80,18 @@ class Uploader:
     async def run(self) -> None:
         """Upload forever (cancel to stop)."""
         while True:
-            uploaded = await self.upload_due()
-            if uploaded:
-                continue  # a backlog: keep going
-            wait = self._outbox.next_due_in()
+            try:
+                uploaded = await self.upload_due()
+                self.storage_error = None
+                if uploaded:
+                    continue  # a backlog: keep going
+                wait = await self._outbox.run(self._outbox.next_due_in)
+            except StorageError as exc:
+                if self.storage_error is None:
+                    _LOGGER.error("uploads paused, the outbox cannot be used: %s", exc)
+                self.storage_error = str(exc)
+                await asyncio.sleep(STORAGE_RETRY_S)
+                continue
             self._wake.clear()
             try:
                 await asyncio.wait_for(
@@ -89,34 +102,19 @@ class Uploader:
 
     async def send_status(self, device: dict[str, Any], system: str, value: str) -> bool:
         """Replace the gateway's Device on the server (found by its identifier); True on success."""
-        from .mapping.bundle import token_query
+        from .heartbeat import put_status
 
         try:
-            found = await self._client.get("Device?" + token_query("identifier", system, value))
-            if found.status_code != 200:
-                self.last_error = f"HTTP {found.status_code}"
-                return False
-            entries = found.json().get("entry", [])
-            if entries:
-                device_id = entries[0]["resource"]["id"]
-                response = await self._client.put(
-                    f"Device/{device_id}", json={**device, "id": device_id}
-                )
-            else:
-                response = await self._client.post(
-                    "Device",
-                    json=device,
-                    headers={"If-None-Exist": token_query("identifier", system, value)},
-                )
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self.last_error = f"heartbeat: {exc}"
+            await put_status(self._client, device, system, value)
+        except UploadError as exc:
+            self.last_error = str(exc)
             return False
         self.last_contact = time.time()
-        return response.status_code in (200, 201)
+        return True
 
     async def upload_due(self) -> int:
         """Send one batch of due rows; returns how many were settled (sent or rejected)."""
-        rows = self._outbox.due(self._batch_size)
+        rows = await self._outbox.run(self._outbox.due, self._batch_size)
         if not rows:
             return 0
         return await self._send(rows)
@@ -127,7 +125,7 @@ class Uploader:
         _LOGGER.debug("server answered %s for %d readings", status, len(rows))
         outcome = verdict(status)
         if outcome is Verdict.SENT:
-            self._outbox.mark_sent([r.seq for r in rows])
+            await self._outbox.run(self._outbox.mark_sent, [r.seq for r in rows])
             _LOGGER.debug("marked %d readings sent", len(rows))
             return len(rows)
         if outcome is Verdict.REJECTED:
@@ -135,14 +133,20 @@ class Uploader:
                 middle = len(rows) // 2
                 return await self._send(rows[:middle]) + await self._send(rows[middle:])
             _LOGGER.error("server refused a reading for good (HTTP %s); kept as rejected", status)
-            self._outbox.mark_rejected(rows[0].seq, body if body is not None else f"HTTP {status}")
+            await self._outbox.run(
+                self._outbox.mark_rejected,
+                rows[0].seq,
+                body if body is not None else f"HTTP {status}",
+            )
             return 1
         attempt = max(r.attempts for r in rows) + 1
         delay = next_retry_delay(attempt, retry_after)
         _LOGGER.warning(
             "upload of %d readings failed (%s); retry in %.1f s", len(rows), self.last_error, delay
         )
-        self._outbox.postpone([r.seq for r in rows], delay, self.last_error or "")
+        await self._outbox.run(
+            self._outbox.postpone, [r.seq for r in rows], delay, self.last_error or ""
+        )
         return 0
 
     async def _post(self, rows: Sequence[OutboxRow]) -> tuple[int | None, Any, float | None]:
@@ -150,10 +154,11 @@ class Uploader:
         wanted = set().union(*(supporting_references(r.resource) for r in rows)) - {
             r.full_url for r in rows
         }
-        found = {s.full_url: s for s in self._outbox.lookup(sorted(wanted))}
+        lookup = self._outbox.lookup
+        found = {s.full_url: s for s in await self._outbox.run(lookup, sorted(wanted))}
         # A supporting Observation (a coincident time stamp) may refer to Devices in turn.
         more = set().union(*(supporting_references(s.resource) for s in found.values())) - wanted
-        found.update({s.full_url: s for s in self._outbox.lookup(sorted(more))})
+        found.update({s.full_url: s for s in await self._outbox.run(lookup, sorted(more))})
         entries += [BundleEntry(s.full_url, s.resource, s.if_none_exist) for s in found.values()]
         try:
             bundle = transaction_bundle(entries)
