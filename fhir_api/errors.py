@@ -32,6 +32,7 @@ __all__ = [
     "PreconditionFailed",
     "Unauthorized",
     "Unprocessable",
+    "UnresolvedReference",
     "operation_outcome",
 ]
 
@@ -79,6 +80,17 @@ class FhirError(Exception):
 
 class BadRequest(FhirError):
     status, code = 400, "invalid"
+
+
+class UnresolvedReference(BadRequest):
+    """A reference to a resource the server does not hold: 400, issue code `not-found`.
+
+    Still a refused request (nothing is written), but told apart from a malformed one:
+    a client such as the gateway may send the same resource again once the target
+    exists (a Patient the clinic has not registered yet), instead of giving it up.
+    """
+
+    code = "not-found"
 
 
 class Unauthorized(FhirError):

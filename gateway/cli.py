@@ -203,6 +203,11 @@ def _status_command(args: argparse.Namespace) -> int:
                 for seq, resource, outcome in outbox.rejected()
             ],
             "quarantined_payloads": outbox.quarantined(),
+            # Readings for a Patient/Device the server does not hold yet: they are sent
+            # again (at most hourly) and arrive once the clinic registers it.
+            "waiting_for_server": [
+                {"seq": seq, "outcome": outcome} for seq, outcome in outbox.waiting_for_server()
+            ],
         }
         outbox.probe()  # can the disk take a commit now (not full, not read-only)?
         status["storage"] = "ok"

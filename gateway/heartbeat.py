@@ -54,6 +54,7 @@ def material(status: dict[str, Any]) -> dict[str, Any]:
         "backlog_late": oldest is not None and oldest > _BACKLOG_LATE_S,
         "rejected": status.get("rejected"),
         "quarantined": status.get("quarantined"),
+        "waiting_for_server": bool(status.get("waiting_for_server")),
         "devices": {
             address: None if d.get("battery") is None else int(d["battery"]) // 10
             for address, d in sorted(status.get("devices", {}).items())
@@ -122,6 +123,12 @@ def status_device(identity: GatewayIdentity, status: dict[str, Any]) -> dict[str
     counted = (
         ("queue-depth", "Readings waiting", "queue_depth", "{reading}"),
         ("rejected", "Readings refused", "rejected", "{reading}"),
+        (
+            "waiting-for-server",
+            "Readings for a Patient or Device the server does not hold yet",
+            "waiting_for_server",
+            "{reading}",
+        ),
         ("quarantined", "Payloads quarantined", "quarantined", "{payload}"),
         ("held", "Readings held in memory (storage fault)", "held_values", "{reading}"),
         ("outbox-rows", "Rows in the outbox", "outbox_rows", "{row}"),

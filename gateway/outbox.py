@@ -54,6 +54,7 @@ from .mapping import PatientLink
 from .mapping.devices import DeviceKind
 
 __all__ = [
+    "WAITING_FOR_SERVER",
     "Batch",
     "Outbox",
     "OutboxRow",
@@ -62,6 +63,11 @@ __all__ = [
     "open_outbox",
     "set_aside",
 ]
+
+# How a pending row's outcome starts when the server refused it for a Patient or
+# Device it does not hold yet (the uploader sends it again later; `gateway status`
+# lists these rows).
+WAITING_FOR_SERVER = "waiting for the server to know a referenced resource:"
 
 _LOGGER = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -538,6 +544,16 @@ class Outbox:
         if row is None or row[0] is None:
             return None
         return (time.time() if now is None else now) - float(row[0])
+
+    def waiting_for_server(self) -> list[tuple[int, str]]:
+        """Pending rows the server refused for a reference it does not hold yet: (seq, why)."""
+        with self._read("cannot read waiting rows") as db:
+            rows = db.execute(
+                "SELECT seq, outcome FROM outbox WHERE state = 'pending' AND outcome LIKE ? "
+                "ORDER BY seq",
+                (WAITING_FOR_SERVER + "%",),
+            ).fetchall()
+        return [(int(seq), str(outcome)) for seq, outcome in rows]
 
     def rejected(self) -> list[tuple[int, dict[str, Any], str]]:
         """Rejected rows with the server's answer, for `homevitals gateway status`."""

@@ -529,10 +529,12 @@ class Gateway:
         outbox["quarantined"] = None
         oldest = None
         size: dict[str, int | None] = {"rows": None, "bytes": None}
+        waiting: int | None = None
         if counts:
             outbox = dict(self.outbox.counts())
             oldest = self.outbox.oldest_pending_age()
             size = dict(self.outbox.size())
+            waiting = len(self.outbox.waiting_for_server())
         storage = "ok"
         if self.storage_fault is not None:
             storage = f"fault: {self.storage_fault}"
@@ -549,6 +551,7 @@ class Gateway:
             "damaged_outbox": str(self.damaged_outbox) if self.damaged_outbox else None,
             "queue_depth": outbox["pending"],
             "oldest_unsent_age_s": oldest,
+            "waiting_for_server": waiting,  # readings whose Patient/Device it does not hold
             "rejected": outbox["rejected"],
             "quarantined": outbox["quarantined"],
             "sent": outbox["sent"],

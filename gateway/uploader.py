@@ -5,7 +5,11 @@ immediate when there is not: `wake()` is called whenever a reading is queued.
 A 2xx marks the Bundle's rows sent. A 4xx other than 408/429 means something in
 the Bundle can never be stored; since a transaction is all or nothing, the batch
 is split in halves until the refused reading is alone, and only that one is
-marked rejected. Everything else is retried with backoff (honouring
+marked rejected. Except a refusal whose issues are all `not-found`: the reading
+refers to a Patient or Device the server does not hold yet (the clinic has not
+registered it), so it is split out the same way and sent again after a long
+backoff (a minute, doubling to an hour; `gateway status` lists it under
+`waiting_for_server`) until it arrives. Everything else is retried with backoff (honouring
 `Retry-After`), forever: the outbox survives restarts.
 
 Every outbox call runs in the outbox's writer thread (`await outbox.run(...)`), so
@@ -27,8 +31,8 @@ import httpx
 
 from .errors import StorageError, UploadError
 from .mapping.bundle import BundleEntry, supporting_references, transaction_bundle
-from .outbox import Outbox, OutboxRow
-from .retry import Verdict, next_retry_delay, parse_retry_after, verdict
+from .outbox import WAITING_FOR_SERVER, Outbox, OutboxRow
+from .retry import Verdict, next_retry_delay, parse_retry_after, verdict, waiting_delay
 
 __all__ = ["UploadError", "Uploader"]
 
@@ -123,7 +127,7 @@ class Uploader:
         _LOGGER.debug("uploading %d readings", len(rows))
         status, body, retry_after = await self._post(rows)
         _LOGGER.debug("server answered %s for %d readings", status, len(rows))
-        outcome = verdict(status)
+        outcome = verdict(status, body)
         if outcome is Verdict.SENT:
             await self._outbox.run(self._outbox.mark_sent, [r.seq for r in rows])
             _LOGGER.debug("marked %d readings sent", len(rows))
@@ -139,6 +143,15 @@ class Uploader:
                 body if body is not None else f"HTTP {status}",
             )
             return 1
+        if outcome is Verdict.WAITING:
+            if len(rows) > 1:  # the others go now; only the unresolvable ones wait
+                middle = len(rows) // 2
+                return await self._send(rows[:middle]) + await self._send(rows[middle:])
+            delay = waiting_delay(rows[0].attempts + 1)
+            reason = f"{WAITING_FOR_SERVER} {_diagnostics(body)}"
+            _LOGGER.warning("%s; retry in %.0f s", reason, delay)
+            await self._outbox.run(self._outbox.postpone, [rows[0].seq], delay, reason)
+            return 0
         attempt = max(r.attempts for r in rows) + 1
         delay = next_retry_delay(attempt, retry_after)
         _LOGGER.warning(
@@ -191,3 +204,9 @@ class Uploader:
             body,
             parse_retry_after(response.headers.get("retry-after"), time.time()),
         )
+
+
+def _diagnostics(outcome: Any) -> str:
+    """The issues' diagnostics of an OperationOutcome, in one line."""
+    issues = outcome.get("issue", []) if isinstance(outcome, dict) else []
+    return "; ".join(str(i.get("diagnostics", i.get("code"))) for i in issues)
