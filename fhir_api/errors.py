@@ -4,6 +4,7 @@ Exception tree::
 
     FhirError (status, code, diagnostics, expression)
     ├── BadRequest          400 malformed JSON or a base-rule violation
+    │   └── UnresolvedReference 400 `not-found`: a reference to nothing this server holds
     ├── Unauthorized        401 no or unknown bearer token
     ├── Forbidden           403 the token's role may not do this
     ├── NotFound            404
