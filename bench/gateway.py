@@ -1,15 +1,22 @@
-"""The gateway's figures: indication-to-server latency, backlog drain, resident memory.
+"""The gateway's figures: indication-to-server latency, radio-to-commit latency, backlog
+drain, resident memory.
 
 Run: `.venv/bin/python bench/gateway.py` (about a minute). A real server runs as its
 own process on a temporary embedded store; the gateway and its emulated devices run
 over the emulated radio (bleak over bumble).
 
 1. Latency: a connected cuff indicates a new measurement; the time until the
-   gateway's outbox row is marked sent (the server's 2xx), median of many.
+   gateway's outbox row is marked sent (the server's 2xx), median of many. In the
+   same run, the time from each value's arrival off the radio (the notification
+   callback) to its commit in the outbox (median and maximum): how long a value
+   exists only in memory.
 2. Backlog: 10,000 blood-pressure readings (20,000 Observations) waiting in the
    outbox, drained into the local server.
 3. Memory: resident set size of a `homevitals gateway run --simulate` process
    serving 3 emulated devices (which live in the same process: an upper bound).
+   Its yardstick is measured in the same run: a process that imports exactly the
+   modules the gateway process had loaded (listed by that process as it exits) and
+   runs nothing; the difference is what running the gateway costs.
 
 Targets (issue 5): latency under 1 s, backlog under 30 s, memory under 80 MB.
 """
@@ -20,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,7 +63,9 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 GATEWAY = GatewayIdentity("B827EBFFFE00BE01", "bench")
 
 
-async def latency(base: str, token: str, tmp: Path, samples: int) -> list[float]:
+async def latency(
+    base: str, token: str, tmp: Path, samples: int
+) -> tuple[list[float], list[float]]:
     bus = VirtualBus()
     cuff = BloodPressureCuff("D0:00:00:00:BE:01")
     cuff.stay_connected = True
@@ -83,19 +93,22 @@ async def latency(base: str, token: str, tmp: Path, samples: int) -> list[float]
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.5)
     results = []
+    gateway.commit_latencies.clear()  # the memory sent at connection is not a sample
     for n in range(samples):
-        before = outbox.counts()["sent"]
+        before = (await outbox.run(outbox.counts))["sent"]
         began = time.perf_counter()
         await cuff.measure_live(100 + n % 100, 70, 60 + n % 30)
-        while outbox.counts()["sent"] < before + 2:  # the panel and the pulse
+        while (await outbox.run(outbox.counts))["sent"] < before + 2:  # the panel and the pulse
             await asyncio.sleep(0.002)
         results.append(time.perf_counter() - began)
         await asyncio.sleep(0.05)
+    commits = list(gateway.commit_latencies)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await uploader.aclose()
     await cuff.stop()
-    return results
+    outbox.close()
+    return results, commits
 
 
 def fill_backlog(outbox: Outbox, readings: int) -> int:
@@ -158,7 +171,35 @@ asyncio.run(main())
 """
 
 
-def rss_of(command: list[str], seconds: float, env: dict[str, str] | None = None) -> float:
+# The gateway as `homevitals gateway run`, listing the modules it had loaded when it
+# stops (SIGINT ends `gateway run` normally, so atexit runs).
+GATEWAY_LISTING_MODULES = """
+import atexit, json, runpy, sys
+listing = sys.argv.pop(1)
+atexit.register(lambda: open(listing, "w").write(json.dumps(sorted(sys.modules))))
+sys.argv[0] = "homevitals"
+runpy.run_module("homevitals_cli", run_name="__main__")
+"""
+
+# The yardstick: the same modules imported, nothing run.
+SAME_IMPORTS = """
+import importlib, json, sys, time
+for name in json.load(open(sys.argv[1])):
+    if name != "__main__" and not name.startswith("_pytest"):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+time.sleep(30)
+"""
+
+
+def rss_of(
+    command: list[str],
+    seconds: float,
+    env: dict[str, str] | None = None,
+    stop: signal.Signals = signal.SIGTERM,
+) -> float:
     """Peak resident set size (MB) of a process over `seconds`."""
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -172,12 +213,16 @@ def rss_of(command: list[str], seconds: float, env: dict[str, str] | None = None
                 if line.startswith("VmRSS:"):
                     peak = max(peak, int(line.split()[1]) / 1024)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.send_signal(stop)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
     return peak
 
 
-def gateway_memory(base: str, token: str, tmp: Path) -> tuple[float, float]:
+def gateway_memory(base: str, token: str, tmp: Path) -> tuple[float, float, float, int]:
     home = tmp / "home.json"
     now = datetime.now(TOKYO).replace(tzinfo=None, microsecond=0)
     devices = [
@@ -206,11 +251,13 @@ def gateway_memory(base: str, token: str, tmp: Path) -> tuple[float, float]:
         "HOMEVITALS_GATEWAY_TOKEN": token,
         "HOMEVITALS_GATEWAY_DATA_DIR": str(tmp / "memory-gw"),
     }
+    listing = tmp / "modules.json"
     total = rss_of(
         [
             sys.executable,
-            "-m",
-            "homevitals_cli",
+            "-c",
+            GATEWAY_LISTING_MODULES,
+            str(listing),
             "gateway",
             "run",
             "--simulate",
@@ -219,10 +266,13 @@ def gateway_memory(base: str, token: str, tmp: Path) -> tuple[float, float]:
         ],
         15,
         env,
+        stop=signal.SIGINT,
     )
+    yardstick = rss_of([sys.executable, "-c", SAME_IMPORTS, str(listing)], 4)
     emulators = rss_of([sys.executable, "-c", DEVICES_ONLY, str(home)], 6)
     interpreter = rss_of([sys.executable, "-c", "import time; time.sleep(2)"], 1.5)
-    return total, total - (emulators - interpreter)
+    modules = len(json.loads(listing.read_text()))
+    return total, total - (emulators - interpreter), yardstick, modules
 
 
 def main() -> int:
@@ -237,17 +287,21 @@ def main() -> int:
         base = f"http://127.0.0.1:{args.port}/fhir"
         try:
             create_patients(base, token, ["bench", "backlog"])
-            waits = asyncio.run(latency(base, token, tmp, args.samples))
+            waits, commits = asyncio.run(latency(base, token, tmp, args.samples))
             outbox = Outbox(tmp / "backlog.db")
             queued = fill_backlog(outbox, args.backlog)
             drained = asyncio.run(drain(base, token, outbox))
-            rss_total, rss = gateway_memory(base, token, tmp)
+            outbox.close()
+            rss_total, rss, yardstick, modules = gateway_memory(base, token, tmp)
         finally:
             stop_server(server)
     median = statistics.median(waits)
     rate = queued / drained
     print(
         f"indication -> stored on the server: median {median * 1000:.0f} ms, p95 {sorted(waits)[int(len(waits) * 0.95) - 1] * 1000:.0f} ms over {len(waits)} readings (target < 1000 ms: {'met' if median < 1 else 'NOT met'})"
+    )
+    print(
+        f"arrival off the radio -> committed in the outbox: median {statistics.median(commits) * 1000:.1f} ms, maximum {max(commits) * 1000:.1f} ms over {len(commits)} values (one transaction per burst, in the outbox's writer thread)"
     )
     print(
         f"backlog of {args.backlog:,} readings ({queued:,} Observations): drained in {drained:.1f} s, {rate:,.0f} Observations/s (target < 30 s: {'met' if drained < 30 else 'NOT met'})"
@@ -257,6 +311,10 @@ def main() -> int:
     )
     print(
         f"  the gateway's own share {rss:.0f} MB (target < 80 MB: {'met' if rss < 80 else 'NOT met'})"
+    )
+    print(
+        f"  yardstick, same run: a process importing the same {modules} modules and running nothing: {yardstick:.0f} MB;"
+        f" running the gateway and its emulators adds {rss_total - yardstick:.0f} MB"
     )
     return 0 if median < 1 and drained < 30 and rss < 80 else 1
 

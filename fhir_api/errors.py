@@ -4,6 +4,7 @@ Exception tree::
 
     FhirError (status, code, diagnostics, expression)
     ├── BadRequest          400 malformed JSON or a base-rule violation
+    │   └── UnresolvedReference 400 `not-found`: a reference to nothing this server holds
     ├── Unauthorized        401 no or unknown bearer token
     ├── Forbidden           403 the token's role may not do this
     ├── NotFound            404
@@ -33,6 +34,7 @@ __all__ = [
     "PreconditionFailed",
     "Unauthorized",
     "Unprocessable",
+    "UnresolvedReference",
     "UnsupportedMediaType",
     "operation_outcome",
 ]
@@ -81,6 +83,17 @@ class FhirError(Exception):
 
 class BadRequest(FhirError):
     status, code = 400, "invalid"
+
+
+class UnresolvedReference(BadRequest):
+    """A reference to a resource the server does not hold: 400, issue code `not-found`.
+
+    Still a refused request (nothing is written), but told apart from a malformed one:
+    a client such as the gateway may send the same resource again once the target
+    exists (a Patient the clinic has not registered yet), instead of giving it up.
+    """
+
+    code = "not-found"
 
 
 class Unauthorized(FhirError):

@@ -38,6 +38,7 @@ from .errors import (
     Gone,
     NotFound,
     PreconditionFailed,
+    UnresolvedReference,
     operation_outcome,
 )
 from .fhir import GATEWAY_EXTENSIONS
@@ -372,7 +373,7 @@ class FhirService:
         }
         for target, where in targets:
             if target not in known and target not in live:
-                raise BadRequest(
+                raise UnresolvedReference(
                     f"reference {target} points at a resource this server does not hold; "
                     "create it first (or in the same transaction)",
                     expression=[where],

@@ -10,16 +10,22 @@ import importlib.util
 import json
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .bindings import Bindings
 from .settings import GatewaySettings
 
 if TYPE_CHECKING:
+    from .outbox import Outbox
     from .service import BleEnvironment
 
 __all__ = ["add_commands"]
+
+_LOGGER = logging.getLogger(__name__)
+_STORAGE_RETRY_S = 30.0
 
 
 def _settings(args: argparse.Namespace) -> GatewaySettings:
@@ -54,13 +60,50 @@ async def _ble_environment(settings: GatewaySettings) -> AsyncIterator[BleEnviro
                 await device.stop()
 
 
+async def _open_storage(settings: GatewaySettings, token: str) -> tuple[Outbox, Path | None]:
+    """Open the outbox; while the file system cannot hold it, report that and try again.
+
+    No device is read meanwhile, so every device keeps its memory; the heartbeat
+    tells the clinic about the storage fault.
+    """
+    import httpx
+
+    from .errors import StorageError, UploadError
+    from .heartbeat import put_status, status_device
+    from .outbox import open_outbox
+
+    path = settings.data_dir / "gateway.db"
+    started = time.time()
+    while True:
+        try:
+            return open_outbox(path)
+        except StorageError as exc:
+            _LOGGER.error("cannot open the outbox (%s); no device is read until it can", exc)
+            status = {
+                "uptime_s": round(time.time() - started),
+                "bluetooth": "not started",
+                "storage": f"fault: {exc}",
+                "oldest_unsent_age_s": None,
+                "last_upload_contact": None,
+                "devices": {},
+            }
+            device = status_device(settings.identity(), status)
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+            base = settings.server_url.rstrip("/") + "/"
+            try:
+                async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+                    await put_status(client, device, *settings.identity().search)
+            except UploadError as upload:
+                _LOGGER.warning("heartbeat not delivered: %s", upload)
+            await asyncio.sleep(_STORAGE_RETRY_S)
+
+
 async def _run(settings: GatewaySettings) -> None:
-    from .outbox import Outbox
     from .service import Gateway
     from .uploader import Uploader
 
     token = settings.require_token()
-    outbox = Outbox(settings.data_dir / "gateway.db")
+    outbox, damaged = await _open_storage(settings, token)
     uploader = Uploader(settings.server_url, token, outbox, batch_size=settings.batch_size)
     async with _ble_environment(settings) as ble:
         gateway = Gateway(
@@ -73,6 +116,9 @@ async def _run(settings: GatewaySettings) -> None:
             idle_timeout=settings.idle_timeout,
             cooldown=settings.cooldown,
             heartbeat_interval=settings.heartbeat_interval,
+            heartbeat_keepalive=settings.heartbeat_keepalive,
+            prune_after=settings.sent_retention_days * 86400,
+            damaged_outbox=damaged,
             test_data=settings.simulate,
         )
         try:
@@ -119,28 +165,58 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _status_command(args: argparse.Namespace) -> int:
-    from .outbox import Outbox
+    """Print the outbox's state and whether its storage works (0), or does not (2)."""
+    from .errors import StorageError
+    from .outbox import Outbox, damaged_files
 
     settings = _settings(args)
     path = settings.data_dir / "gateway.db"
     if not path.exists():
         print(f"no gateway data at {path}", file=sys.stderr)
         return 1
-    outbox = Outbox(path)
-    counts = outbox.counts()
-    status = {
+    status: dict[str, Any] = {
         "gateway": settings.system_id,
         "server": settings.server_url,
-        "queue_depth": counts["pending"],
-        "oldest_unsent_age_s": outbox.oldest_pending_age(),
-        "sent": counts["sent"],
-        "rejected": counts["rejected"],
-        "quarantined": counts["quarantined"],
         "devices": [d.address for d in settings.devices],
+        "sent_retention_days": settings.sent_retention_days,
+        "damaged_outbox_files": [str(p) for p in damaged_files(path)],
     }
+    try:
+        outbox = Outbox(path)
+    except StorageError as exc:
+        status["storage"] = f"fault: {exc}"
+        print(json.dumps(status, indent=2, ensure_ascii=False))
+        return 2
+    try:
+        counts = outbox.counts()
+        size = outbox.size()
+        status |= {
+            "queue_depth": counts["pending"],
+            "oldest_unsent_age_s": outbox.oldest_pending_age(),
+            "sent": counts["sent"],
+            "rejected": counts["rejected"],
+            "quarantined": counts["quarantined"],
+            "outbox_rows": size["rows"],
+            "outbox_bytes": size["bytes"],
+            "rejected_rows": [
+                {"seq": seq, "resource": resource.get("id"), "outcome": outcome}
+                for seq, resource, outcome in outbox.rejected()
+            ],
+            "quarantined_payloads": outbox.quarantined(),
+            # Readings for a Patient/Device the server does not hold yet: they are sent
+            # again (at most hourly) and arrive once the clinic registers it.
+            "waiting_for_server": [
+                {"seq": seq, "outcome": outcome} for seq, outcome in outbox.waiting_for_server()
+            ],
+        }
+        outbox.probe()  # can the disk take a commit now (not full, not read-only)?
+        status["storage"] = "ok"
+    except StorageError as exc:
+        status["storage"] = f"fault: {exc}"
+    finally:
+        outbox.close()
     print(json.dumps(status, indent=2, ensure_ascii=False))
-    outbox.close()
-    return 0
+    return 0 if status["storage"] == "ok" else 2
 
 
 def _pair_command(args: argparse.Namespace) -> int:
@@ -208,5 +284,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     pair.add_argument("--simulate", action="store_true")
     pair.add_argument("--home", help="a simulated home's JSON file (with --simulate)")
     pair.set_defaults(handler=_pair_command)
-    status = sub.add_parser("status", help="print the gateway's queue and counts")
+    status = sub.add_parser(
+        "status", help="print the outbox's state and size; exit 2 on a storage fault"
+    )
     status.set_defaults(handler=_status_command)

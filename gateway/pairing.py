@@ -20,6 +20,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from .bindings import SERVICE_OF_KIND, Binding
+from .errors import PairingError
 from .mapping import PatientLink, sensor_device
 from .mapping.bundle import token_query
 from .mapping.devices import DeviceKind
@@ -31,10 +32,6 @@ __all__ = ["Paired", "PairingError", "pair_device"]
 
 _LOGGER = logging.getLogger(__name__)
 _KIND_OF_SERVICE = {service: kind for kind, service in SERVICE_OF_KIND.items()}
-
-
-class PairingError(Exception):
-    """No device could be paired."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,32 @@ One asyncio service. The scanner's callback only decides whether to start a
 session; a session's notification callbacks only put values on a queue; the
 consumer parses, maps and commits each value to the outbox before anything else
 happens to it, then wakes the uploader.
+
+Never losing a reading (issue 9):
+
+- The consumer commits in the outbox's writer thread, all values waiting at that
+  moment in one transaction (one fsync), so the event loop never waits for the
+  disk and a burst of records costs one commit, not one per record.
+- A value whose commit fails (disk full, read-only file system, I/O error) is not
+  counted as done: `hold_uncommitted` keeps it in memory (at most `max_held`
+  values) and counts it against its session. A session may delete the device's
+  stored records (RACP) only when none of its values is uncommitted
+  (`deletion_allowed`); otherwise the device keeps them and sends them again.
+- Before connecting, a session makes a tiny commit (`Outbox.probe`): a disk that
+  is full or read-only already is found before a device hands anything over. A
+  disk that fails during a session is what `hold_uncommitted` is for.
+- While storage is faulty the gateway connects to no device, so devices that
+  forget a record once it is indicated (cuffs, thermometers, scales) keep it. A
+  retry loop commits held values every `retry_interval` seconds (or probes the
+  disk with a tiny write) and lifts the fault once that works. Uploads of what is
+  committed and the heartbeat go on; the fault shows in the log, in
+  `homevitals gateway status` and in the heartbeat.
+- `hold_uncommitted` and `deletion_allowed` are the two seams a test replaces to
+  put issue 9's defect back (a failed commit counted as done; a delete always
+  allowed) and watch a fault test see the loss.
+- Limit: an indication is confirmed by the host's Bluetooth stack (BlueZ) as it
+  arrives, before the gateway sees it. A cuff's value whose commit fails is held in
+  memory only; it survives a retry, not a power cut during the fault.
 """
 
 from __future__ import annotations
@@ -12,9 +38,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,11 +54,11 @@ from bleak.exc import BleakError
 import device_adapters as da
 
 from .bindings import Binding, Bindings
-from .heartbeat import status_device
+from .errors import GatewayError, NotAMeasurement, StorageError
+from .heartbeat import HeartbeatPolicy, status_device
 from .mapping import (
     GatewayIdentity,
     MappingContext,
-    NotAMeasurement,
     PatientLink,
     SensorIdentity,
     map_reading,
@@ -40,15 +68,17 @@ from .mapping import (
 )
 from .mapping.devices import DeviceKind
 from .mapping.sleep_nights import MAX_GAP
-from .outbox import Outbox, Supporting, utc_now
+from .outbox import Batch, Outbox, Supporting, utc_now
 from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
 from .uploader import Uploader
 
-__all__ = ["BleEnvironment", "Gateway"]
+__all__ = ["BleEnvironment", "Gateway", "deletion_allowed"]
 
 _LOGGER = logging.getLogger(__name__)
 _LAST_SEQUENCE = "racp-last-sequence"
 _NIGHTS_UNTIL = "sleep-nights-until"
+_COMMIT_BATCH = 500  # values per commit at most (a device's memory arrives in one burst)
+_PRUNE_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +105,24 @@ class BleEnvironment:
         return cls({"backend": BumbleScanner, "bus": bus}, {"backend": BumbleClient, "bus": bus})
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A value on its way to the outbox: which session it belongs to, when it arrived."""
+
+    session: int
+    received: Received
+    arrived: float  # time.monotonic() in the notification callback
+
+
+def deletion_allowed(uncommitted: int, dropped: bool) -> bool:
+    """May a session delete the device's stored records?
+
+    Only when every value it received is committed: none is held for a retry
+    (`uncommitted`) and none was given up (`dropped`, the held values' cap).
+    """
+    return uncommitted == 0 and not dropped
+
+
 class Gateway:
     """Everything that runs on the Raspberry Pi."""
 
@@ -92,6 +140,11 @@ class Gateway:
         cooldown: float = 30.0,
         connect_timeout: float = 20.0,
         heartbeat_interval: float = 300.0,
+        heartbeat_keepalive: float = 6 * 3600.0,
+        prune_after: float = 7 * 86400.0,
+        retry_interval: float = 5.0,
+        max_held: int = 10_000,
+        damaged_outbox: Path | None = None,
         test_data: bool = False,
     ) -> None:
         self.identity = identity
@@ -106,24 +159,42 @@ class Gateway:
         self.connect_timeout = connect_timeout
         self.test_data = test_data
         self.heartbeat_interval = heartbeat_interval
+        self.heartbeat = HeartbeatPolicy(keepalive=heartbeat_keepalive)
         self.heartbeats_sent = 0
+        self.prune_after = prune_after
+        self.retry_interval = retry_interval
+        self.max_held = max_held
+        self.damaged_outbox = damaged_outbox
         self.battery: dict[str, int] = {}
-        self._queue: asyncio.Queue[Received] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._busy: set[str] = set()
         self._quiet_until: dict[str, float] = {}
         self._sessions: set[asyncio.Task[None]] = set()
+        self._session_ids = 0
         self.started = time.time()
         self.last_contact: dict[str, float] = {}
         self.sessions_completed = 0
         self.adapter_state = "starting"
+        # Storage faults: values whose commit failed, per session how many, and why.
+        self.held: deque[_Pending] = deque()
+        self._uncommitted: Counter[int] = Counter()
+        self._dropped: set[int] = set()
+        self.storage_fault: str | None = None
+        self.storage_fault_since: float | None = None
+        self.deletes_withheld = 0
+        # Seconds from a value's arrival off the radio to its commit (the last 1000).
+        self.commit_latencies: deque[float] = deque(maxlen=1000)
 
     # --- running ------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Run until cancelled."""
-        consumer = asyncio.create_task(self._consume(), name="consumer")
-        uploader = asyncio.create_task(self.uploader.run(), name="uploader")
-        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
+        tasks = [
+            asyncio.create_task(self._consume(), name="consumer"),
+            asyncio.create_task(self.uploader.run(), name="uploader"),
+            asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            asyncio.create_task(self._maintain(), name="maintenance"),
+        ]
         scanner = BleakScanner(
             detection_callback=self._on_advertisement,
             service_uuids=self.bindings.service_uuids(),
@@ -135,19 +206,21 @@ class Gateway:
             _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
             await asyncio.Event().wait()
         finally:
+            # Cancel first: while the scanner stops, a heartbeat task still running would
+            # see "stopped" as a change worth sending, and be cancelled mid-request.
+            for task in (*self._sessions, *tasks):
+                task.cancel()
             self.adapter_state = "stopped"
             with contextlib.suppress(Exception):
                 await scanner.stop()
-            for task in (*self._sessions, consumer, uploader, heartbeat):
-                task.cancel()
-            await asyncio.gather(
-                *self._sessions, consumer, uploader, heartbeat, return_exceptions=True
-            )
+            await asyncio.gather(*self._sessions, *tasks, return_exceptions=True)
 
     def _on_advertisement(self, device: BLEDevice, _: AdvertisementData) -> None:
         binding = self.bindings.get(device.address)
         if binding is None or device.address in self._busy:
             return
+        if self.storage_fault is not None:
+            return  # a device keeps its memory until the outbox can take it
         if self._quiet_until.get(device.address, 0.0) > time.monotonic():
             return
         self._busy.add(device.address)
@@ -156,35 +229,60 @@ class Gateway:
         task.add_done_callback(self._sessions.discard)
 
     async def _session(self, device: BLEDevice, binding: Binding) -> None:
+        self._session_ids += 1
+        session = self._session_ids
+
+        def deliver(received: Received) -> None:
+            self._queue.put_nowait(_Pending(session, received, time.monotonic()))
+
+        async def committed() -> bool:
+            await self._queue.join()
+            allowed = deletion_allowed(self._uncommitted[session], session in self._dropped)
+            if not allowed:
+                self.deletes_withheld += 1
+                _LOGGER.error(
+                    "%s keeps its records: %d of its values are not committed (%s)",
+                    device.address,
+                    self._uncommitted[session],
+                    self.storage_fault,
+                )
+            return allowed
+
         try:
+            # A tiny commit first: a disk that cannot take one (full, read-only) is found
+            # before the device hands anything over, and the device keeps everything.
+            await self.outbox.run(self.outbox.probe)
             async with BleakClient(
                 device, timeout=self.connect_timeout, **self.ble.client_kwargs
             ) as client:
                 _LOGGER.info("session with %s: connected", device.address)
                 if binding.kind in RACP_RECORDS:
-                    last = self.outbox.mark(device.address, _LAST_SEQUENCE)
+                    last = await self.outbox.run(self.outbox.mark, device.address, _LAST_SEQUENCE)
                     context = await racp_session(
                         client,
                         device.address,
                         binding.kind,
-                        self._queue.put_nowait,
+                        deliver,
                         now=self.now,
                         zone=self.zone,
-                        committed=self.drain,
+                        committed=committed,
                         last_sequence=int(last) if last is not None else None,
                     )
                     if context.max_sequence is not None:
-                        self.outbox.set_mark(
-                            device.address, _LAST_SEQUENCE, str(context.max_sequence)
+                        await self.outbox.run(
+                            self.outbox.set_mark,
+                            device.address,
+                            _LAST_SEQUENCE,
+                            str(context.max_sequence),
                         )
                     if binding.kind is DeviceKind.SLEEP:
-                        await asyncio.to_thread(self._summarize_nights, device.address, context)
+                        await self.outbox.run(self._summarize_nights, device.address, context)
                 else:
                     context = await collect_session(
                         client,
                         device.address,
                         binding.kind,
-                        self._queue.put_nowait,
+                        deliver,
                         now=self.now,
                         zone=self.zone,
                         idle_timeout=self.idle_timeout,
@@ -194,43 +292,203 @@ class Gateway:
             if context.battery is not None:
                 self.battery[device.address] = context.battery
             self.last_contact[device.address] = time.time()
-        except (BleakError, TimeoutError, OSError) as exc:
+        except StorageError as exc:
+            self._storage_failed(exc)
+        except (BleakError, GatewayError, TimeoutError, OSError) as exc:
             _LOGGER.warning("session with %s failed: %s", device.address, exc)
         finally:
             self._busy.discard(device.address)
             self._quiet_until[device.address] = time.monotonic() + self.cooldown
+            self._dropped.discard(session)
+            if self._uncommitted[session] == 0:
+                del self._uncommitted[session]
 
     async def _heartbeat(self) -> None:
-        """Report the status every `heartbeat_interval` seconds (the first soon after start)."""
+        """Look at the status every `heartbeat_interval` seconds (the first soon after start);
+        send it when the policy says so (a material change, or the keep-alive is due)."""
         await asyncio.sleep(min(5.0, self.heartbeat_interval))
         while True:
-            device = status_device(self.identity, self.status())
-            if await self.uploader.send_status(device, *self.identity.search):
-                self.heartbeats_sent += 1
-            else:
-                _LOGGER.warning("heartbeat not delivered: %s", self.uploader.last_error)
+            try:
+                status = await self.current_status()
+            except StorageError as exc:
+                self._storage_failed(exc)
+                status = self.status(counts=False)
+            now = time.time()
+            if self.heartbeat.due(status, now):
+                device = status_device(self.identity, status)
+                if await self.uploader.send_status(device, *self.identity.search):
+                    self.heartbeat.sent(status, now)
+                    self.heartbeats_sent += 1
+                else:
+                    _LOGGER.warning("heartbeat not delivered: %s", self.uploader.last_error)
             await asyncio.sleep(self.heartbeat_interval)
+
+    # --- committing ---------------------------------------------------------------------
 
     async def _consume(self) -> None:
         while True:
-            item = await self._queue.get()
+            items = [await self._queue.get()]
+            while len(items) < _COMMIT_BATCH and not self._queue.empty():
+                items.append(self._queue.get_nowait())
             try:
-                await asyncio.to_thread(self._commit, item)
-                _LOGGER.debug("committed a value from %s", item.context.sensor.bluetooth_address)
-                self.uploader.wake()
-            except Exception:  # never stop consuming: the value is in quarantine or the log
-                _LOGGER.exception(
-                    "could not commit a value from %s", item.context.sensor.bluetooth_address
-                )
+                await self._commit(items)
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()
+
+    async def _commit(self, items: list[_Pending]) -> bool:
+        """Commit values in the writer thread; hold them for a retry if that fails."""
+        try:
+            await self.outbox.run(self._prepare_and_commit, [p.received for p in items])
+        except StorageError as exc:
+            self._storage_failed(exc)
+            self.hold_uncommitted(items, exc)
+            return False
+        done = time.monotonic()
+        self.commit_latencies.extend(done - p.arrived for p in items)
+        for item in items:
+            _LOGGER.debug(
+                "committed a value from %s", item.received.context.sensor.bluetooth_address
+            )
+        self.uploader.wake()
+        return True
+
+    def hold_uncommitted(self, items: list[_Pending], error: StorageError) -> None:
+        """Keep values whose commit failed, for a retry, and count them against their session.
+
+        A session with uncommitted values does not delete the device's records. Beyond
+        `max_held` values the oldest are given up (logged) and their sessions marked, so
+        those devices keep their records too.
+        """
+        for item in items:
+            self.held.append(item)
+            self._uncommitted[item.session] += 1
+        while len(self.held) > self.max_held:
+            gone = self.held.popleft()
+            self._uncommitted[gone.session] -= 1
+            self._dropped.add(gone.session)
+            _LOGGER.error(
+                "gave up a value from %s held since a storage fault (more than %d held)",
+                gone.received.context.sensor.bluetooth_address,
+                self.max_held,
+            )
+        _LOGGER.error("could not commit %d values, held for a retry: %s", len(items), error)
+
+    async def retry_held(self) -> bool:
+        """Commit the held values (or, with none held, probe the disk); True once storage works."""
+        items = list(self.held)
+        try:
+            if items:
+                await self.outbox.run(self._prepare_and_commit, [p.received for p in items])
+            else:
+                await self.outbox.run(self.outbox.probe)
+        except StorageError as exc:
+            self._storage_failed(exc)
+            return False
+        done = {id(item) for item in items}
+        for item in self.held:
+            if id(item) in done:  # not given up meanwhile (the cap)
+                self._uncommitted[item.session] -= 1
+        self._uncommitted = +self._uncommitted  # forget sessions with nothing uncommitted
+        self.held = deque(item for item in self.held if id(item) not in done)
+        if items:
+            self.uploader.wake()
+        if self.storage_fault is not None:
+            _LOGGER.warning(
+                "storage works again (%d held values committed); reading devices again",
+                len(items),
+            )
+        self.storage_fault = self.storage_fault_since = None
+        return True
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        if self.storage_fault is None:
+            self.storage_fault_since = time.time()
+            _LOGGER.error("storage fault: %s; devices keep their memory until it is over", exc)
+        self.storage_fault = str(exc)
+
+    async def _maintain(self) -> None:
+        """Retry held values while storage is faulty; prune sent rows every hour."""
+        next_prune = time.monotonic()
+        while True:
+            await asyncio.sleep(self.retry_interval)
+            if self.held or self.storage_fault is not None:
+                await self.retry_held()
+            if time.monotonic() >= next_prune and self.storage_fault is None:
+                next_prune = time.monotonic() + _PRUNE_EVERY
+                try:
+                    pruned = await self.outbox.run(self.outbox.prune, self.prune_after)
+                except StorageError as exc:
+                    self._storage_failed(exc)
+                else:
+                    if pruned:
+                        _LOGGER.info(
+                            "pruned %d rows sent more than %.0f s ago", pruned, self.prune_after
+                        )
 
     async def drain(self) -> None:
-        """Wait until every received value is committed (before deleting it on a device)."""
+        """Wait until every received value has been through a commit (committed or held)."""
         await self._queue.join()
 
+    def _prepare_and_commit(self, values: list[Received]) -> int:
+        """In the writer thread: parse and map each value, commit them all in one transaction."""
+        batch = Batch()
+        for value in values:
+            batch.extend(self._prepare(value))
+        return self.outbox.commit(batch)
+
+    def _prepare(self, item: Received) -> Batch:
+        """One value as rows: Observations and supporting entries, or a quarantined payload."""
+        address = item.context.sensor.bluetooth_address
+        try:
+            reading = da.parse(item.characteristic, item.data)
+        except da.DeviceAdapterError as exc:
+            _LOGGER.warning("%s sent a malformed value, quarantined: %s", address, exc)
+            return Batch(quarantined=[(address, item.characteristic, item.data, str(exc))])
+        binding = self.bindings.get(address)
+        patient = binding.patient_for(getattr(reading, "user_id", None)) if binding else None
+        context = MappingContext(
+            item.context.sensor,
+            self.identity,
+            patient,
+            item.received_at,
+            item.context.clock,
+            self.zone,
+            self.test_data,
+        )
+        try:
+            resources = map_reading(reading, context)
+        except NotAMeasurement:
+            return Batch()
+        except Exception as exc:  # a mapping bug: keep the raw value rather than lose it
+            _LOGGER.exception("%s: could not map a value, quarantined", address)
+            return Batch(
+                quarantined=[(address, item.characteristic, item.data, f"mapping: {exc!r}")]
+            )
+        batch = self._rows(resources, item.context.sensor, patient)
+        if isinstance(reading, da.SleepEpoch):
+            batch.epochs.append((address, reading))
+        return batch
+
+    def _rows(
+        self, resources: list[dict[str, Any]], sensor: SensorIdentity, patient: PatientLink | None
+    ) -> Batch:
+        entries = upload_entries(resources, sensor, self.identity, patient)
+        return Batch(
+            entries=[
+                (e.full_url, e.resource, e.if_none_exist)
+                for e in entries
+                if e.resource["resourceType"] == "Observation"
+            ],
+            supporting=[
+                Supporting(e.full_url, e.resource, e.if_none_exist)
+                for e in entries
+                if e.resource["resourceType"] != "Observation"
+            ],
+        )
+
     def _summarize_nights(self, address: str, context: SessionContext) -> None:
-        """Sleep summaries for nights that are over and not yet summarised."""
+        """In the writer thread: sleep summaries for nights that are over and not yet done."""
         done_until = self.outbox.mark(address, _NIGHTS_UNTIL)
         epochs = self.outbox.sleep_epochs(address)
         nights = nights_from_epochs(epochs)
@@ -251,69 +509,54 @@ class Gateway:
                 self.zone,
                 self.test_data,
             )
-            resources = map_sleep_night(night, mapping)
-            self._queue_resources(resources, context.sensor, patient)
+            self.outbox.commit(self._rows(map_sleep_night(night, mapping), context.sensor, patient))
+            self.uploader.wake()
             self.outbox.set_mark(address, _NIGHTS_UNTIL, night.end.isoformat())
-
-    def _queue_resources(
-        self, resources: list[dict[str, Any]], sensor: SensorIdentity, patient: PatientLink | None
-    ) -> None:
-        entries = upload_entries(resources, sensor, self.identity, patient)
-        observations = [
-            (e.full_url, e.resource, e.if_none_exist)
-            for e in entries
-            if e.resource["resourceType"] == "Observation"
-        ]
-        supporting = [
-            Supporting(e.full_url, e.resource, e.if_none_exist)
-            for e in entries
-            if e.resource["resourceType"] != "Observation"
-        ]
-        self.outbox.add(observations, supporting)
-        self.uploader.wake()
-
-    def _commit(self, item: Received) -> None:
-        address = item.context.sensor.bluetooth_address
-        try:
-            reading = da.parse(item.characteristic, item.data)
-        except da.DeviceAdapterError as exc:
-            _LOGGER.warning("%s sent a malformed value, quarantined: %s", address, exc)
-            self.outbox.quarantine(address, item.characteristic, item.data, str(exc))
-            return
-        binding = self.bindings.get(address)
-        patient = binding.patient_for(getattr(reading, "user_id", None)) if binding else None
-        context = MappingContext(
-            item.context.sensor,
-            self.identity,
-            patient,
-            item.received_at,
-            item.context.clock,
-            self.zone,
-            self.test_data,
-        )
-        try:
-            resources = map_reading(reading, context)
-        except NotAMeasurement:
-            return
-        self._queue_resources(resources, item.context.sensor, patient)
-        if isinstance(reading, da.SleepEpoch):
-            self.outbox.add_sleep_epoch(address, reading)
 
     # --- status -------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        """What `homevitals gateway status` and the heartbeat report."""
-        counts = self.outbox.counts()
+    async def current_status(self) -> dict[str, Any]:
+        """`status()`, with the outbox read in its writer thread (for the event loop)."""
+        return await self.outbox.run(self.status)
+
+    def status(self, *, counts: bool = True) -> dict[str, Any]:
+        """What `homevitals gateway status` and the heartbeat report.
+
+        Reads the outbox (call `current_status` from the event loop); with
+        `counts=False` (the outbox cannot be read) only what the service knows itself.
+        """
+        outbox: dict[str, Any] = {"pending": None, "sent": None, "rejected": None}
+        outbox["quarantined"] = None
+        oldest = None
+        size: dict[str, int | None] = {"rows": None, "bytes": None}
+        waiting: int | None = None
+        if counts:
+            outbox = dict(self.outbox.counts())
+            oldest = self.outbox.oldest_pending_age()
+            size = dict(self.outbox.size())
+            waiting = len(self.outbox.waiting_for_server())
+        storage = "ok"
+        if self.storage_fault is not None:
+            storage = f"fault: {self.storage_fault}"
+        elif self.uploader.storage_error is not None:
+            storage = f"fault: {self.uploader.storage_error}"
         return {
             "gateway": self.identity.key,
             "software_version": self.identity.software_version,
             "uptime_s": round(time.time() - self.started),
             "bluetooth": self.adapter_state,
-            "queue_depth": counts["pending"],
-            "oldest_unsent_age_s": self.outbox.oldest_pending_age(),
-            "rejected": counts["rejected"],
-            "quarantined": counts["quarantined"],
-            "sent": counts["sent"],
+            "storage": storage,
+            "storage_fault_since": self.storage_fault_since,
+            "held_values": len(self.held),
+            "damaged_outbox": str(self.damaged_outbox) if self.damaged_outbox else None,
+            "queue_depth": outbox["pending"],
+            "oldest_unsent_age_s": oldest,
+            "waiting_for_server": waiting,  # readings whose Patient/Device it does not hold
+            "rejected": outbox["rejected"],
+            "quarantined": outbox["quarantined"],
+            "sent": outbox["sent"],
+            "outbox_rows": size["rows"],
+            "outbox_bytes": size["bytes"],
             "last_upload_contact": self.uploader.last_contact,
             "devices": {
                 address: {

@@ -22,6 +22,7 @@ import device_adapters as da
 from device_adapters import uuids
 from device_adapters.clock import encode_current_time, encode_date_time
 
+from .errors import RacpFailed
 from .mapping import ClockSample, SensorIdentity
 from .mapping.devices import DeviceKind
 
@@ -221,10 +222,6 @@ RACP_RECORDS: dict[DeviceKind, RacpProfile] = {
 }
 
 
-class RacpFailed(BleakError):
-    """The device did not complete a RACP procedure."""
-
-
 def _newest_sequence(uuid: str, records: Sequence[bytes]) -> int | None:
     """The highest sequence number among the records received; parsed here, after the
     transfer, so that the notification callback only hands bytes on."""
@@ -245,7 +242,7 @@ async def racp_session(
     *,
     now: Callable[[], datetime],
     zone: ZoneInfo,
-    committed: Callable[[], Awaitable[None]],
+    committed: Callable[[], Awaitable[bool]],
     last_sequence: int | None = None,
     timeout: float = 30.0,
     idle_timeout: float = 2.0,
@@ -257,8 +254,11 @@ async def racp_session(
     received (`02 02 01 n`); the returned context's `max_sequence` is what to remember.
     PLX records carry no sequence number: the oximeter is asked for all records and
     they are all deleted, so the next session gets only new ones. Either way the delete
-    waits until every record is in the outbox; a session cut before it costs a re-send,
-    which the identifiers de-duplicate, never a reading.
+    waits until every record is in the outbox: `committed()` waits for the consumer and
+    answers whether every value of this session was committed. If not (a storage
+    fault), nothing is deleted and `max_sequence` stays None, so the device keeps its
+    records and the next session asks for them again. A session cut before the delete
+    costs a re-send, which the identifiers de-duplicate, never a reading.
     """
     context = await _open_session(client, address, kind, now, zone)
     profile = RACP_RECORDS[kind]
@@ -322,19 +322,24 @@ async def racp_session(
         return context
     if not report.succeeded:
         raise RacpFailed(f"{address}: report stored records answered {report.response_code!r}")
-    await committed()  # every record the device sent is in the outbox now
-    _LOGGER.info("%s: %d records committed; deleting them on the device", address, len(received))
-    newest = _newest_sequence(profile.records, received) if profile.sequenced else None
-    context = replace(context, max_sequence=newest)
-    if profile.sequenced and newest is not None:
-        delete = da.racp.delete_records_up_to(newest)
+    if not await committed():  # not every record is in the outbox: the device keeps them
+        _LOGGER.warning("%s: records not deleted, some could not be committed", address)
+        deleted = None
     else:
-        delete = da.racp.delete_all_records()
-    deleted = await ask(delete, da.RacpOpCode.DELETE_STORED_RECORDS)
+        _LOGGER.info(
+            "%s: %d records committed; deleting them on the device", address, len(received)
+        )
+        newest = _newest_sequence(profile.records, received) if profile.sequenced else None
+        context = replace(context, max_sequence=newest)
+        if profile.sequenced and newest is not None:
+            delete = da.racp.delete_records_up_to(newest)
+        else:
+            delete = da.racp.delete_all_records()
+        deleted = await ask(delete, da.RacpOpCode.DELETE_STORED_RECORDS)
     if live is not None:  # a live stream may follow the stored records: take it until it stops
         while client.is_connected and asyncio.get_running_loop().time() - last_live < idle_timeout:
             await asyncio.sleep(0.05)
-    if not deleted.succeeded:
+    if deleted is not None and not deleted.succeeded:
         _LOGGER.warning(
             "%s kept its records (delete answered %r); they will be sent again",
             address,

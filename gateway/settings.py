@@ -132,6 +132,10 @@ class GatewaySettings(BaseSettings):
     idle_timeout: float = Field(default=5.0, gt=0)
     cooldown: float = Field(default=30.0, ge=0)
     heartbeat_interval: float = Field(default=300.0, gt=0)
+    # The Device is replaced on a material change, else once per keep-alive (issue 9).
+    heartbeat_keepalive: float = Field(default=6 * 3600.0, gt=0)
+    # Sent rows are deleted this long after the server's 2xx (an SD card lasts years).
+    sent_retention_days: float = Field(default=7.0, gt=0)
     adapter: str | None = None
     simulate: bool = False
     simulation_home: Path | None = None

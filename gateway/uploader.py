@@ -5,8 +5,18 @@ immediate when there is not: `wake()` is called whenever a reading is queued.
 A 2xx marks the Bundle's rows sent. A 4xx other than 408/429 means something in
 the Bundle can never be stored; since a transaction is all or nothing, the batch
 is split in halves until the refused reading is alone, and only that one is
-marked rejected. Everything else is retried with backoff (honouring
+marked rejected. Except a refusal whose issues are all `not-found`: the reading
+refers to a Patient or Device the server does not hold yet (the clinic has not
+registered it), so it is split out the same way and sent again after a long
+backoff (a minute, doubling to an hour; `gateway status` lists it under
+`waiting_for_server`) until it arrives. Everything else is retried with backoff (honouring
 `Retry-After`), forever: the outbox survives restarts.
+
+Every outbox call runs in the outbox's writer thread (`await outbox.run(...)`), so
+marking a Bundle sent (a commit with its fsync) never blocks the event loop. A
+storage fault while reading or marking rows is kept in `storage_error` (for the
+status) and retried after `STORAGE_RETRY_S`; a Bundle the server took but that
+could not be marked sent is sent again later, which `If-None-Exist` makes harmless.
 """
 
 from __future__ import annotations
@@ -19,17 +29,15 @@ from typing import Any
 
 import httpx
 
+from .errors import StorageError, UploadError
 from .mapping.bundle import BundleEntry, supporting_references, transaction_bundle
-from .outbox import Outbox, OutboxRow
-from .retry import Verdict, next_retry_delay, parse_retry_after, verdict
+from .outbox import WAITING_FOR_SERVER, Outbox, OutboxRow
+from .retry import Verdict, next_retry_delay, parse_retry_after, verdict, waiting_delay
 
 __all__ = ["UploadError", "Uploader"]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class UploadError(Exception):
-    """The server could not be reached or did not answer usefully."""
+STORAGE_RETRY_S = 5.0
 
 
 class Uploader:
@@ -63,6 +71,7 @@ class Uploader:
         )
         self.last_contact: float | None = None
         self.last_error: str | None = None
+        self.storage_error: str | None = None
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -75,10 +84,18 @@ class Uploader:
     async def run(self) -> None:
         """Upload forever (cancel to stop)."""
         while True:
-            uploaded = await self.upload_due()
-            if uploaded:
-                continue  # a backlog: keep going
-            wait = self._outbox.next_due_in()
+            try:
+                uploaded = await self.upload_due()
+                self.storage_error = None
+                if uploaded:
+                    continue  # a backlog: keep going
+                wait = await self._outbox.run(self._outbox.next_due_in)
+            except StorageError as exc:
+                if self.storage_error is None:
+                    _LOGGER.error("uploads paused, the outbox cannot be used: %s", exc)
+                self.storage_error = str(exc)
+                await asyncio.sleep(STORAGE_RETRY_S)
+                continue
             self._wake.clear()
             try:
                 await asyncio.wait_for(
@@ -89,34 +106,19 @@ class Uploader:
 
     async def send_status(self, device: dict[str, Any], system: str, value: str) -> bool:
         """Replace the gateway's Device on the server (found by its identifier); True on success."""
-        from .mapping.bundle import token_query
+        from .heartbeat import put_status
 
         try:
-            found = await self._client.get("Device?" + token_query("identifier", system, value))
-            if found.status_code != 200:
-                self.last_error = f"HTTP {found.status_code}"
-                return False
-            entries = found.json().get("entry", [])
-            if entries:
-                device_id = entries[0]["resource"]["id"]
-                response = await self._client.put(
-                    f"Device/{device_id}", json={**device, "id": device_id}
-                )
-            else:
-                response = await self._client.post(
-                    "Device",
-                    json=device,
-                    headers={"If-None-Exist": token_query("identifier", system, value)},
-                )
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self.last_error = f"heartbeat: {exc}"
+            await put_status(self._client, device, system, value)
+        except UploadError as exc:
+            self.last_error = str(exc)
             return False
         self.last_contact = time.time()
-        return response.status_code in (200, 201)
+        return True
 
     async def upload_due(self) -> int:
         """Send one batch of due rows; returns how many were settled (sent or rejected)."""
-        rows = self._outbox.due(self._batch_size)
+        rows = await self._outbox.run(self._outbox.due, self._batch_size)
         if not rows:
             return 0
         return await self._send(rows)
@@ -125,9 +127,9 @@ class Uploader:
         _LOGGER.debug("uploading %d readings", len(rows))
         status, body, retry_after = await self._post(rows)
         _LOGGER.debug("server answered %s for %d readings", status, len(rows))
-        outcome = verdict(status)
+        outcome = verdict(status, body)
         if outcome is Verdict.SENT:
-            self._outbox.mark_sent([r.seq for r in rows])
+            await self._outbox.run(self._outbox.mark_sent, [r.seq for r in rows])
             _LOGGER.debug("marked %d readings sent", len(rows))
             return len(rows)
         if outcome is Verdict.REJECTED:
@@ -135,14 +137,29 @@ class Uploader:
                 middle = len(rows) // 2
                 return await self._send(rows[:middle]) + await self._send(rows[middle:])
             _LOGGER.error("server refused a reading for good (HTTP %s); kept as rejected", status)
-            self._outbox.mark_rejected(rows[0].seq, body if body is not None else f"HTTP {status}")
+            await self._outbox.run(
+                self._outbox.mark_rejected,
+                rows[0].seq,
+                body if body is not None else f"HTTP {status}",
+            )
             return 1
+        if outcome is Verdict.WAITING:
+            if len(rows) > 1:  # the others go now; only the unresolvable ones wait
+                middle = len(rows) // 2
+                return await self._send(rows[:middle]) + await self._send(rows[middle:])
+            delay = waiting_delay(rows[0].attempts + 1)
+            reason = f"{WAITING_FOR_SERVER} {_diagnostics(body)}"
+            _LOGGER.warning("%s; retry in %.0f s", reason, delay)
+            await self._outbox.run(self._outbox.postpone, [rows[0].seq], delay, reason)
+            return 0
         attempt = max(r.attempts for r in rows) + 1
         delay = next_retry_delay(attempt, retry_after)
         _LOGGER.warning(
             "upload of %d readings failed (%s); retry in %.1f s", len(rows), self.last_error, delay
         )
-        self._outbox.postpone([r.seq for r in rows], delay, self.last_error or "")
+        await self._outbox.run(
+            self._outbox.postpone, [r.seq for r in rows], delay, self.last_error or ""
+        )
         return 0
 
     async def _post(self, rows: Sequence[OutboxRow]) -> tuple[int | None, Any, float | None]:
@@ -150,10 +167,11 @@ class Uploader:
         wanted = set().union(*(supporting_references(r.resource) for r in rows)) - {
             r.full_url for r in rows
         }
-        found = {s.full_url: s for s in self._outbox.lookup(sorted(wanted))}
+        lookup = self._outbox.lookup
+        found = {s.full_url: s for s in await self._outbox.run(lookup, sorted(wanted))}
         # A supporting Observation (a coincident time stamp) may refer to Devices in turn.
         more = set().union(*(supporting_references(s.resource) for s in found.values())) - wanted
-        found.update({s.full_url: s for s in self._outbox.lookup(sorted(more))})
+        found.update({s.full_url: s for s in await self._outbox.run(lookup, sorted(more))})
         entries += [BundleEntry(s.full_url, s.resource, s.if_none_exist) for s in found.values()]
         try:
             bundle = transaction_bundle(entries)
@@ -186,3 +204,9 @@ class Uploader:
             body,
             parse_retry_after(response.headers.get("retry-after"), time.time()),
         )
+
+
+def _diagnostics(outcome: Any) -> str:
+    """The issues' diagnostics of an OperationOutcome, in one line."""
+    issues = outcome.get("issue", []) if isinstance(outcome, dict) else []
+    return "; ".join(str(i.get("diagnostics", i.get("code"))) for i in issues)

@@ -1,7 +1,8 @@
 """Engines and migrations: SQLite (WAL, one writer at a time) or PostgreSQL.
 
 SQLite commits with `synchronous=FULL`: a reading the server has acknowledged is
-on disk, and the gateway deletes it from its outbox on that acknowledgement.
+on disk, so the gateway may mark it sent in its outbox on that acknowledgement (and
+prunes sent rows a week later, `sent_retention_days`).
 Checkpoints (copying the write-ahead log into the database file, with its own
 fsyncs) run in `WalCheckpointer`'s thread, not in the request that happens to
 cross SQLite's threshold; the threshold stays as a backstop at 64 MB.

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import device_adapters as da
 from device_adapters import Quantity, Unit, convert
 
+from ..errors import NotAMeasurement
 from .codes import (
     ACT_REASON,
     ASN1_TO_HL7,
@@ -62,14 +63,6 @@ ORIGINAL_QUANTITY_EXTENSION = f"{HOMEVITALS}/StructureDefinition/original-quanti
 MEASUREMENT_MODE_SYSTEM = f"{HOMEVITALS}/CodeSystem/measurement-mode"
 _SUPPLEMENTAL_TYPES = {"system": MDC, "code": "68193", "display": "MDC_ATTR_SUPPLEMENTAL_TYPES"}
 _MODALITY_SPOT = ("150588", "MDC_MODALITY_SPOT")
-
-
-class NotAMeasurement(ValueError):
-    """The reading describes a device or a procedure, not a measurement of the patient.
-
-    Features, Device Information and System ID go into the sensor's Device resource,
-    clock reads into a `ClockSample`, RACP responses steer the session.
-    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,8 @@ def test_an_observation_pointing_at_nothing_is_400_issue_10(client, where, chang
     assert response.status_code == 400, response.text
     assert issue(response)["expression"] == [where]
     assert "does not hold" in issue(response)["diagnostics"]
+    # `not-found`, not `invalid`: a client may send it again once the target exists.
+    assert issue(response)["code"] == "not-found"
     assert total(client, f"identifier=urn:test:refs|{ident}") == 0
 
 

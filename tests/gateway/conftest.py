@@ -36,6 +36,9 @@ PATIENTS = (
     "cli-pair",
     "sakai",
     "kill-test",
+    "full",
+    "ro",
+    "slow",
 )
 
 

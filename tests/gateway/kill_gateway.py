@@ -5,12 +5,14 @@ It runs the production command line (`homevitals_cli.main`) in this process, aft
 - logging the gateway's phase markers (its DEBUG lines), from which the test tells
   where each SIGKILL landed;
 - `--slow-disk S`: an SD card that takes S seconds for each outbox write and read
-  (a sleep before `Outbox.add`, `due` and `mark_sent`). It widens the windows between
+  (a sleep before `Outbox.commit`, `due` and `mark_sent`, which run in the outbox's
+  writer thread). It widens the windows between
   receiving a value, committing it, uploading it and marking it sent, so that kills
   land in each of them;
 - `--defect delete-before-commit`: issue 9's loss defect put back. A RACP session
-  deletes the device's records without waiting until they are committed, so a kill
-  in between loses them; the kill test must then fail.
+  deletes the device's records without waiting until they are committed (its
+  `committed()` answers True at once, without draining the commit queue or asking
+  `deletion_allowed`), so a kill in between loses them; the kill test must then fail.
 - `--defect mark-sent-before-upload`: the uploader marks a batch sent before it
   posts it, so a kill mid-upload loses the batch; the kill test must then fail.
 
@@ -53,7 +55,7 @@ def _slow(method: Callable[..., Any], seconds: float) -> Callable[..., Any]:
 def _slow_disk(seconds: float) -> None:
     from gateway.outbox import Outbox
 
-    for name in ("add", "due", "mark_sent"):
+    for name in ("commit", "due", "mark_sent"):
         setattr(Outbox, name, _slow(getattr(Outbox, name), seconds))
 
 
@@ -62,8 +64,8 @@ def _delete_before_commit() -> None:
 
     original = service.racp_session
 
-    async def no_wait() -> None:
-        return None
+    async def no_wait() -> bool:
+        return True  # "all committed", without waiting for the writer thread
 
     @functools.wraps(original)
     async def racp_session(*args: Any, **kwargs: Any) -> Any:
@@ -78,7 +80,7 @@ def _mark_sent_before_upload() -> None:
     original = Uploader._post
 
     async def post(self: Uploader, rows: Any) -> Any:
-        self._outbox.mark_sent([r.seq for r in rows])
+        await self._outbox.run(self._outbox.mark_sent, [r.seq for r in rows])
         return await original(self, rows)
 
     Uploader._post = post  # type: ignore[method-assign]

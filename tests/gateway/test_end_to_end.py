@@ -305,6 +305,16 @@ async def test_oximeter_records_come_through_racp_and_are_deleted_only_once_stor
     )
 
 
+def device_versions(server, gateway) -> int:
+    system, value = gateway.identity.search
+    with server.client() as client:
+        found = client.get(f"/Device?identifier={system}|{value}").json()
+        if not found.get("entry"):
+            return 0
+        device_id = found["entry"][0]["resource"]["id"]
+        return int(client.get(f"/Device/{device_id}/_history").json()["total"])
+
+
 async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_server):
     bus = VirtualBus()
     cuff = BloodPressureCuff(CUFF, battery=57)
@@ -313,10 +323,18 @@ async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_se
     bindings = Bindings(
         [Binding(CUFF, DeviceKind.BLOOD_PRESSURE, {None: PatientLink(logical_id="mori")})]
     )
-    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings, heartbeat_interval=0.5)
+    gateway, task = await run_gateway(
+        tmp_path, fhir_server, bus, bindings, heartbeat_interval=0.2, heartbeat_keepalive=3600
+    )
     try:
         await wait_for(lambda: gateway.outbox.counts()["sent"] >= 2)
-        await wait_for(lambda: gateway.heartbeats_sent >= 3)
+        await wait_for(lambda: 57 in gateway.battery.values())
+        await wait_for(lambda: gateway.heartbeat.last_material is not None)
+        await wait_for(lambda: gateway.heartbeat.last_material["devices"][CUFF] == 5)
+        sent, versions = gateway.heartbeats_sent, device_versions(fhir_server, gateway)
+        await asyncio.sleep(1.5)  # seven more looks at an unchanged status: no new version
+        assert gateway.heartbeats_sent == sent
+        assert device_versions(fhir_server, gateway) == versions
     finally:
         await stop(task, gateway)
         await cuff.stop()
@@ -327,11 +345,17 @@ async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_se
         device = found["entry"][0]["resource"]
         history = client.get(f"/Device/{device['id']}/_history").json()
     properties = {p["type"]["coding"][0]["code"]: p for p in device["property"]}
-    assert properties["queue-depth"]["valueQuantity"][0]["value"] == 0
+    # The queue depth as last reported: it changes with every reading, so it is sent with a
+    # material change or the keep-alive, not on its own.
+    assert properties["queue-depth"]["valueQuantity"][0]["value"] >= 0
     assert properties["bluetooth"]["valueCode"][0]["text"] == "scanning"
     assert properties["device-battery"]["valueQuantity"][0]["value"] == 57
     assert CUFF in properties["device-last-contact"]["valueCode"][0]["text"]
-    assert history["total"] >= 3
+    # One version per change, not one per look (issue 9); the first upload's Bundle may
+    # have created the Device before the first heartbeat did.
+    assert sent <= history["total"] <= sent + 1
+    assert properties["storage"]["valueCode"][0]["text"] == "ok"
+    assert properties["outbox-rows"]["valueQuantity"][0]["value"] >= 2
 
 
 async def test_thermometer_and_scale_through_the_same_machinery(tmp_path, fhir_server):

@@ -37,6 +37,7 @@ The seed is printed; pin it with KILL_SEED.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -58,6 +59,7 @@ import pytest
 from fhir_api.launch import start_server_process
 from gateway.outbox import Outbox
 
+from ..fhir_api.helpers import ensure_subjects
 from ..services import free_port
 
 CUFF = "D0:00:00:00:30:01"  # re-sends its memory
@@ -255,7 +257,13 @@ class KillTest:
         self.defect = defect
         self.runs = 0
         self.server, self.token = server
-        self.patients = {a: f"{p}-{tmp_path.name}" for a, p in PATIENTS.items()}
+        run = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:10]  # a FHIR id: no "_"
+        self.patients = {a: f"{p}-{run}" for a, p in PATIENTS.items()}
+        # The clinic registers its patients before the gateway uploads: the server
+        # refuses an Observation whose subject it does not hold.
+        headers = {"Authorization": f"Bearer {self.token}"}
+        with httpx.Client(base_url=self.server, headers=headers, timeout=30) as client:
+            ensure_subjects(client, *(f"Patient/{p}" for p in self.patients.values()))
         self.seed = seed
         self.rng = random.Random(seed)
         self.home = tmp_path / "home.json"

@@ -1,9 +1,11 @@
 """The outbox keeps every reading across restarts, once."""
 
 import sqlite3
+import time
 
 import pytest
 
+from gateway.errors import StorageError
 from gateway.outbox import Outbox, Supporting
 
 OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
@@ -69,7 +71,7 @@ def test_a_batch_is_marked_all_or_none(tmp_path):
     )
     side.commit()
     for mark in (lambda: outbox.mark_sent(seqs), lambda: outbox.postpone(seqs, 60, "x")):
-        with pytest.raises(sqlite3.DatabaseError, match="disk trouble"):
+        with pytest.raises(StorageError, match="disk trouble"):
             mark()
         assert outbox.counts()["pending"] == 3
         assert [r.seq for r in outbox.due(10)] == seqs
@@ -78,3 +80,76 @@ def test_a_batch_is_marked_all_or_none(tmp_path):
     side.close()
     outbox.mark_sent(seqs)
     assert outbox.counts()["sent"] == 3
+
+
+DAY = 86400.0
+
+
+def test_sent_rows_are_pruned_after_their_age_and_the_rest_kept(tmp_path):
+    outbox = Outbox(tmp_path / "gateway.db")
+    outbox.add([entry(1), entry(2), entry(3), entry(4)])
+    # A pending reading that refers to an Observation already sent (a time stamp).
+    url, resource, query = entry(5)
+    outbox.add([(url, {**resource, "derivedFrom": [{"reference": entry(2)[0]}]}, query)])
+    first, second, third, _, _ = outbox.due(10)
+    outbox.mark_sent([first.seq, second.seq])
+    outbox.mark_rejected(third.seq, {"resourceType": "OperationOutcome", "issue": []})
+    outbox.quarantine("D0:00:00:00:00:02", "2a35", b"\x1e\x7a", "too short")
+    assert outbox.prune(7 * DAY) == 0  # sent a moment ago
+    assert outbox.prune(7 * DAY, now=time.time() + 6 * DAY) == 0
+    assert outbox.prune(7 * DAY, now=time.time() + 8 * DAY) == 1  # the referenced one stays
+    assert outbox.counts() == {"pending": 2, "sent": 1, "rejected": 1, "quarantined": 1}
+    assert [s.full_url for s in outbox.lookup([entry(2)[0]])] == [entry(2)[0]]
+    assert outbox.size()["rows"] == 5  # 4 outbox rows and the quarantined payload
+
+
+def test_an_outbox_pruned_daily_stays_the_same_size(tmp_path):
+    # A year on an SD card in small: 20 readings a day, sent at once, pruned daily.
+    outbox = Outbox(tmp_path / "gateway.db")
+    start = time.time()
+    sizes = []
+    for day in range(30):
+        outbox.add([entry(day * 100 + n) for n in range(20)])
+        seqs = [row.seq for row in outbox.due(100)]
+        outbox.mark_sent(seqs)
+        with outbox._lock:  # as if they had been sent on their day
+            outbox._db.executemany(
+                "UPDATE outbox SET sent_at = ? WHERE seq = ?",
+                [(start + day * DAY, seq) for seq in seqs],
+            )
+        outbox.prune(7 * DAY, now=start + day * DAY)
+        sizes.append(outbox.size())
+    assert sizes[-1]["rows"] == 8 * 20  # today's and the seven days before
+    assert sizes[-1]["bytes"] <= sizes[10]["bytes"] * 1.25  # freed pages are used again
+
+
+def test_sleep_epochs_go_once_their_night_is_summarised_and_old(tmp_path):
+    from datetime import datetime, timedelta
+
+    from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
+
+    outbox = Outbox(tmp_path / "gateway.db")
+    night = datetime(2026, 1, 10, 23, 0)
+    for n in range(4):
+        epoch = SleepEpoch(
+            n, night + timedelta(minutes=5 * n), Quantity(300.0, Unit.SECOND), SleepStage.LIGHT
+        )
+        outbox.add_sleep_epoch("D0:00:00:00:00:05", epoch)
+    later = SleepEpoch(
+        9, datetime(2026, 1, 20, 23, 0), Quantity(300.0, Unit.SECOND), SleepStage.REM
+    )
+    outbox.add_sleep_epoch("D0:00:00:00:00:05", later)
+    outbox.set_mark(
+        "D0:00:00:00:00:05", "sleep-nights-until", (night + timedelta(hours=1)).isoformat()
+    )
+    outbox.prune(7 * DAY, now=datetime(2026, 1, 30).timestamp())
+    assert [e.sequence_number for e in outbox.sleep_epochs("D0:00:00:00:00:05")] == [9]
+
+
+def test_the_outbox_files_are_the_owners_only(tmp_path):
+    outbox = Outbox(tmp_path / "data" / "gateway.db")
+    outbox.add([entry(1)])
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "data").iterdir()}
+    outbox.close()
+    assert modes["gateway.db"] == 0o600 and modes["gateway.db-wal"] == 0o600
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700

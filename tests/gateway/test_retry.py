@@ -6,7 +6,14 @@ from email.utils import format_datetime
 
 import pytest
 
-from gateway.retry import CAP_SECONDS, Verdict, next_retry_delay, parse_retry_after, verdict
+from gateway.retry import (
+    CAP_SECONDS,
+    Verdict,
+    next_retry_delay,
+    parse_retry_after,
+    verdict,
+    waiting_delay,
+)
 
 
 @pytest.mark.parametrize(
@@ -68,3 +75,34 @@ def test_parse_retry_after_seconds_and_http_dates():
     assert parse_retry_after(past, now) == 0
     assert parse_retry_after(None, now) is None
     assert parse_retry_after("soon", now) is None
+
+
+NOT_FOUND = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "not-found", "diagnostics": "Patient/x"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "expected"),
+    [
+        (400, NOT_FOUND, Verdict.WAITING),
+        (404, NOT_FOUND, Verdict.WAITING),
+        (400, {**NOT_FOUND, "issue": [*NOT_FOUND["issue"], {"code": "invalid"}]}, Verdict.REJECTED),
+        (400, {"resourceType": "OperationOutcome", "issue": []}, Verdict.REJECTED),
+        (400, {"resourceType": "Bundle", "issue": NOT_FOUND["issue"]}, Verdict.REJECTED),
+        (400, "not-found", Verdict.REJECTED),
+        (500, NOT_FOUND, Verdict.RETRY),
+        (200, NOT_FOUND, Verdict.SENT),
+    ],
+)
+def test_a_refusal_for_an_unknown_reference_only_waits(status, outcome, expected):
+    assert verdict(status, outcome) is expected
+
+
+def test_waiting_backs_off_from_a_minute_to_an_hour():
+    rng = random.Random(9)
+    assert 30 <= waiting_delay(1, rng=rng) <= 60
+    assert all(1800 <= waiting_delay(a, rng=rng) <= 3600 for a in (7, 8, 50, 10**6))
+    with pytest.raises(ValueError, match="counts from 1"):
+        waiting_delay(0)

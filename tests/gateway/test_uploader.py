@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
@@ -11,6 +15,7 @@ from gateway.mapping.bundle import observation_entry
 from gateway.outbox import Outbox, Supporting
 from gateway.uploader import Uploader
 
+from ..fhir_api.helpers import ensure_subjects
 from . import fixture_cases as fc
 
 
@@ -122,3 +127,51 @@ async def test_retry_after_is_honoured(tmp_path, status, header):
     else:
         assert wait <= 1.0  # first backoff step: up to one second
     assert outbox.counts()["pending"] == 1
+
+
+async def test_a_reading_for_a_patient_the_server_does_not_hold_yet_waits_for_it(
+    tmp_path, fhir_server
+):
+    # The clinic has not registered the patient yet: a setup problem, not a bad reading.
+    data = tmp_path / "gateway-data"
+    outbox = Outbox(data / "gateway.db")
+    known = queue_case(outbox, "heart-rate")
+    early = json.loads(json.dumps(known[0]))
+    early["identifier"][0]["value"] += "-early"
+    patient = f"Patient/late-{tmp_path.name[-12:].strip('_').replace('_', '-')}"
+    early["subject"] = {"reference": patient}
+    entry = observation_entry(early)
+    outbox.add([(entry.full_url, early, entry.if_none_exist)])
+    uploader = Uploader(fhir_server.base, fhir_server.token, outbox, batch_size=50)
+    await uploader.upload_due()
+    await uploader.aclose()
+    counts = outbox.counts()
+    assert counts["rejected"] == 0, outbox.rejected()
+    assert (counts["sent"], counts["pending"]) == (len(known), 1)  # the others went through
+    assert outbox.due(10) == []  # a long wait, not hammering the server
+    assert outbox.next_due_in() >= 30
+    # `gateway status` says what it waits for.
+    outbox.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "homevitals_cli", "gateway", "status"],
+        env={**os.environ, "HOMEVITALS_GATEWAY_DATA_DIR": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (waiting,) = json.loads(done.stdout)["waiting_for_server"]
+    assert patient in waiting["outcome"], waiting
+    # The clinic registers the patient; the next attempt delivers the reading.
+    with fhir_server.client() as client:
+        ensure_subjects(client, patient)
+    outbox = Outbox(data / "gateway.db")
+    uploader = Uploader(fhir_server.base, fhir_server.token, outbox, batch_size=50)
+    rows = outbox.due(10, now=time.time() + 3601)  # at most an hour later
+    assert [r.resource["identifier"] for r in rows] == [early["identifier"]]
+    assert await uploader._send(rows) == 1
+    await uploader.aclose()
+    assert outbox.counts()["sent"] == len(known) + 1
+    assert stored(fhir_server, early["identifier"][0]) == 1
+    outbox.close()
