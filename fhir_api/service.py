@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import tzinfo
+from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -936,7 +937,7 @@ class FhirService:
                 out.append(
                     {
                         "response": {
-                            "status": f"{error.status} {type(error).__name__}",
+                            "status": f"{error.status} {HTTPStatus(error.status).phrase}",
                             "outcome": error.outcome(),
                         }
                     }

@@ -47,6 +47,8 @@ def test_an_element_error_fails_only_its_own_batch_entry_issue_10(client, name, 
     assert response.status_code == 200, response.text
     entries = response.json()["entry"]
     assert [e["response"]["status"].split()[0] for e in entries] == ["201", "400"]
+    # The HTTP reason phrase, not the name of the server's exception class (was "400 BadRequest").
+    assert entries[1]["response"]["status"] == "400 Bad Request"
     problem = OperationOutcome.model_validate(entries[1]["response"]["outcome"])
     assert problem.issue[0].expression[0].startswith("Observation.")
     assert total(client, f"identifier=urn:test|batch-good-{name}") == 1
