@@ -248,26 +248,28 @@ def daily_statistics(
         if len(segments) > 1:
             rows = merge_days(rows)
         rows.sort(key=_CODE_AND_DAY)
-    from_ordinal = date.fromordinal
+    # One pass with local names and one date object per day: five years of four codes
+    # is 7,300 rows, and this loop was a third of the request (bench/query.py).
+    from_ordinal, isfinite = date.fromordinal, math.isfinite
+    dates: dict[int, date] = {}
     days = []
-    for r in rows:
-        mean = r.total / r.readings if r.readings else math.nan
-        if not (math.isfinite(mean) and math.isfinite(r.minimum) and math.isfinite(r.maximum)):
+    for code, day, minimum, maximum, total, readings, stored_unit in rows:
+        mean = total / readings if readings else math.nan
+        if not (isfinite(mean) and isfinite(minimum) and isfinite(maximum)):
             # Only rows from before issue 10's fix can hold such values; the reindex
             # (migration 0004) rebuilds them without. FHIR decimals cannot be inf or NaN.
-            _LOGGER.warning("%s %s day %s has no finite mean; left out", subject, r.code, r.day)
+            _LOGGER.warning("%s %s day %s has no finite mean; left out", subject, code, day)
             continue
-        days.append(
-            DayStatistics(
-                r.code,
-                from_ordinal(_EPOCH_ORDINAL + r.day),
-                r.minimum,
-                r.maximum,
-                min(max(mean, r.minimum), r.maximum),  # rounding cannot leave [min, max]
-                r.readings,
-                unit_of(r.code) if r.code in CHARTED else r.unit,  # one unit per code
-            )
-        )
+        when = dates.get(day)
+        if when is None:
+            when = dates[day] = from_ordinal(_EPOCH_ORDINAL + day)
+        charted = CHARTED.get(code)  # one unit per code
+        unit = charted[0] if charted is not None else stored_unit
+        if mean < minimum:  # rounding cannot leave [min, max]
+            mean = minimum
+        if mean > maximum:
+            mean = maximum
+        days.append(DayStatistics(code, when, minimum, maximum, mean, readings, unit))
     return days
 
 
