@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,23 +45,23 @@ _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @contextmanager
-def _metrics_directory() -> Iterator[Path]:
+def _metrics_directory(data_dir: Path) -> Iterator[Path]:
     """An owner-only directory for the workers' metric files, empty at start.
 
     prometheus-client's multiprocess mode needs it set before it is imported, in
     the parent and in every worker, and cleared between runs. An operator's own
-    `PROMETHEUS_MULTIPROC_DIR` is used (and emptied); else a new one is made and
-    removed afterwards.
+    `PROMETHEUS_MULTIPROC_DIR` is used (and emptied); else `metrics/` in the data
+    directory, emptied at start and removed at the end. Not a temporary folder: a
+    server that is killed would leave one behind in /tmp at every kill (issue 9),
+    where the data directory's copy is emptied by the next start.
     """
     given = os.environ.get(_METRICS_DIR)
-    if given:
-        path = Path(given)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for stale in path.glob("*.db"):
-            stale.unlink()
-    else:
-        path = Path(tempfile.mkdtemp(prefix="homevitals-metrics-"))  # mode 0700
-        os.environ[_METRICS_DIR] = str(path)
+    path = Path(given) if given else data_dir / "metrics"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[_METRICS_DIR] = str(path)
     try:
         yield path
     finally:
@@ -93,7 +92,14 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    with _metrics_directory():
+    from .launch import port_problem
+
+    settings = _settings(args)
+    problem = port_problem(settings.host, settings.port)
+    if problem is not None:  # one line, no address printed and nothing created
+        print(problem, file=sys.stderr)
+        return 1
+    with _metrics_directory(settings.data_dir):
         return _serve_with_metrics(args)
 
 
@@ -101,14 +107,9 @@ def _serve_with_metrics(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import build_store
-    from .launch import port_problem
     from .request_log import configure_logging
 
     settings = _settings(args)
-    problem = port_problem(settings.host, settings.port)
-    if problem is not None:  # one line, and no address printed that is not served
-        print(problem, file=sys.stderr)
-        return 1
     configure_logging(settings.log_format, settings.log_level)
     build_store(settings).engine.dispose()  # migrate once, before any worker starts
     # Workers are separate processes that read their settings anew: hand the command

@@ -34,3 +34,18 @@ def test_workers_setting_starts_that_many_processes_serving_one_store(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_a_killed_server_leaves_nothing_in_the_temporary_folder_issue_9(tmp_path):
+    """The metrics' multiprocess files lived in a new folder under TMPDIR, removed only
+    on a clean exit: every killed server left one behind (seen after a full test run)."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    data = tmp_path / "data"
+    process, _ = start_server_process(
+        data, free_port(), client="kill", environment={"TMPDIR": str(scratch)}
+    )
+    process.kill()
+    process.wait(timeout=30)
+    assert list(scratch.iterdir()) == []
+    assert (data / "metrics").stat().st_mode & 0o777 == 0o700  # emptied at the next start
