@@ -122,7 +122,7 @@ def backup_store(database: Path, target: Path) -> BackupSummary:
     """Copy the store at `database` into the new file `target` (0600), online.
 
     Raises:
-        BackupError: no store there, or `target` exists already.
+        BackupError: no store there, `target` exists already or cannot be created.
     """
     if not database.is_file():
         raise BackupError(f"there is no store at {database}")
@@ -130,6 +130,8 @@ def backup_store(database: Path, target: Path) -> BackupSummary:
         descriptor = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         raise BackupError(f"{target} exists; choose a new file") from None
+    except OSError as exc:  # no such folder, no permission, read-only: one line, no traceback
+        raise BackupError(f"cannot create {target}: {exc.strerror}") from None
     os.close(descriptor)
     source = sqlite3.connect(str(database), timeout=30)
     copy = sqlite3.connect(str(target))

@@ -112,6 +112,9 @@ def test_backup_never_overwrites_and_restore_checks_its_input(tmp_path):
         with pytest.raises(BackupError, match="exists"):
             backup_store(database, existing)
         assert existing.read_bytes() == b"keep me"
+        # A folder that does not exist printed a traceback (probe of issue 10).
+        with pytest.raises(BackupError, match="cannot create"):
+            backup_store(database, tmp_path / "no-such-folder" / "copy.db")
         store.engine.dispose()
     with pytest.raises(BackupError, match=r"not a SQLite database|not an intact"):
         restore_store(existing, database)
