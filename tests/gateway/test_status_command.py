@@ -6,10 +6,23 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from gateway.outbox import Outbox
 
 from .test_outbox import entry
+
+
+def run_status(data: Path) -> subprocess.CompletedProcess[str]:
+    """`homevitals gateway status` on the gateway data in `data`, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "homevitals_cli", "gateway", "status"],
+        env={**os.environ, "HOMEVITALS_GATEWAY_DATA_DIR": str(data)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_status_shows_the_outbox_size_and_the_rejected_and_quarantined_rows(tmp_path):
@@ -21,14 +34,7 @@ def test_status_shows_the_outbox_size_and_the_rejected_and_quarantined_rows(tmp_
     outbox.mark_rejected(second.seq, {"resourceType": "OperationOutcome", "issue": []})
     outbox.quarantine("D0:00:00:00:00:02", "2a35", b"\x1e\x7a", "too short")
     outbox.close()
-    done = subprocess.run(
-        [sys.executable, "-m", "homevitals_cli", "gateway", "status"],
-        env={**os.environ, "HOMEVITALS_GATEWAY_DATA_DIR": str(data)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_status(data)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["queue_depth"], report["sent"], report["rejected"]) == (1, 1, 1)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import httpx
@@ -17,6 +14,7 @@ from gateway.uploader import Uploader
 
 from ..fhir_api.helpers import ensure_subjects
 from . import fixture_cases as fc
+from .test_status_command import run_status
 
 
 def queue_case(outbox: Outbox, name: str) -> list[dict]:
@@ -152,14 +150,7 @@ async def test_a_reading_for_a_patient_the_server_does_not_hold_yet_waits_for_it
     assert outbox.next_due_in() >= 30
     # `gateway status` says what it waits for.
     outbox.close()
-    done = subprocess.run(
-        [sys.executable, "-m", "homevitals_cli", "gateway", "status"],
-        env={**os.environ, "HOMEVITALS_GATEWAY_DATA_DIR": str(data)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_status(data)
     assert done.returncode == 0, done.stderr
     (waiting,) = json.loads(done.stdout)["waiting_for_server"]
     assert patient in waiting["outcome"], waiting
