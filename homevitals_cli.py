@@ -202,12 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
         _not_installed(commands, "gateway", "the home gateway", ["gateway"])
     else:
         add_gateway_commands(commands)
-    try:  # the server's commands exist only where the `server` extra is installed
-        from fhir_api.cli import add_commands
-    except ImportError:
+    # The server's commands exist only where the `server` extra is installed; asked of
+    # the installation, since fhir_api.cli imports its dependencies only when run.
+    if missing_extras("server"):
         _not_installed(commands, "server", "run the FHIR server", ["server"])
         _not_installed(commands, "token", "manage API tokens", ["server"], SERVER_HOST_ONLY)
     else:
+        from fhir_api.cli import add_commands
+
         add_commands(commands)
     return parser
 

@@ -12,23 +12,17 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 
 from sqlalchemy import Engine, insert, select, update
 
 from .errors import Unauthorized
+from .roles import Role
 from .storage.database import READ_ONLY
 from .storage.schema import api_tokens
 
 __all__ = ["Principal", "Role", "TokenStore", "hash_token"]
 
 _PREFIX = "hv_"
-
-
-class Role(StrEnum):
-    """What a token may do."""
-
-    SYSTEM = "system"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,19 +10,20 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from .roles import Role
 
-from .auth import Role, TokenStore
-from .settings import Settings, UnknownSetting
-from .storage.schema import resources
-from .storage.series.base import SeriesPoint
+if TYPE_CHECKING:  # the commands import what they use: building the parser stays cheap
+    from .settings import Settings
+    from .storage.series.base import SeriesPoint
 
 __all__ = ["add_commands"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .settings import UnknownSetting
+
     try:
         return _read_settings(args)
     except UnknownSetting as exc:
@@ -31,6 +32,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _read_settings(args: argparse.Namespace) -> Settings:
+    from .settings import Settings
+
     overrides = {}
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
@@ -127,7 +130,10 @@ def _serve_with_metrics(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
     from .app import build_store
+    from .storage.schema import resources
     from .storage.series.base import series_points
 
     settings = _settings(args)
@@ -215,6 +221,7 @@ def _add_backup_commands(
 
 
 def _token_create(args: argparse.Namespace) -> int:
+    from .auth import TokenStore
     from .storage.database import make_engine, migrate
 
     settings = _settings(args)
@@ -229,6 +236,7 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_revoke(args: argparse.Namespace) -> int:
+    from .auth import TokenStore
     from .storage.database import make_engine, migrate
 
     settings = _settings(args)

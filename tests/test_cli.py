@@ -68,3 +68,16 @@ def test_server_on_a_port_in_use_says_so_in_one_line_and_prints_no_address(tmp_p
     assert "choose another with --port" in result.stderr
     assert "http://" not in result.stdout + result.stderr  # no address it does not serve
     assert not (tmp_path / "server").exists()  # and nothing made on the way out
+
+
+def test_building_the_command_line_imports_no_database_library():
+    """Every `homevitals` start builds the whole parser; the server's commands imported
+    SQLAlchemy and Alembic for it (~1.3 s before `gateway run` could begin, on a Pi more)."""
+    probe = (
+        "import sys, homevitals_cli; homevitals_cli.build_parser(); "
+        "print(sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stderr
