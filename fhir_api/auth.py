@@ -65,6 +65,7 @@ class TokenStore:
                 insert(api_tokens).values(
                     name=name,
                     role=role.value,
+                    scopes="system/*.cruds" if role is Role.SYSTEM else "",
                     token_hash=hash_token(token),
                     created_ms=int(time.time() * 1000),
                 )

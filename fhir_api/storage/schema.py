@@ -23,8 +23,11 @@ from sqlalchemy import (
 
 __all__ = [
     "api_tokens",
+    "gateway_patients",
+    "gateways",
     "identifiers",
     "metadata",
+    "resource_owners",
     "resource_versions",
     "resources",
     "search_dates",
@@ -33,6 +36,7 @@ __all__ = [
     "search_tokens",
     "series_outbox",
     "series_rollups",
+    "staff_accounts",
     "vital_daily",
     "vital_series",
 ]
@@ -156,7 +160,9 @@ Index(
 )
 Index("ix_search_strings_resource", search_strings.c.resource_type, search_strings.c.resource_id)
 
-# Bearer tokens, stored as SHA-256 of the (high-entropy, random) token.
+# Bearer tokens, stored as SHA-256 of the (high-entropy, random) token. `role` is the
+# token's kind (roles.TokenKind); `scopes` its SMART v2 scopes, space-separated;
+# a gateway token names its gateway, a staff token its account.
 api_tokens = Table(
     "api_tokens",
     metadata,
@@ -166,7 +172,61 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger, nullable=True),
+    Column("scopes", Text, nullable=False, server_default=""),
+    Column("gateway", String(128), nullable=True),
+    Column("account_id", Integer, nullable=True),
 )
+
+# Staff accounts (roles.StaffRole). Each is a FHIR Practitioner; its patients are
+# those of the CareTeams that name that Practitioner. Passwords are Argon2id hashes;
+# recovery codes are kept as hashes too (a JSON list). No row exists until an admin
+# creates one: there is no default account.
+staff_accounts = Table(
+    "staff_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("display_name", String(256), nullable=False, server_default=""),
+    Column("roles", String(256), nullable=False),  # comma-separated StaffRole values
+    Column("practitioner_id", String(64), nullable=True),
+    Column("password_hash", Text, nullable=True),
+    Column("password_set_ms", BigInteger, nullable=True),
+    Column("totp_secret", String(128), nullable=True),
+    Column("totp_confirmed_ms", BigInteger, nullable=True),
+    Column("recovery_codes", Text, nullable=False, server_default="[]"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("disabled_ms", BigInteger, nullable=True),
+)
+
+# Home gateways and the patients each serves: what a gateway token may write for.
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("disabled_ms", BigInteger, nullable=True),
+)
+
+gateway_patients = Table(
+    "gateway_patients",
+    metadata,
+    Column("gateway", String(128), primary_key=True),
+    Column("patient_id", String(64), primary_key=True),
+)
+Index("ix_gateway_patients_patient", gateway_patients.c.patient_id)
+
+# Which gateway created a resource: a gateway token sees and updates only its own
+# (its Devices, its readings), so a stolen token reveals no other home.
+resource_owners = Table(
+    "resource_owners",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("resource_id", String(64), primary_key=True),
+    Column("gateway", String(128), nullable=False),
+)
+Index("ix_resource_owners_gateway", resource_owners.c.gateway, resource_owners.c.resource_type)
 
 # Vital-sign series (the SQL backends): clustered on (subject, code, time) for charts.
 vital_series = Table(
