@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from .access.loader import AccessLoader
 from .auth import TokenStore
 from .backup import server_lock
 from .errors import FhirError, PayloadTooLarge, operation_outcome
@@ -222,6 +223,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     app.state.settings = settings
     app.state.store = store
     app.state.tokens = tokens
+    app.state.access = AccessLoader(store.engine)
     app.state.write_limiter = anyio.CapacityLimiter(WRITE_THREADS)
     app.state.service = InstrumentedService(
         store,

@@ -264,7 +264,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     create = token_commands.add_parser("create", help="create a token and print it once")
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    # Gateway and staff tokens are bound to a gateway or an account: `homevitals admin`.
+    create.add_argument("--role", required=True, choices=[Role.SYSTEM.value])
     create.add_argument("--name", required=True)
     create.add_argument("--data-dir")
     create.set_defaults(handler=_token_create)
@@ -272,3 +273,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("--name", required=True)
     revoke.add_argument("--data-dir")
     revoke.set_defaults(handler=_token_revoke)
+    admin = commands.add_parser("admin", help="accounts, patients, care teams, gateways, audit")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    from . import cli_admin_gateways
+
+    cli_admin_gateways.register(admin_commands)

@@ -41,6 +41,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .access.principal import Access
 from .service import FhirService, WriteResult
 
 __all__ = [
@@ -135,25 +136,38 @@ def _created_observations(response: dict[str, Any]) -> tuple[int, int]:
 class InstrumentedService(FhirService):
     """`FhirService` that counts the Observations it stores and the entries it refuses."""
 
-    def create(self, resource_type: str, raw: Any, if_none_exist: str | None = None) -> WriteResult:
+    def create(
+        self,
+        resource_type: str,
+        raw: Any,
+        if_none_exist: str | None = None,
+        *,
+        access: Access | None = None,
+    ) -> WriteResult:
         """Create, counting a new Observation."""
-        result = super().create(resource_type, raw, if_none_exist)
+        result = super().create(resource_type, raw, if_none_exist, access=access)
         if result.created and resource_type == "Observation":
             INGESTED.inc()
         return result
 
     def update(
-        self, resource_type: str, resource_id: str, raw: Any, if_match: str | None = None
+        self,
+        resource_type: str,
+        resource_id: str,
+        raw: Any,
+        if_match: str | None = None,
+        *,
+        access: Access | None = None,
     ) -> WriteResult:
         """Update, counting an Observation created with the client's id."""
-        result = super().update(resource_type, resource_id, raw, if_match)
+        result = super().update(resource_type, resource_id, raw, if_match, access=access)
         if result.created and resource_type == "Observation":
             INGESTED.inc()
         return result
 
-    def bundle(self, raw: Any) -> dict[str, Any]:
+    def bundle(self, raw: Any, *, access: Access | None = None) -> dict[str, Any]:
         """Batch or transaction, counting new Observations and refused batch entries."""
-        response = super().bundle(raw)
+        response = super().bundle(raw, access=access)
         created, refused = _created_observations(response)
         if created:
             INGESTED.inc(created)

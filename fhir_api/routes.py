@@ -12,7 +12,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from .auth import Principal, TokenStore
+from .access.loader import AccessLoader
+from .access.principal import Access
+from .auth import TokenStore
 from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from .fhir import parse_body
 from .responses import fhir_response, history_bundle, searchset, stats_parameters, version_headers
@@ -30,15 +32,26 @@ async def _service(request: Request) -> FhirService:
     return service
 
 
-async def require_principal(
+def _verify_and_load(tokens: TokenStore, loader: AccessLoader, authorization: str | None) -> Access:
+    return loader.load(tokens.verify(authorization))
+
+
+async def require_access(
     request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    """Every request needs a valid bearer token (the database is asked off the event loop)."""
+) -> Access:
+    """Every request needs a valid bearer token; what it may reach comes with it.
+
+    Both are cached for a moment per worker, so most requests never leave the event
+    loop here; otherwise the database is asked in a thread.
+    """
     tokens: TokenStore = request.app.state.tokens
+    loader: AccessLoader = request.app.state.access
     known = tokens.recently_verified(authorization)
-    if known is not None:
-        return known
-    return await run_in_threadpool(tokens.verify, authorization)
+    access = loader.cached(known) if known is not None else None
+    if access is None:
+        access = await run_in_threadpool(_verify_and_load, tokens, loader, authorization)
+    request.state.access = access
+    return access
 
 
 async def require_json(request: Request) -> None:
@@ -54,8 +67,9 @@ async def require_json(request: Request) -> None:
         raise NotAcceptable(f"Accept {accept!r}: this server speaks application/fhir+json only")
 
 
-router = APIRouter(prefix="/fhir", dependencies=[Depends(require_principal), Depends(require_json)])
+router = APIRouter(prefix="/fhir", dependencies=[Depends(require_access), Depends(require_json)])
 ServiceDep = Annotated[FhirService, Depends(_service)]
+AccessDep = Annotated[Access, Depends(require_access)]
 
 
 T = TypeVar("T")
@@ -106,16 +120,16 @@ def _params(request: Request) -> list[tuple[str, str]]:
 
 @router.post("")
 @router.post("/", include_in_schema=False)
-async def bundle(request: Request, service: ServiceDep) -> Response:
+async def bundle(request: Request, service: ServiceDep, access: AccessDep) -> Response:
     """Transaction and batch Bundles."""
     raw = await read_json(request)
-    return fhir_response(await run_write(request, service.bundle, raw))
+    return fhir_response(await run_write(request, partial(service.bundle, access=access), raw))
 
 
 @router.get("/Observation/$lastn")
-async def observation_lastn(request: Request, service: ServiceDep) -> Response:
+async def observation_lastn(request: Request, service: ServiceDep, access: AccessDep) -> Response:
     """The last N Observations per code for a patient."""
-    matches = await run_in_threadpool(service.lastn, _params(request))
+    matches = await run_in_threadpool(partial(service.lastn, access=access), _params(request))
     base = _base(request)
     return fhir_response(
         {
@@ -141,9 +155,11 @@ async def observation_lastn(request: Request, service: ServiceDep) -> Response:
 
 
 @router.get("/Observation/$stats")
-async def observation_stats(request: Request, service: ServiceDep) -> Response:
+async def observation_stats(request: Request, service: ServiceDep, access: AccessDep) -> Response:
     """Per-day min, max, mean and count for charts, in the patient's time zone."""
-    subject, zone, days = await run_in_threadpool(service.stats, _params(request))
+    subject, zone, days = await run_in_threadpool(
+        partial(service.stats, access=access), _params(request)
+    )
     return fhir_response(stats_parameters(subject, zone, days))
 
 
@@ -152,19 +168,26 @@ async def create(
     resource_type: str,
     request: Request,
     service: ServiceDep,
+    access: AccessDep,
     if_none_exist: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Create, or conditional create with If-None-Exist."""
     raw = await read_json(request)
-    result = await run_write(request, service.create, resource_type, raw, if_none_exist)
+    result = await run_write(
+        request, partial(service.create, access=access), resource_type, raw, if_none_exist
+    )
     return _write_response(request, result)
 
 
 @router.get("/{resource_type}")
-async def search(resource_type: str, request: Request, service: ServiceDep) -> Response:
+async def search(
+    resource_type: str, request: Request, service: ServiceDep, access: AccessDep
+) -> Response:
     """Search."""
     params = _params(request)
-    result, query = await run_in_threadpool(service.search, resource_type, params)
+    result, query = await run_in_threadpool(
+        partial(service.search, access=access), resource_type, params
+    )
     return fhir_response(
         searchset(
             _base(request),
@@ -179,10 +202,12 @@ async def search(resource_type: str, request: Request, service: ServiceDep) -> R
 
 @router.get("/{resource_type}/{resource_id}")
 async def read(
-    resource_type: str, resource_id: str, request: Request, service: ServiceDep
+    resource_type: str, resource_id: str, request: Request, service: ServiceDep, access: AccessDep
 ) -> Response:
     """Read the current version."""
-    stored = await run_in_threadpool(service.read, resource_type, resource_id)
+    stored = await run_in_threadpool(
+        partial(service.read, access=access), resource_type, resource_id
+    )
     headers = version_headers(stored, _base(request))
     headers.pop("Location")
     return fhir_response(stored.content, 200, headers)
@@ -194,11 +219,14 @@ async def update(
     resource_id: str,
     request: Request,
     service: ServiceDep,
+    access: AccessDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Update (or create with the client's id)."""
     raw = await read_json(request)
-    result = await run_write(request, service.update, resource_type, resource_id, raw, if_match)
+    result = await run_write(
+        request, partial(service.update, access=access), resource_type, resource_id, raw, if_match
+    )
     return _write_response(request, result)
 
 
@@ -208,35 +236,46 @@ async def delete(
     resource_id: str,
     request: Request,
     service: ServiceDep,
+    access: AccessDep,
     cascade: Annotated[str | None, Query(alias="_cascade")] = None,
 ) -> Response:
     """Delete (the history keeps every version); `_cascade=delete` takes the referrers too."""
     if cascade not in (None, "delete"):
         raise BadRequest(f"_cascade={cascade!r}: the only value is delete")
     await run_write(
-        request, partial(service.delete, resource_type, resource_id, cascade=cascade == "delete")
+        request,
+        partial(
+            service.delete, resource_type, resource_id, cascade=cascade == "delete", access=access
+        ),
     )
     return Response(status_code=204)
 
 
 @router.get("/{resource_type}/{resource_id}/_history")
 async def history(
-    resource_type: str, resource_id: str, request: Request, service: ServiceDep
+    resource_type: str, resource_id: str, request: Request, service: ServiceDep, access: AccessDep
 ) -> Response:
     """The versions of a resource, newest first, a page at a time."""
     params = _params(request)
     versions, total, following, count = await run_in_threadpool(
-        service.history, resource_type, resource_id, params
+        partial(service.history, access=access), resource_type, resource_id, params
     )
     return fhir_response(history_bundle(_base(request), versions, total, following, count, params))
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")
 async def vread(
-    resource_type: str, resource_id: str, version_id: str, request: Request, service: ServiceDep
+    resource_type: str,
+    resource_id: str,
+    version_id: str,
+    request: Request,
+    service: ServiceDep,
+    access: AccessDep,
 ) -> Response:
     """One version."""
-    stored = await run_in_threadpool(service.vread, resource_type, resource_id, version_id)
+    stored = await run_in_threadpool(
+        partial(service.vread, access=access), resource_type, resource_id, version_id
+    )
     headers = version_headers(stored, _base(request))
     headers.pop("Location")
     return fhir_response(stored.content, 200, headers)

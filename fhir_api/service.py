@@ -30,12 +30,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from .access.compartment import claim, owners, visibility_clause, visible_ids
+from .access.policy import patient_ids, referenced_devices
+from .access.principal import Access, system_access
+from .access.scopes import Interaction
 from .codes import LOINC
 from .dates import parse_date_range
 from .errors import (
     BadRequest,
     Conflict,
     FhirError,
+    Forbidden,
     Gone,
     NotFound,
     PreconditionFailed,
@@ -43,6 +48,7 @@ from .errors import (
     operation_outcome,
 )
 from .fhir import GATEWAY_EXTENSIONS
+from .roles import TokenKind
 from .search_values import EscapeError, split_alternatives, split_token
 from .storage.ids import new_id
 from .storage.resources import ResourceStore, Stored, Tx
@@ -62,6 +68,12 @@ from .storage.series.units import CHARTED
 from .validation import SUPPORTED, Issue, validate_resource
 
 __all__ = ["FhirService", "WriteResult", "warnings_outcome"]
+
+_METHOD_NEEDS = {
+    "POST": Interaction.CREATE,
+    "PUT": Interaction.UPDATE,
+    "DELETE": Interaction.DELETE,
+}
 
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -307,6 +319,54 @@ class FhirService:
         if not _ID.match(resource_id):
             raise BadRequest(f"{resource_id!r} is not a FHIR id")
 
+    # --- access -----------------------------------------------------------------------
+
+    @staticmethod
+    def _hidden(tx: Tx, access: Access, resource_type: str, resource_id: str) -> bool:
+        """True when the live resource is outside what `access` may see (it answers 404)."""
+        if access.sees_all(resource_type):
+            return False
+        return resource_id not in visible_ids(tx.connection, access, resource_type, [resource_id])
+
+    @staticmethod
+    def _check_write(
+        tx: Tx,
+        access: Access,
+        resource_type: str,
+        content: dict[str, Any],
+        new_devices: set[str],
+        where: str,
+    ) -> None:
+        """Refuse a resource naming a patient, or (for a gateway) a Device, the caller may not
+        write for, as if that patient or Device did not exist (issue 11: 404-like, never a
+        hint that it does). A gateway's own Devices are those it created, `new_devices`
+        those this transaction creates."""
+        if access.sees_all(resource_type):
+            return
+        outside = sorted(patient_ids(resource_type, content) - (access.patients or frozenset()))
+        if outside:
+            raise UnresolvedReference(
+                f"reference Patient/{outside[0]} points at a resource this server does not hold",
+                expression=[where],
+            )
+        if access.principal.kind is TokenKind.GATEWAY:
+            devices = sorted(referenced_devices(resource_type, content) - new_devices)
+            mine = owners(tx.connection, "Device", devices)
+            foreign = [d for d in devices if mine.get(d) != access.principal.gateway]
+            if foreign:
+                raise UnresolvedReference(
+                    f"reference Device/{foreign[0]} points at a resource this server does not "
+                    "hold for this gateway",
+                    expression=[where],
+                )
+
+    @staticmethod
+    def _claim(tx: Tx, access: Access, created: Sequence[tuple[str, str]]) -> None:
+        """A gateway's new Devices become its own (what its token may see and replace)."""
+        if access.principal.kind is TokenKind.GATEWAY and access.principal.gateway:
+            devices = [(t, i) for t, i in created if t == "Device"]
+            claim(tx.connection, devices, access.principal.gateway)
+
     # --- references -------------------------------------------------------------------
 
     def _resolve_references(
@@ -398,9 +458,18 @@ class FhirService:
 
     # --- instance interactions ----------------------------------------------------------
 
-    def create(self, resource_type: str, raw: Any, if_none_exist: str | None = None) -> WriteResult:
+    def create(
+        self,
+        resource_type: str,
+        raw: Any,
+        if_none_exist: str | None = None,
+        *,
+        access: Access | None = None,
+    ) -> WriteResult:
         """POST [type]: create, or return the match of a conditional create."""
         self._check_type(resource_type)
+        access = access or system_access()
+        access.require(resource_type, Interaction.CREATE)
         warnings = tuple(validate_resource(raw, resource_type))
         condition = parse_conditional(if_none_exist) if if_none_exist else None
 
@@ -408,15 +477,26 @@ class FhirService:
             if condition is not None:
                 existing = self._match(tx, resource_type, condition)
                 if existing is not None:
+                    if self._hidden(tx, access, resource_type, existing.id):
+                        raise Conflict(
+                            f"the identifier of this {resource_type} is already taken "
+                            "by a resource this token may not see",
+                            expression=[f"{resource_type}.identifier"],
+                        )
+                    access.note_resource(resource_type, existing.content)
                     return WriteResult(existing, False)
             content = copy.deepcopy(raw)
             content.pop("id", None)
             targets = self._resolve_references(tx, content, resource_type)
             self._verify_targets(tx, targets, set())
+            self._check_write(tx, access, resource_type, content, set(), resource_type)
             if condition is not None and tx.identifier_owner(resource_type, content) is not None:
                 raise _LostRace  # a concurrent create of the same resource committed meanwhile
             self._check_identifiers(tx, resource_type, content, None)
-            return WriteResult(tx.create(resource_type, content), True)
+            stored = tx.create(resource_type, content)
+            self._claim(tx, access, [(resource_type, stored.id)])
+            access.note_resource(resource_type, stored.content)
+            return WriteResult(stored, True)
 
         return replace(self._write(work), warnings=warnings)
 
@@ -445,38 +525,75 @@ class FhirService:
         stored = tx.read(resource_type, ids[0])
         return stored
 
-    def read(self, resource_type: str, resource_id: str) -> Stored:
+    def read(self, resource_type: str, resource_id: str, *, access: Access | None = None) -> Stored:
         """GET [type]/[id]."""
         self._check_type(resource_type)
         self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.READ)
         with self.store.reading() as tx:
             stored = tx.read(resource_type, resource_id)
+            self._refuse_hidden(tx, access, resource_type, resource_id, stored)
         if stored is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         if stored.deleted:
             raise Gone(f"{resource_type}/{resource_id} was deleted")
+        access.note_resource(resource_type, stored.content)
         return stored
 
-    def vread(self, resource_type: str, resource_id: str, version: str) -> Stored:
-        """GET [type]/[id]/_history/[vid]."""
+    def _refuse_hidden(
+        self,
+        tx: Tx,
+        access: Access,
+        resource_type: str,
+        resource_id: str,
+        current: Stored | None,
+    ) -> None:
+        """404, as if unknown, when `current` is outside the caller's reach (a deleted one
+        too: its search rows, which decide the reach, went with it)."""
+        if current is None or access.sees_all(resource_type):
+            return
+        if current.deleted or self._hidden(tx, access, resource_type, resource_id):
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+
+    def vread(
+        self, resource_type: str, resource_id: str, version: str, *, access: Access | None = None
+    ) -> Stored:
+        """GET [type]/[id]/_history/[vid] (visible when the current version is)."""
         self._check_type(resource_type)
         self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.READ)
         if not _VERSION.match(version):
             raise NotFound(f"version {version!r} is not known")
         with self.store.reading() as tx:
+            if not access.sees_all(resource_type):
+                current = tx.read(resource_type, resource_id)
+                if current is None:
+                    raise NotFound(f"{resource_type}/{resource_id} is not known")
+                self._refuse_hidden(tx, access, resource_type, resource_id, current)
             stored = tx.vread(resource_type, resource_id, int(version))
         if stored is None:
             raise NotFound(f"{resource_type}/{resource_id}/_history/{version} is not known")
         if stored.deleted:
             raise Gone(f"{resource_type}/{resource_id} version {version} is a deletion")
+        access.note_resource(resource_type, stored.content)
         return stored
 
     def update(
-        self, resource_type: str, resource_id: str, raw: Any, if_match: str | None = None
+        self,
+        resource_type: str,
+        resource_id: str,
+        raw: Any,
+        if_match: str | None = None,
+        *,
+        access: Access | None = None,
     ) -> WriteResult:
         """PUT [type]/[id], with optimistic locking through If-Match."""
         self._check_type(resource_type)
         self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.UPDATE)
         warnings = tuple(validate_resource(raw, resource_type))
         if raw.get("id") != resource_id:
             raise BadRequest(
@@ -487,6 +604,9 @@ class FhirService:
 
         def work(tx: Tx) -> WriteResult:
             current = tx.read(resource_type, resource_id)
+            self._refuse_hidden(tx, access, resource_type, resource_id, current)
+            if current is None:
+                access.require(resource_type, Interaction.CREATE)
             if wanted is not None and (current is None or current.version_id != wanted):
                 have = "none" if current is None else current.version_id
                 raise PreconditionFailed(
@@ -495,27 +615,50 @@ class FhirService:
             content = copy.deepcopy(raw)
             targets = self._resolve_references(tx, content, resource_type)
             self._verify_targets(tx, targets, set())
+            self._check_write(tx, access, resource_type, content, set(), resource_type)
             self._check_identifiers(tx, resource_type, content, resource_id)
             stored = tx.update(resource_type, resource_id, content, current)
+            if current is None:
+                self._claim(tx, access, [(resource_type, resource_id)])
+            else:
+                access.note_resource(resource_type, current.content)
+            access.note_resource(resource_type, stored.content)
             return WriteResult(stored, current is None)
 
         return replace(self._write(work), warnings=warnings)
 
-    def delete(self, resource_type: str, resource_id: str, *, cascade: bool = False) -> None:
+    def delete(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        cascade: bool = False,
+        access: Access | None = None,
+    ) -> None:
         """DELETE [type]/[id] (idempotent).
 
         A Patient or Device that live Observations (subject, device, gateway) or Devices
         (patient) refer to is not deleted (409) unless `cascade`: then those are deleted
         with it, and what refers to them, in the same transaction (`_cascade=delete`, as
-        HAPI FHIR spells it).
+        HAPI FHIR spells it). Only a system token cascades (it deletes what the caller may
+        not see). Callers that see part of the data get 404 for an unknown resource, as
+        for one outside their reach; a system token's delete of an unknown one is a no-op.
         """
         self._check_type(resource_type)
         self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.DELETE)
+        if cascade and not access.unrestricted:
+            raise Forbidden("_cascade=delete takes a system token")
 
         def work(tx: Tx) -> None:
             current = tx.read(resource_type, resource_id)
+            if not access.sees_all(resource_type) and (current is None or current.deleted):
+                raise NotFound(f"{resource_type}/{resource_id} is not known")
+            self._refuse_hidden(tx, access, resource_type, resource_id, current)
             if current is None or current.deleted:
                 return
+            access.note_resource(resource_type, current.content)
             if cascade:
                 self._delete_referrers(tx, f"{resource_type}/{resource_id}")
             else:
@@ -545,7 +688,12 @@ class FhirService:
                     pending.append(name)
 
     def history(
-        self, resource_type: str, resource_id: str, params: Sequence[tuple[str, str]] = ()
+        self,
+        resource_type: str,
+        resource_id: str,
+        params: Sequence[tuple[str, str]] = (),
+        *,
+        access: Access | None = None,
     ) -> tuple[list[Stored], int, Cursor | None, int]:
         """GET [type]/[id]/_history: (a page of versions newest first, total, next page, count).
 
@@ -554,6 +702,8 @@ class FhirService:
         """
         self._check_type(resource_type)
         self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.READ)
         try:
             unknown = [name for name, _ in params if name not in ("_count", "_cursor")]
             if unknown:
@@ -562,33 +712,66 @@ class FhirService:
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
         with self.store.reading() as tx:
+            if not access.sees_all(resource_type):
+                current = tx.read(resource_type, resource_id)
+                if current is None:
+                    raise NotFound(f"{resource_type}/{resource_id} is not known")
+                self._refuse_hidden(tx, access, resource_type, resource_id, current)
             versions, total, following = history_page(
                 tx, resource_type, resource_id, query.count, query.cursor
             )
         if not total:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
+        for version in versions:
+            access.note_resource(resource_type, version.content)
         return versions, total, following, query.count
 
     # --- search and operations ------------------------------------------------------------
 
     def search(
-        self, resource_type: str, params: Sequence[tuple[str, str]]
+        self,
+        resource_type: str,
+        params: Sequence[tuple[str, str]],
+        *,
+        access: Access | None = None,
     ) -> tuple[SearchResult, SearchQuery]:
-        """GET [type]?...: the result and the parsed query (for the Bundle's links)."""
+        """GET [type]?...: the result and the parsed query (for the Bundle's links).
+
+        The caller's reach is one more clause of the query, so matches, `total` and
+        the pages count only what the caller may see; `_include`d Devices are filtered
+        the same way.
+        """
         self._check_type(resource_type)
+        access = access or system_access()
+        access.require(resource_type, Interaction.SEARCH)
         try:
             query = parse_search(resource_type, params, default_count=self.default_page_size)
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
+        if (clause := visibility_clause(access, resource_type)) is not None:
+            query.clauses.append(clause)
         with self.store.reading() as tx:
             result = run_search(tx, query, self.store.zone)
+            if result.included and not access.sees_all("Device"):
+                allowed = (
+                    visible_ids(tx.connection, access, "Device", [d.id for d in result.included])
+                    if access.principal.scopes.allows("Device", Interaction.READ)
+                    else set()
+                )
+                result.included = [d for d in result.included if d.id in allowed]
+        for match in (*result.matches, *result.included):
+            access.note_resource(match.resource_type, match.content)
         if query.elements is not None:
             wanted = query.elements
             result.matches = [replace(m, content=subset(m.content, wanted)) for m in result.matches]
         return result, query
 
-    def lastn(self, params: Sequence[tuple[str, str]]) -> list[Stored]:
+    def lastn(
+        self, params: Sequence[tuple[str, str]], *, access: Access | None = None
+    ) -> list[Stored]:
         """Observation/$lastn: the newest `max` Observations per code for a patient."""
+        access = access or system_access()
+        access.require("Observation", Interaction.SEARCH)
         max_per_code = 1
         rest = []
         codes: list[tuple[str | None, str]] = []
@@ -619,10 +802,17 @@ class FhirService:
                 raise SearchError("$lastn takes search parameters and max, not paging or shaping")
         except SearchError as exc:
             raise BadRequest(str(exc)) from None
+        if (clause := visibility_clause(access, "Observation")) is not None:
+            query.clauses.append(clause)
         with self.store.reading() as tx:
-            return lastn(tx, query, self.store.zone, max_per_code, codes)
+            found = lastn(tx, query, self.store.zone, max_per_code, codes)
+        for match in found:
+            access.note_resource("Observation", match.content)
+        return found
 
-    def stats(self, params: Sequence[tuple[str, str]]) -> tuple[str, str, list[DayStatistics]]:
+    def stats(
+        self, params: Sequence[tuple[str, str]], *, access: Access | None = None
+    ) -> tuple[str, str, list[DayStatistics]]:
         """Observation/$stats: per-day min, max, mean and count in the patient's time zone.
 
         Parameters: `subject` or `patient` (Patient/id), `code` (comma-separated LOINC codes,
@@ -643,6 +833,9 @@ class FhirService:
             raise BadRequest("$stats needs subject (or patient), code, start and end")
         if "/" not in subject:
             subject = f"Patient/{subject}"
+        access = access or system_access()
+        access.require("Observation", Interaction.SEARCH)
+        self._refuse_hidden_subject(access, subject)
         codes = _stats_codes(values["code"])
         zone = self._zone_for(subject, values.get("tz"))
         start = _stats_bound(values["start"], zone)
@@ -651,6 +844,25 @@ class FhirService:
             raise BadRequest("end must be after start")
         days = daily_statistics(self.store.series, subject, codes, start, end, zone)
         return subject, str(getattr(zone, "key", zone)), days
+
+    def _refuse_hidden_subject(self, access: Access, subject: str) -> None:
+        """404 for a `$stats` subject outside the caller's reach; the series are not filtered
+        by gateway, so a gateway token (which reads nothing but its own) gets 403."""
+        if access.unrestricted:
+            return
+        if access.principal.kind is TokenKind.GATEWAY:
+            raise Forbidden("a gateway token does not read statistics")
+        resource_type, _, resource_id = subject.partition("/")
+        if resource_type == "Patient":
+            if resource_id not in (access.patients or frozenset()):
+                raise NotFound(f"{subject} is not known", expression=["subject"])
+            access.note([resource_id])
+            return
+        if resource_type not in RESOURCE_TYPES or not _ID.match(resource_id):
+            raise NotFound(f"{subject} is not known", expression=["subject"])
+        with self.store.reading() as tx:
+            if self._hidden(tx, access, resource_type, resource_id):
+                raise NotFound(f"{subject} is not known", expression=["subject"])
 
     def _zone_for(self, subject: str, override: str | None) -> tzinfo:
         if override is None:
@@ -689,22 +901,31 @@ class FhirService:
 
     # --- Bundles ----------------------------------------------------------------------------
 
-    def bundle(self, raw: Any) -> dict[str, Any]:
-        """POST [base] with a transaction or batch Bundle."""
+    def bundle(self, raw: Any, *, access: Access | None = None) -> dict[str, Any]:
+        """POST [base] with a transaction or batch Bundle.
+
+        Each entry is held to the caller's scopes and reach: a transaction with one
+        forbidden entry is refused whole; a batch answers each entry on its own.
+        """
+        access = access or system_access()
         warnings = validate_resource(raw, "Bundle")
         kind = raw.get("type")
         if kind == "transaction":
-            return self._transaction(raw, warnings)
+            return self._transaction(raw, warnings, access)
         if kind == "batch":
-            return self._batch(raw)
+            return self._batch(raw, access)
         raise BadRequest(
             f"POST [base] takes a transaction or batch Bundle, not {kind!r}",
             expression=["Bundle.type"],
         )
 
-    def _transaction(self, raw: dict[str, Any], warnings: Sequence[Issue]) -> dict[str, Any]:
+    def _transaction(
+        self, raw: dict[str, Any], warnings: Sequence[Issue], access: Access
+    ) -> dict[str, Any]:
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
+        for method, resource_type, _, _ in plan:
+            access.require(resource_type, _METHOD_NEEDS[method])
         _refuse_same_resource_twice(plan)
         full_urls = [entry.get("fullUrl") for entry in entries]
         duplicates = {u for u in full_urls if u and full_urls.count(u) > 1}
@@ -723,9 +944,11 @@ class FhirService:
             for i, entry in enumerate(entries)
         }
         new_ids = {i: new_id() for i, step in enumerate(plan) if step[0] == "POST"}
+        new_devices = {new_ids[i] for i in new_ids if plan[i][1] == "Device"}
 
         def work(tx: Tx) -> list[dict[str, Any]]:
             matched = self._match_all(tx, plan)
+            self._refuse_hidden_matches(tx, access, plan, matched)
             _refuse_same_resource_twice(plan, matched)
             mapping: dict[str, str] = {}
             for i, (method, resource_type, resource_id, _) in enumerate(plan):
@@ -742,7 +965,11 @@ class FhirService:
                 method, resource_type, resource_id, _ = plan[i]
                 if method == "DELETE":
                     current = tx.read(resource_type, resource_id)
+                    if not access.sees_all(resource_type) and (current is None or current.deleted):
+                        raise NotFound(f"{resource_type}/{resource_id} is not known")
+                    self._refuse_hidden(tx, access, resource_type, resource_id, current)
                     if current is not None and not current.deleted:
+                        access.note_resource(resource_type, current.content)
                         tx.delete(resource_type, current)
                         deleted.append((resource_type, resource_id))
                     responses[i] = {"status": "204 No Content"}
@@ -762,11 +989,19 @@ class FhirService:
                 targets += self._resolve_references(
                     tx, content, f"Bundle.entry[{i}].resource", pending
                 )
+                self._check_write(
+                    tx, access, resource_type, content, new_devices, f"Bundle.entry[{i}].resource"
+                )
+                access.note_resource(resource_type, content)
                 if method == "POST":
                     content.pop("id", None)
                     creates.append((i, resource_type, content))
                 else:
                     current = tx.read(resource_type, resource_id)
+                    self._refuse_hidden(tx, access, resource_type, resource_id, current)
+                    if current is None:
+                        access.require(resource_type, Interaction.CREATE)
+                        self._claim(tx, access, [(resource_type, resource_id)])
                     self._check_identifiers(tx, resource_type, content, resource_id)
                     if content.get("id") != resource_id:
                         raise BadRequest(
@@ -782,6 +1017,7 @@ class FhirService:
             conditional = {i for i, step in enumerate(plan) if step[3] is not None}
             self._check_new_identifiers(tx, creates, conditional)
             stored_all = tx.create_many([(t, new_ids[i], c) for i, t, c in creates])
+            self._claim(tx, access, [(t, new_ids[i]) for i, t, _ in creates])
             for (i, _, _), stored in zip(creates, stored_all, strict=True):
                 responses[i] = _response(stored, "201 Created")
             return responses
@@ -824,6 +1060,30 @@ class FhirService:
                     system = identifier.get("system", "")
                     pending[f"{resource_type}|{system}|{identifier['value']}"] = target
         return known, pending
+
+    def _refuse_hidden_matches(
+        self,
+        tx: Tx,
+        access: Access,
+        plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]],
+        matched: dict[int, Stored],
+    ) -> None:
+        """409 when a conditional create matched a resource outside the caller's reach."""
+        by_type: dict[str, list[int]] = {}
+        for i in matched:
+            by_type.setdefault(plan[i][1], []).append(i)
+        for resource_type, indexes in by_type.items():
+            if access.sees_all(resource_type):
+                continue
+            ids = [matched[i].id for i in indexes]
+            seen = visible_ids(tx.connection, access, resource_type, ids)
+            for i in indexes:
+                if matched[i].id not in seen:
+                    raise Conflict(
+                        f"entry {i}'s identifier is already taken by a {resource_type} "
+                        "this token may not see",
+                        expression=[f"Bundle.entry[{i}].resource.identifier"],
+                    )
 
     def _match_all(
         self, tx: Tx, plan: Sequence[tuple[str, str, str, tuple[str | None, str] | None]]
@@ -925,13 +1185,13 @@ class FhirService:
             f"{method} entries are not supported in a transaction", expression=[f"{path}.method"]
         )
 
-    def _batch(self, raw: dict[str, Any]) -> dict[str, Any]:
+    def _batch(self, raw: dict[str, Any], access: Access) -> dict[str, Any]:
         out = []
         for entry in raw.get("entry", []):
             request = entry["request"]
             method, url = request["method"], unquote(request.get("url", ""))
             try:
-                response, resource = self._batch_entry(entry, method, url)
+                response, resource = self._batch_entry(entry, method, url, access)
                 out.append({"response": response, **({"resource": resource} if resource else {})})
             except FhirError as error:
                 out.append(
@@ -945,7 +1205,7 @@ class FhirService:
         return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
 
     def _batch_entry(
-        self, entry: dict[str, Any], method: str, url: str
+        self, entry: dict[str, Any], method: str, url: str, access: Access
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         if method == "POST":
             resource = entry.get("resource")
@@ -954,21 +1214,23 @@ class FhirService:
             for reference in _references(resource):
                 if reference["reference"].startswith("urn:uuid:"):
                     raise BadRequest("batch entries cannot refer to each other (use a transaction)")
-            result = self.create(url.split("?")[0], resource, request_if_none_exist(entry))
+            result = self.create(
+                url.split("?")[0], resource, request_if_none_exist(entry), access=access
+            )
             return _write_response(result), None
         parts = url.split("?")[0].split("/")
         if method == "PUT" and len(parts) == 2:
-            result = self.update(parts[0], parts[1], entry.get("resource"))
+            result = self.update(parts[0], parts[1], entry.get("resource"), access=access)
             return _write_response(result), None
         if method == "DELETE" and len(parts) == 2:
             query = dict(parse_qsl(url.partition("?")[2]))
             cascade = query.pop("_cascade", None)
             if query or cascade not in (None, "delete"):
                 raise BadRequest(f"DELETE {url}: the only parameter is _cascade=delete")
-            self.delete(parts[0], parts[1], cascade=cascade == "delete")
+            self.delete(parts[0], parts[1], cascade=cascade == "delete", access=access)
             return {"status": "204 No Content"}, None
         if method == "GET" and len(parts) == 2:
-            stored = self.read(parts[0], parts[1])
+            stored = self.read(parts[0], parts[1], access=access)
             return _response(stored, "200 OK"), stored.content
         raise BadRequest(f"unsupported batch entry {method} {url}")
 

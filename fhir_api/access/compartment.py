@@ -1,0 +1,210 @@
+"""The SQL side of access: whose patients a caller sees, the clause every search gets, and
+which gateway owns what.
+
+A staff member's patients are the subjects of the active CareTeams that name their
+Practitioner (read from the search index, so a CareTeam change counts at the next
+request that reloads access). A gateway's patients are those it was bound to by
+`homevitals admin gateway-token create --patient …`; the resources a gateway token
+created are recorded as its own (`resource_owners`), and those are all it sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, false, insert, literal, or_, select
+
+from ..roles import TokenKind
+from ..storage.indexing import GATEWAY_PARAM
+from ..storage.schema import (
+    gateway_patients,
+    resource_owners,
+    resources,
+    search_references,
+    search_tokens,
+)
+from .principal import Access, Principal
+
+__all__ = ["claim", "load_access", "owners", "visibility_clause", "visible_ids"]
+
+# CareTeam.status values that give no access (FHIR R4 care-team-status).
+_INACTIVE = ("inactive", "entered-in-error", "suspended")
+
+
+def _care_team_patients(connection: Connection, practitioner_id: str) -> frozenset[str]:
+    refs = search_references
+    teams = select(refs.c.resource_id).where(
+        refs.c.resource_type == "CareTeam",
+        refs.c.param == "participant",
+        refs.c.target == f"Practitioner/{practitioner_id}",
+    )
+    inactive = select(search_tokens.c.resource_id).where(
+        search_tokens.c.resource_type == "CareTeam",
+        search_tokens.c.param == "status",
+        search_tokens.c.code.in_(_INACTIVE),
+    )
+    live = select(resources.c.id).where(
+        resources.c.resource_type == "CareTeam", resources.c.deleted.is_(False)
+    )
+    rows = connection.execute(
+        select(refs.c.target).where(
+            refs.c.resource_type == "CareTeam",
+            refs.c.param == "subject",
+            refs.c.target.like("Patient/%"),
+            refs.c.resource_id.in_(teams),
+            refs.c.resource_id.not_in(inactive),
+            refs.c.resource_id.in_(live),
+        )
+    ).scalars()
+    return frozenset(target.split("/", 1)[1] for target in rows)
+
+
+def _gateways_of(connection: Connection, patients: Iterable[str]) -> frozenset[str]:
+    wanted = sorted(patients)
+    if not wanted:
+        return frozenset()
+    rows = connection.execute(
+        select(gateway_patients.c.gateway)
+        .where(gateway_patients.c.patient_id.in_(wanted))
+        .distinct()
+    ).scalars()
+    return frozenset(rows)
+
+
+def _patients_of_gateway(connection: Connection, gateway: str) -> frozenset[str]:
+    rows = connection.execute(
+        select(gateway_patients.c.patient_id).where(gateway_patients.c.gateway == gateway)
+    ).scalars()
+    return frozenset(rows)
+
+
+def load_access(connection: Connection, principal: Principal) -> Access:
+    """The patients and gateways `principal` may see, read now."""
+    if principal.kind is TokenKind.SYSTEM:
+        return Access(principal, None, None)
+    if principal.kind is TokenKind.GATEWAY:
+        gateway = principal.gateway or ""
+        return Access(principal, _patients_of_gateway(connection, gateway), frozenset({gateway}))
+    clinical = any(role.clinical for role in principal.roles)
+    if not clinical or principal.practitioner_id is None:
+        return Access(principal, frozenset(), frozenset())
+    patients = _care_team_patients(connection, principal.practitioner_id)
+    return Access(principal, patients, _gateways_of(connection, patients))
+
+
+def _patient_refs(access: Access) -> list[str]:
+    return [f"Patient/{p}" for p in sorted(access.patients or ())]
+
+
+def _owned(resource_type: str, gateway_is: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Rows a gateway made: its Devices, and the Observations that name one of them as
+    their gateway (the observation-gatewayDevice extension)."""
+    owned_by = resource_owners
+    if resource_type == "Device":
+        return exists().where(
+            owned_by.c.resource_type == "Device",
+            owned_by.c.resource_id == resources.c.id,
+            gateway_is,
+        )
+    if resource_type == "Observation":
+        refs = search_references.alias("access_gateway")
+        devices = select(literal("Device/") + owned_by.c.resource_id).where(
+            owned_by.c.resource_type == "Device", gateway_is
+        )
+        return exists().where(
+            refs.c.resource_type == "Observation",
+            refs.c.resource_id == resources.c.id,
+            refs.c.param == GATEWAY_PARAM,
+            refs.c.target.in_(devices),
+        )
+    return false()
+
+
+def visibility_clause(access: Access, resource_type: str) -> ColumnElement[bool] | None:
+    """A condition on `resources` rows of `resource_type` that keeps only visible ones.
+
+    None when the caller sees every resource of that type. Correlated EXISTS, so a
+    narrow search stays narrow: each candidate row costs an index look-up, and no
+    list of every visible resource is ever built. This one definition serves
+    searches, reads, `_include`, `$lastn` and the matches of conditional creates.
+    """
+    if access.sees_all(resource_type):
+        return None
+    if access.principal.kind is TokenKind.GATEWAY:
+        return _owned(resource_type, resource_owners.c.gateway == (access.principal.gateway or ""))
+    if resource_type == "Practitioner":
+        return None  # the staff directory: names, not health data
+    if resource_type == "Patient":
+        return resources.c.id.in_(sorted(access.patients or ()))
+    allowed = _patient_refs(access)
+    refs = search_references.alias("access_refs")
+    names_allowed = exists().where(
+        refs.c.resource_type == resource_type,
+        refs.c.resource_id == resources.c.id,
+        refs.c.target.in_(allowed),
+    )
+    outside = search_references.alias("access_outside")
+    names_other = exists().where(
+        outside.c.resource_type == resource_type,
+        outside.c.resource_id == resources.c.id,
+        outside.c.target.like("Patient/%"),
+        outside.c.target.not_in(allowed),
+    )
+    # Unassigned readings and Devices of no patient: for the staff of the patients
+    # their gateway serves.
+    reach = [
+        names_allowed,
+        _owned(resource_type, resource_owners.c.gateway.in_(sorted(access.gateways or ()))),
+    ]
+    if resource_type == "CareTeam" and access.principal.practitioner_id:
+        member = search_references.alias("access_member")
+        reach.append(
+            exists().where(
+                member.c.resource_type == "CareTeam",
+                member.c.resource_id == resources.c.id,
+                member.c.param == "participant",
+                member.c.target == f"Practitioner/{access.principal.practitioner_id}",
+            )
+        )
+    return and_(or_(*reach), ~names_other)
+
+
+def visible_ids(
+    connection: Connection, access: Access, resource_type: str, ids: Sequence[str]
+) -> set[str]:
+    """Which of `ids` (live resources of `resource_type`) the caller may see."""
+    if not ids:
+        return set()
+    clause = visibility_clause(access, resource_type)
+    if clause is None:
+        return set(ids)
+    rows = connection.execute(
+        select(resources.c.id).where(
+            resources.c.resource_type == resource_type,
+            resources.c.id.in_(sorted(set(ids))),
+            clause,
+        )
+    ).scalars()
+    return set(rows)
+
+
+def owners(connection: Connection, resource_type: str, ids: Sequence[str]) -> dict[str, str]:
+    """The gateway that created each of `ids` (those created by none are left out)."""
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(resource_owners.c.resource_id, resource_owners.c.gateway).where(
+            resource_owners.c.resource_type == resource_type,
+            resource_owners.c.resource_id.in_(sorted(set(ids))),
+        )
+    ).all()
+    return {row.resource_id: row.gateway for row in rows}
+
+
+def claim(connection: Connection, items: Sequence[tuple[str, str]], gateway: str) -> None:
+    """Record `gateway` as the creator of new resources (type, id)."""
+    if items:
+        connection.execute(
+            insert(resource_owners),
+            [{"resource_type": t, "resource_id": i, "gateway": gateway} for t, i in items],
+        )
