@@ -46,6 +46,16 @@ _DOCUMENTATION = {
     "date": "effective time, with prefixes (ge, lt, ...); a date alone is a day in the "
     "patient's time zone",
 }
+# Where a parameter means something else on another type: (type, name) -> text.
+_TYPE_DOCUMENTATION = {
+    ("Practitioner", "active"): "whether the record is in active use: true or false",
+    ("CareTeam", "patient"): "the Patient the team cares for (Patient/id or id)",
+    ("CareTeam", "subject"): "the Patient the team cares for (Patient/id)",
+    ("CareTeam", "participant"): "a member of the team (Practitioner/id or Patient/id)",
+    ("CareTeam", "status"): "proposed, active, suspended, inactive or entered-in-error",
+    ("CareTeam", "date"): "the team's period overlaps or matches, with prefixes (ge, lt, "
+    "...); a date alone is a day in the patient's time zone",
+}
 # The modifiers search accepts per parameter type; any other is a 400.
 _MODIFIERS = {
     "token": "modifiers :not, :missing",
@@ -189,7 +199,8 @@ def _search_parameters(resource_type: str, params: dict[str, str]) -> list[dict[
     for name, kind in params.items():
         search_type = _TYPES[kind.split(":")[0]]
         entry = {"name": name, "type": search_type}
-        notes = [_DOCUMENTATION.get(name, ""), _MODIFIERS.get(kind.split(":")[0], "")]
+        text = _TYPE_DOCUMENTATION.get((resource_type, name), _DOCUMENTATION.get(name, ""))
+        notes = [text, _MODIFIERS.get(kind.split(":")[0], "")]
         if name != "_id" and any(notes):
             entry["documentation"] = "; ".join(note for note in notes if note)
         entries.append(entry)

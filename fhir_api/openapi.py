@@ -108,13 +108,23 @@ _SEARCH_EXAMPLE = {
 }
 
 
+# Where a kind's example would not fit the parameter: (type, name) -> example.
+_PARAMETER_EXAMPLE = {
+    ("Practitioner", "active"): "true",
+    ("CareTeam", "status"): "active",
+    ("CareTeam", "participant"): "Practitioner/example",
+}
+
+
 def _search_parameters(resource_type: str) -> list[dict[str, Any]]:
     params = [
         _query(
             name,
             {"type": "string"},
             _SEARCH_TEXT[kind.split(":")[0]],
-            example=_SEARCH_EXAMPLE[kind.split(":")[0]],
+            example=_PARAMETER_EXAMPLE.get(
+                (resource_type, name), _SEARCH_EXAMPLE[kind.split(":")[0]]
+            ),
         )
         for name, kind in SEARCH_PARAMETERS[resource_type].items()
     ]

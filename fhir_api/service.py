@@ -9,8 +9,9 @@ retried, now finding the match. Every well-known FHIR server has had that race.
 
 References hold (issue 10): an Observation's subject, device and gateway Device
 must name a live resource the server holds (urn:uuid and conditional references
-resolve within a transaction), and a Patient or Device others refer to is only
-deleted with `_cascade=delete`, which deletes the referrers with it. A batch's
+resolve within a transaction), as must a Device's patient and a CareTeam's subject and
+members; a Patient, Device or Practitioner others refer to is only deleted with
+`_cascade=delete`, which deletes the referrers with it. A batch's
 entries succeed or fail on their own; a transaction is all or nothing.
 """
 
@@ -223,11 +224,13 @@ _TARGET = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})(?:/_history
 
 def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
     """The references that must resolve, with their place: an Observation's subject, device
-    and gateway Device (the references charts, alerts and access rights follow), and a
-    Device's patient (who the device's readings belong to).
+    and gateway Device (the references charts, alerts and access rights follow), a
+    Device's patient (who the device's readings belong to), and a CareTeam's subject and
+    members.
 
     Raises:
-        BadRequest: a Device.patient that names another resource type than Patient.
+        BadRequest: a Device.patient that names another resource type than Patient, or a
+            CareTeam subject or member of a type it cannot be here.
     """
     if resource.get("resourceType") == "Device":
         node = resource.get("patient")
@@ -239,6 +242,8 @@ def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[
                 f"Device.patient refers to a Patient, not {reference!r}", expression=[where]
             )
         return [(node, where)]
+    if resource.get("resourceType") == "CareTeam":
+        return _care_team_references(resource, path)
     if resource.get("resourceType") != "Observation":
         return []
     found: list[tuple[dict[str, Any], str]] = []
@@ -251,6 +256,41 @@ def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[
             node = extension.get("valueReference")
             if isinstance(node, dict) and isinstance(node.get("reference"), str):
                 found.append((node, f"{path}.extension[{index}].valueReference.reference"))
+    return found
+
+
+# What a CareTeam's subject and members may name here: the R4 types this server holds
+# (Group, RelatedPerson, Organization, ... it does not; a team in a team it refuses, so
+# the patients a Practitioner may see are one look-up away, issue 11).
+_CARE_TEAM_TARGETS = {"subject": ("Patient",), "member": ("Practitioner", "Patient")}
+
+
+def _care_team_references(team: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
+    """A CareTeam's subject and participant members: who the team is for and who is in it,
+    the references the access layer follows (issue 11).
+
+    Raises:
+        BadRequest: a subject or member of a type this server does not hold for it.
+    """
+    nodes: list[tuple[str, Any, str]] = [("subject", team.get("subject"), f"{path}.subject")]
+    for index, participant in enumerate(team.get("participant", ())):
+        if isinstance(participant, dict):
+            where = f"{path}.participant[{index}].member"
+            nodes.append(("member", participant.get("member"), where))
+    found: list[tuple[dict[str, Any], str]] = []
+    for element, node, where in nodes:
+        if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):
+            continue
+        reference, allowed = node["reference"], _CARE_TEAM_TARGETS[element]
+        if not reference.startswith(("#", "urn:uuid:")) and not reference.startswith(
+            tuple(f"{kind}{sep}" for kind in allowed for sep in "/?")
+        ):
+            raise BadRequest(
+                f"CareTeam.{'participant.' if element == 'member' else ''}{element} refers to "
+                f"{' or '.join(allowed)} here, not {reference!r}",
+                expression=[f"{where}.reference"],
+            )
+        found.append((node, f"{where}.reference"))
     return found
 
 
@@ -442,8 +482,9 @@ class FhirService:
 
     @staticmethod
     def _refuse_if_referred(tx: Tx, resource_type: str, resource_id: str) -> None:
-        """409 when live Observations or Devices still refer to this Patient or Device."""
-        if resource_type not in ("Patient", "Device"):
+        """409 when live Observations, Devices or CareTeams still refer to this Patient,
+        Device or Practitioner."""
+        if resource_type not in ("Patient", "Device", "Practitioner"):
             return
         target = f"{resource_type}/{resource_id}"
         referrers = tx.referrers(target, limit=_REFERRERS_NAMED + 1)
@@ -637,8 +678,9 @@ class FhirService:
     ) -> None:
         """DELETE [type]/[id] (idempotent).
 
-        A Patient or Device that live Observations (subject, device, gateway) or Devices
-        (patient) refer to is not deleted (409) unless `cascade`: then those are deleted
+        A Patient, Device or Practitioner that live Observations (subject, device,
+        gateway), Devices (patient) or CareTeams (subject, member) refer to is not
+        deleted (409) unless `cascade`: then those are deleted
         with it, and what refers to them, in the same transaction (`_cascade=delete`, as
         HAPI FHIR spells it). Only a system token cascades (it deletes what the caller may
         not see). Callers that see part of the data get 404 for an unknown resource, as

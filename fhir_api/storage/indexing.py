@@ -3,7 +3,11 @@
 Search parameters (FHIR R4 names): Observation `code`, `component-code`,
 `category`, `status`, `subject`/`patient`, `device`, `date`, `identifier`;
 Patient `identifier`, `name`, `family`, `given`, `birthdate`; Device `identifier`,
-`type` (and its `patient` reference, indexed for referential integrity only).
+`type` (and its `patient` reference, indexed for referential integrity only);
+Practitioner `identifier`, `name`, `family`, `given`, `active`; CareTeam
+`identifier`, `status`, `category`, `subject`/`patient`, `participant`
+(participant.member), `date` (period). A CareTeam's references are what the access
+layer follows to tell which patients a staff member's Practitioner may see (issue 11).
 
 The index holds no time zone: a date with an offset is stored as instants, a date
 without one (a birthDate, a date-only effectiveDateTime) as its wall-clock range,
@@ -43,7 +47,11 @@ GATEWAY_PARAM = "gateway-device"
 REFERENCE_PARAMS = ("subject", "device", GATEWAY_PARAM)
 # Every indexed reference that must keep resolving: a Patient or Device is not deleted
 # while one of these refers to it (409), or is deleted with them (_cascade=delete).
-REFERRING: dict[str, tuple[str, ...]] = {"Observation": REFERENCE_PARAMS, "Device": ("patient",)}
+REFERRING: dict[str, tuple[str, ...]] = {
+    "Observation": REFERENCE_PARAMS,
+    "Device": ("patient",),
+    "CareTeam": ("subject", "participant"),
+}
 
 
 @dataclass
@@ -75,13 +83,22 @@ def _reference(value: Any) -> str | None:
     return None
 
 
+def _versionless(reference: str | None) -> str | None:
+    """`Type/id` of `Type/id/_history/n`: a search or a referential check names no version."""
+    return reference.split("/_history/", 1)[0] if reference is not None else None
+
+
 def _date(resource: dict[str, Any], zone: tzinfo) -> tuple[int, int, bool] | None:
     """(start, end, floating) of an Observation's effective[x]."""
     for key in ("effectiveDateTime", "effectiveInstant"):
         if key in resource:
             span, floating = wall_or_instants(parse_date(resource[key]), zone)
             return span.start_ms, span.end_ms, floating
-    period = resource.get("effectivePeriod")
+    return _period(resource.get("effectivePeriod"), zone)
+
+
+def _period(period: Any, zone: tzinfo) -> tuple[int, int, bool] | None:
+    """(start, end, floating) of a Period; an end left out is open (still going)."""
     if isinstance(period, dict) and (period.get("start") or period.get("end")):
         ends = [parse_date(period[k]) if period.get(k) else None for k in ("start", "end")]
         # Floating only when no end names an offset; a mixed period reads its
@@ -124,12 +141,7 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
         if (when := _date(resource, zone)) is not None:
             entries.dates.append(("date", *when))
     elif kind == "Patient":
-        for name in resource.get("name", ()):
-            family = name.get("family")
-            given = name.get("given", [])
-            entries.strings += _strings("family", [family] if family else [])
-            entries.strings += _strings("given", given)
-            entries.strings += _strings("name", [name.get("text"), family, *given])
+        entries.strings += _names(resource)
         if birth := resource.get("birthDate"):
             span, floating = wall_or_instants(parse_date(birth), zone)
             entries.dates.append(("birthdate", span.start_ms, span.end_ms, floating))
@@ -141,4 +153,46 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
         if owner := _reference(resource.get("patient")):
             # Not a search parameter here: what keeps the Patient from being deleted under it.
             entries.references.append(("patient", owner))
+    elif kind == "Practitioner":
+        entries.strings += _names(resource)
+        if isinstance(resource.get("active"), bool):
+            entries.tokens.append(("active", "", "true" if resource["active"] else "false"))
+    elif kind == "CareTeam":
+        _index_care_team(resource, zone, entries)
     return entries
+
+
+def _names(resource: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """`family`, `given` and `name` (text, family and given) of a Patient or Practitioner."""
+    found: list[tuple[str, str, str]] = []
+    for name in resource.get("name", ()):
+        family = name.get("family")
+        given = name.get("given", [])
+        found += _strings("family", [family] if family else [])
+        found += _strings("given", given)
+        found += _strings("name", [name.get("text"), family, *given])
+    return found
+
+
+def _index_care_team(resource: dict[str, Any], zone: tzinfo, entries: IndexEntries) -> None:
+    """A CareTeam's status, categories, subject, members and period.
+
+    Its references are stored without a version, so `participant=Practitioner/x`
+    finds a team that names `Practitioner/x/_history/2`, and neither the Patient nor
+    the Practitioner is deleted under it.
+    """
+    if status := resource.get("status"):
+        entries.tokens.append(("status", "", status))
+    for category in resource.get("category", ()):
+        entries.tokens += [("category", s, c) for s, c in codings(category)]
+    if subject := _versionless(_reference(resource.get("subject"))):
+        entries.references.append(("subject", subject))
+    members = {
+        member
+        for participant in resource.get("participant", ())
+        if isinstance(participant, dict)
+        if (member := _versionless(_reference(participant.get("member"))))
+    }
+    entries.references += [("participant", member) for member in sorted(members)]
+    if (when := _period(resource.get("period"), zone)) is not None:
+        entries.dates.append(("date", *when))

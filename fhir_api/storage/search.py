@@ -99,6 +99,24 @@ SEARCH_PARAMETERS: dict[str, dict[str, str]] = {
         "birthdate": "date",
     },
     "Device": {"_id": "id", "identifier": "token", "type": "token"},
+    "Practitioner": {
+        "_id": "id",
+        "identifier": "token",
+        "name": "string",
+        "family": "string",
+        "given": "string",
+        "active": "token:boolean",
+    },
+    "CareTeam": {
+        "_id": "id",
+        "identifier": "token",
+        "status": "token",
+        "category": "token",
+        "subject": "reference",
+        "patient": "reference:Patient",
+        "participant": "reference",
+        "date": "date",
+    },
 }
 # The modifiers FHIR R4 defines for each kind that this server implements; any other is a 400.
 MODIFIERS: dict[str, frozenset[str]] = {
@@ -109,6 +127,8 @@ MODIFIERS: dict[str, frozenset[str]] = {
     "string": frozenset({"exact", "contains", "missing"}),
 }
 _INDEX_PARAM = {"patient": "subject"}
+# Types whose `date` may be a day of their subject's calendar (the patient's time zone).
+_SUBJECT_DATED = ("Observation", "CareTeam")
 CONTROL = {
     "_count",
     "_offset",
@@ -409,7 +429,9 @@ def parse_search(
             query.clauses.append(_missing(_TABLES[base_kind], resource_type, index_param, value))
         elif kind == "id":
             query.clauses.append(resources.c.id.in_(_values(name, value)))
-        elif kind == "token":
+        elif base_kind == "token":
+            if fixed_target == "boolean":
+                _check_boolean(name, value)
             query.clauses.append(_token_clause(resource_type, index_param, value, modifier))
         elif base_kind == "reference":
             target_type = fixed_target or (modifier if type_modifier else None)
@@ -434,6 +456,13 @@ def parse_search(
         if query.cursor.sort != query.sort:
             raise SearchError("_cursor belongs to a search with another _sort")
     return query
+
+
+def _check_boolean(name: str, value: str) -> None:
+    """A boolean element's token is true or false: anything else would silently match nothing."""
+    for item in _values(name, value):
+        if item not in ("true", "false"):
+            raise SearchError(f"{name}={item!r}: true or false")
 
 
 def _whole(name: str, value: str, maximum: int) -> int:
@@ -574,7 +603,7 @@ def _date_clauses(tx: Tx, query: SearchQuery, default: tzinfo) -> list[ColumnEle
         return and_(*(_date_in_zone(query.resource_type, f, zone) for f in query.dates))
 
     patients = [t.split("/", 1)[1] for t in query.subjects or () if t.startswith("Patient/")]
-    if query.subjects is not None and query.resource_type == "Observation":
+    if query.subjects is not None and query.resource_type in _SUBJECT_DATED:
         # A search over given patients: their zones, no join needed for a single zone.
         by_patient = _patient_zones(tx, patients)
         groups: dict[str, list[str]] = {}
@@ -588,7 +617,7 @@ def _date_clauses(tx: Tx, query: SearchQuery, default: tzinfo) -> list[ColumnEle
         branches = [
             and_(
                 exists().where(
-                    subject.c.resource_type == "Observation",
+                    subject.c.resource_type == query.resource_type,
                     subject.c.resource_id == resources.c.id,
                     subject.c.param == "subject",
                     subject.c.target.in_(targets),

@@ -1,8 +1,9 @@
 """Base FHIR R4 rules the models do not enforce: required bindings and invariants.
 
 Resource rules (`check_rules`): Observation.status, Bundle.type,
-Bundle.entry.request.method, Patient.gender, a Patient's tz-code, Device.status, and
-the invariants obs-6, obs-7, bdl-1, bdl-2, bdl-3, bdl-4 (R4 numbering). Data type
+Bundle.entry.request.method, Patient.gender, a Patient's tz-code, Device.status,
+Practitioner.gender, CareTeam.status, and the invariants obs-6, obs-7, bdl-1, bdl-2,
+bdl-3, bdl-4 and ctm-1 (R4 numbering). Data type
 rules (`check_datatype`, applied to every element of that type wherever it occurs):
 Quantity.comparator (and the Quantity profiles Age, Duration, ...), sqty-1 where the
 position makes a Quantity a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use,
@@ -14,6 +15,7 @@ open but the database does not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -55,6 +57,7 @@ HTTP_VERB = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
 COMPARATOR = {"<", "<=", ">=", ">"}
 GENDER = {"male", "female", "other", "unknown"}
 DEVICE_STATUS = {"active", "inactive", "entered-in-error", "unknown"}
+CARE_TEAM_STATUS = {"proposed", "active", "suspended", "inactive", "entered-in-error"}
 NAME_USE = {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"}
 IDENTIFIER_USE = {"usual", "official", "temp", "secondary", "old"}
 CONTACT_SYSTEM = {"phone", "fax", "email", "pager", "url", "sms", "other"}
@@ -166,7 +169,52 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _time_zone(resource, path, issues)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
+    elif kind == "Practitioner":
+        _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
+    elif kind == "CareTeam":
+        _care_team(resource, path, issues)
     return issues
+
+
+def _care_team(team: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """CareTeam.status, its period's dates (indexed for `date`), and ctm-1."""
+    _binding(team.get("status"), CARE_TEAM_STATUS, f"{path}.status", issues)
+    period = team.get("period")
+    if isinstance(period, dict):
+        for key in ("start", "end"):
+            _on_calendar(period.get(key), f"{path}.period.{key}", issues)
+    for index, participant in enumerate(team.get("participant", ())):
+        if not isinstance(participant, dict) or "onBehalfOf" not in participant:
+            continue
+        member = participant.get("member")
+        reference = member.get("reference") if isinstance(member, dict) else None
+        # ctm-1 resolves the member; only a literal or conditional reference tells its type
+        # here (a contained one is checked against its resourceType).
+        kind = _reference_type(team, reference)
+        if kind is not None and kind != "Practitioner":
+            issues.append(
+                (
+                    "ctm-1: onBehalfOf only when the participant's member is a Practitioner",
+                    f"{path}.participant[{index}].onBehalfOf",
+                )
+            )
+
+
+_TYPED_REFERENCE = re.compile(r"^([A-Z][A-Za-z]{1,63})[/?]")
+
+
+def _reference_type(resource: dict[str, Any], reference: Any) -> str | None:
+    """The resource type a reference names: `Type/id`, `Type?query` or a contained `#id`."""
+    if not isinstance(reference, str):
+        return None
+    if reference.startswith("#"):
+        for inner in resource.get("contained", ()):
+            if isinstance(inner, dict) and inner.get("id") == reference[1:]:
+                kind = inner.get("resourceType")
+                return kind if isinstance(kind, str) else None
+        return None
+    found = _TYPED_REFERENCE.match(reference)  # urn:uuid: ones resolve later, in a transaction
+    return found.group(1) if found else None
 
 
 @cache
