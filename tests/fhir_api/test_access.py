@@ -31,6 +31,8 @@ from .helpers import JSON, blood_pressure
 
 GATEWAY_EXT = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
 WHEN = "2026-11-02T07:30:00+09:00"
+PHD_CATEGORY = "http://hl7.org/fhir/uv/phd/CodeSystem/PhdObservationCategories"
+PHD_BP = "http://hl7.org/fhir/uv/phd/StructureDefinition/PhdCompoundNumericObservation"
 
 
 def device(identifier: str, patient: str | None = None) -> dict[str, Any]:
@@ -43,9 +45,15 @@ def device(identifier: str, patient: str | None = None) -> dict[str, Any]:
     return body
 
 
-def reading(subject: str, gateway_device: str, ident: str, systolic: float = 128) -> dict[str, Any]:
-    body = blood_pressure(subject, WHEN, systolic, 82, ident)
+def reading(
+    subject: str, gateway_device: str, ident: str, sensor: str | None = None
+) -> dict[str, Any]:
+    body = blood_pressure(subject, WHEN, 128, 82, ident)
+    body["device"] = {"reference": sensor or gateway_device}
+    body["category"].append({"coding": [{"system": PHD_CATEGORY, "code": "phd"}]})
     body["extension"] = [{"url": GATEWAY_EXT, "valueReference": {"reference": gateway_device}}]
+    # The PHD profile lets an unassigned reading name its sensor as subject.
+    body["meta"] = {"profile": [PHD_BP]}
     return body
 
 
@@ -125,13 +133,17 @@ def build_world(base: str, engine: Any) -> World:
             ids[f"obs-{home}"] = _created(
                 gateway.post(
                     "/Observation",
-                    json=reading(f"Patient/{patient}", f"Device/{gw}", f"r-{home}"),
+                    json=reading(
+                        f"Patient/{patient}", f"Device/{gw}", f"r-{home}", f"Device/{sensor}"
+                    ),
                 )
             )
             ids[f"unassigned-{home}"] = _created(
                 gateway.post(
                     "/Observation",
-                    json=reading(f"Device/{sensor}", f"Device/{gw}", f"u-{home}"),
+                    json=reading(
+                        f"Device/{sensor}", f"Device/{gw}", f"u-{home}", f"Device/{sensor}"
+                    ),
                 )
             )
     return world
@@ -430,3 +442,25 @@ def test_care_team_changes_reach_staff(world: World) -> None:
         time.sleep(0.6)
         with world.client("care_manager") as cm:
             assert cm.get(f"/Patient/{ids['patient-B']}").status_code == 404
+
+
+def test_include_never_brings_a_device_out_of_reach(world: World) -> None:
+    """A reading of A taken with B's cuff: A's staff see the reading, not B's Device."""
+    ids = world.ids
+    with world.client("system") as system:
+        cuff = _created(system.post("/Device", json=device("cuff-of-b", ids["patient-B"])))
+        shared = reading(
+            f"Patient/{ids['patient-A']}", f"Device/{ids['gw-A']}", "shared", f"Device/{cuff}"
+        )
+        observation = _created(system.post("/Observation", json=shared))
+        try:
+            with world.client("doctor") as doctor:
+                found = doctor.get(
+                    "/Observation?identifier=urn:test|shared&_include=Observation:device"
+                ).json()
+                kinds = [e["resource"]["resourceType"] for e in found["entry"]]
+                assert kinds == ["Observation"], kinds
+                assert doctor.get(f"/Device/{cuff}").status_code == 404
+        finally:
+            assert system.delete(f"/Observation/{observation}").status_code == 204
+            assert system.delete(f"/Device/{cuff}").status_code == 204
