@@ -51,7 +51,10 @@ def _fail(message: str) -> int:
 
 
 def _name(family: str, given: list[str]) -> dict[str, Any]:
-    return {"family": family, "given": given, "text": " ".join([family, *given])}
+    name: dict[str, Any] = {"family": family, "text": " ".join([family, *given])}
+    if given:
+        name["given"] = given
+    return name
 
 
 def _patient_create(args: argparse.Namespace) -> int:

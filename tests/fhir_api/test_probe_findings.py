@@ -12,18 +12,20 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, text
+from alembic import command
+from alembic.config import Config
 
+from fhir_api import migrations
 from fhir_api.app import build_store
 from fhir_api.auth import Role, TokenStore
 from fhir_api.fhir import OperationOutcome
 from fhir_api.responses import fhir_response
 from fhir_api.service import FhirService
-from fhir_api.storage.schema import search_references
 
 from .conftest import RunningServer, serve, settings_for
 from .helpers import JSON, patient, spo2
@@ -383,11 +385,12 @@ def test_migration_0006_indexes_devices_stored_before_it(tmp_path):
         service.update("Patient", "owner", {"resourceType": "Patient", "id": "owner"})
         device = {"resourceType": "Device", "id": "d", "patient": {"reference": "Patient/owner"}}
         service.update("Device", "d", device)
-        with store.transaction() as tx:  # as the code before revision 0006 left it
-            tx.connection.execute(
-                delete(search_references).where(search_references.c.resource_type == "Device")
-            )
-            tx.connection.execute(text("UPDATE alembic_version SET version_num = '0005'"))
+        config = Config()  # back to the schema (and index) before revision 0006
+        config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0005")
+        with store.transaction() as tx:
             assert tx.referrers("Patient/owner") == []
         store.engine.dispose()
         store = build_store(settings)  # migrates to head
