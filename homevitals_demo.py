@@ -120,6 +120,13 @@ class _Home:
                 self.cuffs.append((cuff, patient))
                 who = f"{patient.family} {patient.given}"
                 print(f"  {who}: Patient/{patient_id}, cuff {queued} readings{extra}", flush=True)
+        # The home's gateway uploads with its own token, bound to these patients only,
+        # as an admin makes it with `homevitals admin gateway-token create`.
+        self.token = await asyncio.to_thread(
+            _gateway_token,
+            self.data_dir,
+            [b.patients[k].logical_id for b in bindings for k in b.patients],
+        )
         self.outbox = Outbox(self.data_dir / "gateway.db")
         self._sent_before = self.outbox.counts()["sent"]  # a kept --data-dir has earlier runs
         self.uploader = Uploader(self.base, self.token, self.outbox)
@@ -183,6 +190,25 @@ class _Home:
             _, late = await asyncio.wait(tasks, timeout=_HOME_STOPS_WITHIN)
             for task in late:
                 task.cancel()
+
+
+DEMO_GATEWAY = "demo-home"
+
+
+def _gateway_token(data_dir: Path, patient_ids: list[str | None]) -> str:
+    """Bind the demo home's gateway to its patients and give it a token (in the server's store)."""
+    from sqlalchemy import create_engine
+
+    from fhir_api.access.gateways import GatewayRegistry
+    from fhir_api.auth import TokenStore
+    from fhir_api.roles import TokenKind
+
+    engine = create_engine(f"sqlite:///{data_dir / 'homevitals.db'}")
+    try:
+        GatewayRegistry(engine).bind(DEMO_GATEWAY, sorted({p for p in patient_ids if p}))
+        return TokenStore(engine).create(DEMO_GATEWAY, TokenKind.GATEWAY, gateway=DEMO_GATEWAY)
+    finally:
+        engine.dispose()
 
 
 async def _create_patient(client: httpx.AsyncClient, patient: DemoPatient) -> str:

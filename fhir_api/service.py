@@ -401,6 +401,28 @@ class FhirService:
                 )
 
     @staticmethod
+    def _require_create_after_no_match(
+        access: Access, resource_type: str, entry: int | None
+    ) -> None:
+        """A conditional create that matched nothing needs the create scope.
+
+        A gateway naming its patient by identifier (`Patient?identifier=…`) may not
+        create Patients: the clinic registers them. Until it has, that is the same
+        answer as for a reference to a Patient the server does not hold (400,
+        not-found), which a gateway retries later rather than dropping the reading.
+        """
+        if access.principal.scopes.allows(resource_type, Interaction.CREATE):
+            return
+        if access.principal.kind is TokenKind.GATEWAY:
+            where = f"Bundle.entry[{entry}].resource" if entry is not None else resource_type
+            raise UnresolvedReference(
+                f"no {resource_type} matches this conditional create, and a gateway does "
+                f"not create {resource_type}s: register it on the server first",
+                expression=[where],
+            )
+        access.require(resource_type, Interaction.CREATE)
+
+    @staticmethod
     def _claim(tx: Tx, access: Access, created: Sequence[tuple[str, str]]) -> None:
         """A gateway's new Devices become its own (what its token may see and replace)."""
         if access.principal.kind is TokenKind.GATEWAY and access.principal.gateway:
@@ -510,9 +532,10 @@ class FhirService:
         """POST [type]: create, or return the match of a conditional create."""
         self._check_type(resource_type)
         access = access or system_access()
-        access.require(resource_type, Interaction.CREATE)
-        warnings = tuple(validate_resource(raw, resource_type))
         condition = parse_conditional(if_none_exist) if if_none_exist else None
+        if condition is None:
+            access.require(resource_type, Interaction.CREATE)
+        warnings = tuple(validate_resource(raw, resource_type))
 
         def work(tx: Tx) -> WriteResult:
             if condition is not None:
@@ -526,6 +549,8 @@ class FhirService:
                         )
                     access.note_resource(resource_type, existing.content)
                     return WriteResult(existing, False)
+                # A conditional create that matches nothing creates: only now is it one.
+                self._require_create_after_no_match(access, resource_type, None)
             content = copy.deepcopy(raw)
             content.pop("id", None)
             targets = self._resolve_references(tx, content, resource_type)
@@ -966,8 +991,9 @@ class FhirService:
     ) -> dict[str, Any]:
         entries = raw.get("entry", [])
         plan = [self._plan_entry(index, entry) for index, entry in enumerate(entries)]
-        for method, resource_type, _, _ in plan:
-            access.require(resource_type, _METHOD_NEEDS[method])
+        for method, resource_type, _, condition in plan:
+            if condition is None:  # a conditional create is checked once matched (or not)
+                access.require(resource_type, _METHOD_NEEDS[method])
         _refuse_same_resource_twice(plan)
         full_urls = [entry.get("fullUrl") for entry in entries]
         duplicates = {u for u in full_urls if u and full_urls.count(u) > 1}
@@ -991,6 +1017,9 @@ class FhirService:
         def work(tx: Tx) -> list[dict[str, Any]]:
             matched = self._match_all(tx, plan)
             self._refuse_hidden_matches(tx, access, plan, matched)
+            for i, (_, resource_type, _, condition) in enumerate(plan):
+                if condition is not None and i not in matched:
+                    self._require_create_after_no_match(access, resource_type, i)
             _refuse_same_resource_twice(plan, matched)
             mapping: dict[str, str] = {}
             for i, (method, resource_type, resource_id, _) in enumerate(plan):

@@ -131,6 +131,10 @@ def visibility_clause(access: Access, resource_type: str) -> ColumnElement[bool]
     if access.sees_all(resource_type):
         return None
     if access.principal.kind is TokenKind.GATEWAY:
+        if resource_type == "Patient":
+            # Its bound patients: what its conditional creates of a Patient (a patient
+            # named by identifier) may match. Its scopes let it read no Patient.
+            return resources.c.id.in_(sorted(access.patients or ()))
         return _owned(resource_type, resource_owners.c.gateway == (access.principal.gateway or ""))
     if resource_type == "Practitioner":
         return None  # the staff directory: names, not health data

@@ -34,6 +34,11 @@ class RunningServer:
     token: str
     store: ResourceStore
     settings: Settings
+    admin_token: str | None = None  # a system token, where `token` is a gateway's
+
+    def admin_client(self) -> httpx.Client:
+        """A client with full access (the `system` token), for checks and set-up."""
+        return self.client(self.admin_token)
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {

@@ -140,3 +140,28 @@ def referenced(resource: dict[str, Any]) -> list[str]:
         if reference.startswith(("Patient/", "Device/")):
             found.append(reference)
     return found
+
+
+def gateway_token(engine: Any, gateway: str, patient_ids: list[str]) -> str:
+    """A gateway token bound to `patient_ids` (each a stored Patient), as an admin makes one
+    with `homevitals admin gateway-token create`: what a home gateway uploads with."""
+    from fhir_api.access.gateways import GatewayRegistry
+    from fhir_api.auth import TokenStore
+    from fhir_api.roles import TokenKind
+
+    GatewayRegistry(engine).bind(gateway, patient_ids)
+    return TokenStore(engine).create(gateway, TokenKind.GATEWAY, gateway=gateway)
+
+
+def downgrade(engine: Any, revision: str) -> None:
+    """Take the store's schema back to an Alembic revision (a test of a later migration)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from fhir_api import migrations
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -12,15 +12,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from alembic import command
-from alembic.config import Config
 
-from fhir_api import migrations
 from fhir_api.app import build_store
 from fhir_api.auth import Role, TokenStore
 from fhir_api.fhir import OperationOutcome
@@ -28,7 +24,7 @@ from fhir_api.responses import fhir_response
 from fhir_api.service import FhirService
 
 from .conftest import RunningServer, serve, settings_for
-from .helpers import JSON, patient, spo2
+from .helpers import JSON, downgrade, patient, spo2
 
 
 @pytest.fixture(scope="module")
@@ -385,11 +381,7 @@ def test_migration_0006_indexes_devices_stored_before_it(tmp_path):
         service.update("Patient", "owner", {"resourceType": "Patient", "id": "owner"})
         device = {"resourceType": "Device", "id": "d", "patient": {"reference": "Patient/owner"}}
         service.update("Device", "d", device)
-        config = Config()  # back to the schema (and index) before revision 0006
-        config.set_main_option("script_location", str(Path(migrations.__file__).parent))
-        with store.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0005")
+        downgrade(store.engine, "0005")  # back to the schema (and index) before 0006
         with store.transaction() as tx:
             assert tx.referrers("Patient/owner") == []
         store.engine.dispose()

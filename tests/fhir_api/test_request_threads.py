@@ -73,12 +73,12 @@ def test_reads_and_writes_each_run_a_few_at_once(
 ) -> None:
     reads, writes = Gauge(), Gauge()
 
-    def slow_read(self: FhirService, resource_type: str, resource_id: str) -> Any:
+    def slow_read(self: FhirService, resource_type: str, resource_id: str, **_: Any) -> Any:
         with reads:
             time.sleep(0.15)
         raise NotFound(f"{resource_type}/{resource_id} is not known")
 
-    def slow_bundle(self: FhirService, raw: Any) -> Any:
+    def slow_bundle(self: FhirService, raw: Any, **_: Any) -> Any:
         with writes:
             time.sleep(0.15)
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
@@ -97,7 +97,7 @@ def test_reads_are_answered_while_every_write_waits(
 ) -> None:
     release = threading.Event()
 
-    def stuck_bundle(self: FhirService, raw: Any) -> Any:
+    def stuck_bundle(self: FhirService, raw: Any, **_: Any) -> Any:
         release.wait(20)  # a commit waiting on a slow disk
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
 

@@ -19,7 +19,7 @@ from fhir_api.storage.series.sync import flush_series_outbox, pending_series
 
 from ..services import influxdb_server
 from .conftest import settings_for
-from .helpers import spo2
+from .helpers import downgrade, spo2
 from .test_stats_correctness import vital
 
 START = int(datetime(2024, 11, 1, tzinfo=UTC).timestamp() * 1000)
@@ -44,6 +44,7 @@ def test_migration_0004_derives_old_points_again_issue_10(tmp_path: Path, backen
 
         # Put the store back as the code before issue 10 left it: the Fahrenheit value
         # as it arrived, no point for the second coding (59408-5), schema at 0003.
+        downgrade(store.engine, "0005")  # what later revisions added goes first
         ts = int(datetime(2024, 11, 27, 10, tzinfo=UTC).timestamp() * 1000)
         legacy = SeriesPoint("Patient/m", "8310-5", ts, 98.6, "[degF]", fahrenheit)
         with store.transaction() as tx:

@@ -55,11 +55,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
 
 from fhir_api.launch import start_server_process
 from gateway.outbox import Outbox
 
-from ..fhir_api.helpers import ensure_subjects
+from ..fhir_api.helpers import ensure_subjects, gateway_token
 from ..services import free_port
 
 CUFF = "D0:00:00:00:30:01"  # re-sends its memory
@@ -248,7 +249,7 @@ class KillTest:
         self,
         tmp_path: Path,
         zygote: Zygote,
-        server: tuple[str, str],
+        server: tuple[str, str, str],
         seed: int,
         defect: str | None = None,
     ) -> None:
@@ -256,7 +257,7 @@ class KillTest:
         self.zygote = zygote
         self.defect = defect
         self.runs = 0
-        self.server, self.token = server
+        self.server, self.token, database = server
         run = hashlib.sha256(str(tmp_path).encode()).hexdigest()[:10]  # a FHIR id: no "_"
         self.patients = {a: f"{p}-{run}" for a, p in PATIENTS.items()}
         # The clinic registers its patients before the gateway uploads: the server
@@ -264,6 +265,14 @@ class KillTest:
         headers = {"Authorization": f"Bearer {self.token}"}
         with httpx.Client(base_url=self.server, headers=headers, timeout=30) as client:
             ensure_subjects(client, *(f"Patient/{p}" for p in self.patients.values()))
+        # The gateway uploads with its own token, bound to the home's patients.
+        engine = create_engine(database)
+        try:
+            self.gateway_token = gateway_token(
+                engine, f"kill-{run}", sorted(set(self.patients.values()))
+            )
+        finally:
+            engine.dispose()
         self.seed = seed
         self.rng = random.Random(seed)
         self.home = tmp_path / "home.json"
@@ -293,7 +302,7 @@ class KillTest:
             **os.environ,
             "HOMEVITALS_GATEWAY_CONFIG": str(config),
             "HOMEVITALS_GATEWAY_SERVER_URL": self.server,
-            "HOMEVITALS_GATEWAY_TOKEN": self.token,
+            "HOMEVITALS_GATEWAY_TOKEN": self.gateway_token,
             "HOMEVITALS_GATEWAY_DATA_DIR": str(self.outbox.parent),
         }
         self.log = tmp_path / "gateway.log"
@@ -467,13 +476,14 @@ def check_every_reading_once(result: KillResult) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The server as its own process on loopback: its base URL and a system token."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """The server as its own process on loopback: its base URL, a system token and its
+    database (where the test makes the gateway's token, as `homevitals admin` would)."""
     data = tmp_path_factory.mktemp("kill-server")
     port = free_port()
     process, token = start_server_process(data, port, client="kill-test", log=data / "log")
     try:
-        yield f"http://127.0.0.1:{port}/fhir", token
+        yield f"http://127.0.0.1:{port}/fhir", token, f"sqlite:///{data / 'homevitals.db'}"
     finally:
         process.terminate()
         process.wait(timeout=20)

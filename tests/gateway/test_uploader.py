@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from fhir_api.access.gateways import GatewayRegistry
 from gateway.mapping.bundle import observation_entry
 from gateway.outbox import Outbox, Supporting
 from gateway.uploader import Uploader
@@ -154,9 +155,11 @@ async def test_a_reading_for_a_patient_the_server_does_not_hold_yet_waits_for_it
     assert done.returncode == 0, done.stderr
     (waiting,) = json.loads(done.stdout)["waiting_for_server"]
     assert patient in waiting["outcome"], waiting
-    # The clinic registers the patient; the next attempt delivers the reading.
-    with fhir_server.client() as client:
+    # The clinic registers the patient and binds it to this home's gateway; the next
+    # attempt delivers the reading.
+    with fhir_server.admin_client() as client:
         ensure_subjects(client, patient)
+    GatewayRegistry(fhir_server.store.engine).bind("gateway-tests", [patient.split("/")[1]])
     outbox = Outbox(data / "gateway.db")
     uploader = Uploader(fhir_server.base, fhir_server.token, outbox, batch_size=50)
     rows = outbox.due(10, now=time.time() + 3601)  # at most an hour later
