@@ -327,13 +327,21 @@ class FhirService:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _write(self, work: Callable[[Tx], T]) -> T:
-        """Run `work` in a transaction, retrying when a concurrent writer won a race."""
+    def _write(self, work: Callable[[Tx], T], access: Access | None = None) -> T:
+        """Run `work` in a transaction, retrying when a concurrent writer won a race.
+
+        The request's AuditEvent (`access.write_audit`) is written in the same
+        transaction: a committed write is never missing from the audit trail.
+        """
         for attempt in range(_RETRIES):
             try:
                 with self.store.transaction() as tx:
                     result = work(tx)
+                    if access is not None and access.write_audit is not None:
+                        access.write_audit(tx.connection)
                     pending = tx.series_pending
+                if access is not None and access.write_audit is not None:
+                    access.audited = True
                 break
             except (IntegrityError, _LostRace):
                 if attempt == _RETRIES - 1:
@@ -564,7 +572,7 @@ class FhirService:
             access.note_resource(resource_type, stored.content)
             return WriteResult(stored, True)
 
-        return replace(self._write(work), warnings=warnings)
+        return replace(self._write(work, access), warnings=warnings)
 
     @staticmethod
     def _check_identifiers(
@@ -691,7 +699,7 @@ class FhirService:
             access.note_resource(resource_type, stored.content)
             return WriteResult(stored, current is None)
 
-        return replace(self._write(work), warnings=warnings)
+        return replace(self._write(work, access), warnings=warnings)
 
     def delete(
         self,
@@ -732,7 +740,7 @@ class FhirService:
                 self._refuse_if_referred(tx, resource_type, resource_id)
             tx.delete(resource_type, current)
 
-        self._write(work)
+        self._write(work, access)
         self._zones.pop(f"{resource_type}/{resource_id}", None)  # $stats: 404 from now on
 
     @staticmethod
@@ -978,8 +986,12 @@ class FhirService:
         warnings = validate_resource(raw, "Bundle")
         kind = raw.get("type")
         if kind == "transaction":
+            access.subtype = "transaction"
             return self._transaction(raw, warnings, access)
         if kind == "batch":
+            # Each entry commits on its own: the batch is one AuditEvent, written after.
+            access.subtype = "batch"
+            access.write_audit = None
             return self._batch(raw, access)
         raise BadRequest(
             f"POST [base] takes a transaction or batch Bundle, not {kind!r}",
@@ -1093,7 +1105,7 @@ class FhirService:
                 responses[i] = _response(stored, "201 Created")
             return responses
 
-        responses = self._write(work)
+        responses = self._write(work, access)
         by_entry: dict[int, list[Issue]] = {}
         for text, where in warnings:
             found = _ENTRY_INDEX.match(where)

@@ -8,9 +8,11 @@ and notes the patients each request touched, for the audit trail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import Connection
 
 from ..errors import Forbidden
 from ..roles import StaffRole, TokenKind
@@ -19,6 +21,7 @@ from .scopes import Interaction, Scopes, parse_scopes
 
 __all__ = ["SYSTEM", "Access", "Principal", "system_access"]
 
+_MAX_NOTED = 1000  # entities remembered for the audit trail (it names at most 100)
 _VERBS = {
     Interaction.CREATE: "create",
     Interaction.READ: "read",
@@ -68,6 +71,12 @@ class Access:
     patients: frozenset[str] | None  # None: every patient
     gateways: frozenset[str] | None  # whose own resources (unassigned readings) it sees
     touched: set[str] = field(default_factory=set)  # patient ids, for the audit trail
+    entities: list[str] = field(default_factory=list)  # "Type/id" written or read
+    subtype: str | None = None  # the audit subtype when the path does not say (batch)
+    # Set by the HTTP layer: writes this request's AuditEvent inside a write's own
+    # database transaction, so both commit together (`FhirService._write`).
+    write_audit: Callable[[Connection], None] | None = None
+    audited: bool = False  # True once `write_audit` committed with the data
 
     @property
     def unrestricted(self) -> bool:
@@ -99,8 +108,10 @@ class Access:
         self.touched.update(patients)
 
     def note_resource(self, resource_type: str, content: dict[str, Any]) -> None:
-        """Remember the patients of a resource this request read or wrote."""
+        """Remember a resource this request read or wrote, and its patients."""
         self.touched.update(patient_ids(resource_type, content))
+        if isinstance(content.get("id"), str) and len(self.entities) < _MAX_NOTED:
+            self.entities.append(f"{resource_type}/{content['id']}")
 
 
 def system_access() -> Access:
