@@ -459,6 +459,21 @@ def test_a_transaction_with_a_wrong_team_reference_is_refused_whole(client, subj
     assert ids(client, f"/Practitioner?identifier={STAFF}|{staff_id}") == set()
 
 
+def test_on_behalf_of_a_patient_named_by_urn_uuid_is_400_ctm_1(client):
+    """Validation cannot tell a urn:uuid member's type; the transaction can."""
+    patient_url = f"urn:uuid:{uuid.uuid4()}"
+    team = care_team(new_patient(client), patient_url)
+    team["participant"][0]["onBehalfOf"] = {"reference": "Organization/clinic"}
+    family = unique("Carer")
+    bundle = transaction(
+        post(team), post({"resourceType": "Patient", "name": [{"family": family}]}, patient_url)
+    )
+    response = client.post("", json=bundle, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert issue(response)["expression"] == ["Bundle.entry[0].resource.participant[0].onBehalfOf"]
+    assert ids(client, f"/Patient?family={family}") == set()
+
+
 def test_a_transaction_deleting_a_named_practitioner_is_409_unless_it_deletes_the_team(client):
     patient, doctor = new_patient(client), new_practitioner(client)
     tid = create(client, care_team(patient, doctor))["id"]
