@@ -270,13 +270,22 @@ def _care_team_references(team: dict[str, Any], path: str) -> list[tuple[dict[st
     the references the access layer follows (issue 11).
 
     Raises:
-        BadRequest: a subject or member of a type this server does not hold for it.
+        BadRequest: a subject or member of a type this server does not hold for it, or
+            ctm-1 broken by a member a transaction's urn:uuid named (validation could
+            not tell its type).
     """
     nodes: list[tuple[str, Any, str]] = [("subject", team.get("subject"), f"{path}.subject")]
     for index, participant in enumerate(team.get("participant", ())):
         if isinstance(participant, dict):
-            where = f"{path}.participant[{index}].member"
-            nodes.append(("member", participant.get("member"), where))
+            where = f"{path}.participant[{index}]"
+            member = participant.get("member")
+            nodes.append(("member", member, f"{where}.member"))
+            reference = member.get("reference") if isinstance(member, dict) else None
+            if "onBehalfOf" in participant and str(reference).startswith("Patient"):
+                raise BadRequest(
+                    "ctm-1: onBehalfOf only when the participant's member is a Practitioner",
+                    expression=[f"{where}.onBehalfOf"],
+                )
     found: list[tuple[dict[str, Any], str]] = []
     for element, node, where in nodes:
         if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):

@@ -45,8 +45,9 @@ _MAX_STRING = 512  # the string index columns' length
 GATEWAY_PARAM = "gateway-device"
 # The indexed references of an Observation: who refers to a Patient or Device.
 REFERENCE_PARAMS = ("subject", "device", GATEWAY_PARAM)
-# Every indexed reference that must keep resolving: a Patient or Device is not deleted
-# while one of these refers to it (409), or is deleted with them (_cascade=delete).
+# Every indexed reference that must keep resolving: a Patient, Device or Practitioner is
+# not deleted while one of these refers to it (409), or is deleted with them
+# (_cascade=delete).
 REFERRING: dict[str, tuple[str, ...]] = {
     "Observation": REFERENCE_PARAMS,
     "Device": ("patient",),

@@ -145,7 +145,7 @@ class Tx:
 
     def referrers(self, target: str, limit: int | None = None) -> list[tuple[str, str]]:
         """(type, id) of live resources referring to `target` (`REFERRING`: an Observation's
-        subject, device or gateway, a Device's patient).
+        subject, device or gateway, a Device's patient, a CareTeam's subject and members).
 
         Deleted resources are unindexed, so every row found is a live referrer.
         """

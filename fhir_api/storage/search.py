@@ -271,6 +271,24 @@ def _indexed(
     )
 
 
+def _referring(resource_type: str, param: str, targets: list[str]) -> ColumnElement[bool]:
+    """The resource refers to one of `targets` through `param`.
+
+    The ids of the referrers, looked up by target in the index, not an EXISTS per
+    resource: SQLite ran the EXISTS for every resource of the type, 260 ms for a
+    Practitioner's CareTeams among 20,000 and 1.6 s for a patient's Observations among
+    300,000, against 4 ms and 12 ms this way. The access layer asks for a staff
+    member's CareTeams on every request (issue 11).
+    """
+    return resources.c.id.in_(
+        select(search_references.c.resource_id).where(
+            search_references.c.resource_type == resource_type,
+            search_references.c.param == param,
+            search_references.c.target.in_(targets),
+        )
+    )
+
+
 def _missing(table: Table, resource_type: str, param: str, value: str) -> ColumnElement[bool]:
     """`:missing=true` (no value for the parameter) or `:missing=false` (some value)."""
     if value not in ("true", "false"):
@@ -438,14 +456,7 @@ def parse_search(
             targets = _reference_targets(name, value, target_type)
             if index_param == "subject" and query.subjects is None:
                 query.subjects = targets
-            query.clauses.append(
-                _indexed(
-                    search_references,
-                    resource_type,
-                    index_param,
-                    search_references.c.target.in_(targets),
-                )
-            )
+            query.clauses.append(_referring(resource_type, index_param, targets))
         elif kind == "date":
             query.dates.append(_date_filter(index_param, value))
         elif kind == "string":
