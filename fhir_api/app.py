@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from .access.loader import AccessLoader
+from .audit.http import AuditMiddleware
+from .audit.record import NullAudit
 from .auth import TokenStore
 from .backup import server_lock
 from .errors import FhirError, PayloadTooLarge, operation_outcome
@@ -224,6 +226,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     app.state.store = store
     app.state.tokens = tokens
     app.state.access = AccessLoader(store.engine)
+    app.state.audit = NullAudit()  # replaced by the audit trail's log below
     app.state.write_limiter = anyio.CapacityLimiter(WRITE_THREADS)
     app.state.service = InstrumentedService(
         store,
@@ -238,7 +241,8 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     app.openapi = lambda: document  # type: ignore[method-assign]
 
     @app.exception_handler(FhirError)
-    async def _fhir_error(_: Request, error: FhirError) -> Response:
+    async def _fhir_error(request: Request, error: FhirError) -> Response:
+        request.state.audit_detail = str(error)[:500]  # why it was refused, for the AuditEvent
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return fhir_response(error.outcome(), error.status, headers)
 
@@ -256,6 +260,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     # Unexpected errors are logged and answered once, in RequestLog (the outermost layer):
     # an Exception handler here would let Starlette re-raise them for uvicorn to log again.
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware, sink=lambda: app.state.audit)
     app.add_middleware(RequestLog, observe=observe_request)
     return app
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from .access.loader import AccessLoader
 from .access.principal import Access
+from .audit.http import bind_write_audit
 from .auth import TokenStore
 from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from .fhir import parse_body
@@ -50,6 +51,7 @@ async def require_access(
     access = loader.cached(known) if known is not None else None
     if access is None:
         access = await run_in_threadpool(_verify_and_load, tokens, loader, authorization)
+    bind_write_audit(access, request.scope, request.app.state.audit)
     request.state.access = access
     return access
 

@@ -17,10 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from sqlalchemy import Connection
+
 from ..access.principal import Access
 from .record import AuditRecord, AuditSink
 
-__all__ = ["AuditMiddleware", "describe"]
+__all__ = ["AuditMiddleware", "bind_write_audit", "describe"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -93,6 +95,30 @@ def describe(
         query=query or None,
         detail=detail,
     )
+
+
+_WRITES = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+
+
+def bind_write_audit(access: Access, scope: Scope, sink: AuditSink) -> None:
+    """Let a write record its AuditEvent inside its own transaction (see `FhirService._write`)."""
+    method = scope.get("method", "GET")
+    if method not in _WRITES:
+        return
+    client = scope.get("client")
+
+    def write(connection: Connection) -> None:
+        record = describe(
+            method,
+            scope.get("path", ""),
+            scope.get("query_string", b"").decode("latin-1"),
+            200,
+            access,
+            address=client[0] if client else None,
+        )
+        sink.record_in(connection, [record])
+
+    access.write_audit = write
 
 
 class AuditMiddleware:

@@ -10,7 +10,12 @@ An `AuditRecord` becomes one FHIR `AuditEvent` (R4): `action` is AuditEvent.acti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection
 
 __all__ = ["AuditRecord", "AuditSink", "NullAudit"]
 
@@ -39,9 +44,16 @@ class AuditSink(Protocol):
     def record(self, event: AuditRecord) -> None:
         """Keep `event`; must not raise for a full or slow store (the writer retries)."""
 
+    def record_in(self, connection: Connection, events: Sequence[AuditRecord]) -> list[int]:
+        """Append `events` inside the caller's open transaction (they commit with it)."""
+
 
 class NullAudit:
     """Keeps nothing: for tools that touch no patient data."""
 
     def record(self, event: AuditRecord) -> None:
         """Drop `event`."""
+
+    def record_in(self, connection: Connection, events: Sequence[AuditRecord]) -> list[int]:
+        """Drop `events`."""
+        return []
