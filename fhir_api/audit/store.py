@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..storage.database import READ_ONLY
 from ..storage.schema import audit_chain_head, audit_event_patients, audit_events
 from .chain import Break, ChainCheck, StoredLink, canonical, link_hash
-from .events import OBSERVER, Indexed, indexed, render
+from .events import OBSERVER, Indexed, indexed, render_with_fields
 from .query import AuditQuery
 from .record import AuditRecord
 
@@ -45,10 +45,7 @@ class Prepared:
 
 def prepare(record: AuditRecord, observer: str = OBSERVER) -> Prepared:
     """Render `record` and compute its columns (pure; never raises for a record)."""
-    document = render(record, observer)
-    fields = indexed(document)
-    if fields is None:  # render's own output always indexes; a bug if not
-        raise AssertionError("render produced an AuditEvent indexed() cannot read")
+    document, fields = render_with_fields(record, observer)
     return Prepared(canonical(document), fields)
 
 

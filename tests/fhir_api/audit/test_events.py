@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from fhir_api.audit.events import MAX_ENTITIES, indexed, instant, render
+from fhir_api.audit.events import MAX_ENTITIES, indexed, instant, render, render_with_fields
 from fhir_api.audit.record import AuditRecord
 from fhir_api.fhir import model_class
 from fhir_api.validation.elements import ElementValidator
@@ -70,6 +70,7 @@ def test_indexed_fields_are_what_the_record_said(name):
     assert fields.outcome == given.outcome
     assert fields.recorded_ms == given.recorded_ms
     assert fields.patients == tuple(sorted(set(given.patients)))
+    assert render_with_fields(given) == (render(given), fields)
 
 
 def test_read_names_who_where_and_whose_data():
@@ -135,6 +136,7 @@ def test_odd_input_is_recorded_not_refused():
     assert "unknown action" in document["outcomeDesc"]
     fields = indexed(document)
     assert fields is not None
+    assert render_with_fields(odd)[1] == fields
     assert len(fields.agent) == 256
     assert "\ud800" not in fields.agent and "\x00" not in fields.subtype
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -117,3 +118,21 @@ def test_two_engines_on_one_postgresql_keep_one_chain(engine):
     assert _seqs(engine) == list(range(1, 431))
     verdict = verify(engine)
     assert verdict.intact, verdict.broken
+
+
+def test_server_shutdown_writes_every_queued_event(tmp_path):
+    from fhir_api.app import create_app
+    from fhir_api.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path))
+
+    async def serve_briefly() -> None:  # the server's start and shutdown, as uvicorn runs them
+        async with app.router.lifespan_context(app):
+            for n in range(2_000):
+                app.state.audit.record(record(n))
+
+    asyncio.run(serve_briefly())
+    engine = app.state.store.engine
+    assert count_events(engine) == 2_000
+    assert verify(engine).intact
+    engine.dispose()
