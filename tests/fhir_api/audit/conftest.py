@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -11,19 +12,45 @@ import sqlalchemy as sa
 from fhir_api.audit.record import AuditRecord
 from fhir_api.storage.database import make_engine, migrate
 
-from ...services import postgres_database
+from ...services import PG_ADMIN_URL, postgres_database
 
 BACKENDS = ["sqlite", "postgresql"]
 T0 = 1_764_460_800_000  # 2025-11-30T00:00:00Z
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database to copy: a copy takes ~0.1 s, migrating one ~1.5 s."""
+    with postgres_database() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+        yield url
+
+
+@contextmanager
+def _copy_of(template_url: str) -> Iterator[str]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    template = template_url.rsplit("/", 1)[1]
+    name = f"hv_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        yield template_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[sa.Engine]:
+    """A migrated, empty store: a SQLite file, or a fresh PostgreSQL database."""
     with ExitStack() as stack:
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / 'store.db'}"
         else:
-            url = stack.enter_context(postgres_database())
+            url = stack.enter_context(_copy_of(request.getfixturevalue("postgres_template")))
         engine = make_engine(url)
         migrate(engine)
         yield engine
@@ -55,3 +82,12 @@ def drop_triggers(connection: sa.Connection) -> None:
         for table in ("audit_events", "audit_event_patients"):
             for verb in ("update", "delete"):
                 connection.exec_driver_sql(f"DROP TRIGGER {table}_no_{verb}")
+
+
+@pytest.fixture
+def pg_engine(postgres_template: str) -> Iterator[sa.Engine]:
+    """A migrated, empty PostgreSQL store (for what only PostgreSQL has or needs)."""
+    with _copy_of(postgres_template) as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()

@@ -162,9 +162,8 @@ def test_triggers_refuse_update_and_delete(engine, statement):
     assert verify(engine).count == 2
 
 
-def test_truncate_is_refused_on_postgresql(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE")
+def test_truncate_is_refused_on_postgresql(pg_engine):
+    engine = pg_engine
     _append(engine, 1)
     for table in ("audit_events", "audit_event_patients"):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as c:
