@@ -81,7 +81,14 @@ class AuditLog:
         self.failures = 0  # failed batch writes, each retried
 
     def record(self, event: AuditRecord) -> None:
-        """Queue `event` for the writer thread; never blocks on the database."""
+        """Queue `event` for the writer thread; never blocks on the database.
+
+        After `close()` (a request that finished during shutdown) the event is written
+        at once instead, in the caller's thread: late, never lost.
+        """
+        if self._closed:
+            self._write([event])
+            return
         self._queue.append(event)
         if self._thread is None:
             self._start()

@@ -169,3 +169,33 @@ def test_truncate_is_refused_on_postgresql(pg_engine):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as c:
             c.exec_driver_sql(f"TRUNCATE {table}")
     assert verify(engine).count == 1
+
+
+def _downgrade_to_0007(engine: sa.Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from fhir_api.storage.database import _MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+
+
+def test_downgrade_refuses_to_drop_a_trail_with_events(engine):
+    _append(engine, 1)
+    with pytest.raises(RuntimeError, match="holds 1 events"):
+        _downgrade_to_0007(engine)
+    assert verify(engine).count == 1
+
+
+def test_downgrade_and_upgrade_of_an_empty_trail(engine):
+    from fhir_api.storage.database import migrate
+
+    _downgrade_to_0007(engine)
+    assert "audit_events" not in sa.inspect(engine).get_table_names()
+    migrate(engine)
+    assert _append(engine, 1) == [1]
+    assert verify(engine).intact

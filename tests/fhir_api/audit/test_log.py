@@ -53,6 +53,14 @@ def test_close_writes_everything_queued(engine):
     assert verify(engine).intact
 
 
+def test_a_record_after_close_is_written_at_once(engine):
+    log = AuditLog(engine)
+    log.record(record(1))
+    log.close()
+    log.record(record(2))
+    assert _seqs(engine) == [1, 2]
+
+
 def test_flush_waits_for_earlier_records_only(engine):
     log = AuditLog(engine, interval=60)
     log.record(record(1))
