@@ -59,7 +59,7 @@ def main() -> None:
     migrate(engine)
     print(f"backend: {engine.dialect.name}")
 
-    log = AuditLog(engine, interval=3600, batch_size=10**9)
+    log = AuditLog(engine, interval=3600)
     records = [_record(n) for n in range(100_000)]
     log.record(records[0])  # starts the thread (which now sleeps for an hour)
     samples = []

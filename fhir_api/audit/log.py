@@ -92,7 +92,7 @@ class AuditLog:
         self._queue.append(event)
         if self._thread is None:
             self._start()
-        elif len(self._queue) >= self._batch_size:
+        elif len(self._queue) == self._batch_size:  # the writer drains all once awake
             self._wake.set()
 
     def record_in(self, connection: Connection, events: Sequence[AuditRecord]) -> list[int]:

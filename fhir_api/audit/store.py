@@ -80,6 +80,8 @@ def append(connection: Connection, events: Sequence[Prepared]) -> list[int]:
         )
         patients.extend({"patient_id": p, "seq": seq} for p in fields.patients)
         previous = digest
+    # executemany: psycopg pipelines the rows (measured faster here than multi-row
+    # INSERTs, with or without RETURNING); sqlite3 loops in C.
     connection.execute(insert(audit_events), rows)
     if patients:
         connection.execute(insert(audit_event_patients), patients)
