@@ -27,7 +27,8 @@ from starlette.responses import Response
 
 from .access.loader import AccessLoader
 from .audit.http import AuditMiddleware
-from .audit.record import NullAudit
+from .audit.log import AuditLog
+from .audit.routes import audit_router
 from .auth import TokenStore
 from .backup import server_lock
 from .errors import FhirError, PayloadTooLarge, operation_outcome
@@ -168,6 +169,9 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     """A HomeVitals FHIR server."""
     store = store or build_store(settings)
     tokens = TokenStore(store.engine)
+    # The audit trail's writer: its thread starts with the first record, and shutdown
+    # writes out what is queued (fhir_api/audit/log.py).
+    audit = AuditLog(store.engine)
     flush_lock = asyncio.Lock()
     external_series = not store.series.in_resource_transaction
 
@@ -209,6 +213,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         finally:
             if task is not None:
                 task.cancel()
+            await asyncio.to_thread(audit.close)  # every queued AuditEvent written first
             if checkpointer is not None:
                 await asyncio.to_thread(checkpointer.stop)
             store.series.close()
@@ -226,7 +231,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     app.state.store = store
     app.state.tokens = tokens
     app.state.access = AccessLoader(store.engine)
-    app.state.audit = NullAudit()  # replaced by the audit trail's log below
+    app.state.audit = audit
     app.state.write_limiter = anyio.CapacityLimiter(WRITE_THREADS)
     app.state.service = InstrumentedService(
         store,
@@ -236,6 +241,8 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     # The public conformance routes first: /fhir/metadata must not reach /fhir/{type}.
     app.include_router(conformance_router)
     app.include_router(operations_router)
+    # Before the generic routes: /fhir/AuditEvent must not reach /fhir/{type}.
+    app.include_router(audit_router)
     app.include_router(router)
     document = openapi_document(title=app.title)
     app.openapi = lambda: document  # type: ignore[method-assign]

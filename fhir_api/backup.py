@@ -10,8 +10,15 @@ answers); those acknowledged while it runs may or may not be.
 while any server uses the store: each server process holds a shared `flock` on
 `<database>.lock` while it runs, and restore needs it exclusively.
 
+The copy is the whole database file: the audit trail (`audit_events`, its patient
+index and chain head) and its append-only triggers come with it. A restore puts
+the backup's trail back, intact but without the events recorded since the backup
+(`homevitals admin audit verify` then prints an older head hash).
+
 PostgreSQL and InfluxDB have their own tools (`pg_dump`, `influxd backup`); this
-module refuses them with a message that says so. With InfluxDB as the series
+module refuses them with a message that says so. `pg_dump` carries the audit
+tables, the trigger function and its triggers (they guard UPDATE, DELETE and
+TRUNCATE, not the COPY a restore loads rows with). With InfluxDB as the series
 backend, a restored SQLite store can rebuild the series with `homevitals server
 reindex`.
 """

@@ -210,6 +210,41 @@ def _search_parameters(resource_type: str, params: dict[str, str]) -> list[dict[
     return entries
 
 
+# AuditEvent: read and search only (fhir_api/audit/query.py), for those allowed to
+# read the audit trail; every change is refused with 405.
+_AUDIT_PARAMETERS = [
+    ("patient", "reference", "events that touched this Patient (Patient/id or id)"),
+    ("agent", "token", "who: staff:<username>, gateway:<name>, system:<token name>, anonymous"),
+    ("date", "date", "when recorded, with eq, ge, gt, le or lt"),
+    ("action", "token", "C, R, U, D or E"),
+    ("subtype", "token", "read, search, create, update, delete, transaction, $stats, login, ..."),
+    ("outcome", "token", "0 success, 4 refused or failed by the client, 8 server failure"),
+]
+
+
+def _audit_event_resource() -> dict[str, Any]:
+    return {
+        "type": "AuditEvent",
+        "documentation": "The audit trail, newest first; read-only, hash-chained "
+        "('homevitals admin audit verify'); readable with a system token.",
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "searchParam": [
+            {"name": name, "type": kind, "documentation": text}
+            for name, kind, text in _AUDIT_PARAMETERS
+        ]
+        + [
+            {"name": "_count", "type": "number", "documentation": "page size (1 to 1000)"},
+        ],
+    }
+
+
 def capability_statement(base: str) -> dict[str, Any]:
     """The server's CapabilityStatement (kind: instance)."""
     release = software_release()
@@ -251,6 +286,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                 },
             ]
         resources.append(entry)
+    resources.append(_audit_event_resource())
     software: dict[str, Any] = {"name": "HomeVitals FHIR server", "version": release.version}
     if release.date is not None:
         software["releaseDate"] = release.date

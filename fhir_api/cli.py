@@ -247,8 +247,18 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0 if count else 1
 
 
+def _add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .cli_admin_audit import register as register_audit
+    from .cli_admin_gateways import register as register_gateways
+
+    admin = commands.add_parser("admin", help="accounts, patients, care teams, gateways, audit")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    register_gateways(admin_commands)
+    register_audit(admin_commands)
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `server` and `token`."""
+    """Register `server`, `token` and `admin`."""
     server = commands.add_parser("server", help="run the FHIR server (or: server reindex)")
     server.add_argument("--data-dir", help="embedded store directory (HOMEVITALS_DATA_DIR)")
     server.add_argument("--host")
@@ -273,8 +283,4 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     revoke.add_argument("--name", required=True)
     revoke.add_argument("--data-dir")
     revoke.set_defaults(handler=_token_revoke)
-    admin = commands.add_parser("admin", help="accounts, patients, care teams, gateways, audit")
-    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
-    from . import cli_admin_gateways
-
-    cli_admin_gateways.register(admin_commands)
+    _add_admin_commands(commands)

@@ -305,12 +305,65 @@ def _operation_paths() -> dict[str, Any]:
     }
 
 
+def _audit_paths() -> dict[str, Any]:
+    """AuditEvent: search and read only (its other methods answer 405)."""
+    string = {"type": "string"}
+    bundle = {"$ref": "#/components/schemas/Bundle"}
+    parameters = [
+        _query("patient", string, "Patient/id or id", example="Patient/example"),
+        _query("agent", string, "staff:<username>, gateway:<name>, ...", example="system:ops"),
+        _query(
+            "date",
+            string,
+            "when recorded; prefixes eq, ge, gt, le, lt",
+            example="ge2024-10-01",
+        ),
+        _query("action", {"type": "string", "enum": list("CRUDE")}, "C, R, U, D or E"),
+        _query("subtype", string, "read, search, create, ..., $stats, login", example="read"),
+        _query("outcome", {"type": "string", "enum": ["0", "4", "8", "12"]}, "0 success"),
+        _query(
+            "_count",
+            {"type": "integer", "minimum": 1, "maximum": 1000},
+            "page size",
+            example=10,
+        ),
+        _query(
+            "_cursor",
+            {"type": "string", "pattern": "^[0-9]{1,18}$"},
+            "where a page starts (from next links)",
+        ),
+        _FORMAT,
+    ]
+    return {
+        "/fhir/AuditEvent": {
+            "get": {
+                "operationId": "searchAuditEvent",
+                "summary": "search the audit trail (newest first; system tokens)",
+                "parameters": parameters,
+                "responses": _responses({200: bundle}, _ERRORS_READ),
+            }
+        },
+        "/fhir/AuditEvent/{id}": {
+            "get": {
+                "operationId": "readAuditEvent",
+                "summary": "read one AuditEvent (system tokens)",
+                "parameters": [
+                    _path("id", {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+                    _FORMAT,
+                ],
+                "responses": _responses({200: _resource("AuditEvent")}, _ERRORS_READ),
+            }
+        },
+    }
+
+
 def openapi_document(title: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the FHIR API."""
     paths: dict[str, Any] = {}
     for resource_type in SEARCH_PARAMETERS:
         paths.update(_type_paths(resource_type))
     paths.update(_operation_paths())
+    paths.update(_audit_paths())
 
     def typed(resource_type: str) -> dict[str, Any]:
         schema = _resource(resource_type)

@@ -256,6 +256,15 @@ def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[
             node = extension.get("valueReference")
             if isinstance(node, dict) and isinstance(node.get("reference"), str):
                 found.append((node, f"{path}.extension[{index}].valueReference.reference"))
+    for node, where in found:
+        if "/_history/" in node["reference"]:
+            # Indexed as written, `Patient/x/_history/1` would be another patient than
+            # `Patient/x` to search, deletion checks and access rights (issue 11).
+            raise BadRequest(
+                f"reference {node['reference']!r}: an Observation names its subject, device "
+                "and gateway without a version",
+                expression=[where],
+            )
     return found
 
 

@@ -23,6 +23,9 @@ from sqlalchemy import (
 
 __all__ = [
     "api_tokens",
+    "audit_chain_head",
+    "audit_event_patients",
+    "audit_events",
     "gateway_patients",
     "gateways",
     "identifiers",
@@ -276,4 +279,49 @@ series_outbox = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
+)
+
+# The audit trail (fhir_api/audit): one row per AuditEvent, append-only. `seq` is
+# given by the writer under the chain head's lock (no gaps: a missing number is a
+# deleted row); `hash` chains each row to the one before (fhir_api/audit/chain.py).
+# The other columns repeat what `content` says, for search; verify checks they agree.
+# Triggers (migration 0008) refuse UPDATE and DELETE on both tables.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # INTEGER on SQLite: the rowid itself, so rows are stored in chain order.
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("recorded_ms", BigInteger, nullable=False),
+    Column("agent", String(256), nullable=False),
+    Column("action", String(1), nullable=False),
+    Column("subtype", String(64), nullable=False),
+    Column("outcome", String(2), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_audit_events_agent", audit_events.c.agent, audit_events.c.seq)
+Index("ix_audit_events_recorded", audit_events.c.recorded_ms, audit_events.c.seq)
+Index("ix_audit_events_action", audit_events.c.action, audit_events.c.seq)
+
+# The patients each event touched (search by patient, newest first).
+audit_event_patients = Table(
+    "audit_event_patients",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+)
+Index("ix_audit_event_patients_seq", audit_event_patients.c.seq)
+
+# The chain's last link, one row (id 1): appending locks it (FOR UPDATE on
+# PostgreSQL; SQLite's write lock does the same), so the chain stays one line with
+# several workers and servers. It also tells verify where the chain should end.
+audit_chain_head = Table(
+    "audit_chain_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )

@@ -464,3 +464,14 @@ def test_include_never_brings_a_device_out_of_reach(world: World) -> None:
         finally:
             assert system.delete(f"/Observation/{observation}").status_code == 204
             assert system.delete(f"/Device/{cuff}").status_code == 204
+
+
+def test_a_versioned_subject_is_refused(world: World) -> None:
+    """`Patient/x/_history/1` was stored as written: another patient to search and to the
+    access rules, so a gateway's reading would have been hidden from the patient's staff."""
+    ids = world.ids
+    body = reading(f"Patient/{ids['patient-A']}/_history/1", f"Device/{ids['gw-A']}", "v-1")
+    with world.client("gateway-A") as gateway:
+        refused = gateway.post("/Observation", json=body)
+        assert refused.status_code == 400, refused.text
+        assert "without a version" in refused.text

@@ -63,7 +63,14 @@ def test_metadata_is_a_truthful_capability_statement(client):
     CapabilityStatement.model_validate(statement)
     assert statement["fhirVersion"] == "4.0.1"
     types = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(types) == {"Patient", "Device", "Observation", "Practitioner", "CareTeam"}
+    assert set(types) == {
+        "Patient",
+        "Device",
+        "Observation",
+        "Practitioner",
+        "CareTeam",
+        "AuditEvent",
+    }
     assert types["Observation"]["conditionalCreate"] is True
     params = {p["name"] for p in types["Observation"]["searchParam"]}
     assert {"patient", "subject", "code", "date", "category", "device"} <= params
