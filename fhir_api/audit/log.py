@@ -96,7 +96,11 @@ class AuditLog:
             self._wake.set()
 
     def record_in(self, connection: Connection, events: Sequence[AuditRecord]) -> list[int]:
-        """Append `events` in `connection`'s open transaction (committed with it); their seqs."""
+        """Append `events` in `connection`'s open transaction (committed with it); their seqs.
+
+        The chain head stays locked until that transaction ends (on PostgreSQL, other
+        appends wait for it): call this last, just before the commit.
+        """
         return append(connection, [prepare(event, self._observer) for event in events])
 
     def flush(self, timeout: float | None = None) -> bool:

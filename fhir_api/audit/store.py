@@ -30,7 +30,16 @@ from .events import OBSERVER, Indexed, indexed, render_with_fields
 from .query import AuditQuery
 from .record import AuditRecord
 
-__all__ = ["Prepared", "Verdict", "append", "prepare", "read_event", "search_events", "verify"]
+__all__ = [
+    "Prepared",
+    "Verdict",
+    "append",
+    "count_events",
+    "prepare",
+    "read_event",
+    "search_events",
+    "verify",
+]
 
 _PAGE = 1_000
 
