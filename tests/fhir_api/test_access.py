@@ -475,3 +475,115 @@ def test_a_versioned_subject_is_refused(world: World) -> None:
         refused = gateway.post("/Observation", json=body)
         assert refused.status_code == 400, refused.text
         assert "without a version" in refused.text
+
+
+# --- the audit trail ------------------------------------------------------------------------
+
+
+def _newest_audit(world: World) -> int:
+    with world.client("system") as system:
+        found = system.get("/AuditEvent?_count=1").json()
+    entries = found.get("entry", [])
+    return int(entries[0]["resource"]["id"]) if entries else 0
+
+
+def _events_since(world: World, since: int, agent: str, want: int = 1) -> list[dict[str, Any]]:
+    """The AuditEvents `agent` caused after `since` (reads are written within moments)."""
+    deadline = time.monotonic() + 5
+    while True:
+        with world.client("system") as system:
+            found = system.get(f"/AuditEvent?agent={agent}&_count=100").json()
+        events = [e["resource"] for e in found.get("entry", []) if int(e["resource"]["id"]) > since]
+        if len(events) >= want or time.monotonic() > deadline:
+            return list(reversed(events))
+        time.sleep(0.05)
+
+
+def _summary(event: dict[str, Any]) -> tuple[str, str, str, set[str]]:
+    subtype = (
+        next(c["code"] for c in event["subtype"] if c["system"] == "urn:homevitals:audit-subtype")
+        if any(c["system"] == "urn:homevitals:audit-subtype" for c in event["subtype"])
+        else event["subtype"][0]["code"]
+    )
+    patients = {
+        e["what"]["reference"].split("/")[1]
+        for e in event.get("entity", [])
+        if e.get("role", {}).get("code") == "1"
+    }
+    return event["action"], subtype, event["outcome"], patients
+
+
+def test_every_interaction_leaves_one_audit_event(world: World) -> None:
+    ids = world.ids
+    a, b = ids["patient-A"], ids["patient-B"]
+    cases: list[tuple[str, str, str, tuple[str, str, str, set[str]]]] = [
+        # (who, method, path, (action, subtype, outcome, patients))
+        ("doctor", "GET", f"/Observation/{ids['obs-A']}", ("R", "read", "0", {a})),
+        ("doctor", "GET", f"/Observation/{ids['obs-B']}", ("R", "read", "4", set())),
+        ("doctor", "GET", f"/Observation?patient=Patient/{a}", ("E", "search", "0", {a})),
+        ("doctor", "GET", f"/Observation?patient=Patient/{b}", ("E", "search", "0", set())),
+        (
+            "nurse",
+            "GET",
+            f"/Observation/$stats?subject=Patient/{a}&code=8480-6&start=2026-11-01&end=2026-11-03",
+            ("E", "$stats", "0", {a}),
+        ),
+        (
+            "care_manager",
+            "GET",
+            f"/Observation/$stats?subject=Patient/{b}&code=8480-6&start=2026-11-01&end=2026-11-03",
+            ("E", "$stats", "4", set()),
+        ),
+        ("admin", "GET", "/Observation", ("E", "search", "4", set())),
+        ("doctor", "GET", f"/Observation/{ids['obs-A']}/_history", ("R", "history", "0", {a})),
+    ]
+    for who, method, path, expected in cases:
+        since = _newest_audit(world)
+        with world.client(who) as client:
+            client.request(method, path)
+        agent = {"care_manager": "staff:cm"}.get(who, f"staff:{who}")
+        events = _events_since(world, since, agent)
+        assert len(events) == 1, (who, path, events)
+        assert _summary(events[0]) == expected, (who, path, events[0])
+
+
+def test_a_transaction_is_one_audit_event_committed_with_it(world: World) -> None:
+    ids = world.ids
+    entries = [
+        {
+            "fullUrl": f"urn:uuid:00000000-0000-4000-8000-0000000001{i:02d}",
+            "resource": reading(f"Patient/{ids['patient-A']}", f"Device/{ids['gw-A']}", f"aud-{i}"),
+            "request": {"method": "POST", "url": "Observation"},
+        }
+        for i in range(20)
+    ]
+    since = _newest_audit(world)
+    with world.client("gateway-A") as gateway:
+        answer = gateway.post(
+            "", json={"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        )
+        assert answer.status_code == 200, answer.text
+    # Written in the data's own transaction: there before the response was.
+    with world.client("system") as system:
+        found = system.get("/AuditEvent?agent=gateway:home-a&_count=10").json()
+    events = [e["resource"] for e in found["entry"] if int(e["resource"]["id"]) > since]
+    assert len(events) == 1
+    assert _summary(events[0]) == ("E", "transaction", "0", {ids["patient-A"]})
+
+
+def test_refused_and_anonymous_requests_are_on_record(world: World) -> None:
+    since = _newest_audit(world)
+    httpx.get(f"{world.base}/Patient", headers={"Authorization": "Bearer hv_not-a-token"})
+    (event,) = _events_since(world, since, "anonymous")
+    assert _summary(event) == ("E", "search", "4", set())
+    assert event["agent"][0]["network"]["address"] == "127.0.0.1"
+
+
+def test_the_audit_trail_is_for_admins_and_system_tokens(world: World) -> None:
+    with world.client("admin") as admin:
+        assert admin.get("/AuditEvent?_count=1").status_code == 200
+    for who in ("doctor", "care_manager", "gateway-A"):
+        with world.client(who) as client:
+            assert client.get("/AuditEvent").status_code == 403
+    with world.client("system") as system:
+        assert system.delete("/AuditEvent/1").status_code == 405
