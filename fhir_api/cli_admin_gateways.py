@@ -45,6 +45,36 @@ def _service(args: argparse.Namespace) -> FhirService:
     return FhirService(ResourceStore(engine, SqlSeriesStore(engine, settings.zone), settings.zone))
 
 
+def _audit(
+    engine: Engine,
+    action: str,
+    subtype: str,
+    *,
+    patients: tuple[str, ...] = (),
+    entities: tuple[str, ...] = (),
+    detail: str | None = None,
+) -> None:
+    """Put an administrator's act on the audit trail (agent `cli:<operating-system user>`)."""
+    import getpass
+    import time
+
+    from .audit.log import AuditLog
+    from .audit.record import AuditRecord
+
+    record = AuditRecord(
+        action=action,
+        subtype=subtype,
+        outcome="0",
+        agent=f"cli:{getpass.getuser()}",
+        recorded_ms=int(time.time() * 1000),
+        patients=patients,
+        entities=entities,
+        detail=detail,
+    )
+    with engine.begin() as connection:
+        AuditLog(engine).record_in(connection, [record])
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
@@ -84,10 +114,18 @@ def _patient_create(args: argparse.Namespace) -> int:
         patient["birthDate"] = args.birth_date
     if args.gender:
         patient["gender"] = args.gender
+    service = _service(args)
     try:
-        stored = _service(args).create("Patient", patient).stored
+        stored = service.create("Patient", patient).stored
     except FhirError as exc:
         return _fail(str(exc))
+    _audit(
+        service.store.engine,
+        "C",
+        "create",
+        patients=(stored.id,),
+        entities=(f"Patient/{stored.id}",),
+    )
     print(stored.id)
     return 0
 
@@ -96,10 +134,12 @@ def _practitioner_create(args: argparse.Namespace) -> int:
     from .errors import FhirError
 
     practitioner = {"resourceType": "Practitioner", "name": [_name(args.family, args.given or [])]}
+    service = _service(args)
     try:
-        stored = _service(args).create("Practitioner", practitioner).stored
+        stored = service.create("Practitioner", practitioner).stored
     except FhirError as exc:
         return _fail(str(exc))
+    _audit(service.store.engine, "C", "create", entities=(f"Practitioner/{stored.id}",))
     print(stored.id)
     return 0
 
@@ -114,10 +154,18 @@ def _careteam_create(args: argparse.Namespace) -> int:
         "subject": {"reference": f"Patient/{args.patient}"},
         "participant": [{"member": {"reference": f"Practitioner/{m}"}} for m in args.member],
     }
+    service = _service(args)
     try:
-        stored = _service(args).create("CareTeam", team).stored
+        stored = service.create("CareTeam", team).stored
     except FhirError as exc:
         return _fail(str(exc))
+    _audit(
+        service.store.engine,
+        "C",
+        "create",
+        patients=(args.patient,),
+        entities=(f"CareTeam/{stored.id}",),
+    )
     print(stored.id)
     return 0
 
@@ -141,6 +189,14 @@ def _careteam_change(args: argparse.Namespace) -> int:
         service.update("CareTeam", args.careteam, team)
     except FhirError as exc:
         return _fail(str(exc))
+    subject = str((team.get("subject") or {}).get("reference", "")).removeprefix("Patient/")
+    _audit(
+        service.store.engine,
+        "U",
+        "update",
+        patients=(subject,) if subject else (),
+        entities=(f"CareTeam/{args.careteam}", reference),
+    )
     print(json.dumps([p["member"]["reference"] for p in members]))
     return 0
 
@@ -159,6 +215,13 @@ def _gateway_token_create(args: argparse.Namespace) -> int:
         )
     except FhirError as exc:
         return _fail(str(exc))
+    _audit(
+        engine,
+        "E",
+        "gateway-token-create",
+        patients=tuple(args.patient),
+        detail=f"gateway {args.gateway}",
+    )
     print(token)
     print(
         f"(gateway {args.gateway}, patients {', '.join(args.patient)}: shown once, "
@@ -171,7 +234,9 @@ def _gateway_token_create(args: argparse.Namespace) -> int:
 def _gateway_token_revoke(args: argparse.Namespace) -> int:
     from .auth import TokenStore
 
-    count = TokenStore(_engine(args)).revoke(args.gateway)
+    engine = _engine(args)
+    count = TokenStore(engine).revoke(args.gateway)
+    _audit(engine, "E", "gateway-token-revoke", detail=f"gateway {args.gateway}: {count}")
     print(f"revoked {count} token(s) of gateway {args.gateway}")
     return 0 if count else 1
 
@@ -180,7 +245,8 @@ def _gateway_change(args: argparse.Namespace) -> int:
     from .access.gateways import GatewayRegistry
     from .errors import FhirError
 
-    registry = GatewayRegistry(_engine(args))
+    engine = _engine(args)
+    registry = GatewayRegistry(engine)
     command = args.gateway_command
     try:
         if command == "bind":
@@ -194,6 +260,14 @@ def _gateway_change(args: argparse.Namespace) -> int:
         info = registry.describe(args.gateway)
     except FhirError as exc:
         return _fail(str(exc))
+    if command != "show":
+        _audit(
+            engine,
+            "E",
+            f"gateway-{command}",
+            patients=tuple(getattr(args, "patient", None) or ()),
+            detail=f"gateway {args.gateway}",
+        )
     print(
         json.dumps(
             {
@@ -228,6 +302,7 @@ def _staff_token_create(args: argparse.Namespace) -> int:
         )
     except FhirError as exc:
         return _fail(str(exc))
+    _audit(engine, "E", "staff-token-create", detail=f"account {args.username}")
     print(token)
     print(f"(staff token of {args.username}: shown once, stored only as a hash)", file=sys.stderr)
     return 0
