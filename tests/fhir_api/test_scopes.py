@@ -83,3 +83,32 @@ def test_patient_compartment() -> None:
     assert patient_ids("Device", {"patient": {"reference": "Patient/c"}}) == {"c"}
     assert patient_ids("CareTeam", {"subject": {"reference": "Patient/d"}}) == {"d"}
     assert patient_ids("Practitioner", {"id": "p"}) == set()
+
+
+def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
+    """README "Who may see what": each row's scopes are exactly what the code grants."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = {
+        "`system` token": parse_scopes(KIND_SCOPES[TokenKind.SYSTEM]),
+        "`gateway` token": parse_scopes(KIND_SCOPES[TokenKind.GATEWAY]),
+        "staff `doctor`, `nurse`": scopes_for_roles([StaffRole.DOCTOR]),
+        "staff `care_manager`": scopes_for_roles([StaffRole.CARE_MANAGER]),
+        "staff `admin`": scopes_for_roles([StaffRole.ADMIN]),
+    }
+    types = ("Patient", "Observation", "Device", "CareTeam", "Practitioner", "AuditEvent")
+    assert scopes_for_roles([StaffRole.NURSE]).scopes == scopes_for_roles([StaffRole.DOCTOR]).scopes
+    for label, granted in rows.items():
+        line = next(row for row in readme.splitlines() if row.startswith(f"| {label}"))
+        stated = parse_scopes(
+            " ".join(
+                re.findall(r"(?:patient|user|system)/[A-Za-z*]+\.[cruds]+", line.split("|")[3])
+            )
+        )
+        for resource_type in types:
+            for interaction in Interaction:
+                assert stated.allows(resource_type, interaction) == granted.allows(
+                    resource_type, interaction
+                ), (label, resource_type, interaction)
