@@ -50,8 +50,9 @@ _EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 # Where a token comes from, for a gateway that has none (issue 9).
 ACCESS_HINT = (
     "on the server's host an administrator runs "
-    "`homevitals token create --role system --name gw-<home>` and gives you the token it "
-    "prints once; put it in HOMEVITALS_GATEWAY_TOKEN (on a Pi: /etc/homevitals/gateway.env)"
+    "`homevitals admin gateway-token create --gateway <home> --patient <id>` and gives you "
+    "the token it prints once; put it in HOMEVITALS_GATEWAY_TOKEN (on a Pi: "
+    "/etc/homevitals/gateway.env)"
 )
 
 

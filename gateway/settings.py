@@ -168,7 +168,8 @@ class GatewaySettings(BaseSettings):
         if self.token is None or not self.token.get_secret_value():
             raise SystemExit(  # what to do, from the gateway's side: issue 9
                 "no token: on the server's host an administrator runs "
-                "`homevitals token create --role system --name gw-<home>`; put the token it "
+                "`homevitals admin gateway-token create --gateway <home> --patient <id>`; put "
+                "the token it "
                 "prints once in HOMEVITALS_GATEWAY_TOKEN (on a Pi: /etc/homevitals/gateway.env)"
             )
         return self.token.get_secret_value()

@@ -223,5 +223,5 @@ def test_a_missing_token_says_how_to_get_one_from_the_servers_host(install, comm
     assert "Traceback" not in result.stderr, result.stderr
     hint = result.stderr.strip().splitlines()[-1]  # `gateway run` logs its start first
     assert "on the server's host" in hint
-    assert "homevitals token create --role system --name gw-" in hint
+    assert "homevitals admin gateway-token create --gateway" in hint
     assert "HOMEVITALS_GATEWAY_TOKEN" in hint
