@@ -96,8 +96,14 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> int:
     from .launch import port_problem
+    from .settings import InsecureSettings
 
     settings = _settings(args)
+    try:
+        settings.check_secrets()
+    except InsecureSettings as exc:  # one line, before anything is created
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     problem = port_problem(settings.host, settings.port)
     if problem is not None:  # one line, no address printed and nothing created
         print(problem, file=sys.stderr)
@@ -248,7 +254,12 @@ def _token_revoke(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `server` and `token`."""
+    """Register `server`, `token` and `admin`."""
+    from . import cli_admin_users
+
+    admin = commands.add_parser("admin", help="staff accounts (and more, issue 11)")
+    admin_groups = admin.add_subparsers(dest="admin_group", required=True)
+    cli_admin_users.register(admin_groups)
     server = commands.add_parser("server", help="run the FHIR server (or: server reindex)")
     server.add_argument("--data-dir", help="embedded store directory (HOMEVITALS_DATA_DIR)")
     server.add_argument("--host")
