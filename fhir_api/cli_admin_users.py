@@ -60,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     except AccountError as exc:
         print(f"error: {exc.diagnostics}", file=sys.stderr)
         return 1
+    finally:
+        store.engine.dispose()
 
 
 def _create(args: argparse.Namespace, store: AccountStore, sink: AuditSink) -> int:

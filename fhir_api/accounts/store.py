@@ -117,6 +117,11 @@ class AccountStore:
         self.clock = clock
         self.policy = policy or ThrottlePolicy()
 
+    @property
+    def engine(self) -> Engine:
+        """The database the accounts are in."""
+        return self._engine
+
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 

@@ -5,15 +5,31 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 import pyotp
+import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
+from fhir_api.accounts import passwords
 from fhir_api.accounts.store import AccountStore
 from fhir_api.audit.record import AuditRecord
 from fhir_api.roles import StaffRole
+
+# The tests' Argon2id profile: the production one costs ~0.5 s a hash on the shared VM.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@contextmanager
+def fast_password_hashing() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_HASHER", FAST_HASHER)
+        yield
+
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -17,6 +17,7 @@ from .login_helpers import (
     Recorder,
     Site,
     csrf_of,
+    fast_password_hashing,
     post_code,
     post_login,
     sign_in,
@@ -42,6 +43,7 @@ def site(
         apps.append(app)
 
     with ExitStack() as stack:
+        stack.enter_context(fast_password_hashing())
         settings = settings_for(request.param, stack, tmp_path_factory.mktemp("login"))
         base, _ = stack.enter_context(serve(settings, configure=configure))
         yield Site(base.removesuffix("/fhir"), apps[0], clock, recorder)
