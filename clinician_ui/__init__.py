@@ -7,6 +7,7 @@ adds the pages, their static files and their error handling to the FastAPI app.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .rendering import Pages
 
 __all__ = ["install"]
 
+_LOGGER = logging.getLogger(__name__)
 _STATIC = Path(__file__).parent / "static"
 
 
@@ -51,5 +53,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(CsrfRefused)
     async def _csrf_refused(request: Request, error: CsrfRefused) -> Response:
+        address = request.client.host if request.client else "unknown"
+        _LOGGER.warning("form refused (CSRF token) at %s from %s", request.url.path, address)
         pages: Pages = request.app.state.pages
         return pages.render(request, "error.html", status=403, message=error.diagnostics)

@@ -302,6 +302,10 @@ async def enrol(request: Request) -> Response:
     session = _enrolling(request)
     form = await _form(request, session)
     account = session.account
+    if account.totp_enrolled:  # e.g. enrolled meanwhile in another tab
+        return _pages(request).render(
+            request, "enrolled.html", csrf_for=session.raw_id, account=account
+        )
     try:
         codes = await anyio.to_thread.run_sync(
             _accounts(request).confirm_totp, account.id, _text(form, "code")

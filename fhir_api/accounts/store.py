@@ -30,7 +30,8 @@ from .throttle import Failures, ThrottlePolicy
 
 __all__ = ["Account", "AccountStore", "LoginAttempt", "LoginOutcome", "SecondFactor"]
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}\Z")
+_NO_SUCH_USER = "(not a username)"
 Clock = Callable[[], float]
 
 
@@ -278,12 +279,18 @@ class AccountStore:
         the same way for a username that names no account.
         """
         now = self._now_ms()
+        # A name no account can have (a NUL byte, which PostgreSQL refuses in a query,
+        # or 5000 characters) is looked up nowhere and counts under one key; a password
+        # over the policy's length is not hashed (its hashing would cost the server).
+        username = username if _USERNAME.match(username) else _NO_SUCH_USER
+        if len(password) > passwords.MAX_LENGTH:
+            password = ""
         with self._engine.connect() as connection:
-            row = self._row(connection, username)
+            row = self._row(connection, username) if username != _NO_SUCH_USER else None
             by_address = self._failures(connection, _address_key(address), now)
             by_user = self._failures(connection, _user_key(username), now)
         stored = row.password_hash if row is not None else None
-        matches = passwords.verify_password(stored, password)  # always, for equal timing
+        matches = passwords.verify_password(stored, password) and bool(password)
         account = _account(row) if row is not None else None
         if by_address.locked(now) or by_user.locked(now):
             return LoginAttempt(LoginOutcome.LOCKED, account, by_user.count, reason="locked")

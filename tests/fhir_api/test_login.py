@@ -303,3 +303,30 @@ def test_the_style_sheet_is_served_from_the_app(site, english):
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/css")
     page = english.get("/login").text
     assert "<script" not in page and "style=" not in page and "<style" not in page
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("nul\x00byte", "whatever whatever"),
+        ("x" * 5000, "whatever whatever"),
+        ("élève ünïcode", "whatever whatever"),
+        ("someone", "p" * 100_000),
+        ("", ""),
+    ],
+)
+def test_odd_credentials_are_a_plain_failure(site, english, username, password):
+    answer = post_login(english, username, password)
+    assert answer.status_code == 401 and FAILED_EN in answer.text
+
+
+def test_bodies_that_are_no_form_are_refused_not_crashed(site, english):
+    english.get("/login")
+    as_json = english.post("/login", json={"username": "a", "password": "b"})
+    broken = english.post(
+        "/login",
+        content=b'--xx\r\nContent-Disposition: form-data; name="csrf"\r\n\r\nabc',
+        headers={"Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert as_json.status_code == 403
+    assert 400 <= broken.status_code < 500
