@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from ..errors import Forbidden, Unauthorized
 from ..storage.schema import staff_accounts, web_sessions
-from .store import Account, _account
+from .store import Account, _account, reading
 
 __all__ = [
     "CsrfRefused",
@@ -167,7 +167,7 @@ class SessionStore:
             return None
         digest = _digest(raw_id)
         now = self._now_ms()
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(
                 select(
                     staff_accounts,

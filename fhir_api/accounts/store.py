@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from ..roles import StaffRole
+from ..storage.database import READ_ONLY
 from ..storage.schema import login_throttle, staff_accounts, web_sessions
 from . import passwords, totp
 from .errors import AccountError, AccountExists, UnknownAccount, WeakPassword
@@ -79,6 +81,14 @@ class SecondFactor(StrEnum):
 
     TOTP = "totp"
     RECOVERY_CODE = "recovery-code"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection that only reads: on SQLite a plain BEGIN, not the write lock."""
+    with engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY: True})
+        yield connection
 
 
 def _user_key(username: str) -> str:
@@ -173,7 +183,7 @@ class AccountStore:
 
     def accounts(self) -> list[Account]:
         """Every account, by username."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             rows = connection.execute(
                 select(staff_accounts).order_by(staff_accounts.c.username)
             ).all()
@@ -181,7 +191,7 @@ class AccountStore:
 
     def get(self, account_id: int) -> Account | None:
         """The account with that id."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(
                 select(staff_accounts).where(staff_accounts.c.id == account_id)
             ).first()
@@ -189,7 +199,7 @@ class AccountStore:
 
     def by_username(self, username: str) -> Account | None:
         """The account with that username."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = self._row(connection, username)
         return _account(row) if row is not None else None
 
@@ -285,7 +295,7 @@ class AccountStore:
         username = username if _USERNAME.match(username) else _NO_SUCH_USER
         if len(password) > passwords.MAX_LENGTH:
             password = ""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = self._row(connection, username) if username != _NO_SUCH_USER else None
             by_address = self._failures(connection, _address_key(address), now)
             by_user = self._failures(connection, _user_key(username), now)
@@ -312,14 +322,31 @@ class AccountStore:
         """Count one failure for the username and the address."""
         now = self._now_ms()
         policy = self.policy
+        user_key, address_key = _user_key(username), _address_key(address)
+        for key in (user_key, address_key):
+            self._ensure_counted(key, now)
         with self._engine.begin() as connection:
-            user_key, address_key = _user_key(username), _address_key(address)
-            by_user = policy.after_failure(
-                self._failures(connection, user_key, now), now, limit=policy.account_limit
-            )
-            by_address = policy.after_failure(
-                self._failures(connection, address_key, now), now, limit=policy.address_limit
-            )
+            # Locked rows, in key order: guesses sent at once are each counted (a plain
+            # read-then-write lost some on PostgreSQL: more than ten tries before the lock).
+            counted = {
+                row.key: row
+                for row in connection.execute(
+                    select(login_throttle)
+                    .where(login_throttle.c.key.in_([user_key, address_key]))
+                    .order_by(login_throttle.c.key)
+                    .with_for_update()
+                )
+            }
+
+            def before(key: str) -> Failures:
+                row = counted[key]
+                failures = Failures(
+                    int(row.failures), int(row.last_failure_ms), row.locked_until_ms
+                )
+                return policy.current(failures, now)
+
+            by_user = policy.after_failure(before(user_key), now, limit=policy.account_limit)
+            by_address = policy.after_failure(before(address_key), now, limit=policy.address_limit)
             self._store_failures(connection, user_key, by_user)
             self._store_failures(connection, address_key, by_address)
             if account is not None:  # what `admin user list` shows
@@ -344,7 +371,7 @@ class AccountStore:
     def is_locked(self, account: Account, address: str) -> bool:
         """Whether the account or the address is locked now (checked at each login step)."""
         now = self._now_ms()
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             return self._failures(connection, _user_key(account.username), now).locked(
                 now
             ) or self._failures(connection, _address_key(address), now).locked(now)
@@ -371,18 +398,33 @@ class AccountStore:
             Failures(int(row.failures), int(row.last_failure_ms), row.locked_until_ms), now
         )
 
+    def _ensure_counted(self, key: str, now: int) -> None:
+        """A row for `key` to lock and count on (none yet: one with no failures)."""
+        with reading(self._engine) as connection:
+            exists = connection.execute(
+                select(login_throttle.c.key).where(login_throttle.c.key == key)
+            ).first()
+        if exists is not None:
+            return
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    insert(login_throttle).values(key=key, failures=0, last_failure_ms=now)
+                )
+        except IntegrityError:  # another request made it meanwhile: as good
+            pass
+
     @staticmethod
     def _store_failures(connection: Connection, key: str, failures: Failures) -> None:
-        values = {
-            "failures": failures.count,
-            "last_failure_ms": failures.last_failure_ms,
-            "locked_until_ms": failures.locked_until_ms,
-        }
-        done = connection.execute(
-            update(login_throttle).where(login_throttle.c.key == key).values(**values)
+        connection.execute(
+            update(login_throttle)
+            .where(login_throttle.c.key == key)
+            .values(
+                failures=failures.count,
+                last_failure_ms=failures.last_failure_ms,
+                locked_until_ms=failures.locked_until_ms,
+            )
         )
-        if not done.rowcount:
-            connection.execute(insert(login_throttle).values(key=key, **values))
 
     # --- passwords and second factors of a signed-in (or half signed-in) account ----
 
@@ -392,7 +434,7 @@ class AccountStore:
         Raises:
             WeakPassword: `new` breaks the policy or equals `current`.
         """
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(
                 select(staff_accounts).where(staff_accounts.c.id == account_id)
             ).one()
@@ -441,7 +483,7 @@ class AccountStore:
 
     def confirm_totp(self, account_id: int, code: str) -> list[str] | None:
         """Confirm enrolment with a first code; the recovery codes (shown once), or None."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             row = connection.execute(
                 select(staff_accounts.c.totp_secret, staff_accounts.c.totp_confirmed_ms).where(
                     staff_accounts.c.id == account_id
@@ -512,7 +554,7 @@ class AccountStore:
 
     def recovery_codes_left(self, account_id: int) -> int:
         """How many recovery codes the account has not used."""
-        with self._engine.connect() as connection:
+        with reading(self._engine) as connection:
             stored = connection.execute(
                 select(staff_accounts.c.recovery_codes).where(staff_accounts.c.id == account_id)
             ).scalar_one()

@@ -213,3 +213,26 @@ def test_migration_0009_up_and_down(tmp_path):
     columns = {c["name"] for c in sa.inspect(engine).get_columns("staff_accounts")}
     assert {"must_change_password", "totp_last_step"} <= columns
     engine.dispose()
+
+
+def test_concurrent_failures_are_all_counted(accounts, engine):
+    """Guesses sent at once must not overwrite each other's counts (more than 10 tries)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fhir_api.storage.schema import login_throttle
+
+    accounts.create("alice", DOCTOR, "p1")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(
+            pool.map(
+                lambda n: accounts.authenticate("alice", f"wrong {n:02d} guess", "10.9.9.9"),
+                range(16),
+            )
+        )
+    with engine.connect() as connection:
+        counts = dict(
+            connection.execute(sa.select(login_throttle.c.key, login_throttle.c.failures)).all()
+        )
+    counted = sum(r.reason != "locked" for r in results)  # the rest found the lock set
+    assert counts == {"user:alice": counted, "address:10.9.9.9": counted}
+    assert counted >= 10 and sum(r.locked_now for r in results) >= 1
