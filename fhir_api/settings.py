@@ -5,6 +5,10 @@ Example::
     HOMEVITALS_DATA_DIR=/var/lib/homevitals homevitals server
     HOMEVITALS_DATABASE_URL=postgresql+psycopg://hv@db/hv HOMEVITALS_SERIES_BACKEND=postgresql ...
     HOMEVITALS_CONFIG=/etc/homevitals/server.toml homevitals server
+    HOMEVITALS_CORS_ORIGINS='["https://portal.example.org"]' ...   # a list: JSON
+
+Outside development mode (`HOMEVITALS_DEVELOPMENT=true`) the server refuses to
+start without a real `HOMEVITALS_SESSION_SECRET` (`Settings.check_secrets`).
 
 A typo must not be silently ignored: an unknown key in the TOML file, or an
 unknown `HOMEVITALS_*` variable, stops the server with `UnknownSetting`, which

@@ -234,6 +234,7 @@ def test_first_login_enrols_totp_then_changes_the_password(site, english):
     assert english.get("/").headers["location"] == "/account/totp"
     page = english.get("/account/totp")
     assert page.status_code == 200 and "<svg" in page.text
+    assert "style=" not in page.text and "<script" not in page.text  # the CSP allows neither
     assert page.headers["cache-control"] == "no-store"
     secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page.text).group(1)
     staff.secret = secret.replace(" ", "")
