@@ -31,6 +31,7 @@ from fhir_api.accounts.sessions import (
     session_id_from,
 )
 from fhir_api.accounts.store import (
+    USERNAME,
     Account,
     AccountStore,
     LoginAttempt,
@@ -90,6 +91,7 @@ def _audit(
     outcome: str = "0",
     account: Account | None = None,
     detail: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> None:
     sink: AuditSink = request.app.state.audit
     sink.record(
@@ -106,6 +108,7 @@ def _audit(
             ),
             address=_address(request),
             detail=detail,
+            extra=extra or {},
         )
     )
 
@@ -143,6 +146,10 @@ def _failed(request: Request, attempt: LoginAttempt, username: str, step: str) -
         attempt.reason,
         attempt.failures,
     )
+    # The name tried, for an investigation (an anonymous agent says nothing else);
+    # anything that cannot be a username (a password typed in the wrong field, often)
+    # is not kept.
+    tried = {"username": username if USERNAME.match(username) else "(not a username)"}
     _audit(
         request,
         "login-failed",
@@ -150,10 +157,19 @@ def _failed(request: Request, attempt: LoginAttempt, username: str, step: str) -
         outcome="4",
         account=attempt.account,
         detail=f"{step}: {attempt.reason}",
+        extra=tried,
     )
     if attempt.locked_now:
         _LOGGER.warning("login locked for %r or address %s", username, _address(request))
-        _audit(request, "lockout", agent, outcome="4", account=attempt.account, detail=step)
+        _audit(
+            request,
+            "lockout",
+            agent,
+            outcome="4",
+            account=attempt.account,
+            detail=step,
+            extra=tried,
+        )
 
 
 def _signed_in(request: Request, session: WebSession, how: str) -> None:

@@ -30,9 +30,10 @@ from . import passwords, totp
 from .errors import AccountError, AccountExists, UnknownAccount, WeakPassword
 from .throttle import Failures, ThrottlePolicy
 
-__all__ = ["Account", "AccountStore", "LoginAttempt", "LoginOutcome", "SecondFactor"]
+__all__ = ["USERNAME", "Account", "AccountStore", "LoginAttempt", "LoginOutcome", "SecondFactor"]
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}\Z")
+# What a username may be: anything else names no account (and is never looked up).
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}\Z")
 _NO_SUCH_USER = "(not a username)"
 Clock = Callable[[], float]
 
@@ -151,7 +152,7 @@ class AccountStore:
             AccountError: a malformed username or no role.
             AccountExists: the username is taken.
         """
-        if not _USERNAME.match(username):
+        if not USERNAME.match(username):
             raise AccountError(
                 "a username is 1-128 letters, digits, '.', '_', '@' or '-', "
                 "starting with a letter or digit"
@@ -292,7 +293,7 @@ class AccountStore:
         # A name no account can have (a NUL byte, which PostgreSQL refuses in a query,
         # or 5000 characters) is looked up nowhere and counts under one key; a password
         # over the policy's length is not hashed (its hashing would cost the server).
-        username = username if _USERNAME.match(username) else _NO_SUCH_USER
+        username = username if USERNAME.match(username) else _NO_SUCH_USER
         if len(password) > passwords.MAX_LENGTH:
             password = ""
         with reading(self._engine) as connection:

@@ -94,6 +94,9 @@ def test_failures_say_the_same_whether_or_not_the_user_exists(site, english):
     strip = lambda page: re.sub(r'value="[^"]*"', "", page.text)  # noqa: E731
     assert strip(wrong) == strip(nobody)
     assert "login-failed" in site.recorder.subtypes(f"staff:{staff.username}")
+    anonymous = [e for e in site.recorder.events if e.agent == "anonymous"][-1]
+    assert anonymous.extra == {"username": "nobody-" + staff.username}
+    assert anonymous.address == "127.0.0.1" and anonymous.outcome == "4"
     assert "hv_session" not in english.cookies
 
 
