@@ -172,6 +172,11 @@ def _failed(request: Request, attempt: LoginAttempt, username: str, step: str) -
         )
 
 
+def _second_factor_done(request: Request, account: Account) -> None:
+    """The login's checks all passed: the account's failure count starts again."""
+    _accounts(request).signed_in(account)
+
+
 def _signed_in(request: Request, session: WebSession, how: str) -> None:
     account = session.account
     _LOGGER.info("%s signed in from %s (%s)", account.username, _address(request), how)
@@ -216,6 +221,8 @@ async def login(request: Request) -> Response:
     account = attempt.account
     stage = first_stage(account, request.app.state.settings.require_totp)
     raw_id = _sessions(request).start(account.id, stage)
+    if stage not in (Stage.TOTP, Stage.ENROL):
+        _second_factor_done(request, account)
     if stage is Stage.SIGNED_IN:
         session = WebSession(raw_id, account, stage, 0)
         _signed_in(request, session, "password")
@@ -262,6 +269,7 @@ async def totp_check(request: Request) -> Response:
         return _pages(request).render(
             request, "totp.html", status=401, csrf_for=session.raw_id, error=FAILED_CODE
         )
+    _second_factor_done(request, account)
     stage = stage_after_second_factor(account)
     if stage is Stage.SIGNED_IN:
         _signed_in(request, session, f"password and {factor.value}")
@@ -336,6 +344,7 @@ async def enrol(request: Request) -> Response:
     raw_id = session.raw_id
     stage = session.stage
     if session.stage is Stage.ENROL:
+        _second_factor_done(request, account)
         stage = stage_after_second_factor(account)
         raw_id = _sessions(request).advance(session, stage)
         if stage is Stage.SIGNED_IN:

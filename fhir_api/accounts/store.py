@@ -306,8 +306,9 @@ class AccountStore:
         if by_address.locked(now) or by_user.locked(now):
             return LoginAttempt(LoginOutcome.LOCKED, account, by_user.count, reason="locked")
         if account is not None and matches and not account.disabled:
-            self._succeeded(account, stored or "", password)
-            return LoginAttempt(LoginOutcome.OK, account, 0)
+            if stored and passwords.needs_rehash(stored):
+                self._rehash(account.id, password)
+            return LoginAttempt(LoginOutcome.OK, account, by_user.count)
         reason = (
             "no such account"
             if account is None
@@ -377,16 +378,28 @@ class AccountStore:
                 now
             ) or self._failures(connection, _address_key(address), now).locked(now)
 
-    def _succeeded(self, account: Account, stored: str, password: str) -> None:
-        values: dict[str, object] = {"failed_logins": 0, "locked_until_ms": None}
-        if passwords.needs_rehash(stored):
-            values["password_hash"] = passwords.hash_password(password)
+    def signed_in(self, account: Account) -> None:
+        """Forget the account's failures: call once the second factor (if any) passed.
+
+        Not at the password: whoever has the password could otherwise guess codes nine
+        at a time, signing in with the password again between rounds.
+        """
         with self._engine.begin() as connection:
             connection.execute(
-                update(staff_accounts).where(staff_accounts.c.id == account.id).values(**values)
+                update(staff_accounts)
+                .where(staff_accounts.c.id == account.id)
+                .values(failed_logins=0, locked_until_ms=None)
             )
             connection.execute(
                 delete(login_throttle).where(login_throttle.c.key == _user_key(account.username))
+            )
+
+    def _rehash(self, account_id: int, password: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(staff_accounts)
+                .where(staff_accounts.c.id == account_id)
+                .values(password_hash=passwords.hash_password(password))
             )
 
     def _failures(self, connection: Connection, key: str, now: int) -> Failures:

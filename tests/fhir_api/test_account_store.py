@@ -111,14 +111,17 @@ def test_unknown_usernames_lock_like_accounts(accounts):
     assert outcomes[-1].locked_now and outcomes[-1].account is None
 
 
-def test_a_successful_login_clears_the_count_and_rehashes_old_hashes(accounts, engine):
+def test_a_full_sign_in_clears_the_count_and_a_login_rehashes_old_hashes(accounts, engine):
     password = accounts.create("alice", DOCTOR, "p1")
     for _ in range(3):
         accounts.authenticate("alice", "wrong wrong wrong", "10.0.0.1")
     old = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
     with engine.begin() as connection:
         connection.execute(sa.update(staff_accounts).values(password_hash=old))
-    assert accounts.authenticate("alice", password, "10.0.0.1").outcome is LoginOutcome.OK
+    ok = accounts.authenticate("alice", password, "10.0.0.1")
+    assert (ok.outcome, ok.failures) == (LoginOutcome.OK, 3)  # the second factor is to come
+    assert accounts.authenticate("alice", "wrong wrong wrong", "10.0.0.1").failures == 4
+    accounts.signed_in(ok.account)
     assert accounts.authenticate("alice", "wrong wrong wrong", "10.0.0.1").failures == 1
     with engine.connect() as connection:
         new = connection.execute(sa.select(staff_accounts.c.password_hash)).scalar_one()

@@ -334,3 +334,21 @@ def test_bodies_that_are_no_form_are_refused_not_crashed(site, english):
     )
     assert as_json.status_code == 403
     assert 400 <= broken.status_code < 500
+
+
+def test_signing_in_again_with_the_password_does_not_reset_wrong_codes(site, english):
+    """Else whoever has the password could guess codes nine at a time, forever."""
+    staff = site.account()
+    post_login(english, staff.username, staff.password)
+    for _ in range(9):
+        assert post_code(english, "000000").status_code == 401
+    with site.browser(**{"Accept-Language": "en"}) as again:
+        assert post_login(again, staff.username, staff.password).status_code == 303
+        page = again.get("/login/totp")
+        tenth = again.post("/login/totp", data={"csrf": csrf_of(page), "code": "000000"})
+        assert tenth.status_code == 401 and FAILED_EN in tenth.text  # locked
+        assert post_login(again, staff.username, staff.password).status_code == 401
+    site.clock.advance(15 * 60)
+    with site.browser() as later:
+        sign_in(site, staff, later)  # a full sign-in clears the count
+        assert site.accounts.by_username(staff.username).locked_until_ms is None
