@@ -208,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     if missing_extras("server"):
         _not_installed(commands, "server", "run the FHIR server", ["server"])
         _not_installed(commands, "token", "manage API tokens", ["server"], SERVER_HOST_ONLY)
+        _not_installed(commands, "admin", "staff accounts and access", ["server"])
     else:
         from fhir_api.cli import add_commands
 

@@ -120,6 +120,16 @@ class _Home:
                 self.cuffs.append((cuff, patient))
                 who = f"{patient.family} {patient.given}"
                 print(f"  {who}: Patient/{patient_id}, cuff {queued} readings{extra}", flush=True)
+        patient_ids = sorted(
+            {p.logical_id for b in bindings for p in b.patients.values() if p.logical_id}
+        )
+        logins = await _demo_staff(self.base, self.token, self.data_dir, patient_ids)
+        print(
+            f"Clinician view: {self.base.removesuffix('/fhir')}/login "
+            "(demo logins; TOTP is off in the demo only):"
+        )
+        for role, username, password in logins:
+            print(f"  {role:<13} {username} / {password}")
         # The home's gateway uploads with its own token, bound to these patients only,
         # as an admin makes it with `homevitals admin gateway-token create`.
         self.token = await asyncio.to_thread(
@@ -193,6 +203,81 @@ class _Home:
 
 
 DEMO_GATEWAY = "demo-home"
+# The demo's staff: (role, username, family name); all in every demo patient's care team.
+DEMO_STAFF = (
+    ("doctor", "demo-doctor", "医師"),
+    ("nurse", "demo-nurse", "看護師"),
+    ("care_manager", "demo-caremanager", "ケアマネ"),
+)
+
+
+async def _demo_staff(
+    base: str, token: str, data_dir: Path, patient_ids: list[str]
+) -> list[tuple[str, str, str]]:
+    """Practitioners, one care team per patient and a login per role (role, username, password).
+
+    Made as an admin would (`homevitals admin practitioner|careteam|user create`), with
+    passwords that need no change at first login: the demo's, printed, never a default.
+    """
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    practitioners: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+        for role, username, family in DEMO_STAFF:
+            body = {
+                "resourceType": "Practitioner",
+                "identifier": [{"system": "urn:homevitals:demo-staff", "value": username}],
+                "name": [{"family": family, "given": ["デモ"], "text": f"{family} デモ"}],
+            }
+            made = await client.post(
+                "/Practitioner",
+                json=body,
+                headers={"If-None-Exist": f"identifier=urn:homevitals:demo-staff|{username}"},
+            )
+            made.raise_for_status()
+            practitioners[role] = made.json()["id"]
+        for patient_id in patient_ids:
+            team = {
+                "resourceType": "CareTeam",
+                "identifier": [{"system": "urn:homevitals:demo-team", "value": patient_id}],
+                "status": "active",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "participant": [
+                    {"member": {"reference": f"Practitioner/{pid}"}}
+                    for pid in practitioners.values()
+                ],
+            }
+            made = await client.post(
+                "/CareTeam",
+                json=team,
+                headers={"If-None-Exist": f"identifier=urn:homevitals:demo-team|{patient_id}"},
+            )
+            made.raise_for_status()
+    return await asyncio.to_thread(_demo_accounts, data_dir, practitioners)
+
+
+def _demo_accounts(data_dir: Path, practitioners: dict[str, str]) -> list[tuple[str, str, str]]:
+    from sqlalchemy import create_engine
+
+    from fhir_api.accounts.passwords import generate_password
+    from fhir_api.accounts.store import AccountStore
+    from fhir_api.roles import StaffRole
+
+    engine = create_engine(f"sqlite:///{data_dir / 'homevitals.db'}")
+    store = AccountStore(engine)
+    logins = []
+    try:
+        wanted = [(r, u, practitioners[r]) for r, u, _ in DEMO_STAFF] + [
+            ("admin", "demo-admin", None)
+        ]
+        for role, username, practitioner in wanted:
+            password = generate_password()
+            if store.by_username(username) is None:
+                store.create(username, [StaffRole(role)], practitioner, username)
+            store.set_password(username, password, by_admin=False)
+            logins.append((role, username, password))
+    finally:
+        engine.dispose()
+    return logins
 
 
 def _gateway_token(data_dir: Path, patient_ids: list[str | None]) -> str:
@@ -323,7 +408,11 @@ def run_demo(
             port,
             client="demo-gateway",
             log=directory / "server.log",
-            environment={"PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics")},
+            environment={
+                "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
+                # Demo logins without an authenticator app; on by default everywhere else.
+                "HOMEVITALS_REQUIRE_TOTP": "false",
+            },
         )
         base = f"http://127.0.0.1:{port}/fhir"
         auth = f"'Authorization: Bearer {token}'"

@@ -22,8 +22,11 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+import clinician_ui
 
 from .access.loader import AccessLoader
 from .audit.http import AuditMiddleware
@@ -44,6 +47,7 @@ from .public_routes import conformance_router, operations_router
 from .request_log import RequestLog, configure_logging
 from .responses import fhir_response
 from .routes import router
+from .security_headers import SecurityHeaders
 from .settings import SeriesBackend, Settings
 from .storage.database import WalCheckpointer, make_engine, migrate
 from .storage.resources import ResourceStore
@@ -166,7 +170,12 @@ def build_store(settings: Settings) -> ResourceStore:
 
 
 def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAPI:
-    """A HomeVitals FHIR server."""
+    """A HomeVitals FHIR server, with the staff pages (clinician_ui).
+
+    Raises:
+        InsecureSettings: outside development mode, a missing or placeholder session secret.
+    """
+    settings.check_secrets()
     store = store or build_store(settings)
     tokens = TokenStore(store.engine)
     # The audit trail's writer: its thread starts with the first record, and shutdown
@@ -244,6 +253,7 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     # Before the generic routes: /fhir/AuditEvent must not reach /fhir/{type}.
     app.include_router(audit_router)
     app.include_router(router)
+    clinician_ui.install(app, settings)
     document = openapi_document(title=app.title)
     app.openapi = lambda: document  # type: ignore[method-assign]
 
@@ -269,6 +279,15 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, sink=lambda: app.state.audit)
     app.add_middleware(RequestLog, observe=observe_request)
+    if settings.cors_origins:  # closed unless configured: no Access-Control-* at all
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Exist", "Prefer"],
+        )
+    # Outermost, so that every answer carries them, RequestLog's 500 and CORS's included.
+    app.add_middleware(SecurityHeaders, hsts=settings.behind_tls)
     return app
 
 

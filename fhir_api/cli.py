@@ -96,8 +96,14 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> int:
     from .launch import port_problem
+    from .settings import InsecureSettings
 
     settings = _settings(args)
+    try:
+        settings.check_secrets()
+    except InsecureSettings as exc:  # one line, before anything is created
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     problem = port_problem(settings.host, settings.port)
     if problem is not None:  # one line, no address printed and nothing created
         print(problem, file=sys.stderr)
@@ -250,9 +256,11 @@ def _token_revoke(args: argparse.Namespace) -> int:
 def _add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .cli_admin_audit import register as register_audit
     from .cli_admin_gateways import register as register_gateways
+    from .cli_admin_users import register as register_users
 
     admin = commands.add_parser("admin", help="accounts, patients, care teams, gateways, audit")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    register_users(admin_commands)
     register_gateways(admin_commands)
     register_audit(admin_commands)
 

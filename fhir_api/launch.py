@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -75,6 +76,9 @@ def start_server_process(
     if problem is not None:
         raise RuntimeError(problem)
     env = {**os.environ, "HOMEVITALS_DATA_DIR": str(data_dir), **(environment or {})}
+    # Like any production server it needs a session secret: a random one for this run
+    # unless the caller has one (every worker reads the same variable).
+    env.setdefault("HOMEVITALS_SESSION_SECRET", secrets.token_urlsafe(32))
     cli = [sys.executable, "-m", "homevitals_cli"]
     created = subprocess.run(  # noqa: S603 - our own command
         [*cli, "token", "create", "--role", "system", "--name", client],

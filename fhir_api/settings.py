@@ -5,6 +5,10 @@ Example::
     HOMEVITALS_DATA_DIR=/var/lib/homevitals homevitals server
     HOMEVITALS_DATABASE_URL=postgresql+psycopg://hv@db/hv HOMEVITALS_SERIES_BACKEND=postgresql ...
     HOMEVITALS_CONFIG=/etc/homevitals/server.toml homevitals server
+    HOMEVITALS_CORS_ORIGINS='["https://portal.example.org"]' ...   # a list: JSON
+
+Outside development mode (`HOMEVITALS_DEVELOPMENT=true`) the server refuses to
+start without a real `HOMEVITALS_SESSION_SECRET` (`Settings.check_secrets`).
 
 A typo must not be silently ignored: an unknown key in the TOML file, or an
 unknown `HOMEVITALS_*` variable, stops the server with `UnknownSetting`, which
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import secrets
 import tomllib
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -40,6 +45,7 @@ from .fhir import InputLimits
 
 __all__ = [
     "NOT_SETTINGS",
+    "InsecureSettings",
     "LogFormat",
     "SeriesBackend",
     "Settings",
@@ -63,6 +69,27 @@ class UnknownSetting(ValueError):
         super().__init__(f"unknown setting {name} ({where}){hint}")
         self.name = name
         self.nearest = nearest
+
+
+class InsecureSettings(ValueError):
+    """Settings a server outside development mode must not start with (one line: why)."""
+
+
+# Secrets people paste from examples; any value containing one of them is refused.
+_PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "password", "example", "xxxx")
+MIN_SECRET_LENGTH = 32
+
+
+def session_secret_problem(secret: str | None) -> str | None:
+    """Why `secret` may not sign a production server's sessions, or None when it may."""
+    if not secret:
+        return "HOMEVITALS_SESSION_SECRET is not set"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"HOMEVITALS_SESSION_SECRET is shorter than {MIN_SECRET_LENGTH} characters"
+    lowered = secret.lower()
+    if any(word in lowered for word in _PLACEHOLDERS) or len(set(secret)) < 8:
+        return "HOMEVITALS_SESSION_SECRET looks like a placeholder"
+    return None
 
 
 def _nearest(name: str, known: Iterable[str]) -> str | None:
@@ -158,6 +185,31 @@ class Settings(BaseSettings):
         description="bearer token Prometheus sends to /metrics; /metrics is off without it",
     )
 
+    # Staff logins (issue 11). The secret signs CSRF tokens; outside development mode a
+    # server refuses to start without a real one (`check_secrets`).
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="at least 32 random characters, e.g. `python -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'`; every worker must have the same",
+    )
+    development: bool = Field(
+        default=False,
+        description="development mode: a missing session secret is replaced by a random "
+        "one per process (logins then work with one worker only)",
+    )
+    require_totp: bool = Field(
+        default=True, description="clinical roles (doctor, nurse, care_manager) need TOTP"
+    )
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=7 * 24)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS; none: CORS stays closed"
+    )
+    secure_cookies: bool | None = Field(
+        default=None,
+        description="Secure cookies and HSTS; default: when base_url starts with https",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -183,6 +235,36 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The resource store URL (SQLite in data_dir unless database_url is set)."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'homevitals.db').as_posix()}"
+
+    @property
+    def behind_tls(self) -> bool:
+        """Whether browsers reach the server over HTTPS (Secure cookies, HSTS)."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return bool(self.base_url and self.base_url.lower().startswith("https://"))
+
+    def check_secrets(self) -> None:
+        """Refuse a missing or placeholder session secret outside development mode.
+
+        Raises:
+            InsecureSettings: with one line saying what is wrong and how to fix it.
+        """
+        secret = self.session_secret.get_secret_value() if self.session_secret else None
+        problem = session_secret_problem(secret)
+        if problem is not None and not self.development:
+            raise InsecureSettings(
+                f"{problem}: set it to at least {MIN_SECRET_LENGTH} random characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
+                "or HOMEVITALS_DEVELOPMENT=true on a development machine"
+            )
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key that signs CSRF tokens: the session secret, in development a random one."""
+        if self.session_secret is not None:
+            return self.session_secret.get_secret_value().encode()
+        self.check_secrets()
+        return _development_key()
 
     @property
     def input_limits(self) -> InputLimits:
@@ -222,6 +304,12 @@ class Settings(BaseSettings):
                 raise UnknownSetting(key, toml, _nearest(key, fields))
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def _development_key() -> bytes:
+    """One random key per process, for a development server without a secret."""
+    return secrets.token_bytes(32)
 
 
 @lru_cache(maxsize=1)

@@ -192,6 +192,7 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
         (["demo"], "[gateway,server,dev]"),
         (["server", "--port", "8123"], "[server]"),
         (["server", "reindex"], "[server]"),
+        (["admin", "user", "list"], "[server]"),
     ],
 )
 def test_server_commands_say_what_to_install(install, command, extras):

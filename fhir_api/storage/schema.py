@@ -29,6 +29,7 @@ __all__ = [
     "gateway_patients",
     "gateways",
     "identifiers",
+    "login_throttle",
     "metadata",
     "resource_owners",
     "resource_versions",
@@ -42,6 +43,7 @@ __all__ = [
     "staff_accounts",
     "vital_daily",
     "vital_series",
+    "web_sessions",
 ]
 
 metadata = MetaData()
@@ -201,6 +203,35 @@ staff_accounts = Table(
     Column("locked_until_ms", BigInteger, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("disabled_ms", BigInteger, nullable=True),
+    # Set when an admin sets or resets the password: the next login must change it.
+    Column("must_change_password", Boolean, nullable=False, server_default=false()),
+    # The TOTP time step last accepted: a code is good once (no replay within its window).
+    Column("totp_last_step", BigInteger, nullable=True),
+)
+
+# Web sessions of staff accounts: the cookie holds a random id, only its SHA-256 is kept.
+# `stage` is how far the login has come (accounts.sessions.Stage); `created_ms` bounds
+# the session's whole life, `seen_ms` its idle time.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("account_id", Integer, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("seen_ms", BigInteger, nullable=False),
+)
+Index("ix_web_sessions_account", web_sessions.c.account_id)
+
+# Failed logins per client address and per username that names no account (an existing
+# account counts on its own row, staff_accounts.failed_logins): shared by every worker.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "address:<ip>" or "user:<name>"
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_ms", BigInteger, nullable=False),
+    Column("locked_until_ms", BigInteger, nullable=True),
 )
 
 # Home gateways and the patients each serves: what a gateway token may write for.

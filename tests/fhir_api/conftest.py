@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from fhir_api.app import build_store, create_app
 from fhir_api.auth import Role, TokenStore
@@ -69,10 +70,20 @@ def settings_for(backend: str, stack: ExitStack, tmp: Path, **extra: object) -> 
 
 
 @contextmanager
-def serve(settings: Settings, port: int | None = None) -> Iterator[tuple[str, ResourceStore]]:
-    """Run uvicorn in a thread on loopback (a free port unless `port` is given)."""
+def serve(
+    settings: Settings,
+    port: int | None = None,
+    *,
+    configure: Callable[[FastAPI], None] | None = None,
+) -> Iterator[tuple[str, ResourceStore]]:
+    """Run uvicorn in a thread on loopback (a free port unless `port` is given).
+
+    `configure` sees the app before it serves (tests put their clock or recorders in).
+    """
     store = build_store(settings)
     app = create_app(settings, store)
+    if configure is not None:
+        configure(app)
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
