@@ -1,4 +1,5 @@
-"""Every FHIR request on record: the audit middleware and the record of one request (pure).
+"""Every FHIR request on record, and every staff page that showed patient data: the audit
+middleware and the record of one request (pure).
 
 `describe` turns a request (method, path, query, status) and what the request
 touched (`Access`) into an `AuditRecord`: one per request, so a gateway's
@@ -70,9 +71,12 @@ def describe(
     address: str | None,
     detail: str | None = None,
 ) -> AuditRecord:
-    """The AuditRecord of one request under /fhir."""
-    parts = [p for p in path[len(_PREFIX) :].split("/") if p]
-    action, subtype, entity = _interaction(method, parts)
+    """The AuditRecord of one request: under /fhir, or a staff page that showed patient data."""
+    if path == _PREFIX or path.startswith(_PREFIX + "/"):
+        parts = [p for p in path[len(_PREFIX) :].split("/") if p]
+        action, subtype, entity = _interaction(method, parts)
+    else:
+        action, subtype, entity = ("R" if method == "GET" else "E"), "page", path
     if access is not None and access.subtype is not None:
         subtype = access.subtype
     entities: list[str] = []
@@ -134,13 +138,10 @@ class AuditMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or not (path == _PREFIX or path.startswith(_PREFIX + "/"))
-            or path.startswith(_UNAUDITED)
-        ):
+        if scope["type"] != "http" or path.startswith(_UNAUDITED):
             await self.app(scope, receive, send)
             return
+        fhir = path == _PREFIX or path.startswith(_PREFIX + "/")
         status = 500
 
         async def recording_send(message: Message) -> None:
@@ -154,7 +155,9 @@ class AuditMiddleware:
         finally:
             state = scope.get("state") or {}
             access: Access | None = state.get("access")
-            if access is None or not (access.audited and status < 400):
+            # A page is on record when it read patient data (it took `SessionAccess`).
+            wanted = fhir or access is not None
+            if wanted and (access is None or not (access.audited and status < 400)):
                 client = scope.get("client")
                 self.sink().record(
                     describe(
