@@ -14,6 +14,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import clinician_ui
 from .access.loader import AccessLoader
 from .audit.http import AuditMiddleware
 from .audit.log import AuditLog
+from .audit.record import NullAudit
 from .audit.routes import audit_router
 from .auth import TokenStore
 from .backup import server_lock
@@ -69,6 +71,9 @@ _LOGGER = logging.getLogger(__name__)
 # p99 4.4 s overall, 6.3 s for writes). Writes have a lane of their own
 # (routes.run_write): one validates while another commits, and a commit that waits
 # on a slow disk holds up other writes, never the reads.
+# bench/: `HOMEVITALS_BENCH_AUDIT=off` with `HOMEVITALS_DEVELOPMENT=true` runs a server
+# without its audit trail, to measure what auditing costs.
+BENCH_AUDIT_OFF = ("HOMEVITALS_BENCH_AUDIT", "off")
 READ_THREADS = 4
 WRITE_THREADS = 2
 Scope = MutableMapping[str, Any]
@@ -180,7 +185,12 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     tokens = TokenStore(store.engine)
     # The audit trail's writer: its thread starts with the first record, and shutdown
     # writes out what is queued (fhir_api/audit/log.py).
-    audit = AuditLog(store.engine)
+    audit: AuditLog | NullAudit = AuditLog(store.engine)
+    if settings.development and os.environ.get(BENCH_AUDIT_OFF[0]) == BENCH_AUDIT_OFF[1]:
+        # The yardstick of bench/ingest.py and bench/query.py (auditing on and off in one
+        # run); never outside development mode.
+        _LOGGER.warning("the audit trail is OFF: a benchmark's yardstick, development mode only")
+        audit = NullAudit()
     flush_lock = asyncio.Lock()
     external_series = not store.series.in_resource_transaction
 

@@ -57,3 +57,6 @@ class NullAudit:
     def record_in(self, connection: Connection, events: Sequence[AuditRecord]) -> list[int]:
         """Drop `events`."""
         return []
+
+    def close(self, timeout: float = 0.0) -> None:
+        """Nothing to write out."""
