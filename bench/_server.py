@@ -42,6 +42,20 @@ def create_patients(base: str, token: str, ids: list[str]) -> None:
             client.put(f"/Patient/{patient_id}", json=body).raise_for_status()
 
 
+def gateway_token(data_dir: Path, patients: list[dict[str, object]]) -> str:
+    """A gateway token bound to `patients` (stored Patients), in the store in `data_dir`."""
+    from fhir_api.access.gateways import GatewayRegistry
+    from fhir_api.auth import TokenStore
+    from fhir_api.roles import TokenKind
+
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'homevitals.db'}")
+    try:
+        GatewayRegistry(engine).bind("bench-home", [str(p["id"]) for p in patients])
+        return TokenStore(engine).create("bench-home", TokenKind.GATEWAY, gateway="bench-home")
+    finally:
+        engine.dispose()
+
+
 def stop_server(server: subprocess.Popen[bytes]) -> None:
     server.terminate()
     server.wait(timeout=10)

@@ -402,11 +402,13 @@ class FhirService:
         content: dict[str, Any],
         new_devices: set[str],
         where: str,
+        known_owners: dict[str, str | None] | None = None,
     ) -> None:
         """Refuse a resource naming a patient, or (for a gateway) a Device, the caller may not
         write for, as if that patient or Device did not exist (issue 11: 404-like, never a
         hint that it does). A gateway's own Devices are those it created, `new_devices`
-        those this transaction creates."""
+        those this transaction creates; `known_owners` keeps the owners a transaction
+        has looked up (its entries name the same few Devices)."""
         if access.sees_all(resource_type):
             return
         outside = sorted(patient_ids(resource_type, content) - (access.patients or frozenset()))
@@ -417,8 +419,12 @@ class FhirService:
             )
         if access.principal.kind is TokenKind.GATEWAY:
             devices = sorted(referenced_devices(resource_type, content) - new_devices)
-            mine = owners(tx.connection, "Device", devices)
-            foreign = [d for d in devices if mine.get(d) != access.principal.gateway]
+            cache = known_owners if known_owners is not None else {}
+            unknown = [d for d in devices if d not in cache]
+            if unknown:
+                found = owners(tx.connection, "Device", unknown)
+                cache.update({d: found.get(d) for d in unknown})
+            foreign = [d for d in devices if cache[d] != access.principal.gateway]
             if foreign:
                 raise UnresolvedReference(
                     f"reference Device/{foreign[0]} points at a resource this server does not "
@@ -1059,6 +1065,7 @@ class FhirService:
                 mapping[full_urls[i]] = f"{resource_type}/{target}"
             known, pending = self._transaction_targets(entries, plan, matched, new_ids)
             targets: list[tuple[str, str]] = []
+            device_owners: dict[str, str | None] = {}
             deleted: list[tuple[str, str]] = []
             responses: list[dict[str, Any]] = [{}] * len(plan)
             creates: list[tuple[int, str, dict[str, Any]]] = []
@@ -1091,7 +1098,13 @@ class FhirService:
                     tx, content, f"Bundle.entry[{i}].resource", pending
                 )
                 self._check_write(
-                    tx, access, resource_type, content, new_devices, f"Bundle.entry[{i}].resource"
+                    tx,
+                    access,
+                    resource_type,
+                    content,
+                    new_devices,
+                    f"Bundle.entry[{i}].resource",
+                    device_owners,
                 )
                 access.note_resource(resource_type, content)
                 if method == "POST":
