@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _server import start_server, stop_server
+from _server import create_patients, start_server, stop_server
 
 from fhir_api.settings import Settings
 from fhir_api.storage.database import make_engine, migrate
@@ -157,6 +157,8 @@ def main() -> int:
             f"{time.perf_counter() - began:.0f} s, as a first start on existing data does"
         )
         server, token = start_server(data, args.port)
+        # $stats answers 404 for a patient the server does not hold (issue 10).
+        create_patients(f"http://127.0.0.1:{args.port}/fhir", token, [LONG_PATIENT.split("/")[1]])
         direct = sqlite3.connect(db)
         try:
             headers = {"Authorization": f"Bearer {token}"}
