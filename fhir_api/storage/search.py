@@ -251,6 +251,24 @@ def _indexed(
     )
 
 
+def _in_index(
+    table: Table, resource_type: str, param: str, matches: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """The same test as `_indexed`, written as `id IN (ids from the index)`.
+
+    For a selective parameter (a reference: a patient's, a device's readings). SQLite
+    never starts from a correlated EXISTS: with one, a patient's search visited every
+    Observation of the store (40 ms among 6,000, seconds among millions); an IN list
+    of the index's ids lets it start from the patient's few (0.1 ms). Broad parameters
+    (codes, statuses) stay EXISTS: as an IN list SQLite would gather every match first.
+    """
+    return resources.c.id.in_(
+        select(table.c.resource_id).where(
+            table.c.resource_type == resource_type, table.c.param == param, matches
+        )
+    )
+
+
 def _missing(table: Table, resource_type: str, param: str, value: str) -> ColumnElement[bool]:
     """`:missing=true` (no value for the parameter) or `:missing=false` (some value)."""
     if value not in ("true", "false"):
@@ -417,7 +435,7 @@ def parse_search(
             if index_param == "subject" and query.subjects is None:
                 query.subjects = targets
             query.clauses.append(
-                _indexed(
+                _in_index(
                     search_references,
                     resource_type,
                     index_param,
@@ -746,7 +764,26 @@ def lastn(
     """
     code = search_tokens.alias("lastn_code")
     when = search_dates.alias("lastn_date")
-    joined = resources.join(
+    source: Any = resources
+    if query.subjects:
+        # The patient's Observations first, as a table of their own: joined from the
+        # resources, SQLite started from every Observation's date row (20 ms among
+        # 6,000 Observations; 0.2 ms from the patient's).
+        mine = (
+            select(search_references.c.resource_id.label("id"))
+            .where(
+                search_references.c.resource_type == "Observation",
+                search_references.c.param == "subject",
+                search_references.c.target.in_(query.subjects),
+            )
+            .cte("lastn_subject")
+            .prefix_with("MATERIALIZED")
+        )
+        source = mine.join(
+            resources,
+            and_(resources.c.resource_type == "Observation", resources.c.id == mine.c.id),
+        )
+    joined = source.join(
         code,
         and_(
             code.c.resource_type == "Observation",
@@ -774,30 +811,29 @@ def lastn(
         .label("rank")
     )
     ranked = (
-        select(resources.c.id.label("id"), rank)
+        select(resources.c.id.label("id"), when.c.start_ms.label("start_ms"), rank)
         .select_from(joined)
         .where(*_where(tx, query, zone), or_(*wanted) if wanted else true(), *_readings(query))
         .subquery()
     )
-    chosen = select(ranked.c.id).where(ranked.c.rank <= max_per_code).distinct()
-    newest = search_dates.alias("newest")
-    rows = tx.connection.execute(
-        select(resources)
-        .join(
-            newest,
-            and_(
-                newest.c.resource_type == "Observation",
-                newest.c.resource_id == resources.c.id,
-                newest.c.param == "date",
-            ),
-        )
-        .where(
-            resources.c.resource_type == "Observation",
-            resources.c.id.in_(chosen),
-            resources.c.deleted.is_(False),
-        )
-        .order_by(newest.c.start_ms.desc(), resources.c.id)
-    ).all()
+    # Newest first; an Observation of two codes is chosen once.
+    chosen = dict(
+        tx.connection.execute(
+            select(ranked.c.id, ranked.c.start_ms).where(ranked.c.rank <= max_per_code)
+        ).all()
+    )
+    if not chosen:
+        return []
+    rows = list(
+        tx.connection.execute(
+            select(resources).where(
+                resources.c.resource_type == "Observation",
+                resources.c.id.in_(list(chosen)),
+                resources.c.deleted.is_(False),
+            )
+        ).all()
+    )
+    rows.sort(key=lambda r: (-chosen[r.id], r.id))
     return [
         Stored("Observation", r.id, r.version_id, r.last_updated, False, json.loads(r.content))
         for r in rows
