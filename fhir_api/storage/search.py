@@ -816,7 +816,7 @@ def lastn(
         .where(*_where(tx, query, zone), or_(*wanted) if wanted else true(), *_readings(query))
         .subquery()
     )
-    # Newest first; an Observation of two codes is chosen once.
+    # id -> its date: an Observation ranked under two codes is read once.
     chosen = dict(
         tx.connection.execute(
             select(ranked.c.id, ranked.c.start_ms).where(ranked.c.rank <= max_per_code)
@@ -833,7 +833,7 @@ def lastn(
             )
         ).all()
     )
-    rows.sort(key=lambda r: (-chosen[r.id], r.id))
+    rows.sort(key=lambda r: (-chosen[r.id], r.id))  # newest first
     return [
         Stored("Observation", r.id, r.version_id, r.last_updated, False, json.loads(r.content))
         for r in rows
