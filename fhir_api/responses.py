@@ -21,6 +21,7 @@ __all__ = [
     "fhir_response",
     "history_bundle",
     "searchset",
+    "stats_body",
     "stats_parameters",
 ]
 
@@ -202,3 +203,50 @@ def stats_parameters(subject: str, zone: str, days: Sequence[DayStatistics]) -> 
         )
     parameters += [{"name": "series", "part": parts} for parts in series.values()]
     return {"resourceType": "Parameters", "parameter": parameters}
+
+
+_DAY_PART = (
+    b'{"name":"day","part":[{"name":"date","valueDate":"%s"},'
+    b'{"name":"min","valueDecimal":%s},{"name":"max","valueDecimal":%s},'
+    b'{"name":"mean","valueDecimal":%s},{"name":"count","valueInteger":%d}]}'
+)
+
+
+def stats_body(subject: str, zone: str, days: Sequence[DayStatistics]) -> bytes:
+    """`orjson.dumps(stats_parameters(subject, zone, days))`, byte for byte, faster.
+
+    Five years of four codes is 7,300 days: 51,000 dictionaries and 1.5 MB of JSON,
+    which as objects cost more than the query itself (bench/query.py). Each day is
+    one bytes template here, and every number is written by orjson, in one call for
+    the whole answer, so the text is exactly what orjson writes for the dictionaries.
+    """
+    rounded = round
+    numbers: list[float] = []
+    extend = numbers.extend
+    for day in days:
+        extend((rounded(day[2], 3), rounded(day[3], 3), rounded(day[4], 3)))
+    texts = orjson.dumps(numbers)[1:-1].split(b",") if numbers else []
+    written: dict[date, bytes] = {}
+    series: dict[str, list[bytes]] = {}
+    for index, (code, when, _, _, _, readings, unit) in enumerate(days):
+        parts = series.get(code)
+        if parts is None:
+            opening = [
+                {"name": "code", "valueCoding": {"system": "http://loinc.org", "code": code}},
+                {"name": "unit", "valueCode": unit or "1"},
+            ]
+            parts = series[code] = [orjson.dumps(opening)[1:-1]]
+        text = written.get(when)
+        if text is None:
+            text = written[when] = when.isoformat().encode()
+        at = 3 * index
+        parts.append(_DAY_PART % (text, texts[at], texts[at + 1], texts[at + 2], readings))
+    head = orjson.dumps(
+        [
+            {"name": "subject", "valueReference": {"reference": subject}},
+            {"name": "timezone", "valueCode": zone},
+        ]
+    )
+    chunks = [head[1:-1]]
+    chunks += [b'{"name":"series","part":[' + b",".join(parts) + b"]}" for parts in series.values()]
+    return b'{"resourceType":"Parameters","parameter":[' + b",".join(chunks) + b"]}"

@@ -438,16 +438,53 @@ def test_date_search_looks_dates_up_per_resource_not_by_range_per_resource(tmp_p
         assert len(captured) == 2
         with store.engine.connect() as connection:
             for statement, parameters in captured:
-                rows = list(
-                    connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-                )
+                rows = connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", parameters
+                ).all()
                 plan = " ".join(str(row[3]) for row in rows)
-                steps = {row[0]: str(row[3]) for row in rows}
                 assert "ix_search_dates_lookup" not in plan, plan
                 assert "ix_search_dates_resource" in plan, plan
-                # The patient-to-zone test is by resource id too, never a scan of a zone:
-                # the reference index is read by target once, for the `patient` parameter's
-                # list of Observations, never per Observation.
-                for row in rows:
-                    if "ix_search_references_lookup" in str(row[3]):
-                        assert steps.get(row[1], "").startswith("LIST SUBQUERY"), plan
+                # The patient-to-zone test is by resource id too, never a scan of a zone per
+                # resource (the patient's own references are looked up once, to start from).
+                correlated = {row[0] for row in rows if "CORRELATED" in str(row[3])}
+                per_resource = " ".join(str(row[3]) for row in rows if row[1] in correlated)
+                assert "ix_search_references_lookup" not in per_resource, plan
+
+
+def test_a_patients_search_and_lastn_start_from_that_patients_readings(tmp_path):
+    """A patient's search and `$lastn` once visited every Observation of the store (a
+    correlated EXISTS per Observation, or every date row): 40-55 ms among 6,000
+    readings, the slowest requests of bench/load.py. They start from the patient's
+    references now (issue 10, load p99)."""
+    with ExitStack() as stack:
+        base, store = stack.enter_context(serve(settings_for("sqlite", stack, tmp_path)))
+        token = TokenStore(store.engine).create("plan", Role.SYSTEM)
+        client = stack.enter_context(RunningServer("sqlite", base, token, store, None).client())
+        pid = _patient(client)
+        _reading(client, pid, "2024-10-01T08:00:00+09:00", _unique())
+        captured: list[tuple[str, Any]] = []
+
+        def remember(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                captured.append((statement, parameters))
+
+        event.listen(store.engine, "before_cursor_execute", remember)
+        try:
+            assert _ids(_search(client, f"patient={pid}&code=2708-6"))
+            assert client.get(f"/Observation/$lastn?patient={pid}&max=2").json()["total"] == 1
+        finally:
+            event.remove(store.engine, "before_cursor_execute", remember)
+        with store.engine.connect() as connection:
+            for statement, parameters in captured:
+                if "search_references" not in statement:
+                    continue  # reading bodies by id, or the patient's zone
+                plan = [
+                    str(row[3])
+                    for row in connection.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {statement}", parameters
+                    )
+                ]
+                # Every Observation by type alone, or every date row, would be a scan.
+                assert not any(step.endswith("(resource_type=?)") for step in plan), plan
+                assert not any("ix_search_dates_lookup" in step for step in plan), plan
+                assert any("ix_search_references_lookup" in step for step in plan), plan

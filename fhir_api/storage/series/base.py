@@ -248,9 +248,10 @@ def daily_statistics(
         if len(segments) > 1:
             rows = merge_days(rows)
         rows.sort(key=_CODE_AND_DAY)
-    # One pass with local names and one date object per day: five years of four codes
-    # is 7,300 rows, and this loop was a third of the request (bench/query.py).
-    from_ordinal, isfinite = date.fromordinal, math.isfinite
+    # One pass with local names, one date object per day and tuple.__new__ (not the
+    # NamedTuple's Python-level constructor): five years of four codes is 7,300 rows,
+    # and this loop was a third of the request (bench/query.py).
+    from_ordinal, isfinite, new = date.fromordinal, math.isfinite, tuple.__new__
     dates: dict[int, date] = {}
     days = []
     for code, day, minimum, maximum, total, readings, stored_unit in rows:
@@ -269,7 +270,7 @@ def daily_statistics(
             mean = minimum
         if mean > maximum:
             mean = maximum
-        days.append(DayStatistics(code, when, minimum, maximum, mean, readings, unit))
+        days.append(new(DayStatistics, (code, when, minimum, maximum, mean, readings, unit)))
     return days
 
 
