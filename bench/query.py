@@ -15,8 +15,15 @@ standard library's http.client (httpx's own work on a 1.5 MB answer was a fifth 
 the five-year figure); the last line gives the floor of any request on it: the
 public GET /fhir/metadata and an authenticated read of one resource.
 
+Then what auditing costs chart reads (issue 11): a doctor's token (the patient in
+the doctor's care team, so the access rules run too) sends the chart's requests
+(`$stats` over 90 days and `$lastn`) to the server with its audit trail and to the
+same server restarted without it (development mode both times), four rounds turn
+about; throughput with auditing against without.
+
 Targets: 90 days under 20 ms and 5 years under 150 ms (median, SQLite; issue 4),
-each within 2x of direct SQL over the rollup rows (issue 10).
+each within 2x of direct SQL over the rollup rows (issue 10); with auditing at
+least 0.9 of the chart-read throughput without (issue 11).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from _server import create_patients, start_server, stop_server
 
+from fhir_api.app import BENCH_AUDIT_OFF
 from fhir_api.settings import Settings
 from fhir_api.storage.database import make_engine, migrate
 from fhir_api.storage.series.sql import SqlSeriesStore
@@ -135,6 +143,78 @@ def direct_rollup_sql(connection: sqlite3.Connection, days: int) -> tuple[float,
     return (time.perf_counter() - began) * 1000, len(rows)
 
 
+TARGET_AUDIT_RATIO = 0.9
+
+
+def doctor_token(base: str, system: str, db: Path) -> str:
+    """A doctor whose care team holds the long-term patient, and a staff token for them."""
+    import httpx
+    from sqlalchemy import create_engine, insert
+
+    from fhir_api.auth import TokenStore
+    from fhir_api.roles import TokenKind
+    from fhir_api.storage.schema import staff_accounts
+
+    headers = {"Authorization": f"Bearer {system}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        doctor = client.post("/Practitioner", json={"resourceType": "Practitioner"})
+        doctor.raise_for_status()
+        team = {
+            "resourceType": "CareTeam",
+            "subject": {"reference": LONG_PATIENT},
+            "participant": [{"member": {"reference": f"Practitioner/{doctor.json()['id']}"}}],
+        }
+        client.post("/CareTeam", json=team).raise_for_status()
+        engine = create_engine(f"sqlite:///{db}")
+        with engine.begin() as connection:
+            account = connection.execute(
+                insert(staff_accounts).values(
+                    username="bench-doctor",
+                    roles="doctor",
+                    practitioner_id=doctor.json()["id"],
+                    created_ms=0,
+                )
+            ).inserted_primary_key[0]
+        token = TokenStore(engine).create("bench-doctor", TokenKind.STAFF, account_id=account)
+        engine.dispose()
+    return token
+
+
+def audit_cost(data: Path, port: int, token: str, repeat: int) -> dict[str, float]:
+    """Chart reads per second with the audit trail ("on") and without ("off")."""
+    start = (END - timedelta(days=90)).astimezone(UTC).date().isoformat()
+    stats = {"patient": LONG_PATIENT, "code": ",".join(CODES), "start": start}
+    paths = [
+        f"/fhir/Observation/$stats?{urlencode({**stats, 'end': END.date().isoformat()})}",
+        f"/fhir/Observation/$lastn?{urlencode({'patient': LONG_PATIENT, 'max': 3})}",
+    ]
+    spent = {"on": 0.0, "off": 0.0}
+    done = {"on": 0, "off": 0}
+    for round_ in range(4):
+        mode = ("on", "off")[round_ % 2]
+        environment = {"HOMEVITALS_DEVELOPMENT": "true"}
+        if mode == "off":
+            environment[BENCH_AUDIT_OFF[0]] = BENCH_AUDIT_OFF[1]
+        server, _ = start_server(data, port, environment)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            for index in range(5 + repeat * len(paths)):
+                path = paths[index % len(paths)]
+                t0 = time.perf_counter()
+                connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise SystemExit(f"GET {path}: {response.status}")
+                if index >= 5:  # after the warm-up
+                    spent[mode] += time.perf_counter() - t0
+                    done[mode] += 1
+        finally:
+            connection.close()
+            stop_server(server)
+    return {mode: done[mode] / spent[mode] for mode in spent}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1000)
@@ -163,6 +243,7 @@ def main() -> int:
         server, token = start_server(data, args.port)
         # $stats answers 404 for a patient the server does not hold (issue 10).
         create_patients(f"http://127.0.0.1:{args.port}/fhir", token, [LONG_PATIENT.split("/")[1]])
+        doctor = doctor_token(f"http://127.0.0.1:{args.port}/fhir", token, db)
         direct = sqlite3.connect(db)
         try:
             headers = {"Authorization": f"Bearer {token}"}
@@ -226,6 +307,7 @@ def main() -> int:
         finally:
             direct.close()
             stop_server(server)
+        audited = audit_cost(data, args.port, doctor, args.repeat)
     targets = {"90 days": 20.0, "5 years": 150.0}
     ok = True
     for label, (api, sql, rollup, day_count, rollup_rows) in results.items():
@@ -248,7 +330,15 @@ def main() -> int:
         f"{statistics.median(floors['metadata']):.2f} ms, an authenticated read of the "
         f"Patient {statistics.median(floors['read']):.2f} ms"
     )
-    return 0 if ok else 1
+    audit_ratio = audited["on"] / audited["off"]
+    audit_met = audit_ratio >= TARGET_AUDIT_RATIO
+    print(
+        f"auditing: a doctor's chart reads ($stats 90 days, $lastn), "
+        f"{audited['on']:.0f}/s with the audit trail, {audited['off']:.0f}/s without "
+        f"(4 rounds turn about): {audit_ratio:.2f} (target >= {TARGET_AUDIT_RATIO}): "
+        f"{'met' if audit_met else 'NOT met'}"
+    )
+    return 0 if ok and audit_met else 1
 
 
 if __name__ == "__main__":
