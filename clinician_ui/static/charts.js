@@ -22,17 +22,20 @@
     hour: data.detail === "readings" ? "2-digit" : undefined,
     minute: data.detail === "readings" ? "2-digit" : undefined
   });
+  var DAY = 86400;
+  var DAY_STEPS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 56 * DAY, 91 * DAY];  // ticks on local midnights
   var charts = {};
   window.hvCharts = charts;
 
   function when(seconds) { return new Date(seconds * 1000); }
 
-  /* A vertical mark from the low series to this one at each x: a range bar (daily
-     min-max) when `bar`, else a line with caps (one reading's diastolic..systolic). */
+  /* A vertical mark from the low series (null: from zero) to this one at each x: a range
+     bar (daily min-max) when `bar`, else a line with caps (one reading's diastolic..systolic). */
   function rangePaths(lowIndex, bar) {
     return function (u, seriesIndex, first, last) {
       var path = new Path2D();
-      var xs = u.data[0], high = u.data[seriesIndex], low = u.data[lowIndex];
+      var xs = u.data[0], high = u.data[seriesIndex];
+      var low = lowIndex === null ? high.map(function () { return 0; }) : u.data[lowIndex];
       var half = (bar ? 4 : 3) * ratio;
       for (var i = first; i <= last; i++) {
         if (high[i] == null || low[i] == null) continue;
@@ -87,7 +90,8 @@
     return [
       {
         values: function (u, splits) { return splits.map(function (s) { return dayFormat.format(when(s)); }); },
-        space: 70
+        incrs: DAY_STEPS,
+        space: 80
       },
       { label: unit, size: 50 }
     ];
@@ -168,11 +172,9 @@
     });
   }
   var sl = data.sleep.series;
-  var zeros = sl.asleep.map(function (v) { return v == null ? null : 0; });
   draw("sleep", [
-    hidden(""), rangeBar(L.asleep, COLOURS.morning, 1),
-    hidden(L.deep), hidden(L.light), hidden(L.rem)
-  ], [data.sleep.x, zeros, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
+    rangeBar(L.asleep, COLOURS.morning, null), hidden(L.deep), hidden(L.light), hidden(L.rem)
+  ], [data.sleep.x, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
 
   window.addEventListener("resize", function () {
     Object.keys(charts).forEach(function (key) {
