@@ -46,6 +46,7 @@ __all__ = [
     "Reading",
     "Summary",
     "chart_data",
+    "for_browser",
     "format_day",
     "occasion_of",
     "period_days",
@@ -534,3 +535,22 @@ def chart_data(
         },
     }
     return data
+
+
+def for_browser(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What charts.js draws from `chart_data`: no table rows, labels or counts, one daily x.
+
+    The page carries this in its JSON block; the tables carry the rest. A year of
+    four panels is otherwise a third of the page's 300 KB.
+    """
+    slim: dict[str, Any] = {
+        key: data[key] for key in ("period", "detail", "zone", "start", "end", "thresholds")
+    }
+    slim["days"] = data["days"]["x"]
+    for kind in ("bp", "pulse", "spo2", "sleep"):
+        panel = data[kind]
+        series = {k: v for k, v in panel["series"].items() if not k.endswith("count")}
+        slim[kind] = {"series": series}
+        if panel["x"] is not data["days"]["x"]:
+            slim[kind]["x"] = panel["x"]
+    return slim

@@ -39,6 +39,7 @@ from .charts import (
     SUMMARY_DAYS,
     Reading,
     chart_data,
+    for_browser,
     format_day,
     reading_of,
 )
@@ -253,7 +254,7 @@ async def patient_page(
         return pages.render(
             request, "error.html", status=error.status, csrf_for=csrf_for, message=message
         )
-    data = {**view.data, "labels": _labels(pages, language), "lang": language}
+    browser = {**for_browser(view.data), "labels": _labels(pages, language), "lang": language}
     return pages.render(
         request,
         "patient.html",
@@ -264,7 +265,8 @@ async def patient_page(
         last_day=format_day(view.last, language),
         end=end,
         periods=PERIODS,
-        data=data,
+        data=view.data,
+        browser=browser,
         truncated=view.truncated,
         flag_names=FLAG_NAMES,
     )

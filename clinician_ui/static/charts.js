@@ -163,18 +163,18 @@
     draw("bp", [
       hidden(L.systolic + " " + L.minimum), rangeBar(L.systolic + " " + L.range, COLOURS.evening, 1), meanLine(L.systolic + " " + L.mean, COLOURS.evening),
       hidden(L.diastolic + " " + L.minimum), rangeBar(L.diastolic + " " + L.range, COLOURS.morning, 4), meanLine(L.diastolic + " " + L.mean, COLOURS.morning)
-    ], [data.bp.x, d.sys_min, d.sys_max, d.sys_mean, d.dia_min, d.dia_max, d.dia_mean], L.mmhg, yRange(60, 160), bpGuides);
+    ], [data.days, d.sys_min, d.sys_max, d.sys_mean, d.dia_min, d.dia_max, d.dia_mean], L.mmhg, yRange(60, 160), bpGuides);
     [["pulse", L.pulse, L.per_min, yRange(t.pulse_low, t.pulse_high), [[t.pulse_low, L.low + " " + t.pulse_low], [t.pulse_high, L.high + " " + t.pulse_high]]],
      ["spo2", L.spo2, L.percent, yRange(t.spo2_low - 2, 100), [[t.spo2_low, L.low + " " + t.spo2_low]]]].forEach(function (p) {
       var v = data[p[0]].series;
       draw(p[0], [hidden(p[1] + " " + L.minimum), rangeBar(p[1] + " " + L.range, COLOURS.morning, 1), meanLine(p[1] + " " + L.mean, COLOURS.line)],
-        [data[p[0]].x, v.min, v.max, v.mean], p[2], p[3], guides(p[4]));
+        [data.days, v.min, v.max, v.mean], p[2], p[3], guides(p[4]));
     });
   }
   var sl = data.sleep.series;
   draw("sleep", [
     rangeBar(L.asleep, COLOURS.morning, null), hidden(L.deep), hidden(L.light), hidden(L.rem)
-  ], [data.sleep.x, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
+  ], [data.days, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
 
   window.addEventListener("resize", function () {
     Object.keys(charts).forEach(function (key) {
