@@ -282,3 +282,25 @@ def test_an_unknown_period_is_refused() -> None:
             readings=[],
             language="en",
         )
+
+
+def test_only_the_phd_status_systems_make_flags() -> None:
+    def bit(system: str) -> dict[str, Any]:
+        return {
+            "code": {"coding": [{"system": system, "code": "8410608.2"}]},
+            "valueCodeableConcept": {"coding": [{"code": "Y"}]},
+        }
+
+    def interpretation(system: str, code: str) -> dict[str, Any]:
+        return {"coding": [{"system": system, "code": code}]}
+
+    phd, other = "http://hl7.org/fhir/uv/phd/CodeSystem/ASN1ToHL7", "urn:other"
+    status = "http://hl7.org/fhir/uv/pocd/CodeSystem/measurement-status"
+    resource = bp("2026-11-30T07:00:00+09:00", 120, 80)
+    resource["component"] += [bit(phd), bit(other)]
+    resource["interpretation"] = [
+        interpretation(status, "questionable"),
+        interpretation(other, "early-indication"),
+    ]
+    found = reading_of(resource, TOKYO)
+    assert found is not None and found.flags == ("irregular-pulse", "questionable")
