@@ -52,6 +52,7 @@ DEFAULT_PERIOD = 30
 _PAGE = 1000  # Observations per search page
 _MAX_PAGES = 10  # 7 days of spot readings fit in one page; this bounds a runaway device
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FIRST_END, _LAST_END = date(1901, 1, 1), date(2199, 12, 30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +83,17 @@ def _last_day(text: str | None, zone: tzinfo) -> date:
     try:
         if not _DAY.fullmatch(text):
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadRequest(f"end={text!r}: a date as YYYY-MM-DD", expression=["end"]) from None
+    # Charted instants are 1900-2199 (fhir_api.storage.series.base): beyond, a year's
+    # period would also run off Python's dates (9999-12-31 + 1 day).
+    if not _FIRST_END <= day <= _LAST_END:
+        raise BadRequest(
+            f"end={text!r}: from {_FIRST_END.isoformat()} to {_LAST_END.isoformat()}",
+            expression=["end"],
+        )
+    return day
 
 
 def display_name(patient: dict[str, Any]) -> str:

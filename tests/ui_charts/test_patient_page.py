@@ -120,6 +120,32 @@ def test_bad_parameters_are_refused_precisely(site: World, nurse: httpx.Client) 
     assert data.json()["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("end=9999-12-31", 400),
+        ("end=0001-01-01&period=365", 400),
+        ("end=2026-02-30", 400),
+        ("end=20261130", 400),
+        ("period=", 400),
+        ("period=7&period=x", 400),
+    ],
+)
+def test_bad_dates_are_refused_not_500(
+    site: World, nurse: httpx.Client, query: str, status: int
+) -> None:
+    for path in ("", "/chart.json"):
+        answer = nurse.get(f"/patients/{site.patient_a}{path}?{query}")
+        assert answer.status_code == status, (path, answer.text)
+
+
+@pytest.mark.parametrize("patient", ["bad id!", "x" * 100, "%00"])
+def test_a_malformed_id_is_refused_not_500(site: World, nurse: httpx.Client, patient: str) -> None:
+    for path in ("", "/chart.json"):
+        answer = nurse.get(f"/patients/{patient}{path}")
+        assert answer.status_code in (400, 404), (path, answer.text)
+
+
 def test_signed_out_goes_to_the_login(site: World) -> None:
     with site.browser() as browser:
         answer = browser.get(f"/patients/{site.patient_a}", follow_redirects=False)
