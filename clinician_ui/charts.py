@@ -327,7 +327,9 @@ def format_day(day: date, language: str) -> str:
 
 
 def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
-    return {**DEFAULTS, **(overrides or {})}
+    """The defaults with the patient's overrides; whole numbers as ints (135, not 135.0)."""
+    merged = {**DEFAULTS, **(overrides or {})}
+    return {k: int(v) if float(v).is_integer() else v for k, v in merged.items()}
 
 
 def _reading_flags(reading: Reading, limits: Mapping[str, float]) -> list[str]:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
@@ -21,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from fhir_api.access.principal import Access
-from fhir_api.accounts.sessions import session_id_from
+from fhir_api.accounts.sessions import CurrentAccount, session_id_from
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.errors import BadRequest, FhirError
 from fhir_api.service import FhirService
@@ -43,6 +44,7 @@ from .charts import (
     format_day,
     reading_of,
 )
+from .i18n import LANGUAGES
 from .rendering import Pages
 
 __all__ = ["router"]
@@ -222,6 +224,12 @@ def _labels(pages: Pages, language: str) -> dict[str, str]:
     return {key: _(text) for key, text in names.items()}
 
 
+def _link(period: str | None, end: str | None, language: str) -> str:
+    """This page in another language, on the same period (base.html's language links)."""
+    query = {"period": period, "end": end, "lang": language}
+    return "?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+
 @router.get("/patients/{patient_id}/chart.json")
 async def chart_json(
     request: Request,
@@ -246,6 +254,7 @@ async def patient_page(
     request: Request,
     patient_id: str,
     access: SessionAccess,
+    account: CurrentAccount,
     period: str | None = None,
     end: str | None = None,
 ) -> Response:
@@ -261,7 +270,12 @@ async def patient_page(
         request.state.audit_detail = str(error)[:500]
         message = "No patient of that id is in your care." if error.status == 404 else str(error)
         return pages.render(
-            request, "error.html", status=error.status, csrf_for=csrf_for, message=message
+            request,
+            "error.html",
+            status=error.status,
+            csrf_for=csrf_for,
+            message=message,
+            account=account,
         )
     browser = {**for_browser(view.data), "labels": _labels(pages, language), "lang": language}
     return pages.render(
@@ -278,4 +292,7 @@ async def patient_page(
         browser=browser,
         truncated=view.truncated,
         flag_names=FLAG_NAMES,
+        account=account,
+        nav="patients",
+        lang_links={code: _link(period, end, code) for code in LANGUAGES},
     )

@@ -112,3 +112,19 @@ def test_thirty_days_draw_daily_bars_with_gaps(browser: Any, site: World) -> Non
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "patient-30-days-ja.png"), full_page=True)
     page.context.close()
+
+
+def test_switching_periods_by_the_links(browser: Any, site: World) -> None:
+    page, errors, _ = open_page(browser, site, "en", 30)
+    for label, days in (("90 days", 90), ("1 year", 365), ("7 days", 7)):
+        page.get_by_role("link", name=label).click()
+        page.wait_for_url(f"**period={days}&end={LAST_DAY}")
+        page.wait_for_function("window.hvCharts && window.hvCharts.sleep")
+        assert page.locator('.periods a[aria-current="page"]').inner_text() == label
+        if days > 7:
+            assert page.evaluate("window.hvCharts.bp.data[0].length") == days
+            assert points(page, "bp", 2) == 3
+        else:
+            assert page.evaluate("window.hvCharts.bp.data[0].length") == 5
+    assert [e for e in errors if "favicon" not in e and "Failed to load" not in e] == []
+    page.context.close()
