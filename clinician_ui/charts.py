@@ -539,11 +539,12 @@ def chart_data(
     return data
 
 
-def for_browser(data: Mapping[str, Any]) -> dict[str, Any]:
+def for_browser(data: Mapping[str, Any], flag_texts: Mapping[str, str]) -> dict[str, Any]:
     """What charts.js draws from `chart_data`: no table rows, labels or counts, one daily x.
 
     The page carries this in its JSON block; the tables carry the rest. A year of
-    four panels is otherwise a third of the page's 300 KB.
+    four panels is otherwise a third of the page's 300 KB. Each reading's flags come
+    as one text (in `flag_texts`' language, "" for none), shown when the cursor is on it.
     """
     slim: dict[str, Any] = {
         key: data[key] for key in ("period", "detail", "zone", "start", "end", "thresholds")
@@ -555,4 +556,8 @@ def for_browser(data: Mapping[str, Any]) -> dict[str, Any]:
         slim[kind] = {"series": series}
         if panel["x"] is not data["days"]["x"]:
             slim[kind]["x"] = panel["x"]
+        if "rows" in panel:
+            slim[kind]["flags"] = [
+                " ".join(f"⚠ {flag_texts.get(f, f)}" for f in row["flags"]) for row in panel["rows"]
+            ]
     return slim

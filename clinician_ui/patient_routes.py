@@ -277,7 +277,13 @@ async def patient_page(
             message=message,
             account=account,
         )
-    browser = {**for_browser(view.data), "labels": _labels(pages, language), "lang": language}
+    translate = pages.catalogs.gettext(language)
+    flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
+    browser = {
+        **for_browser(view.data, flag_texts),
+        "labels": _labels(pages, language),
+        "lang": language,
+    }
     return pages.render(
         request,
         "patient.html",

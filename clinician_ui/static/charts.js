@@ -80,6 +80,36 @@
     };
   }
 
+  /* A ⚠ above each flagged reading (shape and text, not colour alone), and the flags of
+     the reading under the cursor in the line below the chart (the table has them all). */
+  function flagged(key, panel) {
+    var texts = panel.flags || [];
+    var line = document.getElementById("flags-" + key);
+    return {
+      draw: function (u) {
+        var ctx = u.ctx;
+        ctx.save();
+        ctx.fillStyle = "#8a1c00";
+        ctx.font = (14 * ratio) + "px sans-serif";
+        ctx.textAlign = "center";
+        texts.forEach(function (text, i) {
+          if (!text) return;
+          var top = null;
+          for (var s = 1; s < u.data.length; s++) {
+            var v = u.data[s][i];
+            if (v != null && (top === null || v > top)) top = v;
+          }
+          if (top === null) return;
+          ctx.fillText("⚠", u.valToPos(u.data[0][i], "x", true), u.valToPos(top, "y", true) - 8 * ratio);
+        });
+        ctx.restore();
+      },
+      setCursor: function (u) {
+        if (line) line.textContent = u.cursor.idx == null ? "" : (texts[u.cursor.idx] || "");
+      }
+    };
+  }
+
   function yRange(floor, ceiling) {
     return function (u, min, max) {
       return [Math.min(min == null ? floor : min, floor) - 5, Math.max(max == null ? ceiling : max, ceiling) + 5];
@@ -97,7 +127,7 @@
     ];
   }
 
-  function draw(key, series, values, unit, range, drawHook) {
+  function draw(key, series, values, unit, range, drawHook, marks) {
     var box = document.getElementById("chart-" + key);
     if (!box) return;
     var options = {
@@ -111,7 +141,11 @@
       },
       axes: axes(unit),
       series: [{ label: L.date || "", value: function (u, v) { return v == null ? "—" : fullFormat.format(when(v)); } }].concat(series),
-      hooks: { drawClear: drawHook ? [drawHook] : [] }
+      hooks: {
+        drawClear: drawHook ? [drawHook] : [],
+        draw: marks ? [marks.draw] : [],
+        setCursor: marks ? [marks.setCursor] : []
+      }
     };
     charts[key] = new uPlot(options, values, box);
   }
@@ -153,11 +187,12 @@
       bpSeries.push(point(L[occasion] + " " + L.systolic, colour, hollow, { paths: rangePaths(index + 1, false) }));
       bpSeries.push(point(L[occasion] + " " + L.diastolic, colour, hollow));
     });
-    draw("bp", bpSeries, bpValues, L.mmhg, yRange(60, 160), bpGuides);
+    draw("bp", bpSeries, bpValues, L.mmhg, yRange(60, 160), bpGuides, flagged("bp", bp));
     draw("pulse", [point(L.pulse, COLOURS.morning, false)], [data.pulse.x, data.pulse.series.value], L.per_min,
-      yRange(t.pulse_low, t.pulse_high), guides([[t.pulse_low, L.low + " " + t.pulse_low], [t.pulse_high, L.high + " " + t.pulse_high]]));
+      yRange(t.pulse_low, t.pulse_high), guides([[t.pulse_low, L.low + " " + t.pulse_low], [t.pulse_high, L.high + " " + t.pulse_high]]),
+      flagged("pulse", data.pulse));
     draw("spo2", [point(L.spo2, COLOURS.morning, false)], [data.spo2.x, data.spo2.series.value], L.percent,
-      yRange(t.spo2_low - 2, 100), guides([[t.spo2_low, L.low + " " + t.spo2_low]]));
+      yRange(t.spo2_low - 2, 100), guides([[t.spo2_low, L.low + " " + t.spo2_low]]), flagged("spo2", data.spo2));
   } else {
     var d = data.bp.series;
     draw("bp", [

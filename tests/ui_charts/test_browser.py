@@ -92,6 +92,17 @@ def test_seven_days_draw_each_reading(browser: Any, site: World) -> None:
     keys = page.evaluate("Object.values(window.hvCharts).map(u => u.cursor.sync.key)")
     assert set(keys) == {"hv-patient"}
     assert page.locator("#table-bp tbody tr").count() == 5
+    # Hovering the flagged reading (the 28th, 07:00) shows its flags, and the synced
+    # cursor shows the pulse taken with it (45 /min, low) in the panel below.
+    page.locator("#table-bp").scroll_into_view_if_needed()
+    spot = page.evaluate(
+        """() => { const u = window.hvCharts.bp, box = u.over.getBoundingClientRect();
+        return [box.left + u.valToPos(u.data[0][0], "x"), box.top + u.valToPos(100, "y")]; }"""
+    )
+    page.mouse.move(*spot)
+    assert page.locator("#flags-bp").inner_text() == "⚠ Irregular pulse ⚠ At or above the home line"
+    assert page.evaluate("window.hvCharts.pulse.cursor.idx") == 0
+    assert page.locator("#flags-pulse").inner_text() == "⚠ Low"
     assert [e for e in errors if "favicon" not in e and "Failed to load" not in e] == []
     assert sum(sizes) < MAX_PAGE_BYTES, sizes
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

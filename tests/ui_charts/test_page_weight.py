@@ -57,7 +57,11 @@ def test_a_full_year_stays_under_300_kb(language: str) -> None:
         end=None,
         periods=(7, 30, 90, 365),
         data=data,
-        browser={**for_browser(data), "labels": _labels(pages, language), "lang": language},
+        browser={
+            **for_browser(data, FLAG_NAMES),
+            "labels": _labels(pages, language),
+            "lang": language,
+        },
         truncated=False,
         flag_names=FLAG_NAMES,
     )
