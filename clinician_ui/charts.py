@@ -92,6 +92,7 @@ FLAG_NAMES: dict[str, str] = {
     "early-indication": "Early estimate",
     "calibration-ongoing": "Calibrating",
     "above-home-line": "At or above the home line",
+    "urgent": "Urgent level (180/110)",
     "low": "Low",
     "high": "High",
 }
@@ -337,7 +338,10 @@ def _reading_flags(reading: Reading, limits: Mapping[str, float]) -> list[str]:
     flags = list(reading.flags)
     if reading.kind == "bp":
         systolic, diastolic = reading.values
-        if systolic >= limits["systolic"] or diastolic >= limits["diastolic"]:
+        urgent = (limits.get("systolic_urgent", 180), limits.get("diastolic_urgent", 110))
+        if systolic >= urgent[0] or diastolic >= urgent[1]:
+            flags.append("urgent")
+        elif systolic >= limits["systolic"] or diastolic >= limits["diastolic"]:
             flags.append("above-home-line")
     elif reading.kind == "pulse":
         if reading.values[0] < limits["pulse_low"]:

@@ -304,3 +304,27 @@ def test_only_the_phd_status_systems_make_flags() -> None:
     ]
     found = reading_of(resource, TOKYO)
     assert found is not None and found.flags == ("irregular-pulse", "questionable")
+
+
+@pytest.mark.parametrize(
+    ("systolic", "diastolic", "flags"),
+    [
+        (134, 84, []),
+        (135, 70, ["above-home-line"]),
+        (120, 85, ["above-home-line"]),
+        (179, 109, ["above-home-line"]),
+        (180, 90, ["urgent"]),
+        (150, 110, ["urgent"]),
+    ],
+)
+def test_blood_pressure_thresholds(systolic: float, diastolic: float, flags: list[str]) -> None:
+    data = chart_data(
+        period=7,
+        last=LAST,
+        zone=TOKYO,
+        zone_name="Asia/Tokyo",
+        stats=[],
+        readings=[reading("2026-11-30T07:00:00+09:00", systolic, diastolic)],
+        language="en",
+    )
+    assert data["bp"]["rows"][0]["flags"] == flags
