@@ -39,7 +39,7 @@
       var half = (bar ? 4 : 3) * ratio;
       for (var i = first; i <= last; i++) {
         if (high[i] == null || low[i] == null) continue;
-        var x = Math.round(u.valToPos(xs[i], "x", true));
+        var x = Math.round(u.valToPos(xs[i], "x", true)) - (lowIndex === null ? 4 * ratio : 0);
         var top = Math.round(u.valToPos(high[i], "y", true));
         var bottom = Math.round(u.valToPos(low[i], "y", true));
         if (bar) {
@@ -207,8 +207,31 @@
     });
   }
   var sl = data.sleep.series;
+  /* Stages stacked (deep, light, REM from the bottom) right of the time-asleep bar; a
+     night without stages has only the time-asleep bar. The legend shows each stage's own
+     minutes; the path draws it on top of the stages below it. */
+  function stackPaths(stage) {
+    return function (u, seriesIndex, first, last) {
+      var path = new Path2D(), xs = u.data[0], half = 3 * ratio;
+      for (var i = first; i <= last; i++) {
+        var value = u.data[seriesIndex][i];
+        if (value == null) continue;
+        var below = 0;
+        for (var s = 2; s < 2 + stage; s++) below += u.data[s][i] || 0;
+        var x = Math.round(u.valToPos(xs[i], "x", true)) + 5 * ratio;
+        var top = Math.round(u.valToPos(below + value, "y", true));
+        var bottom = Math.round(u.valToPos(below, "y", true));
+        path.rect(x - half, top, 2 * half, Math.max(bottom - top, ratio));
+      }
+      return { stroke: path, fill: path };
+    };
+  }
+  function stage(label, colour, index) {
+    return { label: label, stroke: colour, fill: colour, width: 1, paths: stackPaths(index), points: { show: false } };
+  }
   draw("sleep", [
-    rangeBar(L.asleep, COLOURS.morning, null), hidden(L.deep), hidden(L.light), hidden(L.rem)
+    rangeBar(L.asleep, COLOURS.morning, null),
+    stage(L.deep, "#1b3a5c", 0), stage(L.light, "#7fb2e5", 1), stage(L.rem, "#b07cc6", 2)
   ], [data.days, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
 
   window.addEventListener("resize", function () {

@@ -115,7 +115,7 @@ def test_thirty_days_draw_daily_bars_with_gaps(browser: Any, site: World) -> Non
     assert page.evaluate("window.hvCharts.bp.data[0].length") == 30
     assert points(page, "bp", 2) == 3  # systolic max: the 20th, 28th and 30th; the rest gaps
     assert page.evaluate("window.hvCharts.bp.data[2][28]") is None  # the 29th
-    assert points(page, "sleep", 1) == 1
+    assert [points(page, "sleep", s) for s in (1, 2, 3, 4)] == [1, 1, 1, 1]  # asleep, stages
     assert page.locator("#table-bp tbody tr").count() == 3
     assert "2026年11月30日(月)" in page.content()
     assert [e for e in errors if "favicon" not in e and "Failed to load" not in e] == []

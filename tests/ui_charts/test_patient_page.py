@@ -65,7 +65,9 @@ def test_thirty_days_chart_the_servers_daily_figures_with_gaps(
     assert s["dia_min"][-1] == 71 and s["sys_count"][-1] == 4
     assert s["sys_mean"][-1] == pytest.approx((150 + 130 + 134 + 120) / 4, abs=0.05)
     assert data["spo2"]["series"]["count"][-2:] == [1, 1]
-    assert data["sleep"]["series"]["asleep"][-2:] == [380, None]  # the night that began on the 29th
+    sleep = data["sleep"]["series"]
+    assert sleep["asleep"][-2:] == [380, None]  # the night that began on the 29th
+    assert [sleep[stage][-2] for stage in ("deep", "light", "rem")] == [60, 250, 70]
     assert data["adherence"]["days"] == 4  # the 20th, 28th, 29th (SpO2) and 30th
 
 

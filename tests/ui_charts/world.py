@@ -59,19 +59,27 @@ def pulse(subject: str, when: str, value: float) -> dict[str, Any]:
     return body
 
 
+def _minutes(value: int) -> dict[str, Any]:
+    return {"value": value, "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}
+
+
 def sleep_night(subject: str, start: str, end: str, asleep: int) -> dict[str, Any]:
+    """A night as the gateway sends it: minutes asleep, and stages as components."""
+    stages = (("93831-6", 60), ("93830-8", 250), ("93829-0", 70))  # deep, light, REM
     return {
         "resourceType": "Observation",
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "93832-4"}]},
         "subject": {"reference": subject},
         "effectivePeriod": {"start": start, "end": end},
-        "valueQuantity": {
-            "value": asleep,
-            "unit": "min",
-            "system": "http://unitsofmeasure.org",
-            "code": "min",
-        },
+        "valueQuantity": _minutes(asleep),
+        "component": [
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                "valueQuantity": _minutes(value),
+            }
+            for code, value in stages
+        ],
     }
 
 
