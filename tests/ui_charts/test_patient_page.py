@@ -109,7 +109,7 @@ def test_another_care_teams_patient_is_not_found(
     for patient in (site.patient_b, "no-such-patient"):
         answer = nurse.get(f"/patients/{patient}{path}")
         assert answer.status_code == 404, answer.text
-        assert "200" not in answer.text and "鈴木" not in answer.text
+        assert "chart-data" not in answer.text and "鈴木" not in answer.text
         if not path:
             assert answer.headers["content-type"].startswith("text/html")
 
@@ -146,6 +146,16 @@ def test_a_malformed_id_is_refused_not_500(site: World, nurse: httpx.Client, pat
     for path in ("", "/chart.json"):
         answer = nurse.get(f"/patients/{patient}{path}")
         assert answer.status_code in (400, 404), (path, answer.text)
+
+
+def test_an_admin_reads_no_readings(site: World) -> None:
+    with site.browser() as browser:
+        site.sign_in(browser, site.admin)
+        page = browser.get(f"/patients/{site.patient_a}")
+        data = browser.get(f"/patients/{site.patient_a}/chart.json")
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    assert "chart-data" not in page.text
+    assert data.status_code == 403 and data.json()["resourceType"] == "OperationOutcome"
 
 
 def test_signed_out_goes_to_the_login(site: World) -> None:

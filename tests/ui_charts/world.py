@@ -90,6 +90,7 @@ class World:
     patient_b: str
     username: str
     password: str
+    admin: str  # an admin's username (same password): manages patients, reads no readings
 
     def browser(self, language: str = "en") -> httpx.Client:
         return httpx.Client(base_url=self.root, timeout=30, headers={"Accept-Language": language})
@@ -101,13 +102,17 @@ class World:
             self.sign_in(browser)
             yield browser
 
-    def sign_in(self, browser: httpx.Client) -> None:
+    def sign_in(self, browser: httpx.Client, username: str | None = None) -> None:
         form = browser.get("/login")
         found = CSRF.search(form.text)
         assert found, form.text
         answer = browser.post(
             "/login",
-            data={"csrf": found.group(1), "username": self.username, "password": self.password},
+            data={
+                "csrf": found.group(1),
+                "username": username or self.username,
+                "password": self.password,
+            },
         )
         assert (answer.status_code, answer.headers.get("location")) == (303, "/"), answer.text
 
@@ -163,7 +168,10 @@ def _load(base: str, engine: Any, accounts: Any) -> World:
     accounts.create(username, (StaffRole.NURSE,), nurse, "Nurse")
     password = f"correct horse {secrets.token_hex(6)}"
     accounts.set_password(username, password, by_admin=False)
-    return World(base.removesuffix("/fhir"), a, b, username, password)
+    admin = f"admin{secrets.token_hex(3)}"
+    accounts.create(admin, (StaffRole.ADMIN,), None, "Admin")
+    accounts.set_password(admin, password, by_admin=False)
+    return World(base.removesuffix("/fhir"), a, b, username, password, admin)
 
 
 @contextmanager
