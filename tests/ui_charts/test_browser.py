@@ -2,11 +2,12 @@
 
 Reads what uPlot was given to draw (`window.hvCharts`), not only that a canvas
 exists; checks the page raises no script error (a CSP refusal is one) and stays
-under 300 KB; saves screenshots to build/ui-screenshots/.
+under 300 KB; saves screenshots to build/ui-screenshots/ (or $HOMEVITALS_TEST_ARTIFACTS).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,11 @@ from ..services import unavailable
 from .world import LAST_DAY, World, world
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).parents[2] / "build" / "ui-screenshots"
+# Where helper A's harness puts them too: $HOMEVITALS_TEST_ARTIFACTS, else build/ (git-ignored).
+SCREENSHOTS = Path(
+    os.environ.get("HOMEVITALS_TEST_ARTIFACTS")
+    or Path(__file__).parents[2] / "build" / "ui-screenshots"
+)
 MAX_PAGE_BYTES = 300 * 1024
 
 
