@@ -15,9 +15,12 @@ import pytest
 from .world import LAST_DAY, World, world
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with world(tmp_path_factory.mktemp("ui-charts")) as running:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """SQLite and PostgreSQL: their `$stats` daily figures come from different code."""
+    with world(tmp_path_factory.mktemp(f"ui-charts-{request.param}"), request.param) as running:
         yield running
 
 

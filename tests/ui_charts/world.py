@@ -175,11 +175,11 @@ def _load(base: str, engine: Any, accounts: Any) -> World:
 
 
 @contextmanager
-def world(tmp: Path) -> Iterator[World]:
-    """The server (SQLite, no TOTP required) with the readings loaded."""
+def world(tmp: Path, backend: str = "sqlite") -> Iterator[World]:
+    """The server (no TOTP required) with the readings loaded."""
     with ExitStack() as stack:
         stack.enter_context(fast_password_hashing())
-        settings = settings_for("sqlite", stack, tmp, require_totp=False)
+        settings = settings_for(backend, stack, tmp, require_totp=False)
         apps = []
         base, store = stack.enter_context(serve(settings, configure=apps.append))
         yield _load(base, store.engine, apps[0].state.accounts)
