@@ -20,6 +20,7 @@ from fhir_api.accounts.store import AccountStore
 from fhir_api.settings import Settings
 
 from .login_routes import router
+from .patient_routes import router as patient_router
 from .rendering import Pages
 
 __all__ = ["install"]
@@ -45,6 +46,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.state.login_sleep = asyncio.sleep
     app.include_router(router)
+    app.include_router(patient_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -1,0 +1,304 @@
+"""The patient page (`/patients/{id}`) and its chart data (`/patients/{id}/chart.json`).
+
+Thin: the patient, `$stats` and the last 7 days' Observations come from
+`FhirService` with the signed-in account's `Access` (a patient outside its reach is
+a 404, as on the API), `charts.chart_data` shapes them, the template shows them.
+The page carries the same data as chart.json in a `<script type="application/json">`
+block (not executed, so the CSP allows it), saving the charts a second request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from fhir_api.access.principal import Access
+from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.dates import patient_zone_name, zone_named
+from fhir_api.errors import BadRequest, FhirError
+from fhir_api.service import FhirService
+from fhir_api.storage.resources import Stored
+
+from .access import SessionAccess
+from .charts import (
+    BP_PANEL,
+    FLAG_NAMES,
+    LOINC,
+    PERIODS,
+    PULSE,
+    SPO2_CODES,
+    STATS_CODES,
+    SUMMARY_DAYS,
+    Reading,
+    chart_data,
+    for_browser,
+    format_day,
+    reading_of,
+)
+from .i18n import LANGUAGES
+from .rendering import Pages
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+DEFAULT_PERIOD = 30
+_PAGE = 1000  # Observations per search page
+_MAX_PAGES = 10  # 7 days of spot readings fit in one page; this bounds a runaway device
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FIRST_END, _LAST_END = date(1901, 1, 1), date(2199, 12, 30)
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    """What the page shows: the patient's name and zone, and the chart data."""
+
+    name: str
+    zone_name: str
+    last: date
+    data: dict[str, Any]
+    truncated: bool
+
+
+def _period(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PERIOD
+    if text not in {str(p) for p in PERIODS}:
+        raise BadRequest(
+            f"period={text!r}: one of {', '.join(map(str, PERIODS))} days", expression=["period"]
+        )
+    return int(text)
+
+
+def _last_day(text: str | None, zone: tzinfo) -> date:
+    """The period's last day: `end=YYYY-MM-DD`, else today in the patient's zone."""
+    if text is None:
+        return datetime.fromtimestamp(time.time(), zone).date()
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError(text)
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(f"end={text!r}: a date as YYYY-MM-DD", expression=["end"]) from None
+    # Charted instants are 1900-2199 (fhir_api.storage.series.base): beyond, a year's
+    # period would also run off Python's dates (9999-12-31 + 1 day).
+    if not _FIRST_END <= day <= _LAST_END:
+        raise BadRequest(
+            f"end={text!r}: from {_FIRST_END.isoformat()} to {_LAST_END.isoformat()}",
+            expression=["end"],
+        )
+    return day
+
+
+def display_name(patient: dict[str, Any]) -> str:
+    """The patient's first name entry as a person writes it (text, else family and given)."""
+    for name in patient.get("name", ()):
+        if not isinstance(name, dict):
+            continue
+        if isinstance(name.get("text"), str):
+            return str(name["text"])
+        parts = [name.get("family"), *name.get("given", ())]
+        text = " ".join(p for p in parts if isinstance(p, str))
+        if text:
+            return text
+    return str(patient.get("id", ""))
+
+
+def _readings(
+    service: FhirService,
+    access: Access,
+    patient_id: str,
+    zone: tzinfo,
+    first: datetime,
+    end: datetime,
+) -> tuple[list[Reading], bool]:
+    """The charted readings from `first` to `end` (exclusive), and whether pages were left."""
+    codes = ",".join(f"{LOINC}|{code}" for code in (BP_PANEL, PULSE, *SPO2_CODES))
+    params = [
+        ("patient", patient_id),
+        ("code", codes),
+        ("date", f"ge{first.isoformat()}"),
+        ("date", f"lt{end.isoformat()}"),
+        ("_sort", "date"),
+        ("_count", str(_PAGE)),
+    ]
+    found: list[Reading] = []
+    for _ in range(_MAX_PAGES):
+        result, _query = service.search("Observation", params, access=access)
+        found += [r for m in result.matches if (r := reading_of(m.content, zone))]
+        if result.next is None:
+            return found, False
+        params = [*params[:-1], ("_count", str(_PAGE)), ("_cursor", result.next.token())]
+    return found, True
+
+
+def _view(
+    service: FhirService,
+    access: Access,
+    patient_id: str,
+    period_text: str | None,
+    end_text: str | None,
+    language: str,
+) -> _View:
+    """Everything the page needs, through the service with the session's Access."""
+    period = _period(period_text)
+    patient: Stored = service.read("Patient", patient_id, access=access)
+    zone_name = patient_zone_name(patient.content) or str(getattr(service.store.zone, "key", "UTC"))
+    zone = zone_named(zone_name) or service.store.zone
+    last = _last_day(end_text, zone)
+    first = last - timedelta(days=period - 1)
+    _, _, stats = service.stats(
+        [
+            ("subject", f"Patient/{patient_id}"),
+            ("code", ",".join(STATS_CODES)),
+            ("start", first.isoformat()),
+            ("end", (last + timedelta(days=1)).isoformat()),
+        ],
+        access=access,
+    )
+    week_start = datetime.combine(last - timedelta(days=SUMMARY_DAYS - 1), datetime.min.time())
+    # From 02:00 of the day after: an evening reading up to 01:59 counts for the last day.
+    readings, truncated = _readings(
+        service,
+        access,
+        patient_id,
+        zone,
+        week_start.replace(tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), datetime.min.time()).replace(
+            hour=2, tzinfo=zone
+        ),
+    )
+    data = chart_data(
+        period=period,
+        last=last,
+        zone=zone,
+        zone_name=zone_name,
+        stats=stats,
+        readings=readings,
+        language=language,
+    )
+    return _View(display_name(patient.content), zone_name, last, data, truncated)
+
+
+def _pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+def _labels(pages: Pages, language: str) -> dict[str, str]:
+    """The charts' texts in the page language (charts.js has no catalogs of its own)."""
+    _ = pages.catalogs.gettext(language)
+    names = {
+        "morning": "Morning",
+        "evening": "Evening",
+        "other": "Other times",
+        "systolic": "Systolic",
+        "diastolic": "Diastolic",
+        "pulse": "Pulse",
+        "spo2": "SpO2",
+        "mean": "Mean",
+        "minimum": "Min",
+        "range": "Daily range",
+        "asleep": "Time asleep",
+        "deep": "Deep sleep",
+        "light": "Light sleep",
+        "rem": "REM sleep",
+        "home_line": "Home hypertension line",
+        "target": "Target",
+        "low": "Low",
+        "high": "High",
+        "mmhg": "mmHg",
+        "per_min": "/min",
+        "percent": "%",
+        "minutes": "min",
+        "date": "Date",
+    }
+    return {key: _(text) for key, text in names.items()}
+
+
+def _link(period: str | None, end: str | None, language: str) -> str:
+    """This page in another language, on the same period (base.html's language links)."""
+    query = {"period": period, "end": end, "lang": language}
+    return "?" + urlencode({k: v for k, v in query.items() if v is not None})
+
+
+@router.get("/patients/{patient_id}/chart.json")
+async def chart_json(
+    request: Request,
+    patient_id: str,
+    access: SessionAccess,
+    period: str | None = None,
+    end: str | None = None,
+) -> Response:
+    """The chart data of the page, as JSON (FHIR errors as OperationOutcome)."""
+    language, _ = _pages(request).language(request)
+    view = await run_in_threadpool(
+        _view, request.app.state.service, access, patient_id, period, end, language
+    )
+    body = orjson.dumps({**view.data, "truncated": view.truncated})
+    response = Response(body, media_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.get("/patients/{patient_id}")
+async def patient_page(
+    request: Request,
+    patient_id: str,
+    access: SessionAccess,
+    account: CurrentAccount,
+    period: str | None = None,
+    end: str | None = None,
+) -> Response:
+    """The patient's charts, summary, adherence and tables; errors as the HTML error page."""
+    pages = _pages(request)
+    language, _ = pages.language(request)
+    csrf_for = session_id_from(request) or ""
+    try:
+        view = await run_in_threadpool(
+            _view, request.app.state.service, access, patient_id, period, end, language
+        )
+    except FhirError as error:
+        request.state.audit_detail = str(error)[:500]
+        message = "No patient of that id is in your care." if error.status == 404 else str(error)
+        return pages.render(
+            request,
+            "error.html",
+            status=error.status,
+            csrf_for=csrf_for,
+            message=message,
+            account=account,
+        )
+    translate = pages.catalogs.gettext(language)
+    flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
+    browser = {
+        **for_browser(view.data, flag_texts),
+        "labels": _labels(pages, language),
+        "lang": language,
+    }
+    return pages.render(
+        request,
+        "patient.html",
+        csrf_for=csrf_for,
+        patient_id=patient_id,
+        name=view.name,
+        zone=view.zone_name,
+        last_day=format_day(view.last, language),
+        end=end,
+        periods=PERIODS,
+        data=view.data,
+        browser=browser,
+        truncated=view.truncated,
+        flag_names=FLAG_NAMES,
+        account=account,
+        nav="patients",
+        lang_links={code: _link(period, end, code) for code in LANGUAGES},
+    )

@@ -1,0 +1,243 @@
+/* The patient page's charts: uPlot panels on one time axis with a synced cursor.
+ *
+ * The data is the page's <script type="application/json" id="chart-data"> block
+ * (the same as /patients/{id}/chart.json), shaped on the server (clinician_ui/charts.py):
+ * every number drawn here is also in the table under its chart. Null values are gaps,
+ * never bridged. No inline script (CSP): this file runs deferred, after uPlot.
+ * window.hvCharts holds the uPlot instances (the browser tests read their data).
+ */
+(function () {
+  "use strict";
+  var source = document.getElementById("chart-data");
+  if (!source || typeof uPlot === "undefined") return;
+  var data = JSON.parse(source.textContent);
+  var L = data.labels;
+  var zone = data.zone;
+  var locale = data.lang === "ja" ? "ja-JP" : "en-GB";
+  var ratio = uPlot.pxRatio;
+  var COLOURS = { morning: "#0b5cad", evening: "#b3261e", other: "#5f6368", line: "#202124", band: "rgba(46,125,50,0.12)" };
+  var dayFormat = new Intl.DateTimeFormat(locale, { timeZone: zone, month: "numeric", day: "numeric", weekday: "short" });
+  var fullFormat = new Intl.DateTimeFormat(locale, {
+    timeZone: zone, year: "numeric", month: "short", day: "numeric", weekday: "short",
+    hour: data.detail === "readings" ? "2-digit" : undefined,
+    minute: data.detail === "readings" ? "2-digit" : undefined
+  });
+  var DAY = 86400;
+  var DAY_STEPS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 56 * DAY, 91 * DAY];  // ticks on local midnights
+  var charts = {};
+  window.hvCharts = charts;
+
+  function when(seconds) { return new Date(seconds * 1000); }
+
+  /* A vertical mark from the low series (null: from zero) to this one at each x: a range
+     bar (daily min-max) when `bar`, else a line with caps (one reading's diastolic..systolic). */
+  function rangePaths(lowIndex, bar) {
+    return function (u, seriesIndex, first, last) {
+      var path = new Path2D();
+      var xs = u.data[0], high = u.data[seriesIndex];
+      var low = lowIndex === null ? high.map(function () { return 0; }) : u.data[lowIndex];
+      var half = (bar ? 4 : 3) * ratio;
+      for (var i = first; i <= last; i++) {
+        if (high[i] == null || low[i] == null) continue;
+        var x = Math.round(u.valToPos(xs[i], "x", true)) - (lowIndex === null ? 4 * ratio : 0);
+        var top = Math.round(u.valToPos(high[i], "y", true));
+        var bottom = Math.round(u.valToPos(low[i], "y", true));
+        if (bar) {
+          path.rect(x - half, top, 2 * half, Math.max(bottom - top, ratio));
+        } else {
+          path.moveTo(x, bottom); path.lineTo(x, top);
+          path.moveTo(x - half, top); path.lineTo(x + half, top);
+          path.moveTo(x - half, bottom); path.lineTo(x + half, bottom);
+        }
+      }
+      return bar ? { stroke: path, fill: path } : { stroke: path };
+    };
+  }
+
+  function noPath() { return null; }
+
+  /* Threshold lines (dashed, labelled) and an optional shaded band, under the series. */
+  function guides(lines, band) {
+    return function (u) {
+      var ctx = u.ctx, left = u.bbox.left, width = u.bbox.width;
+      ctx.save();
+      if (band) {
+        var top = u.valToPos(band[1], "y", true), bottom = u.valToPos(band[0], "y", true);
+        ctx.fillStyle = COLOURS.band;
+        ctx.fillRect(left, top, width, bottom - top);
+      }
+      ctx.strokeStyle = COLOURS.line;
+      ctx.fillStyle = COLOURS.line;
+      ctx.lineWidth = ratio;
+      ctx.setLineDash([6 * ratio, 4 * ratio]);
+      ctx.font = (12 * ratio) + "px sans-serif";
+      lines.forEach(function (line) {
+        var y = Math.round(u.valToPos(line[0], "y", true)) + 0.5;
+        ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + width, y); ctx.stroke();
+        ctx.fillText(line[1], left + 4 * ratio, y - 3 * ratio);
+      });
+      ctx.restore();
+    };
+  }
+
+  /* A ⚠ above each flagged reading (shape and text, not colour alone), and the flags of
+     the reading under the cursor in the line below the chart (the table has them all). */
+  function flagged(key, panel) {
+    var texts = panel.flags || [];
+    var line = document.getElementById("flags-" + key);
+    return {
+      draw: function (u) {
+        var ctx = u.ctx;
+        ctx.save();
+        ctx.fillStyle = "#8a1c00";
+        ctx.font = (14 * ratio) + "px sans-serif";
+        ctx.textAlign = "center";
+        texts.forEach(function (text, i) {
+          if (!text) return;
+          var top = null;
+          for (var s = 1; s < u.data.length; s++) {
+            var v = u.data[s][i];
+            if (v != null && (top === null || v > top)) top = v;
+          }
+          if (top === null) return;
+          ctx.fillText("⚠", u.valToPos(u.data[0][i], "x", true), u.valToPos(top, "y", true) - 8 * ratio);
+        });
+        ctx.restore();
+      },
+      setCursor: function (u) {
+        if (line) line.textContent = u.cursor.idx == null ? "" : (texts[u.cursor.idx] || "");
+      }
+    };
+  }
+
+  function yRange(floor, ceiling) {
+    return function (u, min, max) {
+      return [Math.min(min == null ? floor : min, floor) - 5, Math.max(max == null ? ceiling : max, ceiling) + 5];
+    };
+  }
+
+  function axes(unit) {
+    return [
+      {
+        values: function (u, splits) { return splits.map(function (s) { return dayFormat.format(when(s)); }); },
+        incrs: DAY_STEPS,
+        space: 80
+      },
+      { label: unit, size: 50 }
+    ];
+  }
+
+  function draw(key, series, values, unit, range, drawHook, marks) {
+    var box = document.getElementById("chart-" + key);
+    if (!box) return;
+    var options = {
+      width: Math.max(box.clientWidth, 300),
+      height: 240,
+      tzDate: function (ts) { return uPlot.tzDate(when(ts), zone); },
+      cursor: { sync: { key: "hv-patient", setSeries: false }, points: { size: 8 } },
+      scales: {
+        x: { time: true, range: function () { return [data.start, data.end]; } },
+        y: { range: range }
+      },
+      axes: axes(unit),
+      series: [{ label: L.date || "", value: function (u, v) { return v == null ? "—" : fullFormat.format(when(v)); } }].concat(series),
+      hooks: {
+        drawClear: drawHook ? [drawHook] : [],
+        draw: marks ? [marks.draw] : [],
+        setCursor: marks ? [marks.setCursor] : []
+      }
+    };
+    charts[key] = new uPlot(options, values, box);
+  }
+
+  function point(label, colour, hollow, extra) {
+    var s = {
+      label: label, stroke: colour, width: 2, paths: noPath,
+      points: { show: true, size: 8, stroke: colour, fill: hollow ? "#fff" : colour, width: 2 }
+    };
+    for (var name in extra || {}) s[name] = extra[name];
+    return s;
+  }
+
+  function meanLine(label, colour) {
+    return { label: label, stroke: colour, width: 2, spanGaps: false, points: { show: true, size: 6, fill: colour } };
+  }
+
+  function rangeBar(label, colour, lowIndex) {
+    return { label: label, stroke: colour, fill: colour + "55", width: 1, paths: rangePaths(lowIndex, true), points: { show: false } };
+  }
+
+  function hidden(label) {
+    return { label: label, paths: noPath, points: { show: false }, stroke: "transparent" };
+  }
+
+  var t = data.thresholds;
+  var bpGuides = guides(
+    [[t.systolic, L.home_line + " " + t.systolic], [t.diastolic, L.home_line + " " + t.diastolic]],
+    [t.target_diastolic || t.diastolic, t.target_systolic || t.systolic]
+  );
+
+  if (data.detail === "readings") {
+    var bp = data.bp, s = bp.series;
+    var bpSeries = [], bpValues = [bp.x];
+    ["morning", "evening", "other"].forEach(function (occasion) {
+      var index = bpValues.length;
+      bpValues.push(s[occasion + "_sys"], s[occasion + "_dia"]);
+      var colour = COLOURS[occasion], hollow = occasion === "evening";
+      bpSeries.push(point(L[occasion] + " " + L.systolic, colour, hollow, { paths: rangePaths(index + 1, false) }));
+      bpSeries.push(point(L[occasion] + " " + L.diastolic, colour, hollow));
+    });
+    draw("bp", bpSeries, bpValues, L.mmhg, yRange(60, 160), bpGuides, flagged("bp", bp));
+    draw("pulse", [point(L.pulse, COLOURS.morning, false)], [data.pulse.x, data.pulse.series.value], L.per_min,
+      yRange(t.pulse_low, t.pulse_high), guides([[t.pulse_low, L.low + " " + t.pulse_low], [t.pulse_high, L.high + " " + t.pulse_high]]),
+      flagged("pulse", data.pulse));
+    draw("spo2", [point(L.spo2, COLOURS.morning, false)], [data.spo2.x, data.spo2.series.value], L.percent,
+      yRange(t.spo2_low - 2, 100), guides([[t.spo2_low, L.low + " " + t.spo2_low]]), flagged("spo2", data.spo2));
+  } else {
+    var d = data.bp.series;
+    draw("bp", [
+      hidden(L.systolic + " " + L.minimum), rangeBar(L.systolic + " " + L.range, COLOURS.evening, 1), meanLine(L.systolic + " " + L.mean, COLOURS.evening),
+      hidden(L.diastolic + " " + L.minimum), rangeBar(L.diastolic + " " + L.range, COLOURS.morning, 4), meanLine(L.diastolic + " " + L.mean, COLOURS.morning)
+    ], [data.days, d.sys_min, d.sys_max, d.sys_mean, d.dia_min, d.dia_max, d.dia_mean], L.mmhg, yRange(60, 160), bpGuides);
+    [["pulse", L.pulse, L.per_min, yRange(t.pulse_low, t.pulse_high), [[t.pulse_low, L.low + " " + t.pulse_low], [t.pulse_high, L.high + " " + t.pulse_high]]],
+     ["spo2", L.spo2, L.percent, yRange(t.spo2_low - 2, 100), [[t.spo2_low, L.low + " " + t.spo2_low]]]].forEach(function (p) {
+      var v = data[p[0]].series;
+      draw(p[0], [hidden(p[1] + " " + L.minimum), rangeBar(p[1] + " " + L.range, COLOURS.morning, 1), meanLine(p[1] + " " + L.mean, COLOURS.line)],
+        [data.days, v.min, v.max, v.mean], p[2], p[3], guides(p[4]));
+    });
+  }
+  var sl = data.sleep.series;
+  /* Stages stacked (deep, light, REM from the bottom) right of the time-asleep bar; a
+     night without stages has only the time-asleep bar. The legend shows each stage's own
+     minutes; the path draws it on top of the stages below it. */
+  function stackPaths(stage) {
+    return function (u, seriesIndex, first, last) {
+      var path = new Path2D(), xs = u.data[0], half = 3 * ratio;
+      for (var i = first; i <= last; i++) {
+        var value = u.data[seriesIndex][i];
+        if (value == null) continue;
+        var below = 0;
+        for (var s = 2; s < 2 + stage; s++) below += u.data[s][i] || 0;
+        var x = Math.round(u.valToPos(xs[i], "x", true)) + 5 * ratio;
+        var top = Math.round(u.valToPos(below + value, "y", true));
+        var bottom = Math.round(u.valToPos(below, "y", true));
+        path.rect(x - half, top, 2 * half, Math.max(bottom - top, ratio));
+      }
+      return { stroke: path, fill: path };
+    };
+  }
+  function stage(label, colour, index) {
+    return { label: label, stroke: colour, fill: colour, width: 1, paths: stackPaths(index), points: { show: false } };
+  }
+  draw("sleep", [
+    rangeBar(L.asleep, COLOURS.morning, null),
+    stage(L.deep, "#1b3a5c", 0), stage(L.light, "#7fb2e5", 1), stage(L.rem, "#b07cc6", 2)
+  ], [data.days, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
+
+  window.addEventListener("resize", function () {
+    Object.keys(charts).forEach(function (key) {
+      var box = document.getElementById("chart-" + key);
+      charts[key].setSize({ width: Math.max(box.clientWidth, 300), height: 240 });
+    });
+  });
+}());
