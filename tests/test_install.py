@@ -63,6 +63,7 @@ class Install:
     state: Path
     env: dict[str, str]
     skipped: list[str]
+    wheel: Path
 
     def homevitals(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -129,7 +130,26 @@ def install(tmp_path_factory) -> Install:
         state=root / "var" / "lib" / "homevitals",
         env=env,
         skipped=skipped,
+        wheel=next(home.glob("homevitals-*.whl")),
     )
+
+
+def test_the_wheel_carries_the_pages_assets(install):
+    """Templates, scripts, styles, the vendored uPlot and the catalogs: a server installed
+    from the wheel serves the clinician view, not a 404 for its charts."""
+    import zipfile
+
+    names = set(zipfile.ZipFile(install.wheel).namelist())
+    for wanted in (
+        "clinician_ui/templates/base.html",
+        "clinician_ui/templates/patient.html",
+        "clinician_ui/static/style.css",
+        "clinician_ui/static/charts.js",
+        "clinician_ui/static/vendor/uplot/uPlot.iife.min.js",
+        "clinician_ui/static/vendor/uplot/LICENSE",
+        "clinician_ui/locale/ja/LC_MESSAGES/messages.po",
+    ):
+        assert wanted in names, wanted
 
 
 def test_the_guide_skips_only_what_needs_the_system_user(install):
