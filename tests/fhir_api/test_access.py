@@ -607,3 +607,50 @@ def test_the_audit_trail_is_for_admins_and_system_tokens(world: World) -> None:
             assert client.get("/AuditEvent").status_code == 403
     with world.client("system") as system:
         assert system.delete("/AuditEvent/1").status_code == 405
+
+
+def test_each_read_of_the_matrix_leaves_its_audit_event(world: World) -> None:
+    """Every read of the read matrix above: one AuditEvent each, in order, with the outcome
+    the answer had and the patient only when the resource was shown."""
+    ids = world.ids
+    run = str(time.monotonic_ns())
+    practitioner = {"doctor": "doctor", "nurse": "nurse", "care_manager": "care_manager"}
+    roles = {
+        "doctor": StaffRole.DOCTOR,
+        "nurse": StaffRole.NURSE,
+        "care_manager": StaffRole.CARE_MANAGER,
+        "admin": StaffRole.ADMIN,
+    }
+    callers = {
+        who: (
+            f"staff:audit-{who}-{run}",
+            _staff(
+                world.engine,
+                f"audit-{who}-{run}",
+                [role],
+                ids[f"pr-{practitioner.get(who, 'admin')}"],
+            ),
+        )
+        for who, role in roles.items()
+    }
+    callers["system"] = (
+        f"system:audit-{run}",
+        TokenStore(world.engine).create(f"audit-{run}", TokenKind.SYSTEM),
+    )
+    for who, (agent, token) in callers.items():
+        expected = []
+        for key, resource_type in TYPES.items():
+            for home, status in zip("AB", READ_EXPECTED[who][key], strict=True):
+                resource_id = ids[f"{key}-{home}"]
+                answer = httpx.get(
+                    f"{world.base}/{resource_type}/{resource_id}",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                assert answer.status_code == status
+                patient = ids[f"patient-{home}"]
+                shown = status == 200 and key not in ("gw", "sensor", "unassigned")
+                expected.append(
+                    ("R", "read", "0" if status == 200 else "4", {patient} if shown else set())
+                )
+        events = _events_since(world, 0, agent, want=len(expected))
+        assert [_summary(e) for e in events] == expected, who
