@@ -18,7 +18,7 @@ public GET /fhir/metadata and an authenticated read of one resource.
 Then what auditing costs chart reads (issue 11): a doctor's token (the patient in
 the doctor's care team, so the access rules run too) sends the chart's requests
 (`$stats` over 90 days and `$lastn`) to the server with its audit trail and to the
-same server restarted without it (development mode both times), four rounds turn
+same server restarted without it (development mode both times), six rounds turn
 about; throughput with auditing against without.
 
 Targets: 90 days under 20 ms and 5 years under 150 ms (median, SQLite; issue 4),
@@ -190,7 +190,7 @@ def audit_cost(data: Path, port: int, token: str, repeat: int) -> dict[str, floa
     ]
     spent = {"on": 0.0, "off": 0.0}
     done = {"on": 0, "off": 0}
-    for round_ in range(4):
+    for round_ in range(6):
         mode = ("on", "off")[round_ % 2]
         environment = {"HOMEVITALS_DEVELOPMENT": "true"}
         if mode == "off":
@@ -221,6 +221,9 @@ def main() -> int:
     parser.add_argument("--long-years", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--port", type=int, default=8932)
+    parser.add_argument(
+        "--audit-requests", type=int, default=300, help="chart requests per kind and round"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hv-query-") as tmp:
         data = Path(tmp)
@@ -307,7 +310,7 @@ def main() -> int:
         finally:
             direct.close()
             stop_server(server)
-        audited = audit_cost(data, args.port, doctor, args.repeat)
+        audited = audit_cost(data, args.port, doctor, args.audit_requests)
     targets = {"90 days": 20.0, "5 years": 150.0}
     ok = True
     for label, (api, sql, rollup, day_count, rollup_rows) in results.items():
@@ -335,7 +338,7 @@ def main() -> int:
     print(
         f"auditing: a doctor's chart reads ($stats 90 days, $lastn), "
         f"{audited['on']:.0f}/s with the audit trail, {audited['off']:.0f}/s without "
-        f"(4 rounds turn about): {audit_ratio:.2f} (target >= {TARGET_AUDIT_RATIO}): "
+        f"(6 rounds turn about): {audit_ratio:.2f} (target >= {TARGET_AUDIT_RATIO}): "
         f"{'met' if audit_met else 'NOT met'}"
     )
     return 0 if ok and audit_met else 1
