@@ -1,0 +1,227 @@
+"""Many patients at once: each one's newest reading per code, and the days they measured.
+
+The clinician's patient list shows a row per patient (up to thousands); asking
+`$lastn` once per patient costs a round of queries each. These two queries answer
+for every listed patient together, over the search index: the database ranks rows
+per (patient, code) and only the chosen Observations' bodies are read; the days
+with a reading come back as (patient, local day) pairs, never as readings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.sql import Select
+
+from ..dates import zone_named
+from .indexing import ZONE_PARAM
+from .resources import Stored, Tx
+from .schema import resources, search_dates, search_references, search_tokens
+from .series.base import DAY_MS, constant_offset_segments
+
+__all__ = ["newest_per_patient", "patient_zones", "reading_days"]
+
+_NO_READING = ("entered-in-error", "cancelled")  # as `$lastn` and `$stats`: not a reading
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _a_reading() -> ColumnElement[bool]:
+    status = search_tokens.alias("overview_status")
+    return not_(
+        exists().where(
+            status.c.resource_type == "Observation",
+            status.c.resource_id == resources.c.id,
+            status.c.param == "status",
+            status.c.code.in_(_NO_READING),
+        )
+    )
+
+
+def newest_per_patient(
+    tx: Tx,
+    patients: Sequence[str],
+    codes: Sequence[str],
+    *,
+    since_ms: int | None,
+    visibility: ColumnElement[bool] | None,
+) -> list[Stored]:
+    """The newest Observation of each code in `codes` for each patient id in `patients`.
+
+    `since_ms` bounds the readings looked at (an index range: the list asks for the
+    recent days first and only the pairs left empty without the bound). `visibility`
+    is the caller's clause on Observation rows (None: sees all).
+    """
+    if not patients or not codes:
+        return []
+    code = search_tokens.alias("overview_code")
+    subject = search_references.alias("overview_subject")
+    when = search_dates.alias("overview_date")
+    joined = (
+        resources.join(
+            code,
+            and_(
+                code.c.resource_type == "Observation",
+                code.c.resource_id == resources.c.id,
+                code.c.param == "code",
+                code.c.code.in_(sorted(set(codes))),
+            ),
+        )
+        .join(
+            subject,
+            and_(
+                subject.c.resource_type == "Observation",
+                subject.c.resource_id == resources.c.id,
+                subject.c.param == "subject",
+                subject.c.target.in_([f"Patient/{p}" for p in sorted(set(patients))]),
+            ),
+        )
+        .join(
+            when,
+            and_(
+                when.c.resource_type == "Observation",
+                when.c.resource_id == resources.c.id,
+                when.c.param == "date",
+            ),
+        )
+    )
+    where: list[ColumnElement[bool]] = [
+        resources.c.resource_type == "Observation",
+        resources.c.deleted.is_(False),
+        _a_reading(),
+    ]
+    if since_ms is not None:
+        where.append(when.c.start_ms >= since_ms)
+    if visibility is not None:
+        where.append(visibility)
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(subject.c.target, code.c.code),
+            order_by=(when.c.start_ms.desc(), resources.c.id),
+        )
+        .label("rank")
+    )
+    ranked = select(resources.c.id.label("id"), rank).select_from(joined).where(*where).subquery()
+    chosen = select(ranked.c.id).where(ranked.c.rank == 1).distinct()
+    rows = tx.connection.execute(
+        select(resources).where(
+            resources.c.resource_type == "Observation", resources.c.id.in_(chosen)
+        )
+    ).all()
+    return [
+        Stored("Observation", r.id, r.version_id, r.last_updated, False, json.loads(r.content))
+        for r in rows
+    ]
+
+
+def patient_zones(tx: Tx, patients: Sequence[str], default: tzinfo) -> dict[str, tzinfo]:
+    """Each patient's zone (its tz-code, else `default`), from the index in one query."""
+    named = dict(
+        tx.connection.execute(
+            select(search_tokens.c.resource_id, search_tokens.c.code).where(
+                search_tokens.c.resource_type == "Patient",
+                search_tokens.c.param == ZONE_PARAM,
+                search_tokens.c.resource_id.in_(sorted(set(patients))),
+            )
+        ).all()
+    )
+    return {p: (zone_named(named[p]) if p in named else None) or default for p in patients}
+
+
+def _days_in_segment(
+    patients: Sequence[str], start_ms: int, end_ms: int, offset_ms: int
+) -> Select[Any]:
+    """(Patient/id, local day number) of the readings in [start, end) at a constant offset.
+
+    A date without offset (floating) is wall-clock time already: its day is its own.
+    """
+    subject = search_references.alias("days_subject")
+    when = search_dates.alias("days_date")
+    local = case((when.c.floating, when.c.start_ms), else_=when.c.start_ms + offset_ms)
+    return (
+        select(subject.c.target, (local // literal(DAY_MS)).label("day"))
+        .select_from(
+            when.join(
+                subject,
+                and_(
+                    subject.c.resource_type == "Observation",
+                    subject.c.resource_id == when.c.resource_id,
+                    subject.c.param == "subject",
+                ),
+            ).join(
+                resources,
+                and_(
+                    resources.c.resource_type == "Observation",
+                    resources.c.id == when.c.resource_id,
+                ),
+            )
+        )
+        .where(
+            when.c.resource_type == "Observation",
+            when.c.param == "date",
+            # One index range for both kinds, then each kind's own bounds.
+            when.c.start_ms >= min(start_ms, start_ms + offset_ms),
+            when.c.start_ms < max(end_ms, end_ms + offset_ms),
+            or_(
+                and_(
+                    not_(when.c.floating),
+                    when.c.start_ms >= start_ms,
+                    when.c.start_ms < end_ms,
+                ),
+                and_(
+                    when.c.floating,
+                    when.c.start_ms >= start_ms + offset_ms,
+                    when.c.start_ms < end_ms + offset_ms,
+                ),
+            ),
+            subject.c.target.in_([f"Patient/{p}" for p in patients]),
+            resources.c.deleted.is_(False),
+            _a_reading(),
+        )
+        .distinct()
+    )
+
+
+def reading_days(
+    tx: Tx, zones: Mapping[str, tzinfo], days: int, end_ms: int
+) -> dict[str, set[date]]:
+    """Per patient id in `zones`: the calendar days (in that patient's zone) with a reading,
+    among the `days` local days that end with the day of `end_ms` (readings up to `end_ms`).
+
+    The day arithmetic runs per stretch of constant UTC offset, so a daylight-saving
+    change splits the query instead of shifting a day.
+    """
+    by_zone: dict[tzinfo, list[str]] = {}
+    for patient, zone in zones.items():
+        by_zone.setdefault(zone, []).append(patient)
+    statements: list[Select[Any]] = []
+    for zone, patients in by_zone.items():
+        today = datetime.fromtimestamp(end_ms / 1000, zone).date()
+        first = datetime.combine(today - timedelta(days=days - 1), time(), tzinfo=zone)
+        start_ms = int(first.timestamp() * 1000)
+        for seg_start, seg_end, offset in constant_offset_segments(start_ms, end_ms, zone):
+            statements.append(_days_in_segment(sorted(patients), seg_start, seg_end, offset))
+    found: dict[str, set[date]] = {patient: set() for patient in zones}
+    if not statements:
+        return found
+    query = statements[0] if len(statements) == 1 else union(*statements)
+    for row in tx.connection.execute(query):
+        patient = str(row[0]).split("/", 1)[1]
+        if patient in found:
+            found[patient].add(date.fromordinal(int(row[1]) + _EPOCH_ORDINAL))
+    return found
