@@ -43,7 +43,7 @@ RECENT_MS = 3 * 86_400_000  # the first pass of newest readings looks this far b
 _PAGE = "1000"  # the search's largest page
 _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
-_COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags", "seen")
+_COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags")
 _HEADERS = {
     "name": "Patient",
     "bp": "Blood pressure",
@@ -52,7 +52,6 @@ _HEADERS = {
     "sleep": "Sleep",
     "adherence": "Adherence",
     "flags": "Flags",
-    "seen": "Newest reading",
 }
 # A flag is never colour alone: a glyph and a word as well.
 _GLYPHS = {Level.URGENT: "▲▲", Level.HIGH: "▲", Level.LOW: "▼"}

@@ -40,16 +40,27 @@ _NO_READING = ("entered-in-error", "cancelled")  # as `$lastn` and `$stats`: not
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-def _a_reading() -> ColumnElement[bool]:
+def _a_reading(observation_id: ColumnElement[str] = resources.c.id) -> ColumnElement[bool]:
+    """Not entered-in-error or cancelled (the Observation whose id is `observation_id`)."""
     status = search_tokens.alias("overview_status")
     return not_(
         exists().where(
             status.c.resource_type == "Observation",
-            status.c.resource_id == resources.c.id,
+            status.c.resource_id == observation_id,
             status.c.param == "status",
             status.c.code.in_(_NO_READING),
         )
     )
+
+
+def _unindexed(column: ColumnElement[str], since_ms: int | None) -> ColumnElement[str]:
+    """`column`, or `column || ''` when the date range should drive the query.
+
+    With a recency bound the few recent date rows are the cheapest start; SQLite's
+    planner otherwise started from every reading of each listed patient and probed the
+    date range for each (1.9 s for 100 patients). `|| ''` keeps it off those indexes.
+    """
+    return column if since_ms is None else column.concat("")
 
 
 def newest_per_patient(
@@ -71,56 +82,54 @@ def newest_per_patient(
     code = search_tokens.alias("overview_code")
     subject = search_references.alias("overview_subject")
     when = search_dates.alias("overview_date")
-    joined = (
-        resources.join(
-            code,
-            and_(
-                code.c.resource_type == "Observation",
-                code.c.resource_id == resources.c.id,
-                code.c.param == "code",
-                code.c.code.in_(sorted(set(codes))),
+    # The index rows alone (a deleted resource has none left); bodies only for the chosen.
+    joined = when.join(
+        subject,
+        and_(
+            subject.c.resource_type == "Observation",
+            subject.c.resource_id == when.c.resource_id,
+            _unindexed(subject.c.param, since_ms) == "subject",
+            _unindexed(subject.c.target, since_ms).in_(
+                [f"Patient/{p}" for p in sorted(set(patients))]
             ),
-        )
-        .join(
-            subject,
-            and_(
-                subject.c.resource_type == "Observation",
-                subject.c.resource_id == resources.c.id,
-                subject.c.param == "subject",
-                subject.c.target.in_([f"Patient/{p}" for p in sorted(set(patients))]),
-            ),
-        )
-        .join(
-            when,
-            and_(
-                when.c.resource_type == "Observation",
-                when.c.resource_id == resources.c.id,
-                when.c.param == "date",
-            ),
-        )
+        ),
+    ).join(
+        code,
+        and_(
+            code.c.resource_type == "Observation",
+            code.c.resource_id == when.c.resource_id,
+            _unindexed(code.c.param, since_ms) == "code",
+            _unindexed(code.c.code, since_ms).in_(sorted(set(codes))),
+        ),
     )
     where: list[ColumnElement[bool]] = [
-        resources.c.resource_type == "Observation",
-        resources.c.deleted.is_(False),
-        _a_reading(),
+        when.c.resource_type == "Observation",
+        when.c.param == "date",
+        _a_reading(when.c.resource_id),
     ]
     if since_ms is not None:
         where.append(when.c.start_ms >= since_ms)
-    if visibility is not None:
-        where.append(visibility)
     rank = (
         func.row_number()
         .over(
             partition_by=(subject.c.target, code.c.code),
-            order_by=(when.c.start_ms.desc(), resources.c.id),
+            order_by=(when.c.start_ms.desc(), when.c.resource_id),
         )
         .label("rank")
     )
-    ranked = select(resources.c.id.label("id"), rank).select_from(joined).where(*where).subquery()
+    ranked = (
+        select(when.c.resource_id.label("id"), rank).select_from(joined).where(*where).subquery()
+    )
     chosen = select(ranked.c.id).where(ranked.c.rank == 1).distinct()
+    # The caller's reach on the chosen rows: the patients were narrowed to it already,
+    # and an Observation names a Patient only as its subject, so this drops none.
+    reach = [visibility] if visibility is not None else []
     rows = tx.connection.execute(
         select(resources).where(
-            resources.c.resource_type == "Observation", resources.c.id.in_(chosen)
+            resources.c.resource_type == "Observation",
+            resources.c.id.in_(chosen),
+            resources.c.deleted.is_(False),
+            *reach,
         )
     ).all()
     return [

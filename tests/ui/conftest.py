@@ -90,7 +90,7 @@ def page_in(browser: Any) -> Iterator[Callable[[str], Any]]:
     def open_page(lang: str = "ja") -> Any:
         context = browser.new_context(
             locale={"ja": "ja-JP", "en": "en-GB"}[lang],
-            viewport={"width": 1400, "height": 900},
+            viewport={"width": 1600, "height": 1000},
             timezone_id="Asia/Tokyo",
         )
         contexts.append(context)
