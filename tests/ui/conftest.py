@@ -41,9 +41,12 @@ def _clinic(backend: str, tmp: Path) -> Iterator[Clinic]:
         stack.enter_context(fast_password_hashing())
         settings = settings_for(backend, stack, tmp, require_totp=False)
 
+        apps = []
+
         def configure(app: Any) -> None:
             # Every test signs in from 127.0.0.1: the address lock is not under test here.
             app.state.accounts.policy = ThrottlePolicy(address_limit=100_000)
+            apps.append(app)
 
         base, store = stack.enter_context(serve(settings, configure=configure))
 
@@ -51,7 +54,9 @@ def _clinic(backend: str, tmp: Path) -> Iterator[Clinic]:
             # The store's write clock (meta.lastUpdated): a heartbeat hours old.
             store._clock = clock
 
-        yield load_clinic(base, store.engine, set_clock)
+        clinic = load_clinic(base, store.engine, set_clock)
+        clinic.app = apps[0]
+        yield clinic
 
 
 @pytest.fixture(scope="module")

@@ -100,3 +100,17 @@ def test_only_flagged_filter(site, doctor):
     page = doctor.get("/patients", params={"flagged": "1"})
     # Every patient of this clinic has a flag; the filter keeps them all.
     assert _rows(page) == set(site.patients.values())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "x'--", "order": "sideways"},
+        {"q": "\\"},
+        {"q": "a,b|c$d"},
+        {"q": "山" * 500},
+        {"flagged": "yes"},
+    ],
+)
+def test_odd_list_parameters_answer_a_page_not_a_500(doctor, params):
+    assert doctor.get("/patients", params=params).status_code == 200

@@ -180,7 +180,9 @@ class Clinic:
     patients: dict[str, str] = field(default_factory=dict)  # key -> Patient id
     staff: dict[str, Staff] = field(default_factory=dict)
     gateways: dict[str, str] = field(default_factory=dict)  # home -> Device id
+    practitioners: dict[str, str] = field(default_factory=dict)  # role -> Practitioner id
     now: float = 0.0
+    app: Any = None  # the server's FastAPI app (for service-level checks)
 
     def client(self, who: str = "system") -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}", **FHIR_JSON}
@@ -250,7 +252,7 @@ def load_clinic(
     set_clock(lambda: time.time() - 9 * HOUR)
     tokens = {"system": TokenStore(engine).create("ui-tests", TokenKind.SYSTEM)}
     clinic = Clinic(base, base.removesuffix("/fhir"), tokens, now=now)
-    practitioners: dict[str, str] = {}
+    practitioners = clinic.practitioners
     with clinic.client() as system:
         for role in ("doctor", "nurse"):
             family = {"doctor": "医師", "nurse": "看護"}[role]
