@@ -2,8 +2,7 @@
 
 Everything is read through `FhirService` with the session's `Access` (one place
 enforces who sees what): a Patient search, the newest readings of all listed
-patients in one query (`newest_readings`, first over the last few days, then
-without a bound only for what is still missing), their reading days
+patients in one query (`newest_readings`), their reading days
 (`reading_days`) and the gateways' heartbeat Devices (a Device search). The rows
 are built by the pure `summary` module; sorting and the "flagged only" filter are
 query parameters, so the page needs no script.
@@ -39,10 +38,10 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 GATEWAY_TYPE = "urn:iso:std:iso:11073:10101|531981"  # MDC_MOC_VMS_MDS_AHD: a PHG's Device
-RECENT_MS = 3 * 86_400_000  # the first pass of newest readings looks this far back
 _PAGE = "1000"  # the search's largest page
 _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
+PAGE_ROWS = 100  # rows per page: about 130 KB of HTML (a page stays under 300 KB)
 _COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags")
 _HEADERS = {
     "name": "Patient",
@@ -101,38 +100,16 @@ def _all(
 
 
 def _newest(
-    service: FhirService, patients: Sequence[str], now_ms: int, access: Access
+    service: FhirService, patients: Sequence[str], access: Access
 ) -> dict[str, list[dict[str, Any]]]:
-    """Each patient's newest reading per code: recent days first, then the rest once."""
-    by_patient: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in patients}
-
-    def take(found: list[Stored]) -> None:
-        for stored in found:
-            subject = (stored.content.get("subject") or {}).get("reference", "")
-            patient = subject.removeprefix("Patient/")
-            if patient in by_patient:
-                by_patient[patient][stored.id] = stored.content
-
-    take(
-        service.newest_readings(patients, summary.CODES, since_ms=now_ms - RECENT_MS, access=access)
-    )
-    missing: dict[tuple[str, ...], list[str]] = {}
-    for patient, readings in by_patient.items():
-        have = {code for r in readings.values() for code in _loinc_codes(r)}
-        wanted = tuple(c for c in summary.CODES if c not in have)
-        if wanted:
-            missing.setdefault(wanted, []).append(patient)
-    for codes, group in missing.items():
-        take(service.newest_readings(group, codes, since_ms=None, access=access))
-    return {p: list(readings.values()) for p, readings in by_patient.items()}
-
-
-def _loinc_codes(resource: dict[str, Any]) -> set[str]:
-    return {
-        c.get("code", "")
-        for c in (resource.get("code") or {}).get("coding", ())
-        if isinstance(c, dict) and c.get("system") == summary.LOINC
-    }
+    """Each patient's Observations holding its newest value of each code."""
+    by_patient: dict[str, list[dict[str, Any]]] = {p: [] for p in patients}
+    for stored in service.newest_readings(patients, summary.CODES, access=access):
+        subject = (stored.content.get("subject") or {}).get("reference", "")
+        patient = subject.removeprefix("Patient/")
+        if patient in by_patient:
+            by_patient[patient].append(stored.content)
+    return by_patient
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +120,7 @@ class ListQuery:
     sort: str
     descending: bool
     flagged: bool
+    page: int = 1
 
     @classmethod
     def of(cls, request: Request) -> ListQuery:
@@ -154,6 +132,9 @@ class ListQuery:
             sort=sort if sort in _COLUMNS else "name",
             descending=params.get("order") == "desc",
             flagged=params.get("flagged") == "1",
+            page=int(page)
+            if (page := params.get("page", "1")).isdigit() and 0 < len(page) < 6
+            else 1,
         )
 
     def link(self, **change: str | bool) -> str:
@@ -163,6 +144,7 @@ class ListQuery:
             "sort": self.sort,
             "order": "desc" if self.descending else "asc",
             "flagged": "1" if self.flagged else "",
+            "page": "",  # a new sort, filter or language starts at the first page
         }
         values.update(change)
         return "?" + urlencode({k: v for k, v in values.items() if v not in ("", False)})
@@ -181,9 +163,11 @@ def build_rows(
     params = [("name:contains", name_search(query.text))] if query.text else []
     patients = _all(service, "Patient", params, access)
     ids = [p.id for p in patients]
-    readings = _newest(service, ids, now_ms, access) if ids else {}
+    readings = _newest(service, ids, access) if ids else {}
     days = (
-        service.reading_days(ids, days=summary.ADHERENCE_DAYS, end_ms=now_ms, access=access)
+        service.reading_days(
+            ids, codes=summary.CODES, days=summary.ADHERENCE_DAYS, end_ms=now_ms, access=access
+        )
         if ids
         else {}
     )
@@ -229,6 +213,9 @@ async def patient_list(
     now_ms = int(_clock(request)() * 1000)
     zone: tzinfo = request.app.state.store.zone
     rows, total = await run_in_threadpool(build_rows, service, access, query, now_ms, zone)
+    pages_count = max(1, -(-len(rows) // PAGE_ROWS))
+    page = min(query.page, pages_count)
+    shown = rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
     language, _chosen = pages.language(request)
     gettext = pages.catalogs.gettext(language)
     today = datetime.fromtimestamp(now_ms / 1000, zone).date()
@@ -237,8 +224,13 @@ async def patient_list(
         "patients.html",
         csrf_for=session_id_from(request) or "",
         account=account,
-        rows=rows,
+        rows=shown,
+        matching=len(rows),
         total=total,
+        page=page,
+        pages_count=pages_count,
+        previous_page=query.link(page=str(page - 1)) if page > 1 else None,
+        next_page=query.link(page=str(page + 1)) if page < pages_count else None,
         query=query,
         today=long_date(today, language),
         age=lambda value: age_text(value.age, gettext),

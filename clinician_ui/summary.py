@@ -44,7 +44,9 @@ BLOOD_PRESSURE, SYSTOLIC, DIASTOLIC = "85354-9", "8480-6", "8462-4"
 PULSE = "8867-4"
 SPO2_CODES = ("2708-6", "59408-5")
 SLEEP = "93832-4"
-CODES = (BLOOD_PRESSURE, PULSE, *SPO2_CODES, SLEEP)  # what the list asks `newest_readings` for
+# The value codes the list asks `newest_readings` and `reading_days` for (the
+# blood-pressure panel is found by its systolic component).
+CODES = (SYSTOLIC, PULSE, *SPO2_CODES, SLEEP)
 ADHERENCE_DAYS = 30
 # The heartbeat replaces the gateway's Device at least every 6 h (its keep-alive); a
 # Device older than that and a margin is a gateway that is down or cannot reach us.

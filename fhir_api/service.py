@@ -52,7 +52,12 @@ from .fhir import GATEWAY_EXTENSIONS
 from .roles import TokenKind
 from .search_values import EscapeError, split_alternatives, split_token
 from .storage.ids import new_id
-from .storage.overview import newest_per_patient, patient_zones, reading_days
+from .storage.overview import (
+    newest_in_series,
+    newest_per_patient,
+    patient_zones,
+    reading_days,
+)
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import (
     Cursor,
@@ -66,6 +71,7 @@ from .storage.search import (
     subset,
 )
 from .storage.series.base import DayStatistics, daily_statistics
+from .storage.series.sql import SqlSeriesStore
 from .storage.series.units import CHARTED
 from .validation import SUPPORTED, Issue, validate_resource
 
@@ -947,21 +953,24 @@ class FhirService:
         since_ms: int | None = None,
         access: Access | None = None,
     ) -> list[Stored]:
-        """The newest reading of each LOINC code for each of several patients at once.
+        """The Observations holding the newest value of each LOINC code for each of several
+        patients at once (the patient list: `$lastn` max=1 for many patients in one query).
 
-        `$lastn` with max=1 for many patients in one query (the patient list).
-        Patients outside the caller's reach are left out, as a search leaves them out.
+        `codes` are value codes (8480-6 finds the blood-pressure panel by its systolic
+        component). With the SQL series backend this is one index seek per patient and
+        code; otherwise the search index is ranked (`since_ms` bounds it). Patients
+        outside the caller's reach are left out, as a search leaves them out.
         """
         access = self._overview_access(access)
         wanted = self._in_reach(access, patients)
+        visibility = visibility_clause(access, "Observation")
         with self.store.reading() as tx:
-            found = newest_per_patient(
-                tx,
-                wanted,
-                codes,
-                since_ms=since_ms,
-                visibility=visibility_clause(access, "Observation"),
-            )
+            if isinstance(self.store.series, SqlSeriesStore):
+                found = newest_in_series(tx, wanted, codes, visibility)
+            else:
+                found = newest_per_patient(
+                    tx, wanted, codes, since_ms=since_ms, visibility=visibility
+                )
         for match in found:
             access.note_resource("Observation", match.content)
         return found
@@ -970,6 +979,7 @@ class FhirService:
         self,
         patients: Sequence[str],
         *,
+        codes: Sequence[str],
         days: int,
         end_ms: int,
         access: Access | None = None,
@@ -977,15 +987,17 @@ class FhirService:
         """Per patient: the days (in the patient's time zone) with a reading, among the
         `days` days ending with the day of `end_ms` (adherence, for many patients at once).
 
-        Patients outside the caller's reach are left out.
+        A reading is a value of one of `codes` with the SQL series backend, otherwise any
+        Observation of the patient. Patients outside the caller's reach are left out.
         """
         if not 1 <= days <= 366:
             raise BadRequest(f"days={days}: from 1 to 366")
         access = self._overview_access(access)
         wanted = self._in_reach(access, patients)
+        series_codes = codes if isinstance(self.store.series, SqlSeriesStore) else None
         with self.store.reading() as tx:
             zones = patient_zones(tx, wanted, self.store.zone)
-            found = reading_days(tx, zones, days, end_ms)
+            found = reading_days(tx, zones, days, end_ms, series_codes)
         access.note(wanted)
         return found
 

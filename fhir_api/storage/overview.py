@@ -25,16 +25,17 @@ from sqlalchemy import (
     or_,
     select,
     union,
+    union_all,
 )
 from sqlalchemy.sql import Select
 
 from ..dates import zone_named
 from .indexing import ZONE_PARAM
 from .resources import Stored, Tx
-from .schema import resources, search_dates, search_references, search_tokens
+from .schema import resources, search_dates, search_references, search_tokens, vital_series
 from .series.base import DAY_MS, constant_offset_segments
 
-__all__ = ["newest_per_patient", "patient_zones", "reading_days"]
+__all__ = ["newest_in_series", "newest_per_patient", "patient_zones", "reading_days"]
 
 _NO_READING = ("entered-in-error", "cancelled")  # as `$lastn` and `$stats`: not a reading
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -71,7 +72,8 @@ def newest_per_patient(
     since_ms: int | None,
     visibility: ColumnElement[bool] | None,
 ) -> list[Stored]:
-    """The newest Observation of each code in `codes` for each patient id in `patients`.
+    """The newest Observation of each code in `codes` for each patient id in `patients`,
+    from the search index (a code of the Observation or of one of its components).
 
     `since_ms` bounds the readings looked at (an index range: the list asks for the
     recent days first and only the pairs left empty without the bound). `visibility`
@@ -98,7 +100,7 @@ def newest_per_patient(
         and_(
             code.c.resource_type == "Observation",
             code.c.resource_id == when.c.resource_id,
-            _unindexed(code.c.param, since_ms) == "code",
+            _unindexed(code.c.param, since_ms).in_(("code", "component-code")),
             _unindexed(code.c.code, since_ms).in_(sorted(set(codes))),
         ),
     )
@@ -136,6 +138,70 @@ def newest_per_patient(
         Stored("Observation", r.id, r.version_id, r.last_updated, False, json.loads(r.content))
         for r in rows
     ]
+
+
+def newest_in_series(
+    tx: Tx, patients: Sequence[str], codes: Sequence[str], visibility: ColumnElement[bool] | None
+) -> list[Stored]:
+    """`newest_per_patient` from the SQL series table (`vital_series`), whose key is
+    (subject, code, time): one index seek per patient and code, however long the history.
+
+    A value's code is a charted LOINC code (a component's for the blood-pressure panel:
+    8480-6 finds the panel); the Observation holding the newest value is returned.
+    Entered-in-error and cancelled Observations have no points.
+    """
+    if not patients or not codes:
+        return []
+    # The listed Patients' own rows drive the seeks (portable: no VALUES list).
+    patient = resources.alias("overview_patient")
+    subject = literal("Patient/") + patient.c.id
+    per_code = [
+        select(
+            select(vital_series.c.observation_id)
+            .where(vital_series.c.subject == subject, vital_series.c.code == code)
+            .order_by(vital_series.c.ts_ms.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("id")
+        ).where(
+            patient.c.resource_type == "Patient",
+            patient.c.id.in_(sorted(set(patients))),
+        )
+        for code in sorted(set(codes))
+    ]
+    chosen = per_code[0] if len(per_code) == 1 else union_all(*per_code)
+    reach = [visibility] if visibility is not None else []
+    rows = tx.connection.execute(
+        select(resources).where(
+            resources.c.resource_type == "Observation",
+            resources.c.id.in_(chosen),
+            resources.c.deleted.is_(False),
+            *reach,
+        )
+    ).all()
+    return [
+        Stored("Observation", r.id, r.version_id, r.last_updated, False, json.loads(r.content))
+        for r in rows
+    ]
+
+
+def _series_days_in_segment(
+    patients: Sequence[str], codes: Sequence[str], start_ms: int, end_ms: int, offset_ms: int
+) -> Select[Any]:
+    """(Patient/id, local day number) of the charted values in [start, end) at one offset."""
+    return (
+        select(
+            vital_series.c.subject,
+            ((vital_series.c.ts_ms + offset_ms) // literal(DAY_MS)).label("day"),
+        )
+        .where(
+            vital_series.c.subject.in_([f"Patient/{p}" for p in patients]),
+            vital_series.c.code.in_(sorted(set(codes))),
+            vital_series.c.ts_ms >= start_ms,
+            vital_series.c.ts_ms < end_ms,
+        )
+        .distinct()
+    )
 
 
 def patient_zones(tx: Tx, patients: Sequence[str], default: tzinfo) -> dict[str, tzinfo]:
@@ -207,13 +273,19 @@ def _days_in_segment(
 
 
 def reading_days(
-    tx: Tx, zones: Mapping[str, tzinfo], days: int, end_ms: int
+    tx: Tx,
+    zones: Mapping[str, tzinfo],
+    days: int,
+    end_ms: int,
+    series_codes: Sequence[str] | None = None,
 ) -> dict[str, set[date]]:
     """Per patient id in `zones`: the calendar days (in that patient's zone) with a reading,
     among the `days` local days that end with the day of `end_ms` (readings up to `end_ms`).
 
     The day arithmetic runs per stretch of constant UTC offset, so a daylight-saving
-    change splits the query instead of shifting a day.
+    change splits the query instead of shifting a day. With `series_codes` the days
+    come from the SQL series table (values of those codes: index ranges per patient
+    and code), else from the search index (every Observation of the patient).
     """
     by_zone: dict[tzinfo, list[str]] = {}
     for patient, zone in zones.items():
@@ -224,7 +296,13 @@ def reading_days(
         first = datetime.combine(today - timedelta(days=days - 1), time(), tzinfo=zone)
         start_ms = int(first.timestamp() * 1000)
         for seg_start, seg_end, offset in constant_offset_segments(start_ms, end_ms, zone):
-            statements.append(_days_in_segment(sorted(patients), seg_start, seg_end, offset))
+            statements.append(
+                _days_in_segment(sorted(patients), seg_start, seg_end, offset)
+                if series_codes is None
+                else _series_days_in_segment(
+                    sorted(patients), series_codes, seg_start, seg_end, offset
+                )
+            )
     found: dict[str, set[date]] = {patient: set() for patient in zones}
     if not statements:
         return found

@@ -162,3 +162,10 @@ def test_name_search_adds_the_other_kana_script_and_escapes():
     assert list_routes.name_search("ヤマダ") == "ヤマダ,やまだ"
     assert list_routes.name_search("山田") == "山田"
     assert list_routes.name_search("a,b$") == "a\\,b\\$"
+
+
+def test_list_links_keep_the_query_and_start_again_at_page_one():
+    query = list_routes.ListQuery("山田", "bp", True, True, page=3)
+    assert query.link(page="4") == "?q=%E5%B1%B1%E7%94%B0&sort=bp&order=desc&flagged=1&page=4"
+    assert "page=" not in query.sort_link("pulse")
+    assert query.sort_link("bp").endswith("order=asc&flagged=1")
