@@ -24,6 +24,7 @@ from starlette.responses import Response
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
 from fhir_api.dates import patient_zone_name, zone_named
+from fhir_api.fhir import GATEWAY_EXTENSIONS
 from fhir_api.service import FhirService
 from fhir_api.storage.resources import Stored
 
@@ -37,7 +38,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-GATEWAY_TYPE = "urn:iso:std:iso:11073:10101|531981"  # MDC_MOC_VMS_MDS_AHD: a PHG's Device
+_IDS_PER_SEARCH = 100  # alternatives of one search parameter (the server's limit)
 _PAGE = "1000"  # the search's largest page
 _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
@@ -112,6 +113,32 @@ def _newest(
     return by_patient
 
 
+def _gateways(
+    service: FhirService, readings: dict[str, list[dict[str, Any]]], access: Access
+) -> dict[str, dict[str, Any]]:
+    """The gateway Devices the newest readings name ("Device/id" to the Device), read
+    by id a hundred at a time (a search's most alternatives)."""
+    named = sorted(
+        {
+            reference.removeprefix("Device/")
+            for found in readings.values()
+            for reading in found
+            for extension in reading.get("extension", ())
+            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS
+            if isinstance(
+                reference := (extension.get("valueReference") or {}).get("reference"), str
+            )
+            and reference.startswith("Device/")
+        }
+    )
+    devices: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(named), _IDS_PER_SEARCH):
+        ids = ",".join(named[start : start + _IDS_PER_SEARCH])
+        for device in _all(service, "Device", [("_id", ids)], access):
+            devices[f"Device/{device.id}"] = device.content
+    return devices
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     """What the user asked of the list (query parameters)."""
@@ -171,14 +198,7 @@ def build_rows(
         if ids
         else {}
     )
-    gateways = (
-        {
-            f"Device/{d.id}": d.content
-            for d in _all(service, "Device", [("type", GATEWAY_TYPE)], access)
-        }
-        if ids
-        else {}
-    )
+    gateways = _gateways(service, readings, access)
     rows = []
     for patient in patients:
         name = patient_zone_name(patient.content)
