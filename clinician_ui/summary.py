@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -135,9 +135,27 @@ def age(now_ms: int, at_ms: int) -> Age:
     return Age(hours // 24, "d")
 
 
+def _loinc(resource: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(code for system, code in codings(resource.get("code")) if system == LOINC)
+
+
 def _has_code(resource: Mapping[str, Any], wanted: Iterable[str]) -> bool:
-    codes = {code for system, code in codings(resource.get("code")) if system == LOINC}
+    codes = _loinc(resource)
     return any(code in codes for code in wanted)
+
+
+def _instant_ms(text: str, zone: tzinfo) -> int | None:
+    """Epoch ms of a FHIR dateTime; the common full form with offset takes the fast path."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is not None and moment.tzinfo is not None and len(text) > 10:
+        return int(moment.timestamp() * 1000)
+    try:
+        return parse_date_range(text, zone).start_ms
+    except ValueError:
+        return None
 
 
 def _when_ms(observation: Mapping[str, Any], zone: tzinfo, *, end: bool = False) -> int | None:
@@ -148,10 +166,7 @@ def _when_ms(observation: Mapping[str, Any], zone: tzinfo, *, end: bool = False)
         text = period.get("end" if end and period.get("end") else "start")
     if not isinstance(text, str):
         return None
-    try:
-        return parse_date_range(text, zone).start_ms
-    except ValueError:
-        return None
+    return _instant_ms(text, zone)
 
 
 def _quantity(node: Mapping[str, Any]) -> float | None:
@@ -167,12 +182,16 @@ def _component(observation: Mapping[str, Any], code: str) -> float | None:
 
 
 def _newest(
-    readings: Sequence[Mapping[str, Any]], codes: Iterable[str], zone: tzinfo, *, end: bool = False
+    readings: Sequence[tuple[Mapping[str, Any], frozenset[str]]],
+    codes: Iterable[str],
+    zone: tzinfo,
+    *,
+    end: bool = False,
 ) -> tuple[Mapping[str, Any], int] | None:
-    wanted = tuple(codes)
+    wanted = frozenset(codes)
     best: tuple[Mapping[str, Any], int] | None = None
-    for reading in readings:
-        if _has_code(reading, wanted) and (when := _when_ms(reading, zone, end=end)) is not None:
+    for reading, loinc in readings:
+        if loinc & wanted and (when := _when_ms(reading, zone, end=end)) is not None:
             if best is None or when > best[1]:
                 best = (reading, when)
     return best
@@ -186,23 +205,24 @@ def _values(
     readings: Sequence[Mapping[str, Any]], zone: tzinfo, now_ms: int, limits: Thresholds
 ) -> dict[str, Value]:
     found: dict[str, Value] = {}
-    if (bp := _newest(readings, (BLOOD_PRESSURE,), zone)) is not None:
+    coded = [(reading, _loinc(reading)) for reading in readings]
+    if (bp := _newest(coded, (BLOOD_PRESSURE,), zone)) is not None:
         systolic, diastolic = _component(bp[0], SYSTOLIC), _component(bp[0], DIASTOLIC)
         if systolic is not None or diastolic is not None:
             text = "/".join("-" if v is None else _number(v) for v in (systolic, diastolic))
             flag = limits.blood_pressure(systolic, diastolic)
             found["bp"] = Value(text, bp[1], age(now_ms, bp[1]), flag, systolic or 0.0)
-    if (pulse := _newest(readings, (PULSE,), zone)) is not None:
+    if (pulse := _newest(coded, (PULSE,), zone)) is not None:
         if (rate := _quantity(pulse[0])) is not None:
             found["pulse"] = Value(
                 _number(rate), pulse[1], age(now_ms, pulse[1]), limits.pulse(rate), rate
             )
-    if (spo2 := _newest(readings, SPO2_CODES, zone)) is not None:
+    if (spo2 := _newest(coded, SPO2_CODES, zone)) is not None:
         if (percent := _quantity(spo2[0])) is not None:
             found["spo2"] = Value(
                 _number(percent), spo2[1], age(now_ms, spo2[1]), limits.spo2(percent), percent
             )
-    if (night := _newest(readings, (SLEEP,), zone, end=True)) is not None:
+    if (night := _newest(coded, (SLEEP,), zone, end=True)) is not None:
         if (minutes := _quantity(night[0])) is not None:
             text = f"{int(minutes) // 60}:{int(minutes) % 60:02d}"
             found["sleep"] = Value(text, night[1], age(now_ms, night[1]), None, minutes)
@@ -249,7 +269,7 @@ def gateway_status(device: Mapping[str, Any] | None, now_ms: int) -> Gateway:
     name = names[0].get("name") if names and isinstance(names[0], dict) else None
     updated = (device.get("meta") or {}).get("lastUpdated")
     try:
-        seen = parse_date_range(updated, UTC).start_ms if isinstance(updated, str) else None
+        seen = _instant_ms(updated, UTC) if isinstance(updated, str) else None
     except ValueError:
         seen = None
     status = _status(device)

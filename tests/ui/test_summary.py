@@ -169,3 +169,13 @@ def test_list_links_keep_the_query_and_start_again_at_page_one():
     assert query.link(page="4") == "?q=%E5%B1%B1%E7%94%B0&sort=bp&order=desc&flagged=1&page=4"
     assert "page=" not in query.sort_link("pulse")
     assert query.sort_link("bp").endswith("order=asc&flagged=1")
+
+
+def test_a_reading_time_without_offset_is_read_in_the_patients_zone():
+    body = blood_pressure("Patient/p1", GW, NOW - 3 * HOUR, 120, 70)
+    body["effectiveDateTime"] = "2026-11-30T07:00:00"  # a cuff clock with no zone
+    row = _row([body])
+    assert row.blood_pressure.at_ms == int(
+        datetime(2026, 11, 30, 7, tzinfo=TOKYO).timestamp() * 1000
+    )
+    assert row.blood_pressure.age == Age(3, "h")
