@@ -119,6 +119,41 @@ def _median_ms(work: Any, runs: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
+def _parts(service: Any, access: Any, zone: Any, runs: int) -> dict[str, tuple[float, float]]:
+    """The list's steps one by one (medians), to see where its time goes."""
+    from clinician_ui import list_routes, summary
+
+    now_ms = int(time.time() * 1000)
+    patients = list_routes._all(service, "Patient", [], access)
+    ids = [p.id for p in patients]
+    readings = list_routes._newest(service, ids, access)
+    days = service.reading_days(
+        ids, codes=summary.CODES, days=summary.ADHERENCE_DAYS, end_ms=now_ms, access=access
+    )
+    gateways = list_routes._gateways(service, readings, access)
+
+    def rows() -> None:
+        for p in patients:
+            summary.patient_row(p.content, readings[p.id], days[p.id], gateways, zone, now_ms)
+
+    return {
+        "Patient search": _median_ms(
+            lambda: list_routes._all(service, "Patient", [], access), runs
+        ),
+        "newest_readings": _median_ms(lambda: list_routes._newest(service, ids, access), runs),
+        "reading_days": _median_ms(
+            lambda: service.reading_days(
+                ids, codes=summary.CODES, days=30, end_ms=now_ms, access=access
+            ),
+            runs,
+        ),
+        "gateway Devices": _median_ms(
+            lambda: list_routes._gateways(service, readings, access), runs
+        ),
+        "rows (pure)": _median_ms(rows, runs),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=1000)
@@ -193,6 +228,7 @@ def main() -> None:
             ),
             args.runs,
         )
+        parts = _parts(app.state.service, access, settings.zone, args.runs)
         server.should_exit = True
         thread.join(timeout=10)
         store.engine.dispose()
@@ -201,6 +237,8 @@ def main() -> None:
     )
     print(f"GET /patients?q= (name search): median {search[0]:.0f} ms (best {search[1]:.0f})")
     print(f"  the list's reads and rows without HTTP and template: median {work[0]:.0f} ms")
+    for name, (median, _best) in parts.items():
+        print(f"    {name}: median {median:.0f} ms")
     print(f"  yardstick, one patient's $lastn over HTTP: median {lastn[0]:.1f} ms")
 
 

@@ -38,7 +38,6 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-_IDS_PER_SEARCH = 100  # alternatives of one search parameter (the server's limit)
 _PAGE = "1000"  # the search's largest page
 _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
@@ -116,8 +115,7 @@ def _newest(
 def _gateways(
     service: FhirService, readings: dict[str, list[dict[str, Any]]], access: Access
 ) -> dict[str, dict[str, Any]]:
-    """The gateway Devices the newest readings name ("Device/id" to the Device), read
-    by id a hundred at a time (a search's most alternatives)."""
+    """The gateway Devices the newest readings name ("Device/id" to the Device), in reach."""
     named = sorted(
         {
             reference.removeprefix("Device/")
@@ -131,11 +129,10 @@ def _gateways(
             and reference.startswith("Device/")
         }
     )
-    devices: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(named), _IDS_PER_SEARCH):
-        ids = ",".join(named[start : start + _IDS_PER_SEARCH])
-        for device in _all(service, "Device", [("_id", ids)], access):
-            devices[f"Device/{device.id}"] = device.content
+    devices = {
+        f"Device/{device.id}": device.content
+        for device in service.read_many("Device", named, access=access)
+    }
     return devices
 
 

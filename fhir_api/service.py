@@ -57,6 +57,7 @@ from .storage.overview import (
     newest_per_patient,
     patient_zones,
     reading_days,
+    visible_resources,
 )
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import (
@@ -966,7 +967,7 @@ class FhirService:
         visibility = visibility_clause(access, "Observation")
         with self.store.reading() as tx:
             if isinstance(self.store.series, SqlSeriesStore):
-                found = newest_in_series(tx, wanted, codes, visibility)
+                found = newest_in_series(tx, wanted, codes, visibility, patients_in_reach=True)
             else:
                 found = newest_per_patient(
                     tx, wanted, codes, since_ms=since_ms, visibility=visibility
@@ -999,6 +1000,24 @@ class FhirService:
             zones = patient_zones(tx, wanted, self.store.zone)
             found = reading_days(tx, zones, days, end_ms, series_codes)
         access.note(wanted)
+        return found
+
+    def read_many(
+        self, resource_type: str, ids: Sequence[str], *, access: Access | None = None
+    ) -> list[Stored]:
+        """Several resources by id in one query; unknown, deleted and out-of-reach ones are
+        left out, as a search leaves them out (`_id` takes at most 100 ids)."""
+        self._check_type(resource_type)
+        for resource_id in ids:
+            self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.READ)
+        with self.store.reading() as tx:
+            found = visible_resources(
+                tx, resource_type, ids, visibility_clause(access, resource_type)
+            )
+        for match in found:
+            access.note_resource(resource_type, match.content)
         return found
 
     @staticmethod

@@ -103,3 +103,11 @@ def test_the_search_index_path_gives_the_same_answers_as_the_series_path(site):
     assert sorted(o.id for o in by_index) == sorted(o.id for o in by_series)
     assert {o.id for o in recent} <= {o.id for o in by_index} and recent
     assert index_days == service.reading_days(everyone, codes=CODES, days=30, end_ms=end)
+
+
+def test_read_many_leaves_out_what_is_out_of_reach(site):
+    service = site.app.state.service
+    gateways = sorted(site.gateways.values())
+    found = service.read_many("Device", gateways, access=_access(site, "nurse"))
+    assert {d.id for d in found} == {site.gateways["home-1"], site.gateways["home-2"]}
+    assert len(service.read_many("Device", gateways, access=_access(site, "doctor"))) == 3
