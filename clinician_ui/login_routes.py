@@ -436,7 +436,15 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 async def home(request: Request, account: CurrentAccount) -> Response:
-    """Signed in as whom, and the logout button (the clinician view replaces it)."""
+    """The patient list for doctors, nurses and care managers; the account page for others."""
+    if account.clinical:
+        return _pages(request).redirect("/patients")
+    return await account_page(request, account)
+
+
+@router.get("/account")
+async def account_page(request: Request, account: CurrentAccount) -> Response:
+    """Signed in as whom, the links to change the password and set up TOTP, and logout."""
     raw_id = session_id_from(request) or ""
     return _pages(request).render(
         request,

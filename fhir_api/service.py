@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import tzinfo
+from datetime import date, tzinfo
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -52,6 +52,13 @@ from .fhir import GATEWAY_EXTENSIONS
 from .roles import TokenKind
 from .search_values import EscapeError, split_alternatives, split_token
 from .storage.ids import new_id
+from .storage.overview import (
+    newest_in_series,
+    newest_per_patient,
+    patient_zones,
+    reading_days,
+    visible_resources,
+)
 from .storage.resources import ResourceStore, Stored, Tx
 from .storage.search import (
     Cursor,
@@ -65,6 +72,7 @@ from .storage.search import (
     subset,
 )
 from .storage.series.base import DayStatistics, daily_statistics
+from .storage.series.sql import SqlSeriesStore
 from .storage.series.units import CHARTED
 from .validation import SUPPORTED, Issue, validate_resource
 
@@ -943,6 +951,95 @@ class FhirService:
             raise BadRequest("end must be after start")
         days = daily_statistics(self.store.series, subject, codes, start, end, zone)
         return subject, str(getattr(zone, "key", zone)), days
+
+    def newest_readings(
+        self,
+        patients: Sequence[str],
+        codes: Sequence[str],
+        *,
+        since_ms: int | None = None,
+        access: Access | None = None,
+    ) -> list[Stored]:
+        """The Observations holding the newest value of each LOINC code for each of several
+        patients at once (the patient list: `$lastn` max=1 for many patients in one query).
+
+        `codes` are value codes (8480-6 finds the blood-pressure panel by its systolic
+        component). With the SQL series backend this is one index seek per patient and
+        code; otherwise the search index is ranked (`since_ms` bounds it). Patients
+        outside the caller's reach are left out, as a search leaves them out.
+        """
+        access = self._overview_access(access)
+        wanted = self._in_reach(access, patients)
+        visibility = visibility_clause(access, "Observation")
+        with self.store.reading() as tx:
+            if isinstance(self.store.series, SqlSeriesStore):
+                found = newest_in_series(tx, wanted, codes, visibility, patients_in_reach=True)
+            else:
+                found = newest_per_patient(
+                    tx, wanted, codes, since_ms=since_ms, visibility=visibility
+                )
+        for match in found:
+            access.note_resource("Observation", match.content)
+        return found
+
+    def reading_days(
+        self,
+        patients: Sequence[str],
+        *,
+        codes: Sequence[str],
+        days: int,
+        end_ms: int,
+        access: Access | None = None,
+    ) -> dict[str, set[date]]:
+        """Per patient: the days (in the patient's time zone) with a reading, among the
+        `days` days ending with the day of `end_ms` (adherence, for many patients at once).
+
+        A reading is a value of one of `codes` with the SQL series backend, otherwise any
+        Observation of the patient. Patients outside the caller's reach are left out.
+        """
+        if not 1 <= days <= 366:
+            raise BadRequest(f"days={days}: from 1 to 366")
+        access = self._overview_access(access)
+        wanted = self._in_reach(access, patients)
+        series_codes = codes if isinstance(self.store.series, SqlSeriesStore) else None
+        with self.store.reading() as tx:
+            zones = patient_zones(tx, wanted, self.store.zone)
+            found = reading_days(tx, zones, days, end_ms, series_codes)
+        access.note(wanted)
+        return found
+
+    def read_many(
+        self, resource_type: str, ids: Sequence[str], *, access: Access | None = None
+    ) -> list[Stored]:
+        """Several resources by id in one query; unknown, deleted and out-of-reach ones are
+        left out, as a search leaves them out (`_id` takes at most 100 ids)."""
+        self._check_type(resource_type)
+        for resource_id in ids:
+            self._check_id(resource_id)
+        access = access or system_access()
+        access.require(resource_type, Interaction.READ)
+        with self.store.reading() as tx:
+            found = visible_resources(
+                tx, resource_type, ids, visibility_clause(access, resource_type)
+            )
+        for match in found:
+            access.note_resource(resource_type, match.content)
+        return found
+
+    @staticmethod
+    def _overview_access(access: Access | None) -> Access:
+        access = access or system_access()
+        access.require("Observation", Interaction.SEARCH)
+        if access.principal.kind is TokenKind.GATEWAY:
+            raise Forbidden("a gateway token reads no patient's readings")
+        return access
+
+    @staticmethod
+    def _in_reach(access: Access, patients: Sequence[str]) -> list[str]:
+        unique = sorted(set(patients))
+        if access.unrestricted:
+            return unique
+        return [p for p in unique if p in (access.patients or frozenset())]
 
     def _refuse_hidden_subject(self, access: Access, subject: str) -> None:
         """404 for a `$stats` subject outside the caller's reach; the series are not filtered

@@ -67,7 +67,7 @@ def test_password_then_totp_signs_in(site, english):
     assert english.get("/").headers["location"] == "/login/totp"  # half signed in: no page
     answer = post_code(english, staff.code(site.clock))
     assert (answer.status_code, answer.headers["location"]) == (303, "/")
-    home = english.get("/")
+    home = english.get("/account")
     assert home.status_code == 200
     assert f"Signed in as Dr {staff.username} (doctor)" in home.text
     login = [e for e in site.recorder.events if e.agent == f"staff:{staff.username}"]
@@ -168,7 +168,7 @@ def test_idle_sessions_expire(site, english):
     staff = site.account()
     sign_in(site, staff, english)
     site.clock.advance(29 * 60)
-    assert english.get("/").status_code == 200
+    assert english.get("/account").status_code == 200
     site.clock.advance(31 * 60)
     assert english.get("/").headers["location"] == "/login"
 
@@ -178,7 +178,7 @@ def test_sessions_end_after_twelve_hours_however_busy(site, english):
     sign_in(site, staff, english)
     for _ in range(35):  # a request every 20 minutes: never idle
         site.clock.advance(20 * 60)
-        assert english.get("/").status_code == 200
+        assert english.get("/account").status_code == 200
     site.clock.advance(20 * 60)  # 12 h 10 min after the password
     assert english.get("/").headers["location"] == "/login"
 
@@ -192,7 +192,7 @@ def test_forms_without_the_right_csrf_token_are_refused(site, english):
     sign_in(site, staff, english)
     assert english.post("/logout").status_code == 403
     assert english.post("/logout", data={"csrf": csrf_of(login_form)}).status_code == 403
-    assert english.get("/").status_code == 200  # still signed in
+    assert english.get("/account").status_code == 200  # still signed in
     refused = english.post("/logout", data={"csrf": "x"})
     assert "did not come from this site" in refused.text
 
@@ -201,7 +201,7 @@ def test_logout_ends_the_session(site, english):
     staff = site.account()
     sign_in(site, staff, english)
     cookie = english.cookies["hv_session"]
-    home = english.get("/")
+    home = english.get("/account")
     answer = english.post("/logout", data={"csrf": csrf_of(home)})
     assert (answer.status_code, answer.headers["location"]) == (303, "/login")
     assert "hv_session" not in english.cookies
@@ -263,7 +263,7 @@ def test_first_login_enrols_totp_then_changes_the_password(site, english):
         data={"csrf": csrf_of(form), "current": staff.password, "new": new, "repeat": new},
     )
     assert (changed.status_code, changed.headers["location"]) == (303, "/")
-    assert english.get("/").status_code == 200
+    assert english.get("/account").status_code == 200
     assert {"totp-enrolment", "password-change", "login"} <= set(
         site.recorder.subtypes(f"staff:{staff.username}")
     )
@@ -287,7 +287,7 @@ def test_admin_without_clinical_role_needs_no_totp(site, english):
     staff = site.account((StaffRole.ADMIN,), enrol=False)
     answer = post_login(english, staff.username, staff.password)
     assert answer.headers["location"] == "/"
-    assert "Set up two-factor authentication" in english.get("/").text
+    assert "Set up two-factor authentication" in english.get("/account").text
 
 
 def test_language_from_choice_then_browser_then_japanese(site):

@@ -1,0 +1,261 @@
+"""The patient list (/patients): the signed-in person's patients and their newest vitals.
+
+Everything is read through `FhirService` with the session's `Access` (one place
+enforces who sees what): a Patient search, the newest readings of all listed
+patients in one query (`newest_readings`), their reading days
+(`reading_days`) and the gateways' heartbeat Devices (a Device search). The rows
+are built by the pure `summary` module; sorting and the "flagged only" filter are
+query parameters, so the page needs no script.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from fhir_api.access.principal import Access
+from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.dates import patient_zone_name, zone_named
+from fhir_api.fhir import GATEWAY_EXTENSIONS
+from fhir_api.service import FhirService
+from fhir_api.storage.resources import Stored
+
+from . import summary
+from .access import SessionAccess
+from .formatting import age_text, long_date, moment
+from .rendering import Pages
+from .thresholds import Level
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+
+_PAGE = "1000"  # the search's largest page
+_MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
+_MAX_QUERY = 100  # characters of a name search
+PAGE_ROWS = 100  # rows per page: about 130 KB of HTML (a page stays under 300 KB)
+_COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags")
+_HEADERS = {
+    "name": "Patient",
+    "bp": "Blood pressure",
+    "pulse": "Pulse",
+    "spo2": "SpO2",
+    "sleep": "Sleep",
+    "adherence": "Adherence",
+    "flags": "Flags",
+}
+# A flag is never colour alone: a glyph and a word as well.
+_GLYPHS = {Level.URGENT: "▲▲", Level.HIGH: "▲", Level.LOW: "▼"}
+_FLAG_TEXTS = {Level.URGENT: "Urgent", Level.HIGH: "High", Level.LOW: "Low"}
+
+
+def _hiragana_to_katakana(text: str) -> str:
+    return "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
+
+
+def _katakana_to_hiragana(text: str) -> str:
+    return "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in text)
+
+
+def _escaped(text: str) -> str:
+    """A user's text as one FHIR search value (its , | $ \\ escaped)."""
+    for char in "\\,|$":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def name_search(text: str) -> str:
+    """`name:contains` alternatives for what the user typed: as typed, and its kana read in
+    katakana and in hiragana (a JP Core kana name is in either)."""
+    forms = dict.fromkeys(
+        (text, _hiragana_to_katakana(text), _katakana_to_hiragana(text))
+    )  # ordered, unique
+    return ",".join(_escaped(form) for form in forms)
+
+
+def _all(
+    service: FhirService, resource_type: str, params: list[tuple[str, str]], access: Access
+) -> list[Stored]:
+    """Every match of a search, page after page (bounded)."""
+    found: list[Stored] = []
+    cursor: str | None = None
+    for _ in range(_MAX_PAGES):
+        page = [*params, ("_count", _PAGE), ("_total", "none")]
+        if cursor is not None:
+            page.append(("_cursor", cursor))
+        result, _query = service.search(resource_type, page, access=access)
+        found += result.matches
+        if result.next is None:
+            break
+        cursor = result.next.token()
+    return found
+
+
+def _newest(
+    service: FhirService, patients: Sequence[str], access: Access
+) -> dict[str, list[dict[str, Any]]]:
+    """Each patient's Observations holding its newest value of each code."""
+    by_patient: dict[str, list[dict[str, Any]]] = {p: [] for p in patients}
+    for stored in service.newest_readings(patients, summary.CODES, access=access):
+        subject = (stored.content.get("subject") or {}).get("reference", "")
+        patient = subject.removeprefix("Patient/")
+        if patient in by_patient:
+            by_patient[patient].append(stored.content)
+    return by_patient
+
+
+def _gateways(
+    service: FhirService, readings: dict[str, list[dict[str, Any]]], access: Access
+) -> dict[str, dict[str, Any]]:
+    """The gateway Devices the newest readings name ("Device/id" to the Device), in reach."""
+    named = sorted(
+        {
+            reference.removeprefix("Device/")
+            for found in readings.values()
+            for reading in found
+            for extension in reading.get("extension", ())
+            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS
+            if isinstance(
+                reference := (extension.get("valueReference") or {}).get("reference"), str
+            )
+            and reference.startswith("Device/")
+        }
+    )
+    devices = {
+        f"Device/{device.id}": device.content
+        for device in service.read_many("Device", named, access=access)
+    }
+    return devices
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """What the user asked of the list (query parameters)."""
+
+    text: str
+    sort: str
+    descending: bool
+    flagged: bool
+    page: int = 1
+
+    @classmethod
+    def of(cls, request: Request) -> ListQuery:
+        """From the request's query; anything unknown falls back to the default."""
+        params = request.query_params
+        sort = params.get("sort", "name")
+        return cls(
+            text=params.get("q", "").strip()[:_MAX_QUERY],
+            sort=sort if sort in _COLUMNS else "name",
+            descending=params.get("order") == "desc",
+            flagged=params.get("flagged") == "1",
+            page=int(page)
+            if (page := params.get("page", "1")).isdigit() and 0 < len(page) < 6
+            else 1,
+        )
+
+    def link(self, **change: str | bool) -> str:
+        """This query with some parameters changed, as a relative URL."""
+        values: dict[str, Any] = {
+            "q": self.text,
+            "sort": self.sort,
+            "order": "desc" if self.descending else "asc",
+            "flagged": "1" if self.flagged else "",
+            "page": "",  # a new sort, filter or language starts at the first page
+        }
+        values.update(change)
+        return "?" + urlencode({k: v for k, v in values.items() if v not in ("", False)})
+
+    def sort_link(self, column: str) -> str:
+        """The link of a column header: sort by it, or flip the order when it is the key."""
+        if column == self.sort:
+            return self.link(order="asc" if self.descending else "desc")
+        return self.link(sort=column, order="asc")
+
+
+def build_rows(
+    service: FhirService, access: Access, query: ListQuery, now_ms: int, default_zone: tzinfo
+) -> tuple[list[summary.PatientRow], int]:
+    """The list's rows (filtered and sorted) and how many patients matched before the filter."""
+    params = [("name:contains", name_search(query.text))] if query.text else []
+    patients = _all(service, "Patient", params, access)
+    ids = [p.id for p in patients]
+    readings = _newest(service, ids, access) if ids else {}
+    days = (
+        service.reading_days(
+            ids, codes=summary.CODES, days=summary.ADHERENCE_DAYS, end_ms=now_ms, access=access
+        )
+        if ids
+        else {}
+    )
+    gateways = _gateways(service, readings, access)
+    rows = []
+    for patient in patients:
+        name = patient_zone_name(patient.content)
+        zone = (zone_named(name) if name else None) or default_zone
+        rows.append(
+            summary.patient_row(
+                patient.content,
+                readings.get(patient.id, []),
+                days.get(patient.id, ()),
+                gateways,
+                zone,
+                now_ms,
+            )
+        )
+    shown = [r for r in rows if r.flagged] if query.flagged else rows
+    return summary.sort_rows(shown, query.sort, query.descending), len(rows)
+
+
+def _clock(request: Request) -> Callable[[], float]:
+    clock: Callable[[], float] = getattr(request.app.state, "ui_clock", time.time)
+    return clock
+
+
+@router.get("/patients")
+async def patient_list(
+    request: Request, account: CurrentAccount, access: SessionAccess
+) -> Response:
+    """The signed-in person's patients with their newest vitals, flags and gateway state."""
+    pages: Pages = request.app.state.pages
+    service: FhirService = request.app.state.service
+    query = ListQuery.of(request)
+    now_ms = int(_clock(request)() * 1000)
+    zone: tzinfo = request.app.state.store.zone
+    rows, total = await run_in_threadpool(build_rows, service, access, query, now_ms, zone)
+    pages_count = max(1, -(-len(rows) // PAGE_ROWS))
+    page = min(query.page, pages_count)
+    shown = rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+    language, _chosen = pages.language(request)
+    gettext = pages.catalogs.gettext(language)
+    today = datetime.fromtimestamp(now_ms / 1000, zone).date()
+    return pages.render(
+        request,
+        "patients.html",
+        csrf_for=session_id_from(request) or "",
+        account=account,
+        rows=shown,
+        matching=len(rows),
+        total=total,
+        page=page,
+        pages_count=pages_count,
+        previous_page=query.link(page=str(page - 1)) if page > 1 else None,
+        next_page=query.link(page=str(page + 1)) if page < pages_count else None,
+        query=query,
+        today=long_date(today, language),
+        age=lambda value: age_text(value.age, gettext),
+        when=lambda ms, row_zone: moment(ms, row_zone, language),
+        adherence_days=summary.ADHERENCE_DAYS,
+        headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],
+        glyphs=_GLYPHS,
+        flag_texts={level: gettext(text) for level, text in _FLAG_TEXTS.items()},
+        lang_links={"ja": query.link(lang="ja"), "en": query.link(lang="en")},
+        nav="patients",
+    )

@@ -1,0 +1,138 @@
+"""The clinician view in a real headless Chromium (Debian's), against a real server.
+
+Checks what a person sees (the DOM's text), that axe-core finds no serious or
+critical accessibility violation, and saves screenshots of /login and /patients
+in both languages for people to look at.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from .conftest import axe, screenshot, sign_in
+from .world import TOKYO, Clinic
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def _row(page, patient_id: str):
+    return page.locator(f"tr[data-patient='{patient_id}']")
+
+
+def _text(locator) -> str:
+    return " ".join(locator.inner_text().split())
+
+
+def test_login_page_is_accessible_in_both_languages(clinic: Clinic, page_in):
+    for lang, title in (("ja", "サインイン"), ("en", "Sign in")):
+        page = page_in(lang)
+        page.goto(f"{clinic.root}/login")
+        assert page.locator("h1").inner_text() == title
+        assert page.locator("html").get_attribute("lang") == lang
+        axe(page)
+        screenshot(page, f"login-{lang}")
+
+
+def test_doctor_sees_latest_values_and_flags(clinic: Clinic, page_in):
+    page = page_in("en")
+    sign_in(page, clinic.root, clinic.staff["doctor"])
+    assert "医師 一" in _text(page.locator("header"))
+    yamada = _row(page, clinic.patients["yamada"])
+    assert _text(yamada.locator("td.bp")) == "▲ 152/96 mmHg High 3 h ago"
+    assert _text(yamada.locator("td.pulse")) == "72 /min 3 h ago"
+    assert _text(yamada.locator("td.spo2")) == "97 % 5 h ago"
+    assert _text(yamada.locator("td.sleep")).startswith("7:05")
+    assert _text(yamada.locator("td.adherence")) == "12 / 30 days"
+    assert _text(yamada.locator("td.gateway")) == "● Online"
+    sato = _row(page, clinic.patients["sato"])
+    assert _text(sato.locator("td.bp")) == "118/76 mmHg 10 h ago"
+    assert _text(sato.locator("td.pulse")) == "▲ 112 /min High 10 h ago"
+    assert _text(sato.locator("td.spo2")) == "▼ 87 % Low 10 h ago"
+    assert _text(sato.locator("td.sleep")) == "No reading"
+    assert _text(sato.locator("td.adherence")) == "5 / 30 days"
+    offline = datetime.fromtimestamp(clinic.now - 9 * 3600, TOKYO)
+    gateway = _text(sato.locator("td.gateway"))
+    assert gateway.startswith(f"✕ Offline since {offline:%a} {offline.day} {offline:%b %Y}")
+    assert gateway.endswith("Battery low")
+    suzuki = _row(page, clinic.patients["suzuki"])
+    assert _text(suzuki.locator("td.bp")) == "▲▲ 185/112 mmHg Urgent 2 h ago"
+    # Colour never alone: each flag has its glyph and its word (checked above) and a class.
+    assert suzuki.locator("td.bp .flag-urgent").count() == 1
+    # Sorted by name (kana reading) by default; by systolic pressure when asked.
+    names = page.locator("tbody th.name a").all_inner_texts()
+    assert names == ["佐藤 花子", "鈴木 一郎", "山田 太郎"]
+    page.click("thead a:text('Blood pressure')")
+    page.click("thead a:text('Blood pressure')")  # the second click: descending
+    assert page.locator("tbody th.name a").all_inner_texts()[0] == "鈴木 一郎"
+    assert page.locator("th[aria-sort='descending']").count() == 1
+
+
+def test_search_and_flag_filter(clinic: Clinic, page_in):
+    page = page_in("ja")
+    sign_in(page, clinic.root, clinic.staff["doctor"])
+    page.fill("#q", "やまだ")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**q=*")
+    assert page.locator("tbody th.name a").all_inner_texts() == ["山田 太郎"]
+    page.fill("#q", "")
+    page.check("input[name=flagged]")
+    page.click("form.filters button")
+    page.wait_for_url("**flagged=1*")
+    assert page.locator("tbody tr").count() == 3
+
+
+def test_nurse_sees_only_the_patients_of_the_nurses_care_teams(clinic: Clinic, page_in):
+    page = page_in("en")
+    sign_in(page, clinic.root, clinic.staff["nurse"])
+    shown = set(page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.patient)"))
+    assert shown == {clinic.patients["yamada"], clinic.patients["sato"]}
+    other = clinic.patients["suzuki"]
+    # The FHIR API wants a token: the session cookie alone reads nothing there.
+    assert page.request.get(f"{clinic.root}/fhir/Patient/{other}").status == 401
+    assert page.request.get(f"{clinic.root}/patients/{other}").status == 404
+
+
+def test_language_switch_and_accessibility(clinic: Clinic, page_in):
+    page = page_in("en")
+    sign_in(page, clinic.root, clinic.staff["doctor"])
+    today = datetime.fromtimestamp(clinic.now, TOKYO).date()
+    weekday_en = today.strftime("%a")
+    assert f"{weekday_en} {today.day} {today:%b %Y}" in _text(page.locator(".today"))
+    assert page.locator("h1").inner_text() == "Patients"
+    axe(page)
+    screenshot(page, "patients-en")
+    page.click("nav.languages a[lang=ja]")
+    page.wait_for_url("**lang=ja*")
+    weekday_ja = "月火水木金土日"[today.weekday()]
+    assert f"{today.year}年{today.month}月{today.day}日({weekday_ja})" in _text(
+        page.locator(".today")
+    )
+    assert page.locator("h1").inner_text() == "患者一覧"
+    assert "3時間前" in _text(_row(page, clinic.patients["yamada"]).locator("td.bp"))
+    assert page.locator("html").get_attribute("lang") == "ja"
+    axe(page)
+    screenshot(page, "patients-ja")
+    # The choice is kept: the next page is in Japanese without ?lang=.
+    page.goto(f"{clinic.root}/patients")
+    assert page.locator("h1").inner_text() == "患者一覧"
+
+
+def test_keyboard_reaches_the_list_and_the_focus_is_visible(clinic: Clinic, page_in):
+    page = page_in("en")
+    sign_in(page, clinic.root, clinic.staff["doctor"])
+    focused_outline = "getComputedStyle(document.activeElement).outlineStyle"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.evaluate(focused_outline) == "solid"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Patients"
+    assert page.evaluate(focused_outline) == "solid"
+    # Onwards to the first patient's link, through the header, the filters and the sort links.
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.closest('tbody') !== null"):
+            break
+    assert page.evaluate("document.activeElement.textContent") == "佐藤 花子"
+    assert page.evaluate(focused_outline) == "solid"
