@@ -71,7 +71,7 @@ def open_page(
     page.fill("input[name=username]", site.username)
     page.fill("input[name=password]", site.password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{site.root}/")
+    page.wait_for_url(f"{site.root}/patients")  # where a clinician lands after signing in
     sizes: list[int] = []
     page.on("response", lambda r: sizes.append(len(r.body())))
     page.goto(f"{site.root}/patients/{site.patient_a}?period={period}&end={LAST_DAY}")
