@@ -2,8 +2,14 @@
 
 import os
 import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from .services import unavailable
 
 # A server outside development mode refuses to start without a real session secret
 # (issue 11): the suite runs its servers as production does, with a random one, which
@@ -17,3 +23,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run the hardware tests on this Bluetooth adapter (e.g. hci0), with real devices",
     )
+
+
+CHROMIUM = os.environ.get("HOMEVITALS_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium for the whole session, shared by every browser test (one
+    Playwright per process: a second sync Playwright beside it refuses to start)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        unavailable(f"chromium is not installed ({CHROMIUM})")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -3,8 +3,9 @@ Debian's Chromium driven by Playwright (never a downloaded browser).
 
 - `clinic`: one server per test module (SQLite; PostgreSQL too where a module asks for
   `clinic_pg`), loaded through the FHIR API by `world.load_clinic`.
-- `browser`: headless /usr/bin/chromium for the session; `page_in(lang)` opens a page
-  whose browser language is `lang`; `sign_in(page, staff)` logs in through /login.
+- `browser` (tests/conftest.py): headless /usr/bin/chromium for the session;
+  `page_in(lang)` opens a page whose browser language is `lang`; `sign_in(page, staff)`
+  logs in through /login.
 - `axe(page)`: runs the vendored axe-core (tests/ui/vendor) in the page and fails on
   any serious or critical violation.
 - `screenshot(page, name)`: a full-page PNG in `$HOMEVITALS_TEST_ARTIFACTS`, else
@@ -14,7 +15,6 @@ Debian's Chromium driven by Playwright (never a downloaded browser).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +26,6 @@ from fhir_api.accounts.throttle import ThrottlePolicy
 
 from ..fhir_api.conftest import serve, settings_for
 from ..fhir_api.login_helpers import fast_password_hashing
-from ..services import unavailable
 from .world import Clinic, Staff, load_clinic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,21 +68,6 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
 def clinic_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     """A server with the clinic's data (PostgreSQL)."""
     yield from _clinic("postgresql", tmp_path_factory.mktemp("ui-pg"))
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium for the whole session."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        unavailable(f"chromium is not installed ({CHROMIUM})")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

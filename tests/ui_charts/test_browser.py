@@ -8,14 +8,12 @@ under 300 KB; saves screenshots to build/ui-screenshots/ (or $HOMEVITALS_TEST_AR
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..services import unavailable
 from .world import LAST_DAY, World, world
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,19 +29,6 @@ MAX_PAGE_BYTES = 300 * 1024
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with world(tmp_path_factory.mktemp("ui-browser")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        unavailable("Debian's chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-        )
-        yield launched
-        launched.close()
 
 
 def open_page(
