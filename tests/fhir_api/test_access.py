@@ -654,3 +654,36 @@ def test_each_read_of_the_matrix_leaves_its_audit_event(world: World) -> None:
                 )
         events = _events_since(world, 0, agent, want=len(expected))
         assert [_summary(e) for e in events] == expected, who
+
+
+def test_a_gateway_never_creates_the_patient_it_names_by_identifier(world: World) -> None:
+    """A conditional Patient entry matches a bound patient; an unknown one is the 400
+    not-found a gateway waits on (the clinic registers patients), never a new Patient."""
+    ids = world.ids
+    entry = {
+        "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000900",
+        "resource": {
+            "resourceType": "Patient",
+            "identifier": [{"system": "urn:test:clinic", "value": "not-registered"}],
+        },
+        "request": {
+            "method": "POST",
+            "url": "Patient",
+            "ifNoneExist": "identifier=urn:test:clinic|not-registered",
+        },
+    }
+    observation = {
+        "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000901",
+        "resource": reading(
+            "urn:uuid:00000000-0000-4000-8000-000000000900", f"Device/{ids['gw-A']}", "by-id"
+        ),
+        "request": {"method": "POST", "url": "Observation"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry, observation]}
+    with world.client("gateway-A") as gateway:
+        refused = gateway.post("", json=bundle)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["code"] == "not-found"
+    with world.client("system") as system:
+        found = system.get("/Patient?identifier=urn:test:clinic|not-registered").json()
+        assert found["total"] == 0
