@@ -19,6 +19,7 @@ from fhir_api.accounts.sessions import CsrfRefused, LoginRequired, SessionStore
 from fhir_api.accounts.store import AccountStore
 from fhir_api.settings import Settings
 
+from .gateway_routes import router as gateway_router
 from .list_routes import router as list_router
 from .login_routes import router
 from .patient_routes import router as patient_router
@@ -49,6 +50,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.include_router(list_router)
     app.include_router(patient_router)
+    app.include_router(gateway_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)

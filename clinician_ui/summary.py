@@ -34,9 +34,11 @@ __all__ = [
     "Value",
     "age",
     "display_names",
+    "first_quantity",
     "gateway_status",
     "patient_row",
     "sort_rows",
+    "status_properties",
 ]
 
 LOINC = "http://loinc.org"
@@ -51,7 +53,7 @@ ADHERENCE_DAYS = 30
 # The heartbeat replaces the gateway's Device at least every 6 h (its keep-alive); a
 # Device older than that and a margin is a gateway that is down or cannot reach us.
 GATEWAY_SILENT_MS = int(6.5 * 3600 * 1000)
-BATTERY_LOW_PERCENT = 20.0
+BATTERY_LOW_PERCENT = 20.0  # under this a sensor's battery is low
 BACKLOG_LATE_S = 3600.0  # unsent readings older than an hour: a backlog worth showing
 GATEWAY_STATUS_SYSTEM = "http://homevitals.org/fhir/CodeSystem/gateway-status"
 KANA = "SYL"  # JP Core: the name's syllabic (kana) representation
@@ -243,7 +245,7 @@ def _gateway_reference(readings: Sequence[Mapping[str, Any]], zone: tzinfo) -> s
     return newest[1] if newest else None
 
 
-def _status(device: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def status_properties(device: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The heartbeat's properties by code."""
     found: dict[str, list[dict[str, Any]]] = {}
     for prop in device.get("property", ()):
@@ -255,7 +257,7 @@ def _status(device: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def _first_quantity(prop: Mapping[str, Any]) -> float | None:
+def first_quantity(prop: Mapping[str, Any]) -> float | None:
     quantities = prop.get("valueQuantity") or []
     value = quantities[0].get("value") if quantities and isinstance(quantities[0], dict) else None
     return float(value) if isinstance(value, int | float) else None
@@ -272,15 +274,15 @@ def gateway_status(device: Mapping[str, Any] | None, now_ms: int) -> Gateway:
         seen = _instant_ms(updated, UTC) if isinstance(updated, str) else None
     except ValueError:
         seen = None
-    status = _status(device)
+    status = status_properties(device)
     low = []
     for prop in status.get("device-battery", ()):
-        level = _first_quantity(prop)
+        level = first_quantity(prop)
         address = ((prop.get("valueCode") or [{}])[0] or {}).get("text", "?")
         if level is not None and level < BATTERY_LOW_PERCENT:
             low.append(str(address))
-    depth = next((_first_quantity(p) for p in status.get("queue-depth", ())), None)
-    oldest = next((_first_quantity(p) for p in status.get("oldest-unsent", ())), None)
+    depth = next((first_quantity(p) for p in status.get("queue-depth", ())), None)
+    oldest = next((first_quantity(p) for p in status.get("oldest-unsent", ())), None)
     backlog = int(depth or 0) if oldest is not None and oldest > BACKLOG_LATE_S else 0
     if seen is None:
         state = GatewayState.UNKNOWN

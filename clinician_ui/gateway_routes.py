@@ -1,0 +1,97 @@
+"""The gateways page (/gateways): each home gateway in reach, its state, patients and sensors.
+
+Read only through `FhirService` with the session's `Access`: a Device search (an
+admin's reach is every Device; clinical staff's the Devices of their patients'
+gateways), and, for those who may read readings, the patients in reach and their
+newest readings, whose gatewayDevice extension says which gateway serves whom.
+The rows are built by the pure `gateways` module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from fhir_api.access.principal import Access
+from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.errors import Forbidden
+from fhir_api.fhir import GATEWAY_EXTENSIONS
+from fhir_api.service import FhirService
+
+from . import summary
+from .access import SessionAccess
+from .formatting import age_text, moment
+from .gateways import GatewayRow, gateway_rows
+from .list_routes import _all, _clock
+from .rendering import Pages
+
+__all__ = ["build_gateway_rows", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+
+def _patients_by_gateway(service: FhirService, access: Access) -> dict[str, list[tuple[str, str]]]:
+    """ "Device/id" to the (id, name) of the patients in reach whose newest readings name it.
+
+    Empty for those who read no readings (an admin without a clinical role)."""
+    patients = {p.id: p.content for p in _all(service, "Patient", [], access)}
+    if not patients:
+        return {}
+    try:
+        readings = service.newest_readings(sorted(patients), summary.CODES, access=access)
+    except Forbidden:
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for stored in readings:
+        subject = (stored.content.get("subject") or {}).get("reference", "")
+        patient = subject.removeprefix("Patient/")
+        if patient not in patients:
+            continue
+        for extension in stored.content.get("extension", ()):
+            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
+                reference = (extension.get("valueReference") or {}).get("reference")
+                if isinstance(reference, str):
+                    name, _kana = summary.display_names(patients[patient])
+                    found.setdefault(reference, {})[patient] = name
+    return {gateway: sorted(named.items()) for gateway, named in found.items()}
+
+
+def build_gateway_rows(service: FhirService, access: Access, now_ms: int) -> list[GatewayRow]:
+    """The page's rows: every Device in reach, the gateways among them with their patients."""
+    devices = [d.content for d in _all(service, "Device", [], access)]
+    return gateway_rows(devices, _patients_by_gateway(service, access), now_ms)
+
+
+@router.get("/gateways")
+async def gateway_list(
+    request: Request, account: CurrentAccount, access: SessionAccess
+) -> Response:
+    """The home gateways in the signed-in person's reach: online or offline since when."""
+    pages: Pages = request.app.state.pages
+    service: FhirService = request.app.state.service
+    now_ms = int(_clock(request)() * 1000)
+    zone = request.app.state.store.zone
+    rows = await run_in_threadpool(build_gateway_rows, service, access, now_ms)
+    language, _chosen = pages.language(request)
+    gettext = pages.catalogs.gettext(language)
+
+    def when(ms: int | None) -> str:
+        return "—" if ms is None else moment(ms, zone, language)
+
+    def ago(ms: int | None) -> str:
+        return "" if ms is None else age_text(summary.age(now_ms, ms), gettext)
+
+    context: dict[str, Any] = {
+        "csrf_for": session_id_from(request) or "",
+        "account": account,
+        "rows": rows,
+        "when": when,
+        "ago": ago,
+        "zone_name": getattr(zone, "key", str(zone)),
+        "low_percent": int(summary.BATTERY_LOW_PERCENT),
+        "nav": "gateways",
+    }
+    return pages.render(request, "gateways.html", **context)
