@@ -240,5 +240,6 @@ def test_the_doctor_assigns_in_the_browser(strays, page_in):
             assert "測定値を山田 太郎さんに割り当てました。" in page.locator(".notice").inner_text()
             assert page.locator(f'tr[data-reading="{reading}"]').count() == 0
             axe(page)
+            screenshot(page, "unassigned-ja-assigned")
             page.goto(f"{clinic.root}/patients/{clinic.patients['yamada']}?period=7")
             assert "141" in page.locator("main").inner_text()
