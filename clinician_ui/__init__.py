@@ -24,6 +24,7 @@ from .list_routes import router as list_router
 from .login_routes import router
 from .patient_routes import router as patient_router
 from .rendering import Pages
+from .unassigned_routes import router as unassigned_router
 
 __all__ = ["install"]
 
@@ -51,6 +52,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(list_router)
     app.include_router(patient_router)
     app.include_router(gateway_router)
+    app.include_router(unassigned_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)
