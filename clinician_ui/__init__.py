@@ -22,6 +22,7 @@ from fhir_api.settings import Settings
 from .list_routes import router as list_router
 from .login_routes import router
 from .patient_routes import router as patient_router
+from .print_routes import router as print_router
 from .rendering import Pages
 
 __all__ = ["install"]
@@ -48,6 +49,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.login_sleep = asyncio.sleep
     app.include_router(router)
     app.include_router(list_router)
+    app.include_router(print_router)
     app.include_router(patient_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
