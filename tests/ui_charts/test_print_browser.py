@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from clinician_ui.print_routes import MAX_FLAGGED_ROWS
+
 from ..ui.conftest import axe, screenshot
 from .world import LAST_DAY, World, world
 
@@ -94,6 +96,17 @@ def test_the_summary_in_japanese(browser: Any, site: World) -> None:
     axe(page)
     screenshot(page, "print-summary-ja")
     page.emulate_media(media="print")
+    assert count_pages(page.pdf(format="A4", prefer_css_page_size=True)) == 1
+    # The worst case the page allows still fits: as many flagged rows as it lists
+    # (MAX_FLAGGED_ROWS, then "and N more"), a long name with its kana.
+    page.evaluate(
+        """(rows) => { const body = document.querySelector("#table-flagged tbody");
+        while (body.rows.length < rows) body.appendChild(body.rows[0].cloneNode(true));
+        document.querySelector("h1").textContent = "田中 花子".repeat(4) + " (タナカ ハナコ)";
+        const more = document.createElement("p"); more.className = "note";
+        more.textContent = "ほかに99件"; body.closest("table").after(more); }""",
+        MAX_FLAGGED_ROWS,
+    )
     assert count_pages(page.pdf(format="A4", prefer_css_page_size=True)) == 1
     assert errors == []
     page.context.close()
