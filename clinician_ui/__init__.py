@@ -23,6 +23,7 @@ from .gateway_routes import router as gateway_router
 from .list_routes import router as list_router
 from .login_routes import router
 from .patient_routes import router as patient_router
+from .print_routes import router as print_router
 from .rendering import Pages
 from .unassigned_routes import router as unassigned_router
 
@@ -50,6 +51,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.login_sleep = asyncio.sleep
     app.include_router(router)
     app.include_router(list_router)
+    app.include_router(print_router)
     app.include_router(patient_router)
     app.include_router(gateway_router)
     app.include_router(unassigned_router)

@@ -50,8 +50,11 @@ __all__ = [
     "format_day",
     "occasion_of",
     "period_days",
+    "reading_flags",
     "reading_of",
     "summary_of",
+    "summary_over",
+    "thresholds_with",
 ]
 
 LOINC = "http://loinc.org"
@@ -293,7 +296,11 @@ def _combine(a: float | None, b: float | None, how: str) -> float | None:
 
 def summary_of(readings: Sequence[Reading], last: date) -> Summary:
     """The 7 days ending with `last` (the patient's local dates)."""
-    first = last - timedelta(days=SUMMARY_DAYS - 1)
+    return summary_over(readings, last - timedelta(days=SUMMARY_DAYS - 1), last)
+
+
+def summary_over(readings: Sequence[Reading], first: date, last: date) -> Summary:
+    """Morning and evening means from `first` to `last` inclusive (the printed 30 days too)."""
     morning = _occasion_mean(readings, Occasion.MORNING, first, last)
     evening = _occasion_mean(readings, Occasion.EVENING, first, last)
     both = min(morning.days, evening.days)
@@ -327,13 +334,13 @@ def format_day(day: date, language: str) -> str:
     return format_date(day, "EEE d MMM y", locale="en")
 
 
-def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
+def thresholds_with(overrides: Mapping[str, float] | None) -> dict[str, float]:
     """The defaults with the patient's overrides; whole numbers as ints (135, not 135.0)."""
     merged = {**DEFAULTS, **(overrides or {})}
     return {k: int(v) if float(v).is_integer() else v for k, v in merged.items()}
 
 
-def _reading_flags(reading: Reading, limits: Mapping[str, float]) -> list[str]:
+def reading_flags(reading: Reading, limits: Mapping[str, float]) -> list[str]:
     """The device's flags and the thresholds' (a reading on the home line counts as above)."""
     flags = list(reading.flags)
     if reading.kind == "bp":
@@ -405,7 +412,7 @@ def _readings_panel(
                 "time": reading.at.strftime("%H:%M"),
                 "occasion": occasion.value,
                 "values": [_r(v) for v in reading.values],
-                "flags": _reading_flags(reading, limits),
+                "flags": reading_flags(reading, limits),
             }
         )
     panel: dict[str, Any] = {"x": [int(r.at.timestamp()) for r in chosen], "rows": rows}
@@ -475,7 +482,7 @@ def chart_data(
     """
     if period not in PERIODS:
         raise ValueError(f"period {period} is not one of {PERIODS}")
-    limits = _thresholds(thresholds)
+    limits = thresholds_with(thresholds)
     days = period_days(period, last)
     daily = _Daily({(s.code, s.day): s for s in stats})
     noon = [_epoch(day, zone, time(12)) for day in days]

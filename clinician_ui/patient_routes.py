@@ -47,7 +47,7 @@ from .charts import (
 from .i18n import LANGUAGES
 from .rendering import Pages
 
-__all__ = ["router"]
+__all__ = ["display_name", "readings_between", "router"]
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_PERIOD = 30
@@ -112,7 +112,7 @@ def display_name(patient: dict[str, Any]) -> str:
     return str(patient.get("id", ""))
 
 
-def _readings(
+def readings_between(
     service: FhirService,
     access: Access,
     patient_id: str,
@@ -166,7 +166,7 @@ def _view(
     )
     week_start = datetime.combine(last - timedelta(days=SUMMARY_DAYS - 1), datetime.min.time())
     # From 02:00 of the day after: an evening reading up to 01:59 counts for the last day.
-    readings, truncated = _readings(
+    readings, truncated = readings_between(
         service,
         access,
         patient_id,

@@ -1,0 +1,132 @@
+"""The printable one-page 30-day summary (`/patients/{id}/summary`).
+
+Thin like the patient page: the Patient, `$stats` and the period's readings come from
+`FhirService` with the session's `Access` (a patient out of reach is a 404), the pure
+`print_summary` computes the numbers, `print.css` lays the page out on one A4 sheet.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from fhir_api.access.principal import Access
+from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.dates import patient_zone_name, zone_named
+from fhir_api.errors import FhirError
+from fhir_api.service import FhirService
+
+from .access import SessionAccess
+from .charts import FLAG_NAMES, STATS_CODES, format_day
+from .i18n import LANGUAGES
+from .patient_routes import _last_day, readings_between
+from .print_summary import PRINT_DAYS, PrintSummary, print_summary
+from .rendering import Pages
+from .summary import display_names
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+MAX_FLAGGED_ROWS = 12  # more would not fit one A4 sheet; the rest are counted
+
+
+def _summary(
+    service: FhirService, access: Access, patient_id: str, end_text: str | None
+) -> tuple[str, str | None, str, PrintSummary, bool]:
+    """Name, kana, zone, the summary, and whether readings were left unread."""
+    patient = service.read("Patient", patient_id, access=access)
+    zone_name = patient_zone_name(patient.content) or str(getattr(service.store.zone, "key", "UTC"))
+    zone = zone_named(zone_name) or service.store.zone
+    last = _last_day(end_text, zone)
+    first = last - timedelta(days=PRINT_DAYS - 1)
+    _, _, stats = service.stats(
+        [
+            ("subject", f"Patient/{patient_id}"),
+            ("code", ",".join(STATS_CODES)),
+            ("start", first.isoformat()),
+            ("end", (last + timedelta(days=1)).isoformat()),
+        ],
+        access=access,
+    )
+    midnight = datetime.min.time()
+    readings, truncated = readings_between(
+        service,
+        access,
+        patient_id,
+        zone,
+        datetime.combine(first, midnight).replace(tzinfo=zone),
+        # Up to 02:00 after the last day: that evening's late readings count for it.
+        datetime.combine(last + timedelta(days=1), midnight).replace(hour=2, tzinfo=zone),
+    )
+    name, kana = display_names(patient.content)
+    summary = print_summary(last=last, stats=stats, readings=readings)
+    return name, kana, zone_name, summary, truncated
+
+
+def _number(value: float) -> int | float:
+    """152, not 152.0; 36.6 stays."""
+    rounded = round(value, 1)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+@router.get("/patients/{patient_id}/summary")
+async def summary_page(
+    request: Request,
+    patient_id: str,
+    access: SessionAccess,
+    account: CurrentAccount,
+    end: str | None = None,
+) -> Response:
+    """The 30 days ending today (or `end=YYYY-MM-DD`) on one printable page."""
+    pages: Pages = request.app.state.pages
+    language, _ = pages.language(request)
+    csrf_for = session_id_from(request) or ""
+    try:
+        name, kana, zone, summary, truncated = await run_in_threadpool(
+            _summary, request.app.state.service, access, patient_id, end
+        )
+    except FhirError as error:
+        request.state.audit_detail = str(error)[:500]
+        message = "No patient of that id is in your care." if error.status == 404 else str(error)
+        return pages.render(
+            request,
+            "error.html",
+            status=error.status,
+            csrf_for=csrf_for,
+            message=message,
+            account=account,
+        )
+    flagged: list[dict[str, Any]] = [
+        {
+            "day": format_day(f.reading.at.date(), language),
+            "time": f.reading.at.strftime("%H:%M"),
+            "kind": f.reading.kind,
+            "values": [_number(v) for v in f.reading.values],
+            "flags": f.flags,
+        }
+        for f in summary.flagged
+    ]
+    suffix = f"&end={end}" if end else ""
+    return pages.render(
+        request,
+        "print_summary.html",
+        csrf_for=csrf_for,
+        account=account,
+        nav="patients",
+        patient_id=patient_id,
+        name=name,
+        kana=kana,
+        zone=zone,
+        first_day=format_day(summary.first, language),
+        last_day=format_day(summary.last, language),
+        s=summary,
+        flagged=flagged,
+        truncated=truncated,
+        flag_names=FLAG_NAMES,
+        max_rows=MAX_FLAGGED_ROWS,
+        lang_links={code: f"?lang={code}{suffix}" for code in LANGUAGES},
+    )
