@@ -342,11 +342,13 @@ async def _home(
         await home.close()
         print(flush=True)
     error = None
-    if not stop.is_set() and work.done() and not work.cancelled():
-        exc = work.exception()
+    # Retrieved even after Ctrl-C: the server gets the same SIGINT and may stop before
+    # the home's next request, whose ConnectError is then no error of the demo's.
+    exc = work.exception() if work.done() and not work.cancelled() else None
+    if not stop.is_set() and exc is not None:
         if isinstance(exc, httpx.HTTPError):
             error = f"the server stopped answering: {exc}"
-        elif exc is not None:
+        else:
             raise exc
     uploaded = home.uploaded()
     if home.outbox is not None:
