@@ -25,7 +25,7 @@ from . import summary
 from .access import SessionAccess
 from .formatting import age_text, moment
 from .gateways import GatewayRow, gateway_rows
-from .list_routes import _all, _clock
+from .list_routes import page_clock, search_all
 from .rendering import Pages
 
 __all__ = ["build_gateway_rows", "router"]
@@ -37,7 +37,7 @@ def _patients_by_gateway(service: FhirService, access: Access) -> dict[str, list
     """ "Device/id" to the (id, name) of the patients in reach whose newest readings name it.
 
     Empty for those who read no readings (an admin without a clinical role)."""
-    patients = {p.id: p.content for p in _all(service, "Patient", [], access)}
+    patients = {p.id: p.content for p in search_all(service, "Patient", [], access)}
     if not patients:
         return {}
     try:
@@ -61,7 +61,7 @@ def _patients_by_gateway(service: FhirService, access: Access) -> dict[str, list
 
 def build_gateway_rows(service: FhirService, access: Access, now_ms: int) -> list[GatewayRow]:
     """The page's rows: every Device in reach, the gateways among them with their patients."""
-    devices = [d.content for d in _all(service, "Device", [], access)]
+    devices = [d.content for d in search_all(service, "Device", [], access)]
     return gateway_rows(devices, _patients_by_gateway(service, access), now_ms)
 
 
@@ -72,7 +72,7 @@ async def gateway_list(
     """The home gateways in the signed-in person's reach: online or offline since when."""
     pages: Pages = request.app.state.pages
     service: FhirService = request.app.state.service
-    now_ms = int(_clock(request)() * 1000)
+    now_ms = int(page_clock(request)() * 1000)
     zone = request.app.state.store.zone
     rows = await run_in_threadpool(build_gateway_rows, service, access, now_ms)
     language, _chosen = pages.language(request)

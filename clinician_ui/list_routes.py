@@ -81,7 +81,7 @@ def name_search(text: str) -> str:
     return ",".join(_escaped(form) for form in forms)
 
 
-def _all(
+def search_all(
     service: FhirService, resource_type: str, params: list[tuple[str, str]], access: Access
 ) -> list[Stored]:
     """Every match of a search, page after page (bounded)."""
@@ -185,7 +185,7 @@ def build_rows(
 ) -> tuple[list[summary.PatientRow], int]:
     """The list's rows (filtered and sorted) and how many patients matched before the filter."""
     params = [("name:contains", name_search(query.text))] if query.text else []
-    patients = _all(service, "Patient", params, access)
+    patients = search_all(service, "Patient", params, access)
     ids = [p.id for p in patients]
     readings = _newest(service, ids, access) if ids else {}
     days = (
@@ -214,7 +214,7 @@ def build_rows(
     return summary.sort_rows(shown, query.sort, query.descending), len(rows)
 
 
-def _clock(request: Request) -> Callable[[], float]:
+def page_clock(request: Request) -> Callable[[], float]:
     clock: Callable[[], float] = getattr(request.app.state, "ui_clock", time.time)
     return clock
 
@@ -227,7 +227,7 @@ async def patient_list(
     pages: Pages = request.app.state.pages
     service: FhirService = request.app.state.service
     query = ListQuery.of(request)
-    now_ms = int(_clock(request)() * 1000)
+    now_ms = int(page_clock(request)() * 1000)
     zone: tzinfo = request.app.state.store.zone
     rows, total = await run_in_threadpool(build_rows, service, access, query, now_ms, zone)
     pages_count = max(1, -(-len(rows) // PAGE_ROWS))

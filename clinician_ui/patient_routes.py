@@ -27,6 +27,7 @@ from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.errors import BadRequest, FhirError
 from fhir_api.service import FhirService
 from fhir_api.storage.resources import Stored
+from fhir_api.storage.series.base import DayStatistics
 
 from .access import SessionAccess
 from .charts import (
@@ -140,6 +141,29 @@ def readings_between(
     return found, True
 
 
+def patient_period(
+    service: FhirService, access: Access, patient_id: str, end_text: str | None, days: int
+) -> tuple[Stored, str, tzinfo, date, date, list[DayStatistics]]:
+    """The Patient, its zone (name and zone), the period's first and last day and the
+    period's daily statistics, read through the service with the session's Access
+    (the patient page and the printable summary read the same way)."""
+    patient: Stored = service.read("Patient", patient_id, access=access)
+    zone_name = patient_zone_name(patient.content) or str(getattr(service.store.zone, "key", "UTC"))
+    zone = zone_named(zone_name) or service.store.zone
+    last = _last_day(end_text, zone)
+    first = last - timedelta(days=days - 1)
+    _, _, stats = service.stats(
+        [
+            ("subject", f"Patient/{patient_id}"),
+            ("code", ",".join(STATS_CODES)),
+            ("start", first.isoformat()),
+            ("end", (last + timedelta(days=1)).isoformat()),
+        ],
+        access=access,
+    )
+    return patient, zone_name, zone, first, last, stats
+
+
 def _view(
     service: FhirService,
     access: Access,
@@ -150,19 +174,8 @@ def _view(
 ) -> _View:
     """Everything the page needs, through the service with the session's Access."""
     period = _period(period_text)
-    patient: Stored = service.read("Patient", patient_id, access=access)
-    zone_name = patient_zone_name(patient.content) or str(getattr(service.store.zone, "key", "UTC"))
-    zone = zone_named(zone_name) or service.store.zone
-    last = _last_day(end_text, zone)
-    first = last - timedelta(days=period - 1)
-    _, _, stats = service.stats(
-        [
-            ("subject", f"Patient/{patient_id}"),
-            ("code", ",".join(STATS_CODES)),
-            ("start", first.isoformat()),
-            ("end", (last + timedelta(days=1)).isoformat()),
-        ],
-        access=access,
+    patient, zone_name, zone, _first, last, stats = patient_period(
+        service, access, patient_id, end_text, period
     )
     week_start = datetime.combine(last - timedelta(days=SUMMARY_DAYS - 1), datetime.min.time())
     # From 02:00 of the day after: an evening reading up to 01:59 counts for the last day.

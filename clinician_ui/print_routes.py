@@ -16,14 +16,13 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
-from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.errors import FhirError
 from fhir_api.service import FhirService
 
 from .access import SessionAccess
-from .charts import FLAG_NAMES, STATS_CODES, format_day
+from .charts import FLAG_NAMES, format_day
 from .i18n import LANGUAGES
-from .patient_routes import _last_day, readings_between
+from .patient_routes import patient_period, readings_between
 from .print_summary import PRINT_DAYS, PrintSummary, print_summary
 from .rendering import Pages
 from .summary import display_names
@@ -38,19 +37,8 @@ def _summary(
     service: FhirService, access: Access, patient_id: str, end_text: str | None
 ) -> tuple[str, str | None, str, PrintSummary, bool]:
     """Name, kana, zone, the summary, and whether readings were left unread."""
-    patient = service.read("Patient", patient_id, access=access)
-    zone_name = patient_zone_name(patient.content) or str(getattr(service.store.zone, "key", "UTC"))
-    zone = zone_named(zone_name) or service.store.zone
-    last = _last_day(end_text, zone)
-    first = last - timedelta(days=PRINT_DAYS - 1)
-    _, _, stats = service.stats(
-        [
-            ("subject", f"Patient/{patient_id}"),
-            ("code", ",".join(STATS_CODES)),
-            ("start", first.isoformat()),
-            ("end", (last + timedelta(days=1)).isoformat()),
-        ],
-        access=access,
+    patient, zone_name, zone, first, last, stats = patient_period(
+        service, access, patient_id, end_text, PRINT_DAYS
     )
     midnight = datetime.min.time()
     readings, truncated = readings_between(

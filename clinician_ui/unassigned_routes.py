@@ -27,7 +27,7 @@ from fhir_api.service import FhirService
 
 from .access import SessionAccess
 from .formatting import moment
-from .list_routes import _all
+from .list_routes import search_all
 from .patient_routes import display_name
 from .rendering import Pages
 from .unassigned import KIND_NAMES, UnassignedRow, assigned, subject_device, unassigned_rows
@@ -47,7 +47,7 @@ class _View:
 
 
 def _load(service: FhirService, access: Access, zone: tzinfo) -> _View:
-    devices = {f"Device/{d.id}": d.content for d in _all(service, "Device", [], access)}
+    devices = {f"Device/{d.id}": d.content for d in search_all(service, "Device", [], access)}
     references = sorted(devices)
     found = []
     more = False
@@ -65,7 +65,7 @@ def _load(service: FhirService, access: Access, zone: tzinfo) -> _View:
     rows = unassigned_rows(found, devices, zone)
     more = more or len(rows) > _SHOWN
     patients = sorted(
-        ((p.id, display_name(p.content)) for p in _all(service, "Patient", [], access)),
+        ((p.id, display_name(p.content)) for p in search_all(service, "Patient", [], access)),
         key=lambda pair: pair[1],
     )
     return _View(rows[:_SHOWN], patients, more)

@@ -32,12 +32,13 @@ CHROMIUM = os.environ.get("HOMEVITALS_CHROMIUM", "/usr/bin/chromium")
 def browser() -> Iterator[Any]:
     """Headless Debian Chromium for the whole session, shared by every browser test (one
     Playwright per process: a second sync Playwright beside it refuses to start)."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        unavailable(f"chromium is not installed ({CHROMIUM})")
+    executable = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if executable is None:
+        unavailable(f"chromium is not installed ({CHROMIUM})")  # fails under CI=true
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
         try:
             yield chromium
         finally:
