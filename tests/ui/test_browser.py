@@ -136,3 +136,33 @@ def test_keyboard_reaches_the_list_and_the_focus_is_visible(clinic: Clinic, page
             break
     assert page.evaluate("document.activeElement.textContent") == "佐藤 花子"
     assert page.evaluate(focused_outline) == "solid"
+
+
+# When <html> gets data-charts-drawn, the state of every chart (uPlot's status is 1 after
+# its first draw): the signal bench/ui.py times must not come before the charts.
+_CHARTS_AT_SIGNAL = """
+const set = Element.prototype.setAttribute;
+Element.prototype.setAttribute = function (name, value) {
+  if (name === "data-charts-drawn") {
+    window.chartsAtSignal = Object.entries(window.hvCharts || {}).map(([k, u]) => [k, u.status]);
+  }
+  return set.call(this, name, value);
+};
+"""
+
+
+@pytest.mark.parametrize("period", [7, 90])
+def test_page_signals_when_every_chart_is_drawn(clinic: Clinic, page_in, period: int):
+    page = page_in("en")
+    page.add_init_script(_CHARTS_AT_SIGNAL)
+    sign_in(page, clinic.root, clinic.staff["doctor"])
+    page.goto(f"{clinic.root}/patients/{clinic.patients['yamada']}?period={period}")
+    page.wait_for_selector("html[data-charts-drawn]", state="attached")
+    assert sorted(page.evaluate("window.chartsAtSignal")) == [
+        ["bp", 1],
+        ["pulse", 1],
+        ["sleep", 1],
+        ["spo2", 1],
+    ]
+    marks = page.evaluate("performance.getEntriesByName('hv-charts-drawn').length")
+    assert marks == 1
