@@ -684,8 +684,12 @@ class SearchResult:
 def _sort_key(query: SearchQuery) -> ColumnElement[Any]:
     if not query.sort:
         return resources.c.last_updated
+    # `+ 0`: a bare min(start_ms) let SQLite's min() shortcut walk ix_search_dates_lookup
+    # (type, param, start_ms) over every Observation's dates until one of this resource
+    # turned up, per row (17 s for one patient's week among 1,000 patients); the
+    # expression keeps it on the resource's own date rows (ix_search_dates_resource).
     earliest = (
-        select(func.min(search_dates.c.start_ms))
+        select(func.min(search_dates.c.start_ms + 0))
         .where(
             search_dates.c.resource_type == query.resource_type,
             search_dates.c.resource_id == resources.c.id,
