@@ -24,6 +24,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     union,
     union_all,
 )
@@ -163,24 +164,34 @@ def newest_in_series(
     """
     if not patients or not codes:
         return []
-    # The listed Patients' own rows drive the seeks (portable: no VALUES list).
+    # The listed Patients' own rows drive the seeks, crossed with the codes (portable: no
+    # VALUES list). One IN list of the patients, not one per code: SQLAlchemy renders each
+    # listed id as a parameter on every request (5 codes x 1,000 patients cost 30 ms).
     patient = resources.alias("overview_patient")
-    subject = literal("Patient/") + patient.c.id
-    per_code = [
-        select(
-            select(vital_series.c.observation_id)
-            .where(vital_series.c.subject == subject, vital_series.c.code == code)
-            .order_by(vital_series.c.ts_ms.desc())
-            .limit(1)
-            .scalar_subquery()
-            .label("id")
-        ).where(
+    wanted = sorted(set(codes))
+    code_rows = (
+        union_all(*(select(literal(code).label("code")) for code in wanted))
+        if len(wanted) > 1
+        else select(literal(wanted[0]).label("code"))
+    ).subquery("overview_code")
+    newest = (
+        select(vital_series.c.observation_id)
+        .where(
+            vital_series.c.subject == literal("Patient/") + patient.c.id,
+            vital_series.c.code == code_rows.c.code,
+        )
+        .order_by(vital_series.c.ts_ms.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    chosen = (
+        select(newest.label("id"))
+        .select_from(patient.join(code_rows, true()))
+        .where(
             patient.c.resource_type == "Patient",
             patient.c.id.in_(sorted(set(patients))),
         )
-        for code in sorted(set(codes))
-    ]
-    chosen = per_code[0] if len(per_code) == 1 else union_all(*per_code)
+    )
     # `patients` is within the caller's reach already (FhirService narrows it), and an
     # Observation names a Patient only as its subject: the reach clause would drop none
     # of these rows, and cost an EXISTS per row (a third of the list's time).
@@ -343,8 +354,18 @@ def reading_days(
     if not statements:
         return found
     query = statements[0] if len(statements) == 1 else union(*statements)
-    for row in tx.connection.execute(query):
-        patient = str(row[0]).split("/", 1)[1]
-        if patient in found:
-            found[patient].add(date.fromordinal(int(row[1]) + _EPOCH_ORDINAL))
+    # A row per patient and day (30,000 for the list of 1,000): fetched at once, and each
+    # day number and subject converted once (a few dozen days, a row's subject repeats).
+    days_of: dict[str, set[date] | None] = {}
+    day_of: dict[int, date] = {}
+    for subject, number in tx.connection.execute(query).all():
+        if subject not in days_of:
+            days_of[subject] = found.get(str(subject).split("/", 1)[1])
+        measured = days_of[subject]
+        if measured is None:
+            continue
+        day = day_of.get(number)
+        if day is None:
+            day = day_of[number] = date.fromordinal(int(number) + _EPOCH_ORDINAL)
+        measured.add(day)
     return found
