@@ -180,12 +180,26 @@ class ListQuery:
         return self.link(sort=column, order="asc")
 
 
-def build_rows(
-    service: FhirService, access: Access, query: ListQuery, now_ms: int, default_zone: tzinfo
-) -> tuple[list[summary.PatientRow], int]:
-    """The list's rows (filtered and sorted) and how many patients matched before the filter."""
+def _patients(service: FhirService, access: Access, query: ListQuery) -> list[Stored]:
+    """The Patients the query's name search finds in the caller's reach (all without one)."""
     params = [("name:contains", name_search(query.text))] if query.text else []
-    patients = search_all(service, "Patient", params, access)
+    return search_all(service, "Patient", params, access)
+
+
+def build_rows(
+    service: FhirService,
+    access: Access,
+    query: ListQuery,
+    now_ms: int,
+    default_zone: tzinfo,
+    patients: Sequence[Stored] | None = None,
+) -> tuple[list[summary.PatientRow], int]:
+    """The list's rows (filtered and sorted) and how many patients matched before the filter.
+
+    `patients`: the rows of these (found for `query` already), not of a new search.
+    """
+    if patients is None:
+        patients = _patients(service, access, query)
     ids = [p.id for p in patients]
     readings = _newest(service, ids, access) if ids else {}
     days = (
@@ -214,6 +228,64 @@ def build_rows(
     return summary.sort_rows(shown, query.sort, query.descending), len(rows)
 
 
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of the list: its rows, how many patients match the query (after its
+    filters) and in all (before them), which page this is and how many there are."""
+
+    rows: list[summary.PatientRow]
+    matching: int
+    total: int
+    page: int
+    pages_count: int
+
+
+def reads_a_page_only(query: ListQuery) -> bool:
+    """Whether the query's page can be built from its own patients: by name, no filter.
+
+    Compared with the whole query, so a field added to ListQuery later (a filter) makes
+    it read every row until it is named here.
+    """
+    return query == ListQuery(query.text, "name", query.descending, False, query.page)
+
+
+def _name_order(patient: Stored) -> tuple[str, str]:
+    """A Patient's place in the list by name: `summary`'s name key of its row."""
+    name, kana = summary.display_names(patient.content)
+    return (kana or name, patient.id)
+
+
+def build_page(
+    service: FhirService,
+    access: Access,
+    query: ListQuery,
+    now_ms: int,
+    default_zone: tzinfo,
+    per_page: int = PAGE_ROWS,
+) -> ListPage:
+    """The page of the list that `query` asks for.
+
+    By name and without a filter (the list as it opens), the order and the counts need
+    only the Patients: the readings, days and gateways are read for the page's patients
+    alone (1,000 patients: a tenth of the work). Any other sort or filter needs every
+    row, and takes them from `build_rows`.
+    """
+    if reads_a_page_only(query):
+        patients = sorted(
+            _patients(service, access, query), key=_name_order, reverse=query.descending
+        )
+        pages_count = max(1, -(-len(patients) // per_page))
+        page = min(query.page, pages_count)
+        chosen = patients[(page - 1) * per_page : page * per_page]
+        rows, _ = build_rows(service, access, query, now_ms, default_zone, chosen)
+        return ListPage(rows, len(patients), len(patients), page, pages_count)
+    rows, total = build_rows(service, access, query, now_ms, default_zone)
+    pages_count = max(1, -(-len(rows) // per_page))
+    page = min(query.page, pages_count)
+    shown = rows[(page - 1) * per_page : page * per_page]
+    return ListPage(shown, len(rows), total, page, pages_count)
+
+
 def page_clock(request: Request) -> Callable[[], float]:
     clock: Callable[[], float] = getattr(request.app.state, "ui_clock", time.time)
     return clock
@@ -229,10 +301,8 @@ async def patient_list(
     query = ListQuery.of(request)
     now_ms = int(page_clock(request)() * 1000)
     zone: tzinfo = request.app.state.store.zone
-    rows, total = await run_in_threadpool(build_rows, service, access, query, now_ms, zone)
-    pages_count = max(1, -(-len(rows) // PAGE_ROWS))
-    page = min(query.page, pages_count)
-    shown = rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+    listed = await run_in_threadpool(build_page, service, access, query, now_ms, zone)
+    page, pages_count = listed.page, listed.pages_count
     language, _chosen = pages.language(request)
     gettext = pages.catalogs.gettext(language)
     today = datetime.fromtimestamp(now_ms / 1000, zone).date()
@@ -241,9 +311,9 @@ async def patient_list(
         "patients.html",
         csrf_for=session_id_from(request) or "",
         account=account,
-        rows=shown,
-        matching=len(rows),
-        total=total,
+        rows=listed.rows,
+        matching=listed.matching,
+        total=listed.total,
         page=page,
         pages_count=pages_count,
         previous_page=query.link(page=str(page - 1)) if page > 1 else None,

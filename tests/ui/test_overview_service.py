@@ -3,10 +3,12 @@ caller's reach only, days in the patient's time zone (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
+from clinician_ui.list_routes import ListQuery, build_page, build_rows, reads_a_page_only
 from clinician_ui.summary import CODES
 from fhir_api.auth import staff_principal
 from fhir_api.errors import Forbidden
@@ -111,3 +113,40 @@ def test_read_many_leaves_out_what_is_out_of_reach(site):
     found = service.read_many("Device", gateways, access=_access(site, "nurse"))
     assert {d.id for d in found} == {site.gateways["home-1"], site.gateways["home-2"]}
     assert len(service.read_many("Device", gateways, access=_access(site, "doctor"))) == 3
+
+
+@pytest.mark.parametrize("per_page", [1, 2, 100])
+@pytest.mark.parametrize(
+    "query",
+    [
+        ListQuery("", "name", False, False),
+        ListQuery("", "name", True, False),
+        ListQuery("やまだ", "name", False, False),
+        ListQuery("", "bp", True, False),
+        ListQuery("", "name", False, True),
+    ],
+    ids=["by-name", "by-name-desc", "search", "by-bp", "flagged"],
+)
+def test_a_page_of_the_list_is_that_slice_of_the_whole_list(site, query, per_page):
+    # By name without a filter, a page reads the readings of its own patients only: the
+    # rows, their order and the counts stay those of the whole list cut into pages.
+    service, access = site.app.state.service, _access(site, "doctor")
+    now_ms = int(site.now * 1000)
+    rows, total = build_rows(service, access, query, now_ms, TOKYO)
+    pages = -(-len(rows) // per_page) or 1
+    for number in range(1, pages + 2):  # one past the last: the last page again
+        asked = replace(query, page=number)
+        page = build_page(service, access, asked, now_ms, TOKYO, per_page)
+        shown = min(number, pages)
+        assert (page.page, page.pages_count) == (shown, pages)
+        assert (page.matching, page.total) == (len(rows), total)
+        assert page.rows == rows[(shown - 1) * per_page : shown * per_page]
+
+
+def test_only_the_plain_list_by_name_reads_a_page_only():
+    # Any sort by a value and any filter needs every row before it can cut a page.
+    assert reads_a_page_only(ListQuery("", "name", False, False))
+    assert reads_a_page_only(ListQuery("やまだ", "name", True, False, page=4))
+    assert not reads_a_page_only(ListQuery("", "name", False, True))  # only flagged
+    for column in ("bp", "pulse", "spo2", "sleep", "adherence", "flags"):
+        assert not reads_a_page_only(ListQuery("", column, False, False))
