@@ -240,19 +240,45 @@ class ListPage:
     pages_count: int
 
 
+_VALUE_SORTS = ("bp", "pulse", "spo2", "sleep")
+
+
 def reads_a_page_only(query: ListQuery) -> bool:
-    """Whether the query's page can be built from its own patients: by name, no filter.
+    """Whether the query's page can be built from the rows of its own patients: sorted by
+    name or by a value, without a filter (the order needs the Patients, and for a value
+    their newest readings, but no reading days and no gateways).
 
     Compared with the whole query, so a field added to ListQuery later (a filter) makes
     it read every row until it is named here.
     """
-    return query == ListQuery(query.text, "name", query.descending, False, query.page)
+    plain = ListQuery(query.text, query.sort, query.descending, False, query.page)
+    return query == plain and query.sort in ("name", *_VALUE_SORTS)
 
 
 def _name_order(patient: Stored) -> tuple[str, str]:
     """A Patient's place in the list by name: `summary`'s name key of its row."""
     name, kana = summary.display_names(patient.content)
     return (kana or name, patient.id)
+
+
+def _ordered(
+    service: FhirService, access: Access, query: ListQuery, now_ms: int, default_zone: tzinfo
+) -> list[Stored]:
+    """The query's Patients in the list's order (for `reads_a_page_only` queries)."""
+    patients = _patients(service, access, query)
+    if query.sort == "name":
+        return sorted(patients, key=_name_order, reverse=query.descending)
+    # A value's order: rows from the newest readings alone (their values sort the same).
+    readings = _newest(service, [p.id for p in patients], access) if patients else {}
+    by_id = {p.id: p for p in patients}
+    rows = []
+    for patient in patients:
+        name = patient_zone_name(patient.content)
+        zone = (zone_named(name) if name else None) or default_zone
+        rows.append(
+            summary.patient_row(patient.content, readings.get(patient.id, []), (), {}, zone, now_ms)
+        )
+    return [by_id[row.id] for row in summary.sort_rows(rows, query.sort, query.descending)]
 
 
 def build_page(
@@ -265,15 +291,14 @@ def build_page(
 ) -> ListPage:
     """The page of the list that `query` asks for.
 
-    By name and without a filter (the list as it opens), the order and the counts need
-    only the Patients: the readings, days and gateways are read for the page's patients
-    alone (1,000 patients: a tenth of the work). Any other sort or filter needs every
-    row, and takes them from `build_rows`.
+    By name or by a value, without a filter (the list as it opens, or sorted by blood
+    pressure), the order and the counts need the Patients (and their newest readings):
+    the reading days and gateways, and the rows, are read and built for the page's
+    patients alone (1,000 patients: a tenth of that work). Any other sort or filter
+    needs every row, and takes them from `build_rows`.
     """
     if reads_a_page_only(query):
-        patients = sorted(
-            _patients(service, access, query), key=_name_order, reverse=query.descending
-        )
+        patients = _ordered(service, access, query, now_ms, default_zone)
         pages_count = max(1, -(-len(patients) // per_page))
         page = min(query.page, pages_count)
         chosen = patients[(page - 1) * per_page : page * per_page]
