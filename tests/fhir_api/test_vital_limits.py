@@ -229,3 +229,21 @@ def test_a_new_time_zone_shifts_stats_days_at_once(api: httpx.Client) -> None:
     patient["extension"] = [{"url": TZ, "valueCode": "Europe/London"}]
     assert api.put(f"/Patient/{patient['id']}", json=patient).status_code == 200
     assert _daily_counts(api, patient["id"]) == {"2026-11-29": 1}
+
+
+def test_a_time_zone_changed_in_a_transaction_counts_at_once_too(api: httpx.Client) -> None:
+    patient = api.post("/Patient", json=_patient()).json()
+    subject = f"Patient/{patient['id']}"
+    reading = blood_pressure(subject, "2026-11-30T01:00:00+09:00", 128, 80)
+    assert api.post("/Observation", json=reading).status_code == 201
+    assert _daily_counts(api, patient["id"]) == {"2026-11-30": 1}
+    patient["extension"] = [{"url": TZ, "valueCode": "Europe/London"}]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient, "request": {"method": "PUT", "url": f"Patient/{patient['id']}"}}
+        ],
+    }
+    assert api.post("/", json=bundle).status_code == 200
+    assert _daily_counts(api, patient["id"]) == {"2026-11-29": 1}
