@@ -223,4 +223,5 @@ def test_a_lower_pulse_limit_flags_a_reading_that_was_in_range(clinic, as_staff)
     highs = {r["values"][0] for r in week["pulse"]["rows"] if "high" in r["flags"]}
     assert highs == {72}
     summary = doctor.get(f"/patients/{yamada}/summary")
-    assert "71 /min" in summary.text, summary.text
+    assert "above 71 /min" in summary.text, summary.text
+    assert "The patient&#39;s target: up to 135/85 mmHg." in summary.text  # the first test's
