@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .conftest import axe, screenshot, sign_in
+from .test_settings_http import add_care_manager
 from .world import Clinic
 
 # The canvas pixel a value's height shows at the plot's left edge (no reading is there).
@@ -92,3 +93,15 @@ def test_a_new_systolic_target_moves_the_band_on_the_chart(clinic: Clinic, pages
         caption = page.locator("#h-bp + figure figcaption, section:has(#h-bp) figcaption")
         assert f"{target}/75" in caption.first.inner_text()
         screenshot(page, f"settings-{lang}-chart")
+
+
+def test_a_care_manager_reads_the_settings_without_a_form(clinic: Clinic, pages: Any) -> None:
+    manager = add_care_manager(clinic)
+    page = pages("ja")
+    sign_in(page, clinic.root, manager)
+    page.goto(f"{clinic.root}/patients/{clinic.patients['yamada']}/settings")
+    assert page.locator("form.settings").count() == 0
+    assert "変更はできません" in page.locator("#read-only").inner_text()
+    assert "Asia/Tokyo" in page.locator("table.settings-values").inner_text()
+    axe(page)
+    screenshot(page, "settings-ja-read-only")

@@ -26,8 +26,8 @@ from .world import Clinic, Staff
 VERSION = re.compile(r'name="version" value="([0-9]+)"')
 
 
-@pytest.fixture(scope="module")
-def care_manager(clinic: Clinic) -> Staff:
+def add_care_manager(clinic: Clinic) -> Staff:
+    """A care manager in 山田's care team: reads, never writes (`clinic.staff["care_manager"]`)."""
     with clinic.client() as system:
         body = {"resourceType": "Practitioner", "name": [{"family": "ケア"}]}
         practitioner = system.post("/Practitioner", json=body).json()["id"]
@@ -44,6 +44,11 @@ def care_manager(clinic: Clinic) -> Staff:
     accounts.set_password(username, password, by_admin=False)
     clinic.staff["care_manager"] = Staff(username, password, "ケア 三")
     return clinic.staff["care_manager"]
+
+
+@pytest.fixture(scope="module")
+def care_manager(clinic: Clinic) -> Staff:
+    return add_care_manager(clinic)
 
 
 @pytest.fixture
