@@ -95,7 +95,7 @@ FLAG_NAMES: dict[str, str] = {
     "early-indication": "Early estimate",
     "calibration-ongoing": "Calibrating",
     "above-home-line": "At or above the home line",
-    "urgent": "Urgent level (180/110)",
+    "urgent": "Urgent level",  # the patient's own (180/110 by default)
     "low": "Low",
     "high": "High",
 }

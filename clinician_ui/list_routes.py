@@ -32,7 +32,7 @@ from . import summary
 from .access import SessionAccess
 from .formatting import age_text, long_date, moment
 from .rendering import Pages
-from .thresholds import Level
+from .thresholds import Level, limits_of
 
 __all__ = ["router"]
 
@@ -208,6 +208,7 @@ def build_rows(
                 gateways,
                 zone,
                 now_ms,
+                limits_of(patient.content),
             )
         )
     shown = [r for r in rows if r.flagged] if query.flagged else rows

@@ -47,6 +47,7 @@ from .charts import (
 )
 from .i18n import LANGUAGES
 from .rendering import Pages
+from .thresholds import limits_of
 
 __all__ = ["display_name", "readings_between", "router"]
 
@@ -197,6 +198,7 @@ def _view(
         stats=stats,
         readings=readings,
         language=language,
+        thresholds=limits_of(patient.content).numbers(),
     )
     return _View(display_name(patient.content), zone_name, last, data, truncated)
 

@@ -26,6 +26,7 @@ from .patient_routes import patient_period, readings_between
 from .print_summary import PRINT_DAYS, PrintSummary, print_summary
 from .rendering import Pages
 from .summary import display_names
+from .thresholds import limits_of
 
 __all__ = ["router"]
 
@@ -51,7 +52,9 @@ def _summary(
         datetime.combine(last + timedelta(days=1), midnight).replace(hour=2, tzinfo=zone),
     )
     name, kana = display_names(patient.content)
-    summary = print_summary(last=last, stats=stats, readings=readings)
+    summary = print_summary(
+        last=last, stats=stats, readings=readings, thresholds=limits_of(patient.content).numbers()
+    )
     return name, kana, zone_name, summary, truncated
 
 

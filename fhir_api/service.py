@@ -731,7 +731,9 @@ class FhirService:
             access.note_resource(resource_type, stored.content)
             return WriteResult(stored, current is None)
 
-        return replace(self._write(work, access), warnings=warnings)
+        result = self._write(work, access)
+        self._forget_zone(resource_type, resource_id)  # a new tz-code counts at once
+        return replace(result, warnings=warnings)
 
     def delete(
         self,
@@ -773,7 +775,16 @@ class FhirService:
             tx.delete(resource_type, current)
 
         self._write(work, access)
-        self._zones.pop(f"{resource_type}/{resource_id}", None)  # $stats: 404 from now on
+        self._forget_zone(resource_type, resource_id)  # $stats: 404 from now on
+
+    def _forget_zone(self, resource_type: str, resource_id: str) -> None:
+        """Drop a Patient's cached `$stats` zone after it changed (updated or deleted).
+
+        The cache saves a read per `$stats`; it must not make a changed tz-code wait
+        out its 60 s (issue 12: settings take effect at once). Other processes'
+        caches still expire on their own.
+        """
+        self._zones.pop(f"{resource_type}/{resource_id}", None)
 
     @staticmethod
     def _delete_referrers(tx: Tx, target: str) -> None:
@@ -1234,6 +1245,9 @@ class FhirService:
             return responses
 
         responses = self._write(work, access)
+        for method, resource_type, resource_id, _ in plan:
+            if method in ("PUT", "DELETE"):
+                self._forget_zone(resource_type, resource_id)
         by_entry: dict[int, list[Issue]] = {}
         for text, where in warnings:
             found = _ENTRY_INDEX.match(where)

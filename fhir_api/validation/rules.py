@@ -1,7 +1,8 @@
 """Base FHIR R4 rules the models do not enforce: required bindings and invariants.
 
 Resource rules (`check_rules`): Observation.status, Bundle.type,
-Bundle.entry.request.method, Patient.gender, a Patient's tz-code, Device.status,
+Bundle.entry.request.method, Patient.gender, a Patient's tz-code and vital limits
+(limits.py), Device.status,
 Practitioner.gender, CareTeam.status, and the invariants obs-6, obs-7, bdl-1, bdl-2,
 bdl-3, bdl-4 and ctm-1 (R4 numbering). Data type
 rules (`check_datatype`, applied to every element of that type wherever it occurs):
@@ -26,6 +27,7 @@ import orjson
 
 from ..codes import codings
 from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
+from .limits import check_vital_limits
 from .narrative import narrative_problem
 
 __all__ = ["DATATYPE_RULES", "SIMPLE_QUANTITY", "check_datatype", "check_references", "check_rules"]
@@ -167,6 +169,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
     elif kind == "Patient":
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
         _time_zone(resource, path, issues)
+        issues += check_vital_limits(resource, path)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
     elif kind == "Practitioner":
