@@ -219,7 +219,7 @@ def _daily_counts(api: httpx.Client, patient_id: str) -> dict[str, int]:
 
 
 def test_a_new_time_zone_shifts_stats_days_at_once(api: httpx.Client) -> None:
-    """The zone cache (60 s) is dropped on update: the next `$stats` uses the new zone."""
+    """The updating worker drops its cached zone: the next `$stats` uses the new zone."""
     patient = api.post("/Patient", json=_patient()).json()
     subject = f"Patient/{patient['id']}"
     # 01:00 on the 30th in Tokyo is 16:00 on the 29th in London.
@@ -247,3 +247,28 @@ def test_a_time_zone_changed_in_a_transaction_counts_at_once_too(api: httpx.Clie
     }
     assert api.post("/", json=bundle).status_code == 200
     assert _daily_counts(api, patient["id"]) == {"2026-11-29": 1}
+
+
+def test_another_worker_sees_a_new_time_zone_within_a_second(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two servers on one store (two workers): the one that did not make the change has
+    the old zone cached, and must use the new one within its cache's second."""
+    import time
+
+    with ExitStack() as stack:
+        settings = settings_for("sqlite", stack, tmp_path_factory.mktemp("zones"))
+        first, store = stack.enter_context(serve(settings))
+        second, _ = stack.enter_context(serve(settings))
+        token = TokenStore(store.engine).create("zones", Role.SYSTEM)
+        headers = {"Authorization": f"Bearer {token}", **JSON}
+        a = stack.enter_context(httpx.Client(base_url=first, headers=headers, timeout=30))
+        b = stack.enter_context(httpx.Client(base_url=second, headers=headers, timeout=30))
+        patient = a.post("/Patient", json=_patient()).json()
+        reading = blood_pressure(f"Patient/{patient['id']}", "2026-11-30T01:00:00+09:00", 128, 80)
+        assert a.post("/Observation", json=reading).status_code == 201
+        assert _daily_counts(b, patient["id"]) == {"2026-11-30": 1}  # b caches Tokyo
+        patient["extension"] = [{"url": TZ, "valueCode": "Europe/London"}]
+        assert a.put(f"/Patient/{patient['id']}", json=patient).status_code == 200
+        time.sleep(1.1)
+        assert _daily_counts(b, patient["id"]) == {"2026-11-29": 1}
