@@ -238,10 +238,10 @@ def _judge_all(
         seen = state.last_seen.get(kind)
         if silent is not None and seen is not None and seen > (silent.last_at or seen):
             _, change = resolved(silent, now)
+            # Re-armed: the next silence of that kind opens a new alert.
             alerts = {k: a for k, a in state.alerts.items() if k != condition}
-            state = replace(
-                state, alerts=alerts, resolved_at={**state.resolved_at, condition: seen}
-            )
+            marks = {k: m for k, m in state.resolved_at.items() if k != condition}
+            state = replace(state, alerts=alerts, resolved_at=marks)
             changes.append(change)
     if occasion_rules or kinds is None:
         state = replace(state, pending=pending)

@@ -10,7 +10,7 @@ gateway, and one alert about it says so. While it is offline, and for
 `Rules.gateway_grace` after it returns (it first uploads what it held), no no-reading
 alert opens for a patient whose newest reading came through it; one already open
 stays open. A no-reading alert resolved by hand stays quiet until the patient's next
-reading.
+reading; a gateway-offline alert resolved by hand, until the gateway reports again.
 
 `next_due(state, rules)` is when a patient's state must next be scanned: the queue
 keeps it in an indexed column and scans only the states that are due (healthchecks'
@@ -69,17 +69,20 @@ def scan_gateways(
     alerts, recovered, sequence = dict(state.alerts), dict(state.recovered_at), state.sequence
     changes: list[Change] = []
     for gateway in sorted(offline - alerts.keys()):
+        last = gateways[gateway]
+        mark = recovered.get(gateway)
+        if last is not None and mark is not None and last < mark:
+            continue  # resolved by hand: quiet until it reports again
         sequence += 1
         alert, _ = opened(
             f"gateway/{gateway}/{sequence}", GATEWAY_OFFLINE, Severity.WARNING, now, gateway=gateway
         )
-        last = gateways[gateway]
         alert = replace(alert, first_at=last, last_at=last)
         alerts[gateway] = alert
         changes.append(Change(ChangeKind.OPENED, alert, now))
     for gateway in sorted(alerts.keys() & gateways.keys() - offline):
         _, change = resolved(alerts.pop(gateway), now)
-        recovered[gateway] = now
+        recovered[gateway] = gateways[gateway] or now  # its first heartbeat back
         changes.append(change)
     if not changes:
         return state, []
