@@ -310,8 +310,10 @@ def evaluate(
     (entered-in-error) whose readings leave the history.
 
     Raises:
-        ValueError: a reading of another patient.
+        ValueError: a reading of another patient, or `now` without a zone.
     """
+    if now.tzinfo is None:
+        raise ValueError("now must carry a zone")
     merged, touched = _merged(state, readings, retracted, now)
     if not touched:
         return Outcome(merged)

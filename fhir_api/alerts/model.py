@@ -203,6 +203,10 @@ class Reading:
     gateway: str | None = None
     occasion: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError(f"reading {self.observation}: a time without a zone")
+
 
 @dataclass(frozen=True, slots=True)
 class Point:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
 from fhir_api.dates import zone_named
@@ -125,7 +125,7 @@ def _in_quiet(local: time, quiet: tuple[time, time]) -> bool:
 
 def _next_local(after: datetime, at: time, recipient: Recipient) -> datetime:
     """The first moment at or after `after` whose wall time in the zone is `at`."""
-    zone = zone_named(recipient.zone) or zone_named("UTC")
+    zone = zone_named(recipient.zone) or UTC
     local = after.astimezone(zone)
     moment = datetime.combine(local.date(), at, tzinfo=zone)
     if moment < local:
@@ -141,7 +141,7 @@ def send_time(recipient: Recipient, now: datetime, *, urgent: bool) -> tuple[dat
     digest = recipient.non_urgent is Delivery.DIGEST
     moment = _next_local(now, recipient.digest_at, recipient) if digest else now
     if recipient.quiet is not None:
-        zone = zone_named(recipient.zone) or zone_named("UTC")
+        zone = zone_named(recipient.zone) or UTC
         if _in_quiet(moment.astimezone(zone).time(), recipient.quiet):
             moment = _next_local(moment, recipient.quiet[1], recipient)
     return moment, digest

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta, tzinfo
+from datetime import UTC, timedelta, tzinfo
 from typing import Any
 
 from fhir_api.dates import zone_named
@@ -53,7 +53,7 @@ class Rules:
     @property
     def tz(self) -> tzinfo:
         """The patient's zone (UTC for a name that is not one)."""
-        return zone_named(self.zone) or zone_named("UTC")  # type: ignore[return-value]
+        return zone_named(self.zone) or UTC
 
     def rule(self, condition: str) -> Rule | None:
         """The threshold rule of that condition, if the patient has it."""

@@ -172,6 +172,8 @@ def scan(
     to its last heartbeat (None: never heard from). `rules` is the clinic's; a patient
     with rules of their own has them in `per_patient`.
     """
+    if now.tzinfo is None:
+        raise ValueError("now must carry a zone")
     gateway_state, changes = scan_gateways(gateway_state or GatewayState(), gateways, rules, now)
     own = per_patient or {}
     changed: dict[str, PatientState] = {}

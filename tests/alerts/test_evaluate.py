@@ -225,6 +225,13 @@ def test_a_reading_of_another_patient_is_refused():
         evaluate(PatientState("p1"), bp(120, 80, T0, patient="p2"), RULES, T0)
 
 
+def test_times_without_a_zone_are_refused():
+    with pytest.raises(ValueError, match="zone"):
+        one(Kind.PULSE, 70, T0.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="zone"):
+        evaluate(PatientState("p1"), [], RULES, T0.replace(tzinfo=None))
+
+
 def test_a_retracted_observation_leaves_the_history():
     state, _ = feed(PatientState("p1"), [[one(Kind.SPO2, 92, T0, obs="a")]])
     state = evaluate(state, (), RULES, T0 + MIN, retracted=["a"]).state
