@@ -9,7 +9,7 @@ state (`state_to_json`) and does the I/O around it.
 
 Modules: `model` (value types), `defaults` (the clinic defaults and their sources),
 `rules` (a patient's rules: defaults + overrides), `observations` (FHIR -> readings),
-`evaluate`, `schedule`, `lifecycle`, `silences`, `notify`.
+`evaluate`, `schedule`, `lifecycle`, `silences`, `notify`, `resources` (alert -> DetectedIssue).
 """
 
 from .defaults import RULES
@@ -47,6 +47,7 @@ from .model import (
 )
 from .notify import Content, Delivery, Item, Notification, Recipient, notifications
 from .observations import readings_of
+from .resources import detected_issue
 from .rules import GATEWAY_OFFLINE, Overrides, Rules, no_reading_condition, rules_for
 from .schedule import ScanOutcome, next_due, scan
 from .silences import Silence
@@ -85,6 +86,7 @@ __all__ = [
     "acknowledge",
     "alert_from_json",
     "alert_to_json",
+    "detected_issue",
     "evaluate",
     "gateways_from_json",
     "gateways_to_json",
