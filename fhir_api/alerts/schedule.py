@@ -179,7 +179,7 @@ def scan(
     changed: dict[str, PatientState] = {}
     for state in states:
         new, found = scan_patient(state, own.get(state.patient, rules), now, gateway_state)
-        if found or new != state:
+        if found or new is not state:
             changed[state.patient] = new
             changes.extend(found)
     return ScanOutcome(changed, gateway_state, tuple(changes))
