@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from .lifecycle import opened, resolved, updated
 from .model import Change, ChangeKind, Kind, Outcome, PatientState, Point, Reading, Rule, Sampling
@@ -29,6 +29,7 @@ __all__ = [
     "HISTORY_DAYS",
     "HISTORY_POINTS",
     "Sample",
+    "day_of",
     "decide",
     "evaluate",
     "occasions_of",
@@ -37,6 +38,7 @@ __all__ = [
 
 HISTORY_DAYS = 8  # the longest window (7 days over) and a day's margin for the zone
 HISTORY_POINTS = 64  # per kind: two sittings of two a day for a week, with room
+_EVENING_ENDS = timedelta(hours=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +139,19 @@ def _gains(
     return samples
 
 
+def day_of(at: datetime, zone: tzinfo) -> date:
+    """The patient's day a reading counts for: before 02:00 it is the evening before.
+
+    The charts' convention (`clinician_ui/charts.py` `occasion_of`, JSH evening
+    readings taken after midnight), so "3 days over" counts the days the page shows.
+    """
+    return (at.astimezone(zone) - _EVENING_ENDS).date()
+
+
 def _confirmed(rule: Rule, samples: Sequence[Sample], zone: tzinfo) -> bool:
     """Enough out-of-range samples: `consecutive` in a row, or on `days` local days."""
     if rule.days:
-        days = sorted(
-            {s.at.astimezone(zone).date() for s in samples if rule.out_of_range(s.values)}
-        )
+        days = sorted({day_of(s.at, zone) for s in samples if rule.out_of_range(s.values)})
         need = rule.days
         return any(
             (days[i + need - 1] - days[i]).days < rule.window_days

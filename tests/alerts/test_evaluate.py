@@ -60,6 +60,25 @@ def test_home_hypertension_needs_sitting_means_over_the_line_on_three_days():
     assert alert.count == 6  # the Observations of the three sittings over the line
 
 
+def test_days_over_are_the_patients_days_with_late_evenings_counted_for_the_day_before():
+    """23:00 and 00:30 in Tokyo are one evening: three calendar dates are two days here."""
+    evening = T0.replace(hour=23)
+    sittings = [
+        bp(150, 95, evening),
+        bp(150, 95, evening + MIN),
+        bp(150, 95, evening + 90 * MIN),  # 00:30: the same evening
+        bp(150, 95, evening + 91 * MIN),
+    ]
+    state, changes = feed(PatientState("p1"), sittings)
+    assert changes == []
+    morning = T0 + 2 * DAY  # the third date, the second day
+    state, changes = feed(state, [bp(150, 95, morning), bp(150, 95, morning + MIN)])
+    assert changes == []
+    third = T0 + 3 * DAY
+    _, changes = feed(state, [bp(150, 95, third), bp(150, 95, third + MIN)])
+    assert kinds_of(changes) == [("opened", "bp-high")]
+
+
 def test_a_sitting_with_one_reading_waits_for_the_second():
     rules = _one_sitting_rules()
     state, changes = feed(PatientState("p1"), [bp(150, 95, T0)], rules=rules)
