@@ -16,7 +16,8 @@ Sources:
   0); pulse (<=40: 3, 41-50: 1, 91-110: 1, 111-130: 2, >=131: 3); respiration (<=8: 3,
   9-11: 1, 21-24: 2, >=25: 3); temperature (<=35.0: 3, 35.1-36.0: 1, 38.1-39.0: 1,
   >=39.1: 2). A single parameter scoring 3 asks for an urgent review; here it is the
-  urgent level, a score of 2 (1 for a low pulse) the warning level.
+  urgent level, a score of 2 (1 for a low pulse) the warning level; respiration, taken
+  by the bed sensor asleep, raises warnings only.
 - [ESC-HF] McDonagh TA, et al. 2021 ESC Guidelines for heart failure, Eur Heart J
   2021;42:3599-3726, section on self-care, and the ESC/HFA patient site
   heartfailurematters.org: a sudden, unexpected weight gain of more than 2 kg in 3
@@ -114,13 +115,13 @@ RULES: tuple[Rule, ...] = (
     # scores 3, yet a low home reading is mostly a misplaced probe: two in a row.
     Rule("temperature-high", (_T,), _ABOVE, {_T: 38.1}, {_T: 0.6}),
     Rule("temperature-low", (_T,), _BELOW, {_T: 35.0}, {_T: 0.5}, consecutive=2),
-    # [NEWS2] respiration (the bed sensor, every few minutes asleep): 21-24 scores 2,
-    # >= 25 and <= 8 score 3; three epochs in a row so one restless epoch is not a call.
+    # [NEWS2] respiration: 21-24 scores 2, >= 25 and <= 8 score 3. Ours comes from the
+    # bed sensor's sleep epochs (every few minutes, asleep, not a nurse's count at rest):
+    # warnings on three epochs in a row, so one restless epoch wakes no one; urgent
+    # levels fire at once, so none is set here.
     Rule("respiration-high", (_R,), _ABOVE, {_R: 21.0}, {_R: 1.0}, consecutive=3),
-    Rule(
-        "respiration-urgent", (_R,), _ABOVE, {_R: 25.0}, {_R: 2.0}, Severity.URGENT, consecutive=3
-    ),
-    Rule("respiration-low", (_R,), _BELOW, {_R: 8.0}, {_R: 2.0}, Severity.URGENT, consecutive=3),
+    Rule("respiration-very-high", (_R,), _ABOVE, {_R: 25.0}, {_R: 2.0}, consecutive=3),
+    Rule("respiration-low", (_R,), _BELOW, {_R: 8.0}, {_R: 2.0}, consecutive=3),
     # [ESC-HF] a gain of 2 kg or more over the lowest weight of the previous 3 days;
     # resolves once the gain is under 1 kg.
     Rule(

@@ -19,6 +19,13 @@ def test_every_default_rule_has_one_condition_a_margin_and_a_confirmation():
     assert {r.id for r in RULES if r.severity is Severity.URGENT} >= {"bp-urgent", "spo2-urgent"}
 
 
+def test_urgent_defaults_fire_at_once():
+    """Issue 13: urgent thresholds fire at once (no confirmation)."""
+    for rule in (*RULES, *defaults.SPO2_SCALE_2):
+        if rule.severity is Severity.URGENT:
+            assert (rule.consecutive, rule.days, rule.sampling.value) == (1, 0, "reading"), rule.id
+
+
 def test_the_defaults_say_a_clinician_must_confirm_them_and_cite_sources():
     text = defaults.__doc__ or ""
     assert "CLINICIAN MUST CONFIRM" in text
