@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -67,3 +68,10 @@ def feed(
 
 def kinds_of(changes: list[Change]) -> list[tuple[str, str]]:
     return [(c.kind.value, c.alert.condition) for c in changes]
+
+
+def one_sitting_rules() -> Rules:
+    """bp-high judged on each sitting (no days), diastolic limit out of reach."""
+    high = next(r for r in RULES.thresholds if r.id == "bp-high")
+    high = replace(high, days=0, consecutive=1, limits={Kind.SYSTOLIC: 135.0, Kind.DIASTOLIC: 99.0})
+    return replace(RULES, thresholds=(high,))

@@ -22,9 +22,8 @@ from fhir_api.alerts import (
     state_from_json,
     state_to_json,
 )
-from fhir_api.alerts.rules import Rules
 
-from .factories import RULES, T0, bp, feed, kinds_of, one
+from .factories import RULES, T0, bp, feed, kinds_of, one, one_sitting_rules
 
 DAY = timedelta(days=1)
 MIN = timedelta(minutes=1)
@@ -80,7 +79,7 @@ def test_days_over_are_the_patients_days_with_late_evenings_counted_for_the_day_
 
 
 def test_a_sitting_with_one_reading_waits_for_the_second():
-    rules = _one_sitting_rules()
+    rules = one_sitting_rules()
     state, changes = feed(PatientState("p1"), [bp(150, 95, T0)], rules=rules)
     assert changes == []
     assert state.pending == T0 + rules.occasion_window
@@ -90,13 +89,6 @@ def test_a_sitting_with_one_reading_waits_for_the_second():
     assert state.pending is None
     state, changes = feed(state, [bp(150, 95, T0 + DAY), bp(146, 91, T0 + DAY + MIN)], rules=rules)
     assert kinds_of(changes) == [("opened", "bp-high")]
-
-
-def _one_sitting_rules() -> Rules:
-    """bp-high judged on each sitting (no days), diastolic limit out of reach."""
-    high = next(r for r in RULES.thresholds if r.id == "bp-high")
-    high = replace(high, days=0, consecutive=1, limits={Kind.SYSTOLIC: 135.0, Kind.DIASTOLIC: 99.0})
-    return replace(RULES, thresholds=(high,))
 
 
 def test_consecutive_readings_confirm_a_low_spo2():

@@ -17,8 +17,7 @@ from fhir_api.alerts import (
     scan,
 )
 
-from .factories import RULES, T0, bp, feed, kinds_of, one
-from .test_evaluate import _one_sitting_rules
+from .factories import RULES, T0, bp, feed, kinds_of, one, one_sitting_rules
 
 DAY = timedelta(days=1)
 MIN = timedelta(minutes=1)
@@ -156,7 +155,7 @@ def test_a_no_reading_alert_resolved_by_hand_stays_quiet_until_the_next_reading(
 
 
 def test_a_sitting_with_one_reading_is_judged_when_it_is_over():
-    rules = _one_sitting_rules()
+    rules = one_sitting_rules()
     state, changes = feed(PatientState("p1"), [bp(150, 95, T0)], rules=rules)
     assert changes == []
     assert next_due(state, rules) == T0 + rules.occasion_window
