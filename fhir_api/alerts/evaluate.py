@@ -22,7 +22,18 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 
 from .lifecycle import opened, resolved, updated
-from .model import Change, ChangeKind, Kind, Outcome, PatientState, Point, Reading, Rule, Sampling
+from .model import (
+    Change,
+    ChangeKind,
+    Kind,
+    Outcome,
+    PatientState,
+    Point,
+    Reading,
+    Rule,
+    Sampling,
+    Severity,
+)
 from .rules import Rules, no_reading_condition
 
 __all__ = [
@@ -254,7 +265,37 @@ def _judge_all(
             changes.append(change)
     if occasion_rules or kinds is None:
         state = replace(state, pending=pending)
-    return Outcome(state, tuple(changes))
+    return Outcome(state, tuple(_inhibited(changes, state, rules)))
+
+
+def _inhibited(changes: list[Change], state: PatientState, rules: Rules) -> list[Change]:
+    """Warnings on the values an open urgent alert already covers, marked as inhibited.
+
+    SpO2 88 % twice opens spo2-urgent and then spo2-low: the second message would say
+    less than the first. It is recorded, and sent to no one while the urgent one is open.
+    """
+    urgent = [
+        (rule, alert)
+        for condition, alert in state.alerts.items()
+        if alert.severity is Severity.URGENT and (rule := rules.rule(condition)) is not None
+    ]
+    if not urgent:
+        return changes
+    marked = []
+    for change in changes:
+        rule = rules.rule(change.alert.condition)
+        if rule is not None and rule.severity is not Severity.URGENT:
+            cover = next(
+                (
+                    alert.id
+                    for other, alert in urgent
+                    if other.direction is rule.direction and set(other.kinds) & set(rule.kinds)
+                ),
+                None,
+            )
+            change = replace(change, inhibited_by=cover) if cover else change
+        marked.append(change)
+    return marked
 
 
 def _merged(

@@ -269,7 +269,9 @@ class Change:
     """An alert's state change, with the alert as it is after the change.
 
     `occasion` names the sitting whose readings caused it, so the notifications of
-    one occasion make one message per recipient.
+    one occasion make one message per recipient. `inhibited_by` names the open urgent
+    alert on the same values that makes this warning's message redundant (recorded,
+    not sent: Alertmanager's inhibition).
     """
 
     kind: ChangeKind
@@ -278,6 +280,7 @@ class Change:
     occasion: str | None = None
     by: str | None = None
     note: str = ""
+    inhibited_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

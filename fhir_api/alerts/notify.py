@@ -10,7 +10,8 @@ Routing, per change:
 - resolved: the people the opening went to, never urgent (quiet hours and digests
   apply): a care manager learns the reading came back without being woken;
 - updated and acknowledged: recorded (audit, inbox), not sent: repeats do not flood.
-A change covered by a silence (`silences.Silence`) is sent to no one.
+A change covered by a silence (`silences.Silence`), or a warning inhibited by an open
+urgent alert on the same values (`Change.inhibited_by`), is sent to no one.
 
 Grouping: the changes one call produces for one recipient make one `Notification` per
 group key: the recipient and the sitting (readings of one occasion: one message), or
@@ -193,7 +194,7 @@ def notifications(
     paused = list(silences)
     groups: dict[str, tuple[Recipient, datetime, bool, list[tuple[Severity, Item]]]] = {}
     for change in changes:
-        if silenced_by(change.alert, paused, change.at) is not None:
+        if change.inhibited_by or silenced_by(change.alert, paused, change.at) is not None:
             continue
         recipients, urgent = _route(change, chain_of(change.alert))
         rank = change.alert.severity if change.kind is not ChangeKind.RESOLVED else Severity.INFO

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -184,3 +185,30 @@ def test_a_gateway_alert_links_to_the_gateways_page():
     out = scan([], {"Device/gw1": T0}, RULES, T0 + timedelta(days=1))
     [message] = notifications(out.changes, lambda _a: (NURSE,), T0 + timedelta(days=1))
     assert message.items[0].link == "/gateways" and message.items[0].gateway == "Device/gw1"
+
+
+def test_a_warning_on_values_an_urgent_alert_covers_is_recorded_not_sent():
+    """SpO2 88 % twice: spo2-urgent is sent; spo2-low opens but says nothing new."""
+    state, first = feed(PatientState("p1"), [[one(Kind.SPO2, 88, T0)]])
+    state, second = feed(state, [[one(Kind.SPO2, 88, T0 + MIN)]])
+    assert [n.items[0].condition for n in notifications(first, _chain, T0)] == ["spo2-urgent"]
+    [low] = [c for c in second if c.alert.condition == "spo2-low"]
+    assert low.kind is ChangeKind.OPENED
+    assert low.inhibited_by == state.alerts["spo2-urgent"].id
+    assert notifications(second, _chain, T0 + MIN) == []
+
+
+def test_an_urgent_high_does_not_inhibit_a_low_warning():
+    """Even while the urgent high is still open (here: a rule that never recovers)."""
+    sticky = replace(RULES.rule("pulse-urgent-high"), margins={Kind.PULSE: 200.0})
+    rules = replace(RULES, thresholds=(sticky, RULES.rule("pulse-low")))
+    state, _ = feed(PatientState("p1"), [[one(Kind.PULSE, 140, T0)]], rules=rules)
+    _, changes = feed(
+        state,
+        [[one(Kind.PULSE, 45, T0 + MIN)], [one(Kind.PULSE, 44, T0 + 2 * MIN)]],
+        rules=rules,
+    )
+    assert "pulse-urgent-high" in state.alerts
+    [low] = [c for c in changes if c.alert.condition == "pulse-low"]
+    assert low.inhibited_by is None
+    assert len(notifications([low], _chain, T0)) == len(CHAIN)  # a warning: everyone
