@@ -40,12 +40,23 @@ from .model import (
     Status,
     alert_from_json,
     alert_to_json,
+    change_from_json,
+    change_to_json,
     gateways_from_json,
     gateways_to_json,
     state_from_json,
     state_to_json,
 )
-from .notify import Content, Delivery, Item, Notification, Recipient, notifications
+from .notify import (
+    Content,
+    Delivery,
+    Item,
+    Notification,
+    Recipient,
+    notification_from_json,
+    notification_to_json,
+    notifications,
+)
 from .observations import readings_of
 from .resources import detected_issue
 from .rules import GATEWAY_OFFLINE, Overrides, Rules, no_reading_condition, rules_for
@@ -86,12 +97,16 @@ __all__ = [
     "acknowledge",
     "alert_from_json",
     "alert_to_json",
+    "change_from_json",
+    "change_to_json",
     "detected_issue",
     "evaluate",
     "gateways_from_json",
     "gateways_to_json",
     "next_due",
     "no_reading_condition",
+    "notification_from_json",
+    "notification_to_json",
     "notifications",
     "readings_of",
     "resolve",

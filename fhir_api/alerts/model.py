@@ -37,6 +37,8 @@ __all__ = [
     "Status",
     "alert_from_json",
     "alert_to_json",
+    "change_from_json",
+    "change_to_json",
     "gateways_from_json",
     "gateways_to_json",
     "state_from_json",
@@ -325,6 +327,7 @@ class Outcome(Generic[S]):
 
 
 _ALERT = TypeAdapter(Alert)
+_CHANGE = TypeAdapter(Change)
 _PATIENT = TypeAdapter(PatientState)
 _GATEWAYS = TypeAdapter(GatewayState)
 
@@ -338,6 +341,17 @@ def alert_to_json(alert: Alert) -> dict[str, Any]:
 def alert_from_json(data: Mapping[str, Any]) -> Alert:
     """The inverse of `alert_to_json`."""
     return _ALERT.validate_python(data)
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    """A change as JSON types (for its audit record)."""
+    result: dict[str, Any] = _CHANGE.dump_python(change, mode="json")
+    return result
+
+
+def change_from_json(data: Mapping[str, Any]) -> Change:
+    """The inverse of `change_to_json`."""
+    return _CHANGE.validate_python(data)
 
 
 def state_to_json(state: PatientState) -> dict[str, Any]:

@@ -24,10 +24,13 @@ honours it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
+
+from pydantic import TypeAdapter
 
 from fhir_api.dates import zone_named
 
@@ -41,6 +44,8 @@ __all__ = [
     "Notification",
     "Recipient",
     "link_of",
+    "notification_from_json",
+    "notification_to_json",
     "notifications",
     "send_time",
 ]
@@ -108,6 +113,20 @@ class Notification:
     content: Content
     digest: bool
     items: tuple[Item, ...]
+
+
+_NOTIFICATION = TypeAdapter(Notification)
+
+
+def notification_to_json(notification: Notification) -> dict[str, Any]:
+    """A notification as JSON types (the outbox row's payload)."""
+    result: dict[str, Any] = _NOTIFICATION.dump_python(notification, mode="json")
+    return result
+
+
+def notification_from_json(data: Mapping[str, Any]) -> Notification:
+    """The inverse of `notification_to_json`."""
+    return _NOTIFICATION.validate_python(data)
 
 
 def link_of(alert: Alert) -> str:

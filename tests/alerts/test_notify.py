@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +20,10 @@ from fhir_api.alerts import (
     Severity,
     Silence,
     acknowledge,
+    change_from_json,
+    change_to_json,
+    notification_from_json,
+    notification_to_json,
     notifications,
     resolve,
     scan,
@@ -212,3 +217,12 @@ def test_an_urgent_high_does_not_inhibit_a_low_warning():
     [low] = [c for c in changes if c.alert.condition == "pulse-low"]
     assert low.inhibited_by is None
     assert len(notifications([low], _chain, T0)) == len(CHAIN)  # a warning: everyone
+
+
+def test_notifications_and_changes_round_trip_through_json():
+    changes = _changes([bp(190, 100, T0), [one(Kind.PULSE, 140, T0 + MIN)]])
+    for change in changes:
+        assert change_from_json(json.loads(json.dumps(change_to_json(change)))) == change
+    for message in notifications(changes, _chain, T0 + MIN):
+        text = json.dumps(notification_to_json(message))
+        assert notification_from_json(json.loads(text)) == message
