@@ -209,6 +209,16 @@ class Settings(BaseSettings):
         default=None,
         description="Secure cookies and HSTS; default: when base_url starts with https",
     )
+    # Issue 13: where alert messages go. Name -> apprise URL (JSON in the environment);
+    # the URLs carry passwords and tokens, so they live here, never in the database,
+    # which names a channel only (alert_recipients).
+    notify_channels: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='alert channels: {"clinic-mail": "mailtos://…", "ops-hook": "json://…"}',
+    )
+    alerts_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how often each alert worker looks for work"
+    )
 
     @field_validator("timezone")
     @classmethod
