@@ -77,7 +77,8 @@ def apprise_send(url: str, title: str, body: str) -> None:
     sender = apprise.Apprise()
     if not sender.add(url):
         raise DeliveryFailed("apprise does not accept the channel's URL")
-    with apprise.LogCapture(level=logging.WARNING) as log:  # type: ignore[no-untyped-call]
+    capture: Any = apprise.LogCapture  # apprise says why a channel failed in its log only
+    with capture(level=logging.WARNING, fmt="%(message)s") as log:
         delivered = sender.notify(title=title, body=body)
         if not delivered:
             raise DeliveryFailed(
