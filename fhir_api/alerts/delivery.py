@@ -95,6 +95,9 @@ def deliver_due(
     limit: int = 20,
 ) -> Round:
     """Send the messages due now, once each; record every failure and retry it later."""
+    with store.reading() as tx:
+        if not outbox.due_now(tx.connection, store.now_ms()):
+            return Round()
     with store.transaction() as tx:
         claimed = outbox.claim(tx.connection, holder, store.now_ms(), HOLD_MS, limit)
     sent = failed = 0

@@ -31,6 +31,7 @@ __all__ = [
     "Claimed",
     "Message",
     "claim",
+    "due_now",
     "enqueue",
     "mark_failed",
     "mark_sent",
@@ -121,6 +122,20 @@ def enqueue(connection: Connection, message: Message, now_ms: int) -> int:
         .returning(table.c.id)
     )
     return int(result.scalar_one())
+
+
+def due_now(connection: Connection, now_ms: int) -> bool:
+    """Whether any message is due and unclaimed (a read: an idle sender takes no write lock)."""
+    query = (
+        select(table.c.id)
+        .where(
+            table.c.sent_ms.is_(None),
+            table.c.due_ms <= now_ms,
+            or_(table.c.claimed_until_ms.is_(None), table.c.claimed_until_ms < now_ms),
+        )
+        .limit(1)
+    )
+    return connection.execute(query).first() is not None
 
 
 def claim(
