@@ -14,7 +14,7 @@ transaction's write lock (`BEGIN IMMEDIATE`) already makes a worker alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
@@ -62,14 +62,19 @@ def pending_work(connection: Connection) -> int:
     return int(connection.execute(select(func.count()).select_from(alert_work)).scalar_one())
 
 
-def candidate_patients(connection: Connection, limit: int) -> list[str]:
-    """Patients with work, those waiting longest first (no lock: `lock_patient` decides)."""
+def candidate_patients(connection: Connection, limit: int, skip: Collection[str] = ()) -> list[str]:
+    """Patients with work, those waiting longest first (no lock: `lock_patient` decides).
+
+    `skip`: patients whose evaluation just failed, so that they cannot crowd out the rest.
+    """
     query = (
         select(alert_work.c.patient_id)
         .group_by(alert_work.c.patient_id)
         .order_by(func.min(alert_work.c.seq))
         .limit(limit)
     )
+    if skip:
+        query = query.where(alert_work.c.patient_id.not_in(sorted(skip)))
     return [row[0] for row in connection.execute(query)]
 
 

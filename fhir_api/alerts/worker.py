@@ -25,10 +25,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from ..storage.resources import ResourceStore
-from . import delivery, leases, queue, store
+from . import delivery, leases, outbox, queue, store
 from .seam import Evaluator
 
 __all__ = [
@@ -49,6 +49,12 @@ EVALUATED = Counter("homevitals_alert_readings_evaluated", "Readings the alert r
 NOTIFICATIONS_SENT = Counter("homevitals_alert_notifications_sent", "Alert messages sent")
 NOTIFICATIONS_FAILED = Counter(
     "homevitals_alert_notifications_failed", "Alert messages a channel did not take (retried)"
+)
+QUEUE_DEPTH = Gauge(
+    "homevitals_alert_queue_depth",
+    "Readings waiting for evaluation and messages waiting to be sent",
+    ["queue"],
+    multiprocess_mode="livemax",
 )
 
 Clock = Callable[[], datetime]
@@ -81,9 +87,7 @@ def evaluate_next(
         EvaluationFailed: the rules raised; nothing was written and the work stays queued.
     """
     with resources.reading() as tx:
-        candidates = [
-            p for p in queue.candidate_patients(tx.connection, _CANDIDATES) if p not in skip
-        ]
+        candidates = queue.candidate_patients(tx.connection, _CANDIDATES, skip)
     if not candidates:
         return None
     with resources.transaction() as tx:
@@ -201,6 +205,9 @@ class AlertWorker:
         result = delivery.deliver_due(self.resources, self.channels, self.holder, send=self._send)
         NOTIFICATIONS_SENT.inc(result.sent)
         NOTIFICATIONS_FAILED.inc(result.failed)
+        with self.resources.reading() as tx:
+            QUEUE_DEPTH.labels("readings").set(queue.pending_work(tx.connection))
+            QUEUE_DEPTH.labels("messages").set(outbox.pending(tx.connection))
 
     def _evaluate_all(self) -> None:
         while not self._stop.is_set():

@@ -131,3 +131,34 @@ def test_retries_back_off_to_half_an_hour(attempts, delay):
 )
 def test_a_mail_recipient_address_goes_in_the_channel_url(base, address, url):
     assert delivery.channel_url(base, address) == url
+
+
+def message(key: str, due_ms: int, n: int) -> outbox.Message:
+    return outbox.Message(NURSE, "ops-hook", None, key, due_ms, {"title": f"alert {n}"})
+
+
+def test_items_with_one_grouping_key_make_one_message_until_it_is_claimed(store):
+    with store.transaction() as tx:
+        first = outbox.enqueue(tx.connection, message("occasion-1", 5_000, 1), 1_000)
+        assert outbox.enqueue(tx.connection, message("occasion-1", 2_000, 2), 1_001) == first
+        other = outbox.enqueue(tx.connection, message("occasion-2", 2_000, 3), 1_002)
+    assert other != first
+    with store.transaction() as tx:
+        claimed = outbox.claim(tx.connection, "s", 2_000, 60_000)
+    # The group's due time is its earliest item's; both are due at 2 000.
+    assert sorted(len(c.items) for c in claimed) == [1, 2]
+    with store.transaction() as tx:  # on its way: a later item makes a message of its own
+        assert outbox.enqueue(tx.connection, message("occasion-1", 2_500, 4), 2_001) not in (
+            first,
+            other,
+        )
+
+
+def test_a_message_held_back_is_not_sent_before_it_is_due(store):
+    """Quiet hours and digests: the rules give a later due time."""
+    with store.transaction() as tx:
+        outbox.enqueue(tx.connection, message("digest-2026-11-30", 10_000, 1), 1_000)
+        assert outbox.claim(tx.connection, "s", 9_999, 60_000) == []
+        assert not outbox.due_now(tx.connection, 9_999)
+        assert outbox.due_now(tx.connection, 10_000)
+        assert len(outbox.claim(tx.connection, "s", 10_000, 60_000)) == 1

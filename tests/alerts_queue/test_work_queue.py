@@ -138,3 +138,15 @@ def test_workers_in_parallel_evaluate_each_reading_once(store):
     assert rows(store, alert_work) == []
     if store.engine.dialect.name == "postgresql":
         assert len(taken) >= 2, taken  # SKIP LOCKED let several workers take patients
+
+
+def test_patients_whose_rules_fail_do_not_crowd_out_the_others(store):
+    """More failing patients than a worker looks at in one go: the next one is still taken."""
+    service = alerting_service(store)
+    failing = [new_patient(service) for _ in range(17)]
+    for patient_id in failing:
+        reading(service, patient_id, 150)
+    healthy = new_patient(service)
+    reading(service, healthy, 150)
+    evaluator = CountingEvaluator()
+    assert evaluate_next(store, evaluator, skip=frozenset(failing)) == (healthy, 1)
