@@ -205,7 +205,11 @@ def create_app(
     if evaluator is not None:
         channels = {name: url.get_secret_value() for name, url in settings.notify_channels.items()}
         alert_worker = AlertWorker(
-            store, evaluator, channels, poll_interval=settings.alerts_poll_seconds
+            store,
+            evaluator,
+            channels,
+            anonymous=settings.notify_anonymous_channels,
+            poll_interval=settings.alerts_poll_seconds,
         )
 
     async def flush_now() -> None:

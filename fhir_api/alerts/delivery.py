@@ -4,7 +4,8 @@ Channels are named in the database (`alert_recipients.channel`) and defined in t
 configuration: `HOMEVITALS_NOTIFY_CHANNELS='{"clinic-mail": "mailtos://user:pass@smtp.example?from=alerts@example",
 "ops-hook": "json://hooks.example/homevitals"}'`. The URL, and any password or token
 in it, lives only in the configuration; a mail recipient's own address is added to
-the channel's URL as `to=`.
+the channel's URL as `to=`. Channels outside the clinic are listed in
+`HOMEVITALS_NOTIFY_ANONYMOUS_CHANNELS='["line"]'`: their messages name no patient.
 
 `deliver_due` is one round: claim the due messages (committed), send each, and
 record the outcome in the transaction that ends its claim (see `outbox`).
@@ -13,7 +14,7 @@ record the outcome in the transaction that ends its claim (see `outbox`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -53,12 +54,19 @@ def channel_url(base: str, address: str | None) -> str:
     return f"{base}{joiner}{urlencode({'to': address})}"
 
 
-def render(items: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """Title and body of a message made of `items` (each with title, body and link).
+def render(items: Sequence[Mapping[str, Any]], *, identifying: bool = True) -> tuple[str, str]:
+    """Title and body of a message made of `items` (each with title, body, link, severity).
 
-    The rules decide what each item says (and leave out identifying data for a
-    channel outside the clinic); this only puts them together.
+    The rules decide what each item says; this only puts them together. A channel
+    outside the clinic (LINE, a personal phone) is not `identifying`: its message says
+    how many alerts and how severe, never which patient or what value, and asks the
+    reader to open HomeVitals.
     """
+    if not identifying:
+        severities = sorted({str(item.get("severity", "")) for item in items} - {""})
+        count = f"{len(items)} alert" + ("s" if len(items) > 1 else "")
+        detail = f" ({', '.join(severities)})" if severities else ""
+        return f"HomeVitals: {count}", f"{count}{detail}. Open HomeVitals to see them."
     titles = [str(item.get("title", "")) for item in items]
     title = titles[0] if len(items) == 1 else f"HomeVitals: {len(items)} alerts"
     parts = []
@@ -91,10 +99,14 @@ def deliver_due(
     channels: Mapping[str, str],
     holder: str,
     *,
+    anonymous: Collection[str] = (),
     send: Send = apprise_send,
     limit: int = 20,
 ) -> Round:
-    """Send the messages due now, once each; record every failure and retry it later."""
+    """Send the messages due now, once each; record every failure and retry it later.
+
+    `anonymous`: channels whose messages carry no identifying data (`render`).
+    """
     with store.reading() as tx:
         if not outbox.due_now(tx.connection, store.now_ms()):
             return Round()
@@ -106,7 +118,7 @@ def deliver_due(
         try:
             if base is None:
                 raise DeliveryFailed(f"channel {message.channel!r} is not configured")
-            title, body = render(message.items)
+            title, body = render(message.items, identifying=message.channel not in anonymous)
             send(channel_url(base, message.address), title, body)
         except DeliveryFailed as exc:
             _LOGGER.warning(

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
@@ -155,6 +155,7 @@ class AlertWorker:
         evaluator: Evaluator,
         channels: Mapping[str, str],
         *,
+        anonymous: Collection[str] = (),
         clock: Clock = _utc_now,
         send: delivery.Send = delivery.apprise_send,
         poll_interval: float = 1.0,
@@ -163,6 +164,7 @@ class AlertWorker:
         self.resources = resources
         self.evaluator = evaluator
         self.channels = dict(channels)
+        self.anonymous = frozenset(anonymous)
         self.holder = holder_name()
         self._clock = clock
         self._send = send
@@ -202,7 +204,9 @@ class AlertWorker:
         if time.monotonic() >= self._next_scan:
             self._next_scan = time.monotonic() + self._scan_interval
             self._scan_if_leased()
-        result = delivery.deliver_due(self.resources, self.channels, self.holder, send=self._send)
+        result = delivery.deliver_due(
+            self.resources, self.channels, self.holder, anonymous=self.anonymous, send=self._send
+        )
         NOTIFICATIONS_SENT.inc(result.sent)
         NOTIFICATIONS_FAILED.inc(result.failed)
         with self.resources.reading() as tx:

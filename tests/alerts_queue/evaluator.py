@@ -102,6 +102,7 @@ def decide(
                 now,
                 {
                     "title": f"Urgent: blood pressure {value:g} mmHg",
+                    "severity": "urgent",
                     "body": f"Patient/{patient_id}",
                     "link": f"https://clinic.example/patients/{patient_id}",
                     "observation": observation["id"],

@@ -162,3 +162,35 @@ def test_a_message_held_back_is_not_sent_before_it_is_due(store):
         assert not outbox.due_now(tx.connection, 9_999)
         assert outbox.due_now(tx.connection, 10_000)
         assert len(outbox.claim(tx.connection, "s", 10_000, 60_000)) == 1
+
+
+def test_a_channel_outside_the_clinic_gets_no_identifying_data(store):
+    reach_nurse(store)
+    service = alerting_service(store)
+    patient_id = new_patient(service)
+    reading(service, patient_id, 220)
+    evaluate_next(store, CountingEvaluator())
+    with smtp_server() as (smtp_port, mailbox), webhook_receiver() as (hook_port, hooks):
+        delivery.deliver_due(
+            store, channels(smtp_port, hook_port), "sender-1", anonymous={"ops-hook"}
+        )
+    [hook] = hooks
+    assert (hook["title"], hook["message"]) == (
+        "HomeVitals: 1 alert",
+        "1 alert (urgent). Open HomeVitals to see them.",
+    )
+    [(_, mail)] = mailbox.messages  # the clinic's own mail says what and who
+    assert patient_id in mail.get_body(("plain",)).get_content()
+
+
+def test_anonymous_channels_must_be_configured_channels(tmp_path):
+    from pydantic import ValidationError
+
+    from fhir_api.settings import Settings
+
+    with pytest.raises(ValidationError, match="names no channel: lien"):
+        Settings(
+            data_dir=tmp_path,
+            notify_channels={"line": "line://token/user"},
+            notify_anonymous_channels=["lien"],
+        )
