@@ -25,6 +25,7 @@ __all__ = [
     "read_observations",
     "read_state",
     "recipient_channels",
+    "remove_recipient_channel",
     "set_recipient_channel",
     "write_evaluation",
 ]
@@ -138,6 +139,16 @@ def set_recipient_channel(
     connection.execute(
         insert(alert_recipients).values(recipient=recipient, channel=channel, address=address)
     )
+
+
+def remove_recipient_channel(connection: Connection, recipient: str, channel: str) -> bool:
+    """Stop reaching `recipient` through `channel`; whether it was set."""
+    result = connection.execute(
+        delete(alert_recipients).where(
+            alert_recipients.c.recipient == recipient, alert_recipients.c.channel == channel
+        )
+    )
+    return result.rowcount > 0
 
 
 def recipient_channels(connection: Connection, recipient: str) -> list[tuple[str, str | None]]:
