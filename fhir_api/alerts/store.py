@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
 from ..storage.schema import alert_recipients, alert_state, alerts, resources
 from . import outbox
 from .seam import Evaluation
 
 __all__ = [
-    "due_patients",
+    "due_states",
     "epoch_ms",
     "postpone",
     "read_observations",
@@ -28,7 +28,14 @@ __all__ = [
     "remove_recipient_channel",
     "set_recipient_channel",
     "write_evaluation",
+    "write_evaluations",
 ]
+
+_PG_BATCH_UPDATE = text(
+    "UPDATE alert_state AS s SET state = v.state, due_ms = v.due, updated_ms = :now "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:states AS text[]), CAST(:dues AS bigint[])) "
+    "AS v(id, state, due) WHERE s.patient_id = v.id"
+)
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -64,15 +71,44 @@ def write_evaluation(
     connection: Connection, patient_id: str, evaluation: Evaluation, now_ms: int
 ) -> int:
     """Store the new state and alerts and queue the messages; how many messages were queued."""
-    connection.execute(
-        update(alert_state)
-        .where(alert_state.c.patient_id == patient_id)
-        .values(
-            state=json.dumps(dict(evaluation.state), ensure_ascii=False),
-            due_ms=None if evaluation.due_at is None else epoch_ms(evaluation.due_at),
-            updated_ms=now_ms,
+    return write_evaluations(connection, [(patient_id, evaluation)], now_ms)
+
+
+def write_evaluations(
+    connection: Connection, evaluations: Sequence[tuple[str, Evaluation]], now_ms: int
+) -> int:
+    """`write_evaluation` for many patients: their states in one executemany (a scan)."""
+    if not evaluations:
+        return 0
+    rows = [
+        (
+            patient_id,
+            json.dumps(dict(evaluation.state), ensure_ascii=False),
+            None if evaluation.due_at is None else epoch_ms(evaluation.due_at),
         )
-    )
+        for patient_id, evaluation in evaluations
+    ]
+    if connection.dialect.name == "postgresql":
+        # One statement for the batch: executemany of 10,000 UPDATEs took 0.7 s.
+        ids, states, dues = (list(column) for column in zip(*rows, strict=True))
+        connection.execute(
+            _PG_BATCH_UPDATE, {"ids": ids, "states": states, "dues": dues, "now": now_ms}
+        )
+    else:
+        connection.execute(
+            update(alert_state)
+            .where(alert_state.c.patient_id == bindparam("p_id"))
+            .values(state=bindparam("p_state"), due_ms=bindparam("p_due"), updated_ms=now_ms),
+            [{"p_id": i, "p_state": state, "p_due": due} for i, state, due in rows],
+        )
+    queued = 0
+    for _, evaluation in evaluations:
+        _write_alerts(connection, evaluation, now_ms)
+        queued += _queue_messages(connection, evaluation, now_ms)
+    return queued
+
+
+def _write_alerts(connection: Connection, evaluation: Evaluation, now_ms: int) -> None:
     for alert in evaluation.alerts:
         values = {
             "patient_id": alert.patient_id,
@@ -88,10 +124,12 @@ def write_evaluation(
             connection.execute(
                 insert(alerts).values(id=alert.id, opened_ms=epoch_ms(alert.opened_at), **values)
             )
+
+
+def _queue_messages(connection: Connection, evaluation: Evaluation, now_ms: int) -> int:
     queued = 0
     for message in evaluation.outgoing:
-        channels = recipient_channels(connection, message.recipient)
-        for channel, address in channels:
+        for channel, address in recipient_channels(connection, message.recipient):
             outbox.enqueue(
                 connection,
                 outbox.Message(
@@ -108,16 +146,20 @@ def write_evaluation(
     return queued
 
 
-def due_patients(connection: Connection, now_ms: int, limit: int) -> list[str]:
-    """Lock up to `limit` patients whose time-based rules are due and no other worker holds."""
+def due_states(connection: Connection, now_ms: int, limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """Lock up to `limit` patients whose time-based rules are due and no other worker holds;
+    (patient id, state) of each."""
     query = (
-        select(alert_state.c.patient_id)
+        select(alert_state.c.patient_id, alert_state.c.state)
         .where(alert_state.c.due_ms <= now_ms)
         .order_by(alert_state.c.due_ms)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [str(row[0]) for row in connection.execute(query)]
+    return [
+        (str(patient_id), dict(json.loads(state)) if state else {})
+        for patient_id, state in connection.execute(query)
+    ]
 
 
 def postpone(connection: Connection, patient_id: str, due_ms: int) -> None:

@@ -113,29 +113,30 @@ def evaluate_next(
 
 
 def scan_due(
-    resources: ResourceStore, evaluator: Evaluator, clock: Clock = _utc_now, *, batch: int = 200
+    resources: ResourceStore, evaluator: Evaluator, clock: Clock = _utc_now, *, batch: int = 1000
 ) -> int:
     """Run the time-based rules for every patient now due; how many were scanned.
 
     Only the holder of the scan lease calls this; the row locks keep it apart from
-    the workers evaluating new readings of the same patients.
+    the workers evaluating new readings of the same patients. A batch is one
+    transaction: one read of the states, one executemany of the new ones.
     """
     scanned = 0
     while True:
         now = clock()
+        now_ms = int(now.timestamp() * 1000)
         with resources.transaction() as tx:
-            due = store.due_patients(tx.connection, int(now.timestamp() * 1000), batch)
-            for patient in due:
-                state = store.read_state(tx.connection, patient)
+            due = store.due_states(tx.connection, now_ms, batch)
+            done = []
+            for patient, state in due:
                 try:
-                    evaluation = evaluator.scan(patient, state, now)
+                    done.append((patient, evaluator.scan(patient, state, now)))
                 except Exception:
                     # As healthchecks does: look again in an hour, so that one bad state
                     # cannot stop the scan of every other patient.
                     _LOGGER.exception("scanning the alerts of patient %s failed", patient)
-                    store.postpone(tx.connection, patient, int(now.timestamp() * 1000) + 3_600_000)
-                    continue
-                store.write_evaluation(tx.connection, patient, evaluation, resources.now_ms())
+                    store.postpone(tx.connection, patient, now_ms + 3_600_000)
+            store.write_evaluations(tx.connection, done, resources.now_ms())
         scanned += len(due)
         if len(due) < batch:
             return scanned
