@@ -28,6 +28,7 @@ __all__ = [
     "delete_work",
     "ensure_states",
     "lock_patient",
+    "missing_states",
     "patient_of",
     "pending_work",
     "record_work",
@@ -78,22 +79,23 @@ def candidate_patients(connection: Connection, limit: int, skip: Collection[str]
     return [row[0] for row in connection.execute(query)]
 
 
-def ensure_states(connection: Connection, patients: Sequence[str], now_ms: int) -> None:
-    """Create the state rows (the patients' locks) that do not exist yet."""
+def missing_states(connection: Connection, patients: Sequence[str]) -> list[str]:
+    """Those of `patients` that have no state row (no lock to take) yet."""
     known = {
         row[0]
         for row in connection.execute(
             select(alert_state.c.patient_id).where(alert_state.c.patient_id.in_(patients))
         )
     }
+    return [p for p in patients if p not in known]
+
+
+def ensure_states(connection: Connection, patients: Sequence[str], now_ms: int) -> None:
+    """Create the state rows (the patients' locks) of `patients` (existing ones are kept)."""
     insert_missing(
         connection,
         alert_state,
-        [
-            {"patient_id": p, "state": "{}", "updated_ms": now_ms}
-            for p in patients
-            if p not in known
-        ],
+        [{"patient_id": p, "state": "{}", "updated_ms": now_ms} for p in patients],
     )
 
 

@@ -8,6 +8,7 @@ evaluation is recorded whole or not at all.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, text, upda
 from ..storage.schema import alert_recipients, alert_state, alerts, resources
 from . import outbox
 from .seam import Evaluation
+
+_LOGGER = logging.getLogger(__name__)
 
 __all__ = [
     "due_states",
@@ -129,7 +132,11 @@ def _write_alerts(connection: Connection, evaluation: Evaluation, now_ms: int) -
 def _queue_messages(connection: Connection, evaluation: Evaluation, now_ms: int) -> int:
     queued = 0
     for message in evaluation.outgoing:
-        for channel, address in recipient_channels(connection, message.recipient):
+        channels = recipient_channels(connection, message.recipient)
+        if not channels:
+            # Nobody to send it to: say so where an operator looks (the alert itself is kept).
+            _LOGGER.warning("%s has no alert channel: a message is not sent", message.recipient)
+        for channel, address in channels:
             outbox.enqueue(
                 connection,
                 outbox.Message(

@@ -88,10 +88,12 @@ def evaluate_next(
     """
     with resources.reading() as tx:
         candidates = queue.candidate_patients(tx.connection, _CANDIDATES, skip)
+        missing = queue.missing_states(tx.connection, candidates) if candidates else []
     if not candidates:
         return None
-    with resources.transaction() as tx:
-        queue.ensure_states(tx.connection, candidates, resources.now_ms())
+    if missing:  # a patient's first reading: its lock row, in a write of its own
+        with resources.transaction() as tx:
+            queue.ensure_states(tx.connection, missing, resources.now_ms())
     with resources.transaction() as tx:
         connection = tx.connection
         patient = queue.lock_patient(connection, candidates)
@@ -240,9 +242,9 @@ class AlertWorker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before the round: a wake during it starts the next at once
             try:
                 self.run_once()
             except Exception:  # the database may be away for a moment: keep going
                 _LOGGER.exception("alert worker round failed")
             self._wake.wait(self._poll)
-            self._wake.clear()

@@ -150,3 +150,12 @@ def test_patients_whose_rules_fail_do_not_crowd_out_the_others(store):
     reading(service, healthy, 150)
     evaluator = CountingEvaluator()
     assert evaluate_next(store, evaluator, skip=frozenset(failing)) == (healthy, 1)
+
+
+def test_a_message_for_someone_with_no_channel_is_logged_and_the_alert_kept(store, caplog):
+    service = alerting_service(store)
+    patient_id = new_patient(service)
+    reading(service, patient_id, 230)
+    evaluate_next(store, CountingEvaluator())
+    assert [a.patient_id for a in rows(store, alerts)] == [patient_id]
+    assert "Practitioner/nurse-1 has no alert channel: a message is not sent" in caplog.text
