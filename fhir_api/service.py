@@ -35,6 +35,7 @@ from .access.compartment import claim, owners, visibility_clause, visible_ids
 from .access.policy import patient_ids, referenced_devices
 from .access.principal import Access, system_access
 from .access.scopes import Interaction
+from .alerts.queue import record_work
 from .codes import LOINC
 from .dates import parse_date_range
 from .errors import (
@@ -348,11 +349,16 @@ class FhirService:
         *,
         default_page_size: int = 50,
         after_write: Callable[[], None] | None = None,
+        after_alert_work: Callable[[], None] | None = None,
     ) -> None:
+        """`after_alert_work` turns alerts on: each write of Observations queues their
+        evaluation (alert_work) in its own transaction, and this is called after the commit
+        (it wakes this process's alert worker)."""
         self.store = store
         self._zones: dict[str, tuple[float, tzinfo]] = {}
         self.default_page_size = default_page_size
         self._after_write = after_write
+        self._after_alert_work = after_alert_work
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -360,12 +366,19 @@ class FhirService:
         """Run `work` in a transaction, retrying when a concurrent writer won a race.
 
         The request's AuditEvent (`access.write_audit`) is written in the same
-        transaction: a committed write is never missing from the audit trail.
+        transaction: a committed write is never missing from the audit trail. So is the
+        alerts' work for the Observations written (issue 13): a crash after the commit
+        leaves the readings queued for evaluation, and a failed write queues nothing.
         """
+        queued = 0
         for attempt in range(_RETRIES):
             try:
                 with self.store.transaction() as tx:
                     result = work(tx)
+                    if self._after_alert_work is not None and tx.observations_written:
+                        queued = record_work(
+                            tx.connection, tx.observations_written, self.store.now_ms()
+                        )
                     if access is not None and access.write_audit is not None:
                         access.write_audit(tx.connection)
                     pending = tx.series_pending
@@ -384,6 +397,8 @@ class FhirService:
                     raise
         if pending and self._after_write is not None:
             self._after_write()
+        if queued and self._after_alert_work is not None:
+            self._after_alert_work()
         return result
 
     @staticmethod
