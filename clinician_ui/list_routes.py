@@ -30,7 +30,7 @@ from fhir_api.storage.resources import Stored
 
 from . import summary
 from .access import SessionAccess
-from .formatting import age_text, long_date, moment
+from .formatting import age_text, duration_text, long_date, moment
 from .rendering import Pages
 from .thresholds import Level
 
@@ -251,6 +251,7 @@ async def patient_list(
         query=query,
         today=long_date(today, language),
         age=lambda value: age_text(value.age, gettext),
+        asleep=lambda minutes: duration_text(minutes, gettext),  # a sleep Value sorts by minutes
         when=lambda ms, row_zone: moment(ms, row_zone, language),
         adherence_days=summary.ADHERENCE_DAYS,
         headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],
