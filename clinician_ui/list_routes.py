@@ -34,7 +34,7 @@ from .formatting import age_text, duration_text, long_date, moment
 from .rendering import Pages
 from .thresholds import Level
 
-__all__ = ["router"]
+__all__ = ["FLAG_TEXTS", "GLYPHS", "page_clock", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,6 +55,8 @@ _HEADERS = {
 # A flag is never colour alone: a glyph and a word as well.
 _GLYPHS = {Level.URGENT: "▲▲", Level.HIGH: "▲", Level.LOW: "▼"}
 _FLAG_TEXTS = {Level.URGENT: "Urgent", Level.HIGH: "High", Level.LOW: "Low"}
+# The patient page's header shows its newest values' flags the same way.
+GLYPHS, FLAG_TEXTS = _GLYPHS, _FLAG_TEXTS
 
 
 def _hiragana_to_katakana(text: str) -> str:

@@ -104,8 +104,11 @@ def test_a_reading_after_midnight_in_the_patients_zone_is_the_evening_before() -
     series = data["bp"]["series"]
     assert series["evening_sys"] == [140] and series["evening_dia"] == [90]
     assert series["morning_sys"] == [None] and series["other_sys"] == [None]
-    assert data["bp"]["rows"][0]["day"] == "Mon 30 Nov 2026"
+    # Listed under the evening it counts for (issue 12 review), at its own time, marked
+    # as after midnight.
+    assert data["bp"]["rows"][0]["day"] == "Sun 29 Nov 2026"
     assert data["bp"]["rows"][0]["time"] == "01:30"
+    assert data["bp"]["rows"][0]["next_day"] is True
     assert data["summary"]["evening"] == {"systolic": 140.0, "diastolic": 90.0, "days": 1}
 
 
@@ -181,6 +184,7 @@ def test_missing_days_stay_gaps_and_daily_figures_are_the_servers() -> None:
         "measured": [False] * 27 + [True, False, True],
         "days": 2,
         "of": 30,
+        "strip": "0" * 27 + "101",  # what charts.js draws the strip from
     }
     # x: local noon of each day, one day apart; the axis spans the local days.
     assert data["bp"]["x"][-1] == int(local("2026-11-30T12:00").timestamp())
@@ -218,7 +222,9 @@ def test_the_gateways_status_bits_and_kpa_reach_the_table() -> None:
 
 
 def test_sleep_epochs_heart_rate_is_not_a_pulse_reading_but_a_straps_is() -> None:
-    assert [reading_of(o, TOKYO) for o in observations("bundle-sleep-epoch")] == [None] * 3
+    epoch = [reading_of(o, TOKYO) for o in observations("bundle-sleep-epoch")]
+    at = local("2024-11-27T02:30")
+    assert epoch == [None, Reading("sleep_hr", at, (54,), ()), Reading("sleep_rr", at, (13.5,), ())]
     strap = reading_of(observations("bundle-heart-rate")[0], TOKYO)
     assert strap == Reading("pulse", local("2024-11-27T10:31:05"), (72,), ())
     spo2 = [reading_of(o, TOKYO) for o in observations("bundle-spo2-spot-stored-low-perfusion")]
