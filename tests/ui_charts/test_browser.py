@@ -175,6 +175,8 @@ def test_switching_periods_by_the_links(browser: Any, site: World) -> None:
         if days > 7:
             assert page.evaluate("window.hvCharts.bp.data[0].length") == days
             assert points(page, "bp", 2) == 3
+            if days == 365:
+                page.screenshot(path=str(SCREENSHOTS / "patient-1-year-en.png"), full_page=True)
         else:
             assert page.evaluate("window.hvCharts.bp.data[0].length") == 5
     assert [e for e in errors if "favicon" not in e and "Failed to load" not in e] == []
