@@ -257,9 +257,14 @@ def _view(
     period_text: str | None,
     end_text: str | None,
     language: str,
-    now_ms: int,
+    now_ms: int | None = None,
 ) -> _View:
-    """Everything the page needs, through the service with the session's Access."""
+    """Everything the page needs, through the service with the session's Access.
+
+    `now_ms` is the page's clock (the header's ages); None: the system clock.
+    """
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
     period = _period(period_text)
     patient, zone_name, zone, first, last, stats = patient_period(
         service, access, patient_id, end_text, period
