@@ -19,10 +19,12 @@ from clinician_ui.charts import (
     PULSE,
     SLEEP_ASLEEP,
     SYSTOLIC,
+    Night,
     Occasion,
     Reading,
     chart_data,
     format_day,
+    night_of,
     occasion_of,
     reading_of,
     summary_of,
@@ -334,3 +336,35 @@ def test_blood_pressure_thresholds(systolic: float, diastolic: float, flags: lis
         language="en",
     )
     assert data["bp"]["rows"][0]["flags"] == flags
+
+
+def test_time_in_bed_and_the_rates_in_bed_per_night() -> None:
+    """A night is filed under the day it began: time in bed from its summary's period;
+    each epoch under the night it falls in, else (no summary yet) the evening before noon."""
+    late = Night(local("2026-11-29T00:30"), local("2026-11-29T07:00"))  # began after midnight
+    epochs = [
+        Reading("sleep_hr", local("2026-11-29T03:00"), (50,)),  # in the late night: the 29th's
+        Reading("sleep_rr", local("2026-11-29T03:00"), (14,)),
+        Reading("sleep_hr", local("2026-11-30T02:00"), (60,)),  # no summary yet: the 29th's
+        Reading("sleep_hr", local("2026-11-30T23:00"), (58,)),  # the 30th's
+    ]
+    data = chart_data(
+        period=7,
+        last=LAST,
+        zone=TOKYO,
+        zone_name="Asia/Tokyo",
+        stats=[],
+        readings=[],
+        language="en",
+        nights=[late],
+        rates=epochs,
+    )
+    assert data["sleep"]["series"]["in_bed"][-2:] == [390, None]
+    assert data["sleep"]["week_in_bed"] == 390
+    rates = data["sleep_vitals"]["series"]
+    assert rates["hr_count"][-2:] == [2, 1]
+    assert (rates["hr_min"][-2], rates["hr_max"][-2], rates["hr_mean"][-2]) == (50, 60, 55)
+    assert rates["rr_mean"][-2:] == [14, None]
+    assert data["sleep_vitals"]["alt"] == {"points": 2, "low": 14, "high": 60, "flagged": 0}
+    assert night_of(local("2026-11-30T11:59")) == date(2026, 11, 29)
+    assert night_of(local("2026-11-30T12:00")) == date(2026, 11, 30)
