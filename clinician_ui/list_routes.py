@@ -30,11 +30,11 @@ from fhir_api.storage.resources import Stored
 
 from . import summary
 from .access import SessionAccess
-from .formatting import age_text, long_date, moment
+from .formatting import age_text, duration_text, long_date, moment
 from .rendering import Pages
 from .thresholds import Level, limits_of
 
-__all__ = ["router"]
+__all__ = ["FLAG_TEXTS", "GLYPHS", "page_clock", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -55,6 +55,8 @@ _HEADERS = {
 # A flag is never colour alone: a glyph and a word as well.
 _GLYPHS = {Level.URGENT: "▲▲", Level.HIGH: "▲", Level.LOW: "▼"}
 _FLAG_TEXTS = {Level.URGENT: "Urgent", Level.HIGH: "High", Level.LOW: "Low"}
+# The patient page's header shows its newest values' flags the same way.
+GLYPHS, FLAG_TEXTS = _GLYPHS, _FLAG_TEXTS
 
 
 def _hiragana_to_katakana(text: str) -> str:
@@ -252,6 +254,7 @@ async def patient_list(
         query=query,
         today=long_date(today, language),
         age=lambda value: age_text(value.age, gettext),
+        asleep=lambda minutes: duration_text(minutes, gettext),  # a sleep Value sorts by minutes
         when=lambda ms, row_zone: moment(ms, row_zone, language),
         adherence_days=summary.ADHERENCE_DAYS,
         headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],

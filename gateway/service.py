@@ -562,6 +562,7 @@ class Gateway:
                 address: {
                     "last_contact": self.last_contact.get(address),
                     "battery": self.battery.get(address),
+                    "kind": binding.kind.value if (binding := self.bindings.get(address)) else None,
                 }
                 for address in self.bindings.addresses()
             },
