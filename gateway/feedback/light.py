@@ -71,4 +71,5 @@ class StatusLight:
 
     def close(self) -> None:
         """Switch off and release the pin."""
+        self._led.off()
         self._led.close()
