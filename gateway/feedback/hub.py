@@ -67,6 +67,10 @@ class Feedback:
         self.clock = clock
         self.outage = OutageWatch(warn_after, clock())
         self.unreachable = False
+        # A reading was announced as received and not yet as at the clinic: "stored" is
+        # said once for it, not once per upload batch (a cuff's memory comes in several),
+        # and never for readings nobody was told about (streams, sleep epochs).
+        self.awaiting_store = False
         self.history: list[tuple[Situation, Cue]] = []
 
     def _local(self) -> datetime:
@@ -101,12 +105,14 @@ class Feedback:
         aloud = patient is not None and (
             "*" in self.read_values_for or patient in self.read_values_for
         )
+        self.awaiting_store = True
         self.tell(Situation.RECEIVED, values=values if aloud else None)
 
     def uploaded(self, rows: Sequence[OutboxRow]) -> None:
-        """The server took these rows: STORED once for readings, SENT per button press."""
+        """The server took these rows: STORED once per received reading(s), SENT per press."""
         requests = [request_of(row.resource) for row in rows]
-        if any(r is None for r in requests):
+        if self.awaiting_store and any(r is None for r in requests):
+            self.awaiting_store = False
             self.tell(Situation.STORED)
         for request in requests:
             if request is not None:

@@ -125,3 +125,15 @@ def test_outage_slow_blinks_until_contact_is_back(factory, light):
 
 def test_every_accepted_press_blinks_fast():
     assert set(_ACCEPTED) == set(Request)
+
+
+def test_stored_is_said_once_per_received_not_per_upload_batch():
+    from gateway.outbox import OutboxRow
+
+    feedback = hub(None)
+    observation = OutboxRow(1, "urn:uuid:1", {"resourceType": "Observation"}, "", 0)
+    feedback.uploaded([observation])  # a stream's rows nobody was told about: silent
+    feedback.received()
+    feedback.uploaded([observation])
+    feedback.uploaded([observation])  # the rest of the cuff's memory
+    assert [s for s, _ in feedback.history] == [Situation.RECEIVED, Situation.STORED]
