@@ -30,12 +30,12 @@ from device_adapters import Unit
 from .bindings import Bindings
 from .call_button import CallButton, Request, record_press
 from .errors import StorageError
-from .feedback import Feedback, Speaker, SpokenValues, StatusLight
+from .feedback import Feedback, FeedbackOptions, Speaker, SpokenValues, StatusLight
 from .mapping import GatewayIdentity, PatientLink
 from .outbox import Outbox, OutboxRow, utc_now
 from .reminders import ReminderPlan, ReminderState, due_reminders
 from .sessions import Received
-from .settings import GatewaySettings
+from .settings import FeedbackConfig, GatewaySettings, ReminderConfig
 from .uploader import Uploader
 
 __all__ = ["MEASUREMENTS", "PatientSide", "build_patient_side", "spoken_values_of"]
@@ -131,6 +131,28 @@ class PatientSide:
 
     def _sent(self, rows: Sequence[OutboxRow]) -> None:
         self.feedback.uploaded(rows)
+
+    def apply(self, config: FeedbackConfig, reminders: Sequence[ReminderConfig]) -> None:
+        """Take new settings while running (e.g. fetched from the clinic): no restart.
+
+        Language, speech, volume, quiet hours, whose values are read aloud, the outage
+        time, the button's patient and care team, and the reminder times change at
+        once. Reminders already given for a time are remembered, so changing the
+        settings never repeats one. The LED and button pins are hardware: they change
+        with a restart only.
+        """
+        options = config.options()
+        if config.print_speech and not config.speech:
+            options = replace(options, speech=True)
+        self.feedback.options = options
+        self.feedback.read_values_for = frozenset(config.read_values_for)
+        self.feedback.outage.warn_after = config.outage_warning_after
+        self.button_patient = (
+            PatientLink(logical_id=config.button_patient) if config.button_patient else None
+        )
+        self.care_team = config.care_team
+        self.hold_time = config.button_hold_time
+        self.plans = [r.plan() for r in reminders]
 
     # --- from the service ---------------------------------------------------------------
 
@@ -258,33 +280,19 @@ def build_patient_side(
     light = None
     if config.led_pin is not None:
         light = StatusLight(config.led_pin, pin_factory=pin_factory)
-    speaker = None
-    if config.speech or config.print_speech:
-        printer = output if output is not None else (print if config.print_speech else None)
-        speaker = Speaker(output=printer, play=config.speech)
-    options = config.options()
-    if config.print_speech and not config.speech:
-        options = replace(options, speech=True)  # printed, not played
-    feedback = Feedback(
-        options,
-        zone=settings.zone,
-        light=light,
-        speaker=speaker,
-        read_values_for=frozenset(config.read_values_for),
-        warn_after=config.outage_warning_after,
-    )
-    return PatientSide(
+    # A speaker always: speech may be switched on later from the clinic (`apply`); while
+    # it is off no sentence reaches it.
+    printer = output if output is not None else (print if config.print_speech else None)
+    speaker = Speaker(output=printer, play=config.speech or not config.print_speech)
+    feedback = Feedback(FeedbackOptions(), zone=settings.zone, light=light, speaker=speaker)
+    side = PatientSide(
         feedback,
         outbox=outbox,
         uploader=uploader,
         identity=settings.identity(),
         zone=settings.zone,
-        plans=[r.plan() for r in settings.reminders],
         button_pin=config.button_pin,
-        button_patient=(
-            PatientLink(logical_id=config.button_patient) if config.button_patient else None
-        ),
-        care_team=config.care_team,
-        hold_time=config.button_hold_time,
         pin_factory=pin_factory,
     )
+    side.apply(config, settings.reminders)
+    return side

@@ -236,3 +236,29 @@ def test_settings_build_the_configured_patient_side(tmp_path, monkeypatch, facto
     assert uploader.on_sent is not None
     side.feedback.light.close()
     outbox.close()
+
+
+def test_new_settings_apply_while_running_without_repeating_a_reminder(tmp_path, monkeypatch):
+    from gateway.settings import FeedbackConfig, ReminderConfig
+
+    monkeypatch.delenv("HOMEVITALS_GATEWAY_CONFIG", raising=False)
+    clock = [datetime(2026, 11, 30, 7, 0, tzinfo=TOKYO)]
+    outbox = Outbox(tmp_path / "gateway.db")
+    uploader = Uploader("http://clinic.invalid/fhir", "t", outbox)
+    morning = ReminderConfig(patient="tanaka", kind="blood-pressure", times=["07:00"])
+    settings = GatewaySettings(reminders=[morning])
+    printed: list[str] = []
+    side = build_patient_side(settings, outbox, uploader, output=printed.append)
+    side.now = lambda: clock[0]
+    side.look()  # speech off: the reminder only blinks
+    assert [s for s, _ in side.feedback.history] == [Situation.REMINDER]
+    assert side.feedback.history[0][1].text is None
+    side.apply(
+        FeedbackConfig(language="en", speech=True, volume=50, care_team="team-b"),
+        [morning, ReminderConfig(patient="tanaka", kind="weight-scale", times=["07:00"])],
+    )
+    side.look()  # the blood-pressure reminder is not given again; the new one is, in English
+    assert side.feedback.history[-1][1].text == "It is time to measure your weight."
+    assert len(side.feedback.history) == 2
+    assert side.care_team == "team-b" and side.feedback.options.volume == 50
+    outbox.close()
