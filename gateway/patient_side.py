@@ -138,8 +138,8 @@ class PatientSide:
         Language, speech, volume, quiet hours, whose values are read aloud, the outage
         time, the button's patient and care team, and the reminder times change at
         once. Reminders already given for a time are remembered, so changing the
-        settings never repeats one. The LED and button pins are hardware: they change
-        with a restart only.
+        settings never repeats one. The LED and button pins, and the button's hold
+        time, belong to the button made at start: they change with a restart only.
         """
         options = config.options()
         if config.print_speech and not config.speech:
@@ -151,7 +151,6 @@ class PatientSide:
             PatientLink(logical_id=config.button_patient) if config.button_patient else None
         )
         self.care_team = config.care_team
-        self.hold_time = config.button_hold_time
         self.plans = [r.plan() for r in reminders]
 
     # --- from the service ---------------------------------------------------------------
@@ -292,6 +291,7 @@ def build_patient_side(
         identity=settings.identity(),
         zone=settings.zone,
         button_pin=config.button_pin,
+        hold_time=config.button_hold_time,
         pin_factory=pin_factory,
     )
     side.apply(config, settings.reminders)
