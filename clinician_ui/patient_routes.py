@@ -47,6 +47,7 @@ from .charts import (
 )
 from .i18n import LANGUAGES
 from .rendering import Pages
+from .review_routes import review_block
 
 __all__ = ["display_name", "readings_between", "router"]
 
@@ -290,6 +291,18 @@ async def patient_page(
             message=message,
             account=account,
         )
+    zone = zone_named(view.zone_name) or request.app.state.store.zone
+    first = view.last - timedelta(days=int(view.data["period"]) - 1)
+    review = await run_in_threadpool(
+        review_block,
+        request.app.state.service,
+        access,
+        patient_id,
+        zone,
+        first,
+        view.last,
+        language,
+    )
     translate = pages.catalogs.gettext(language)
     flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
     browser = {
@@ -311,6 +324,7 @@ async def patient_page(
         browser=browser,
         truncated=view.truncated,
         flag_names=FLAG_NAMES,
+        review=review,
         account=account,
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},

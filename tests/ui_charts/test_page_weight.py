@@ -16,12 +16,14 @@ import pytest
 from clinician_ui.charts import FLAG_NAMES, STATS_CODES, chart_data, for_browser
 from clinician_ui.patient_routes import _labels
 from clinician_ui.rendering import Pages
+from clinician_ui.review_routes import ReviewBlock
 from fhir_api.storage.series.base import DayStatistics
 
 STATIC = Path(__file__).parents[2] / "clinician_ui" / "static"
 LOADED = [
     "style.css",
     "patient.css",
+    "review.css",
     "charts.js",
     "vendor/uplot/uPlot.iife.min.js",
     "vendor/uplot/uPlot.min.css",
@@ -64,6 +66,18 @@ def test_a_full_year_stays_under_300_kb(language: str) -> None:
         },
         truncated=False,
         flag_names=FLAG_NAMES,
+        # The fullest review block: a reviewer, a period, the longest note, the form.
+        review=ReviewBlock(
+            reviewed=True,
+            when="2026年11月30日(月) 14:05",
+            reviewer="医師 " + "名" * 60,
+            period="2025年12月1日(月) \N{EN DASH} 2026年11月30日(月)",
+            note="メ" * 500,
+            may_review=True,
+            first="2025-12-01",
+            last="2026-11-30",
+            shown="2025年12月1日(月) \N{EN DASH} 2026年11月30日(月)",
+        ),
     )
     assert html.count('<tr><th scope="row">') == 4 * 365 + 4  # and the 7-day summary's rows
     total = len(html.encode()) + sum((STATIC / name).stat().st_size for name in LOADED)
