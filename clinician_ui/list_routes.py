@@ -263,6 +263,9 @@ async def patient_list(
         today=long_date(today, language),
         age=lambda value: age_text(value.age, gettext),
         when=lambda ms, row_zone: moment(ms, row_zone, language),
+        day_of=lambda ms, row_zone: long_date(
+            datetime.fromtimestamp(ms / 1000, row_zone).date(), language
+        ),
         adherence_days=summary.ADHERENCE_DAYS,
         stale_days=STALE_DAYS,
         headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],
