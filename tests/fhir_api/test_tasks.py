@@ -5,7 +5,7 @@ Patient, `owner` the reviewing Practitioner and `executionPeriod` the period rev
 so any FHIR client sees who reviewed what and when. Staff create reviews only for the
 patients in their reach and only in their own name; a review is a record (no update,
 no delete for staff). The world (two homes, their care teams and tokens) is the
-access matrix's (`test_access.build_world`).
+access matrix's (`test_access.build_world`), with a review of each home's patient.
 """
 
 from __future__ import annotations
@@ -59,16 +59,8 @@ def world(
         tmp = tmp_path_factory.mktemp(f"tasks-{request.param}")
         settings = settings_for(request.param, stack, tmp)
         base, store = stack.enter_context(serve(settings))
-        world = build_world(base, store.engine)
-        ids = world.ids
-        with world.client("system") as system:
-            for home, who in (("A", "doctor"), ("B", "doctor-b")):
-                response = system.post(
-                    "/Task", json=review(ids[f"patient-{home}"], ids[f"pr-{who}"])
-                )
-                assert response.status_code == 201, response.text
-                ids[f"task-{home}"] = response.json()["id"]
-        yield world
+        # Its reviews: task-A of patient A by A's doctor, task-B of B by B's.
+        yield build_world(base, store.engine)
 
 
 def issue(response: httpx.Response) -> dict[str, Any]:
