@@ -201,3 +201,11 @@ def test_a_reviewed_patient_is_not_deleted_under_its_reviews(world: World) -> No
         response = system.delete(f"/Patient/{world.ids['patient-B']}")
         assert response.status_code == 409
         assert f"Task/{world.ids['task-B']}" in issue(response)["diagnostics"]
+
+
+def test_the_openapi_document_has_the_task_paths(world: World) -> None:
+    document = httpx.get(world.base.removesuffix("/fhir") + "/openapi.json").json()
+    for path in ("/fhir/Task", "/fhir/Task/{id}"):
+        assert path in document["paths"]
+    names = {p["name"] for p in document["paths"]["/fhir/Task"]["get"]["parameters"]}
+    assert {"patient", "owner", "code", "status", "period", "authored-on"} <= names
