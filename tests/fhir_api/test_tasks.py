@@ -167,6 +167,19 @@ def test_nobody_signs_a_review_for_another_practitioner(world: World) -> None:
         response = doctor.post("/Task", json=review(ids["patient-A"], ids["pr-nurse"]))
         assert response.status_code == 403
         assert issue(response)["expression"] == ["Task.owner"]
+        # Nor inside a transaction: the whole Bundle is refused.
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": review(ids["patient-A"], who),
+                    "request": {"method": "POST", "url": "Task"},
+                }
+                for who in (ids["pr-doctor"], ids["pr-nurse"])
+            ],
+        }
+        assert doctor.post("/", json=bundle).status_code == 403
         assert found(doctor, f"/Task?owner=Practitioner/{ids['pr-nurse']}") == set()
 
 
