@@ -210,6 +210,11 @@ def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
     `patients` must be within the caller's reach already (FhirService narrows it): a
     Task names a Patient only as its `for` (owner and requester are Practitioners), so
     the reach clause would drop none of these rows.
+
+    The listed patients' `subject` rows drive it, each review's code, status and date
+    found by its id: left to itself, SQLite looked each one up among every review's code
+    row (`|| ''` keeps it off that index), quadratic in the reviews (1.9 s for 200
+    patients with 10 reviews each).
     """
     if not patients:
         return []
@@ -223,9 +228,9 @@ def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
             and_(
                 code.c.resource_type == "Task",
                 code.c.resource_id == subject.c.resource_id,
-                code.c.param == "code",
+                code.c.param.concat("") == "code",
                 code.c.system == HOMEVITALS_TASK,
-                code.c.code == VITALS_REVIEW,
+                code.c.code.concat("") == VITALS_REVIEW,
             ),
         )
         .join(
@@ -233,8 +238,8 @@ def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
             and_(
                 status.c.resource_type == "Task",
                 status.c.resource_id == subject.c.resource_id,
-                status.c.param == "status",
-                status.c.code == "completed",
+                status.c.param.concat("") == "status",
+                status.c.code.concat("") == "completed",
             ),
         )
         .join(
