@@ -25,8 +25,8 @@ from .login_routes import router
 from .patient_routes import router as patient_router
 from .print_routes import router as print_router
 from .rendering import Pages
-from .settings_routes import router as settings_router
 from .review_routes import router as review_router
+from .settings_routes import router as settings_router
 from .unassigned_routes import router as unassigned_router
 
 __all__ = ["install"]

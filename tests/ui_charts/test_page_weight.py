@@ -18,8 +18,8 @@ from clinician_ui.list_routes import FLAG_TEXTS, GLYPHS
 from clinician_ui.patient_facts import SEXES, Facts
 from clinician_ui.patient_routes import _labels
 from clinician_ui.rendering import Pages
-from clinician_ui.summary import Age, Gateway, GatewayState, PatientRow, Value
 from clinician_ui.review_routes import ReviewBlock
+from clinician_ui.summary import Age, Gateway, GatewayState, PatientRow, Value
 from fhir_api.storage.series.base import DayStatistics
 
 STATIC = Path(__file__).parents[2] / "clinician_ui" / "static"
