@@ -25,6 +25,8 @@ from .login_routes import router
 from .patient_routes import router as patient_router
 from .print_routes import router as print_router
 from .rendering import Pages
+from .review_routes import router as review_router
+from .settings_routes import router as settings_router
 from .unassigned_routes import router as unassigned_router
 
 __all__ = ["install"]
@@ -52,9 +54,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(router)
     app.include_router(list_router)
     app.include_router(print_router)
+    app.include_router(settings_router)
     app.include_router(patient_router)
     app.include_router(gateway_router)
     app.include_router(unassigned_router)
+    app.include_router(review_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)

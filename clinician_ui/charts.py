@@ -15,6 +15,13 @@ Conventions (issue 12):
 - A day without readings is a null: a gap on the chart, never interpolated.
 - Up to 7 days the charts show each reading; from 30 days on, daily min-max bars with
   the mean from `$stats` (the server's aggregate, never every raw reading).
+- A night belongs to the evening it began on (a bed sensor's epoch at 03:00 on the 30th
+  is the night of the 29th), as `$stats` files the night's summary under its start.
+  Heart and breathing rates in bed come per epoch (hundreds a night): the page shows
+  each night's min-max and mean for the last 7 nights, the epochs it reads anyway for
+  the week; `$stats` cannot yet tell a sleeping heart rate from a daytime pulse.
+- Time in bed is the night's `effectivePeriod` (first epoch's start to the last one's
+  end, the gateway's `sleep_nights`), time asleep its value: one summary per night.
 """
 
 from __future__ import annotations
@@ -38,16 +45,19 @@ __all__ = [
     "DIASTOLIC",
     "PERIODS",
     "PULSE",
+    "RESPIRATION",
     "SLEEP_CODES",
     "SPO2_CODES",
     "STATS_CODES",
     "SYSTOLIC",
+    "Night",
     "Occasion",
     "Reading",
     "Summary",
     "chart_data",
     "for_browser",
     "format_day",
+    "night_of",
     "occasion_of",
     "period_days",
     "reading_flags",
@@ -62,6 +72,7 @@ BP_PANEL = "85354-9"
 SYSTOLIC = "8480-6"
 DIASTOLIC = "8462-4"
 PULSE = "8867-4"
+RESPIRATION = "9279-1"
 SPO2_CODES = ("59408-5", "2708-6")
 SLEEP_ASLEEP, SLEEP_DEEP, SLEEP_LIGHT, SLEEP_REM = "93832-4", "93831-6", "93830-8", "93829-0"
 SLEEP_CODES = (SLEEP_ASLEEP, SLEEP_DEEP, SLEEP_LIGHT, SLEEP_REM)
@@ -95,7 +106,7 @@ FLAG_NAMES: dict[str, str] = {
     "early-indication": "Early estimate",
     "calibration-ongoing": "Calibrating",
     "above-home-line": "At or above the home line",
-    "urgent": "Urgent level (180/110)",
+    "urgent": "Urgent level",  # the patient's own (180/110 by default)
     "low": "Low",
     "high": "High",
 }
@@ -124,11 +135,30 @@ def occasion_of(local: datetime) -> tuple[Occasion, date]:
     return Occasion.OTHER, local.date()
 
 
+def night_of(local: datetime) -> date:
+    """The evening a moment in bed belongs to: before noon, the night began the day before."""
+    return (local - timedelta(hours=12)).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Night:
+    """One night's summary from the gateway: in bed from `start` to `end`, minutes asleep."""
+
+    start: datetime  # in the patient's zone
+    end: datetime
+
+    @property
+    def in_bed_minutes(self) -> float:
+        """Minutes from the first epoch's start to the last one's end."""
+        return max(0.0, (self.end - self.start).total_seconds() / 60)
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One Observation reduced to what a chart and its table show.
 
-    `kind` is "bp" (values: systolic, diastolic), "pulse" or "spo2" (values: one).
+    `kind` is "bp" (values: systolic, diastolic), "pulse" or "spo2" (values: one), and
+    for a bed sensor's epoch "sleep_hr" or "sleep_rr" (heart and breathing rate in bed).
     """
 
     kind: str
@@ -211,8 +241,8 @@ def reading_of(resource: Mapping[str, Any], zone: tzinfo) -> Reading | None:
 
     Left out, as `$stats` leaves them out: a status other than final, amended, corrected
     or preliminary (entered-in-error, cancelled...). Also left out: no time of day, no
-    value (dataAbsentReason), heart rates over a sleep epoch (a night of epochs would
-    bury the daytime pulse).
+    value (dataAbsentReason). A heart rate over a sleep epoch is "sleep_hr", not a pulse
+    (a night of epochs would bury the daytime pulse), a breathing rate "sleep_rr".
     """
     if resource.get("status") not in _CHARTED_STATUSES:
         return None
@@ -231,9 +261,13 @@ def reading_of(resource: Mapping[str, Any], zone: tzinfo) -> Reading | None:
         if systolic is None or diastolic is None:
             return None
         return Reading("bp", at, (systolic, diastolic), flags)
-    if PULSE in codes and not _over_a_period(resource):
+    if PULSE in codes:
         value = _quantity(resource, PULSE)
-        return None if value is None else Reading("pulse", at, (value,), flags)
+        kind = "sleep_hr" if _over_a_period(resource) else "pulse"
+        return None if value is None else Reading(kind, at, (value,), flags)
+    if RESPIRATION in codes and _over_a_period(resource):
+        value = _quantity(resource, RESPIRATION)
+        return None if value is None else Reading("sleep_rr", at, (value,), flags)
     for code in SPO2_CODES:
         if code in codes:
             value = _quantity(resource, code)
@@ -405,11 +439,13 @@ def _readings_panel(
     chosen = sorted((r for r in readings if r.kind == kind), key=lambda r: r.at)
     rows = []
     for reading in chosen:
-        occasion, _ = occasion_of(reading.at)
+        occasion, day = occasion_of(reading.at)
         rows.append(
             {
-                "day": format_day(reading.at.date(), language),
+                # Under the day it counts for (01:30 is the evening before), at its own time.
+                "day": format_day(day, language),
                 "time": reading.at.strftime("%H:%M"),
+                "next_day": day != reading.at.date(),
                 "occasion": occasion.value,
                 "values": [_r(v) for v in reading.values],
                 "flags": reading_flags(reading, limits),
@@ -433,6 +469,52 @@ def _readings_panel(
     return panel
 
 
+def _night_day(at: datetime, nights: Sequence[Night]) -> date:
+    """The day a moment in bed is filed under: its night's start date, as `$stats` files
+    the night's summary; without a summary (a night still going on), `night_of`."""
+    for night in nights:
+        if night.start <= at <= night.end:
+            return night.start.date()
+    return night_of(at)
+
+
+def _sleep_vitals_panel(
+    rates: Sequence[Reading],
+    nights: Sequence[Night],
+    days: Sequence[date],
+    noon: list[int],
+    language: str,
+) -> dict[str, Any]:
+    """Each of the last 7 nights' heart and breathing rate in bed: min, max, mean, epochs.
+
+    Only the last 7 days of the period: the epochs are read for those nights only (a
+    year of them would be every raw reading), and the page sends no year of nulls.
+    """
+    days, noon = days[-SUMMARY_DAYS:], noon[-SUMMARY_DAYS:]
+    values: dict[tuple[str, date], list[float]] = {}
+    for reading in rates:
+        if reading.kind in ("sleep_hr", "sleep_rr"):
+            key = (reading.kind, _night_day(reading.at, nights))
+            values.setdefault(key, []).append(reading.values[0])
+    series: dict[str, list[Any]] = {}
+    for kind, prefix in (("sleep_hr", "hr_"), ("sleep_rr", "rr_")):
+        found = [values.get((kind, day), []) for day in days]
+        series[f"{prefix}min"] = [_r(min(v)) if v else None for v in found]
+        series[f"{prefix}max"] = [_r(max(v)) if v else None for v in found]
+        series[f"{prefix}mean"] = [_mean(v) for v in found]
+        series[f"{prefix}count"] = [len(v) for v in found]
+    return {"x": noon, "labels": [format_day(day, language) for day in days], "series": series}
+
+
+def _in_bed(nights: Sequence[Night], days: Sequence[date]) -> list[float | None]:
+    """Minutes in bed per day (the nights that began on it, as `$stats` files time asleep)."""
+    minutes: dict[date, float] = {}
+    for night in nights:
+        day = night.start.date()
+        minutes[day] = minutes.get(day, 0.0) + night.in_bed_minutes
+    return [_r(minutes[day]) if day in minutes else None for day in days]
+
+
 def _alt(panel: Mapping[str, Any], kind: str, detail: str) -> dict[str, Any]:
     """The figures of a chart's text alternative: points drawn, lowest, highest, flagged.
 
@@ -442,6 +524,16 @@ def _alt(panel: Mapping[str, Any], kind: str, detail: str) -> dict[str, Any]:
     series = panel["series"]
     if kind == "sleep":
         low_values = high_values = [v for v in series["asleep"] if v is not None]
+    elif kind == "sleep_vitals":
+        low_values = [v for k in ("rr_min", "hr_min") for v in series[k] if v is not None]
+        high_values = [v for k in ("hr_max", "rr_max") for v in series[k] if v is not None]
+        nights = [a or b for a, b in zip(series["hr_count"], series["rr_count"], strict=True)]
+        return {
+            "points": sum(1 for n in nights if n),
+            "low": min(low_values, default=None),
+            "high": max(high_values, default=None),
+            "flagged": 0,
+        }
     elif detail == "readings" and kind == "bp":
         low_values = [
             v for k, vs in series.items() if k.endswith("_dia") for v in vs if v is not None
@@ -473,12 +565,16 @@ def chart_data(
     readings: Sequence[Reading],
     language: str,
     thresholds: Mapping[str, float] | None = None,
+    nights: Sequence[Night] = (),
+    rates: Sequence[Reading] = (),
 ) -> dict[str, Any]:
     """Everything the page's charts and tables show, as JSON-ready data.
 
     `stats` are the `$stats` days of the period; `readings` those of the last 7 days
-    (the summary, and the charts when the period is 7 days). Every daily list has one
-    entry per day of the period, oldest first; a missing day is null (count 0).
+    (the summary, and the charts when the period is 7 days); `nights` the sleep
+    summaries of the period (time in bed); `rates` the bed sensor's epochs of the last
+    7 nights. Every daily list has one entry per day of the period (the rates in bed:
+    of its last 7), oldest first; a missing day is null (count 0).
     """
     if period not in PERIODS:
         raise ValueError(f"period {period} is not one of {PERIODS}")
@@ -519,20 +615,26 @@ def chart_data(
             ("rem", SLEEP_REM),
         )
     }
+    sleep["in_bed"] = _in_bed(nights, days)
     week = sleep["asleep"][-SUMMARY_DAYS:]
+    week_in_bed = sleep["in_bed"][-SUMMARY_DAYS:]
     data["sleep"] = {
         "x": noon,
         "series": sleep,
         "week_mean": _mean(v for v in week if v is not None),
         "week_nights": sum(v is not None for v in week),
+        "week_in_bed": _mean(v for v in week_in_bed if v is not None),
     }
-    for kind in ("bp", "pulse", "spo2", "sleep"):
+    data["sleep_vitals"] = _sleep_vitals_panel(rates, nights, days, noon, language)
+    for kind in ("bp", "pulse", "spo2", "sleep", "sleep_vitals"):
         data[kind]["alt"] = _alt(data[kind], kind, detail)
     measured = [
         daily.get((SYSTOLIC,), day) is not None or daily.get(SPO2_CODES, day) is not None
         for day in days
     ]
     data["adherence"] = {"measured": measured, "days": sum(measured), "of": len(days)}
+    # For charts.js's strip: one character a day ("1": readings), 365 bytes for a year.
+    data["adherence"]["strip"] = "".join("1" if m else "0" for m in measured)
     summary = summary_of(readings, last)
     data["summary"] = {
         "first": format_day(summary.first, language),
@@ -560,12 +662,13 @@ def for_browser(data: Mapping[str, Any], flag_texts: Mapping[str, str]) -> dict[
     slim: dict[str, Any] = {
         key: data[key] for key in ("period", "detail", "zone", "start", "end", "thresholds")
     }
+    slim["adherence"] = data["adherence"]["strip"]
     slim["days"] = data["days"]["x"]
-    for kind in ("bp", "pulse", "spo2", "sleep"):
+    for kind in ("bp", "pulse", "spo2", "sleep", "sleep_vitals"):
         panel = data[kind]
         series = {k: v for k, v in panel["series"].items() if not k.endswith("count")}
         slim[kind] = {"series": series}
-        if panel["x"] is not data["days"]["x"]:
+        if panel["x"] != data["days"]["x"]:
             slim[kind]["x"] = panel["x"]
         if "rows" in panel:
             slim[kind]["flags"] = [

@@ -14,7 +14,7 @@ from babel.dates import format_date
 
 from .summary import Age
 
-__all__ = ["age_text", "long_date", "moment"]
+__all__ = ["age_text", "duration_text", "long_date", "moment"]
 
 _PATTERNS = {"ja": "y年M月d日(E)", "en": "EEE d MMM y"}
 _AGES = {"min": "{n} min ago", "h": "{n} h ago", "d": "{n} d ago"}
@@ -36,3 +36,9 @@ def age_text(age: Age, gettext: Callable[[str], str]) -> str:
     if age.unit == "min" and age.amount < 1:
         return gettext("just now")
     return gettext(_AGES[age.unit]).format(n=age.amount)
+
+
+def duration_text(minutes: float, gettext: Callable[[str], str]) -> str:
+    """ "7 h 05 min" / "7時間05分": a night's sleep as people say it, not "7:05 h:mm"."""
+    whole = round(minutes)
+    return gettext("{hours} h {minutes} min").format(hours=whole // 60, minutes=f"{whole % 60:02d}")

@@ -24,7 +24,7 @@ from fhir_api.service import FhirService
 from . import summary
 from .access import SessionAccess
 from .formatting import age_text, moment
-from .gateways import GatewayRow, gateway_rows
+from .gateways import KIND_NAMES, GatewayRow, gateway_rows
 from .list_routes import page_clock, search_all
 from .rendering import Pages
 
@@ -92,6 +92,7 @@ async def gateway_list(
         "ago": ago,
         "zone_name": getattr(zone, "key", str(zone)),
         "low_percent": int(summary.BATTERY_LOW_PERCENT),
+        "kind_names": KIND_NAMES,
         "nav": "gateways",
     }
     return pages.render(request, "gateways.html", **context)

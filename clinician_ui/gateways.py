@@ -26,10 +26,22 @@ from .summary import (
     status_properties,
 )
 
-__all__ = ["GatewayRow", "Sensor", "gateway_rows", "is_gateway", "sensor_types"]
+__all__ = ["KIND_NAMES", "GatewayRow", "Sensor", "gateway_rows", "is_gateway", "sensor_types"]
 
 MDC = "urn:iso:std:iso:11073:10101"
 PHG_TYPE = "531981"  # MDC_MOC_VMS_MDS_AHD: a personal health gateway
+# The heartbeat's sensor kinds (gateway.mapping.devices.DeviceKind) and the page's words
+# for them (msgids): a nurse without the sensor's Device in reach still reads "cuff".
+DEVICE_KIND_SYSTEM = "http://homevitals.org/fhir/CodeSystem/device-kind"
+KIND_NAMES = {
+    "blood-pressure": "Blood pressure cuff",
+    "pulse-oximeter": "Pulse oximeter",
+    "thermometer": "Thermometer",
+    "weight-scale": "Weight scale",
+    "glucose-meter": "Glucose meter",
+    "heart-rate": "Heart rate monitor",
+    "sleep": "Bed sleep sensor",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +52,7 @@ class Sensor:
     kind: str | None  # the sensor Device's type text, when that Device is in reach
     contact_ms: int | None  # its last contact with the gateway (None: never)
     battery: float | None  # percent
+    reported_kind: str | None = None  # a KIND_NAMES key, as the gateway's heartbeat says
 
     @property
     def battery_low(self) -> bool:
@@ -97,18 +110,29 @@ def _instant_ms(text: str) -> int | None:
 def _sensors(device: Mapping[str, Any], kinds: Mapping[str, str]) -> tuple[Sensor, ...]:
     status = status_properties(device)
     contact: dict[str, int | None] = {}
+    reported: dict[str, str] = {}
     for prop in status.get("device-last-contact", ()):
         text = ((prop.get("valueCode") or [{}])[0] or {}).get("text")
         if isinstance(text, str) and " " in text:
             address, when = text.rsplit(" ", 1)
             contact[address] = None if when == "never" else _instant_ms(when)
+            for concept in (prop.get("valueCode") or [])[1:]:
+                for system, code in codings(concept):
+                    if system == DEVICE_KIND_SYSTEM and code in KIND_NAMES:
+                        reported[address] = code
     battery: dict[str, float | None] = {}
     for prop in status.get("device-battery", ()):
         named = ((prop.get("valueCode") or [{}])[0] or {}).get("text")
         if isinstance(named, str):
             battery[named] = first_quantity(prop)
     return tuple(
-        Sensor(address, kinds.get(_key(address)), contact.get(address), battery.get(address))
+        Sensor(
+            address,
+            kinds.get(_key(address)),
+            contact.get(address),
+            battery.get(address),
+            reported.get(address),
+        )
         for address in sorted(contact.keys() | battery.keys())
     )
 

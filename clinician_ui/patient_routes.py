@@ -29,6 +29,7 @@ from fhir_api.service import FhirService
 from fhir_api.storage.resources import Stored
 from fhir_api.storage.series.base import DayStatistics
 
+from . import summary
 from .access import SessionAccess
 from .charts import (
     BP_PANEL,
@@ -36,19 +37,27 @@ from .charts import (
     LOINC,
     PERIODS,
     PULSE,
+    RESPIRATION,
+    SLEEP_ASLEEP,
     SPO2_CODES,
     STATS_CODES,
     SUMMARY_DAYS,
+    Night,
     Reading,
     chart_data,
     for_browser,
     format_day,
     reading_of,
 )
+from .formatting import age_text, duration_text
 from .i18n import LANGUAGES
+from .list_routes import FLAG_TEXTS, GLYPHS, page_clock
+from .patient_facts import SEXES, Facts, facts_of
 from .rendering import Pages
+from .review_routes import review_block
+from .thresholds import limits_of
 
-__all__ = ["display_name", "readings_between", "router"]
+__all__ = ["display_name", "nights_between", "rates_in_bed", "readings_between", "router"]
 
 router = APIRouter(include_in_schema=False)
 DEFAULT_PERIOD = 30
@@ -60,13 +69,15 @@ _FIRST_END, _LAST_END = date(1901, 1, 1), date(2199, 12, 30)
 
 @dataclass(frozen=True, slots=True)
 class _View:
-    """What the page shows: the patient's name and zone, and the chart data."""
+    """What the page shows: the patient's name, facts, newest values and zone, the chart data."""
 
     name: str
     zone_name: str
     last: date
     data: dict[str, Any]
     truncated: bool
+    facts: Facts
+    latest: summary.PatientRow
 
 
 def _period(text: str | None) -> int:
@@ -141,6 +152,83 @@ def readings_between(
     return found, True
 
 
+def rates_in_bed(
+    service: FhirService, access: Access, patient_id: str, zone: tzinfo, last: date
+) -> list[Reading]:
+    """The bed sensor's heart and breathing rates per epoch over the 7 nights that began
+    on the last 7 days (noon to noon), for the nightly figures."""
+    first = datetime.combine(last - timedelta(days=SUMMARY_DAYS - 1), datetime.min.time())
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time())
+    params = [
+        ("patient", patient_id),
+        ("code", f"{LOINC}|{PULSE},{LOINC}|{RESPIRATION}"),
+        ("date", f"ge{first.replace(hour=12, tzinfo=zone).isoformat()}"),
+        ("date", f"lt{end.replace(hour=12, tzinfo=zone).isoformat()}"),
+        ("_sort", "date"),
+        ("_count", str(_PAGE)),
+    ]
+    found: list[Reading] = []
+    for _ in range(_MAX_PAGES):
+        result, _query = service.search("Observation", params, access=access)
+        found += [
+            r
+            for m in result.matches
+            if (r := reading_of(m.content, zone)) and r.kind in ("sleep_hr", "sleep_rr")
+        ]
+        if result.next is None:
+            break
+        params = [*params[:-1], ("_count", str(_PAGE)), ("_cursor", result.next.token())]
+    return found
+
+
+def _night(resource: dict[str, Any], zone: tzinfo) -> Night | None:
+    period = resource.get("effectivePeriod")
+    if resource.get("status") not in ("final", "amended", "corrected", "preliminary"):
+        return None
+    if not isinstance(period, dict):
+        return None
+    try:
+        start, end = (
+            datetime.fromisoformat(str(period.get(k)).replace("Z", "+00:00"))
+            for k in ("start", "end")
+        )
+    except ValueError:
+        return None
+    if start.tzinfo is None or end.tzinfo is None or end < start:
+        return None  # no instant to place, or a night that ends before it began
+    return Night(start.astimezone(zone), end.astimezone(zone))
+
+
+def nights_between(
+    service: FhirService,
+    access: Access,
+    patient_id: str,
+    zone: tzinfo,
+    first: datetime,
+    end: datetime,
+) -> list[Night]:
+    """The gateway's night summaries (time in bed) that began from `first` to `end`.
+
+    One Observation per night: a year is 365, not the night's epochs.
+    """
+    params = [
+        ("patient", patient_id),
+        ("code", f"{LOINC}|{SLEEP_ASLEEP}"),
+        ("date", f"ge{first.isoformat()}"),
+        ("date", f"lt{end.isoformat()}"),
+        ("_sort", "date"),
+        ("_count", str(_PAGE)),
+    ]
+    found: list[Night] = []
+    for _ in range(_MAX_PAGES):
+        result, _query = service.search("Observation", params, access=access)
+        found += [n for m in result.matches if (n := _night(m.content, zone))]
+        if result.next is None:
+            break
+        params = [*params[:-1], ("_count", str(_PAGE)), ("_cursor", result.next.token())]
+    return found
+
+
 def patient_period(
     service: FhirService, access: Access, patient_id: str, end_text: str | None, days: int
 ) -> tuple[Stored, str, tzinfo, date, date, list[DayStatistics]]:
@@ -171,11 +259,26 @@ def _view(
     period_text: str | None,
     end_text: str | None,
     language: str,
+    now_ms: int | None = None,
 ) -> _View:
-    """Everything the page needs, through the service with the session's Access."""
+    """Everything the page needs, through the service with the session's Access.
+
+    `now_ms` is the page's clock (the header's ages); None: the system clock.
+    """
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
     period = _period(period_text)
-    patient, zone_name, zone, _first, last, stats = patient_period(
+    patient, zone_name, zone, first, last, stats = patient_period(
         service, access, patient_id, end_text, period
+    )
+    day_after = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    nights = nights_between(
+        service,
+        access,
+        patient_id,
+        zone,
+        datetime.combine(first, datetime.min.time(), tzinfo=zone),
+        day_after,
     )
     week_start = datetime.combine(last - timedelta(days=SUMMARY_DAYS - 1), datetime.min.time())
     # From 02:00 of the day after: an evening reading up to 01:59 counts for the last day.
@@ -189,6 +292,7 @@ def _view(
             hour=2, tzinfo=zone
         ),
     )
+    limits = limits_of(patient.content)
     data = chart_data(
         period=period,
         last=last,
@@ -197,8 +301,26 @@ def _view(
         stats=stats,
         readings=readings,
         language=language,
+        thresholds=limits.numbers(),
+        nights=nights,
+        rates=rates_in_bed(service, access, patient_id, zone, last),
     )
-    return _View(display_name(patient.content), zone_name, last, data, truncated)
+    newest = [
+        s.content
+        for s in service.newest_readings([patient_id], summary.CODES, access=access)
+        if (s.content.get("subject") or {}).get("reference") == f"Patient/{patient_id}"
+    ]
+    latest = summary.patient_row(patient.content, newest, (), {}, zone, now_ms, limits)
+    today = datetime.fromtimestamp(now_ms / 1000, zone).date()
+    return _View(
+        display_name(patient.content),
+        zone_name,
+        last,
+        data,
+        truncated,
+        facts_of(patient.content, today),
+        latest,
+    )
 
 
 def _pages(request: Request) -> Pages:
@@ -221,6 +343,9 @@ def _labels(pages: Pages, language: str) -> dict[str, str]:
         "minimum": "Min",
         "range": "Daily range",
         "asleep": "Time asleep",
+        "in_bed": "Time in bed",
+        "heart_rate": "Heart rate",
+        "respiration": "Respiration",
         "deep": "Deep sleep",
         "light": "Light sleep",
         "rem": "REM sleep",
@@ -253,8 +378,9 @@ async def chart_json(
 ) -> Response:
     """The chart data of the page, as JSON (FHIR errors as OperationOutcome)."""
     language, _ = _pages(request).language(request)
+    now_ms = int(page_clock(request)() * 1000)
     view = await run_in_threadpool(
-        _view, request.app.state.service, access, patient_id, period, end, language
+        _view, request.app.state.service, access, patient_id, period, end, language, now_ms
     )
     body = orjson.dumps({**view.data, "truncated": view.truncated})
     response = Response(body, media_type="application/json")
@@ -275,9 +401,10 @@ async def patient_page(
     pages = _pages(request)
     language, _ = pages.language(request)
     csrf_for = session_id_from(request) or ""
+    now_ms = int(page_clock(request)() * 1000)
     try:
         view = await run_in_threadpool(
-            _view, request.app.state.service, access, patient_id, period, end, language
+            _view, request.app.state.service, access, patient_id, period, end, language, now_ms
         )
     except FhirError as error:
         request.state.audit_detail = str(error)[:500]
@@ -290,6 +417,18 @@ async def patient_page(
             message=message,
             account=account,
         )
+    zone = zone_named(view.zone_name) or request.app.state.store.zone
+    first = view.last - timedelta(days=int(view.data["period"]) - 1)
+    review = await run_in_threadpool(
+        review_block,
+        request.app.state.service,
+        access,
+        patient_id,
+        zone,
+        first,
+        view.last,
+        language,
+    )
     translate = pages.catalogs.gettext(language)
     flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
     browser = {
@@ -303,6 +442,14 @@ async def patient_page(
         csrf_for=csrf_for,
         patient_id=patient_id,
         name=view.name,
+        facts=view.facts,
+        birth_day=format_day(view.facts.birth, language) if view.facts.birth else None,
+        sexes=SEXES,
+        latest=view.latest,
+        glyphs=GLYPHS,
+        flag_texts={level: translate(text) for level, text in FLAG_TEXTS.items()},
+        ago=lambda value: age_text(value.age, translate),
+        asleep=lambda minutes: duration_text(minutes, translate),
         zone=view.zone_name,
         last_day=format_day(view.last, language),
         end=end,
@@ -311,6 +458,7 @@ async def patient_page(
         browser=browser,
         truncated=view.truncated,
         flag_names=FLAG_NAMES,
+        review=review,
         account=account,
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},

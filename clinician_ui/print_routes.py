@@ -20,12 +20,16 @@ from fhir_api.errors import FhirError
 from fhir_api.service import FhirService
 
 from .access import SessionAccess
-from .charts import FLAG_NAMES, format_day
+from .charts import FLAG_NAMES, format_day, occasion_of
+from .formatting import duration_text
 from .i18n import LANGUAGES
+from .list_routes import page_clock
+from .patient_facts import SEXES, Facts, facts_of
 from .patient_routes import patient_period, readings_between
 from .print_summary import PRINT_DAYS, PrintSummary, print_summary
 from .rendering import Pages
 from .summary import display_names
+from .thresholds import limits_of
 
 __all__ = ["router"]
 
@@ -34,9 +38,10 @@ MAX_FLAGGED_ROWS = 12  # more would not fit one A4 sheet; the rest are counted
 
 
 def _summary(
-    service: FhirService, access: Access, patient_id: str, end_text: str | None
-) -> tuple[str, str | None, str, PrintSummary, bool]:
-    """Name, kana, zone, the summary, and whether readings were left unread."""
+    service: FhirService, access: Access, patient_id: str, end_text: str | None, now_ms: int
+) -> tuple[str, str | None, Facts, str, PrintSummary, bool]:
+    """Name, kana, facts (age on the patient's today), zone, the summary, and whether
+    readings were left unread."""
     patient, zone_name, zone, first, last, stats = patient_period(
         service, access, patient_id, end_text, PRINT_DAYS
     )
@@ -51,8 +56,11 @@ def _summary(
         datetime.combine(last + timedelta(days=1), midnight).replace(hour=2, tzinfo=zone),
     )
     name, kana = display_names(patient.content)
-    summary = print_summary(last=last, stats=stats, readings=readings)
-    return name, kana, zone_name, summary, truncated
+    summary = print_summary(
+        last=last, stats=stats, readings=readings, thresholds=limits_of(patient.content).numbers()
+    )
+    facts = facts_of(patient.content, datetime.fromtimestamp(now_ms / 1000, zone).date())
+    return name, kana, facts, zone_name, summary, truncated
 
 
 def _number(value: float) -> int | float:
@@ -72,10 +80,12 @@ async def summary_page(
     """The 30 days ending today (or `end=YYYY-MM-DD`) on one printable page."""
     pages: Pages = request.app.state.pages
     language, _ = pages.language(request)
+    gettext = pages.catalogs.gettext(language)
     csrf_for = session_id_from(request) or ""
+    now_ms = int(page_clock(request)() * 1000)
     try:
-        name, kana, zone, summary, truncated = await run_in_threadpool(
-            _summary, request.app.state.service, access, patient_id, end
+        name, kana, facts, zone, summary, truncated = await run_in_threadpool(
+            _summary, request.app.state.service, access, patient_id, end, now_ms
         )
     except FhirError as error:
         request.state.audit_detail = str(error)[:500]
@@ -90,8 +100,10 @@ async def summary_page(
         )
     flagged: list[dict[str, Any]] = [
         {
-            "day": format_day(f.reading.at.date(), language),
+            # Under the day it counts for, as on the patient page (01:30: the evening before).
+            "day": format_day(occasion_of(f.reading.at)[1], language),
             "time": f.reading.at.strftime("%H:%M"),
+            "next_day": occasion_of(f.reading.at)[1] != f.reading.at.date(),
             "kind": f.reading.kind,
             "values": [_number(v) for v in f.reading.values],
             "flags": f.flags,
@@ -108,6 +120,10 @@ async def summary_page(
         patient_id=patient_id,
         name=name,
         kana=kana,
+        facts=facts,
+        birth_day=format_day(facts.birth, language) if facts.birth else None,
+        sexes=SEXES,
+        asleep=lambda minutes: duration_text(minutes, gettext),
         zone=zone,
         first_day=format_day(summary.first, language),
         last_day=format_day(summary.last, language),

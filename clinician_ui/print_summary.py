@@ -80,7 +80,8 @@ def print_summary(
     flagged: list[Flagged] = []
     for reading in sorted(readings, key=lambda r: r.at):
         flags = reading_flags(reading, limits)
-        if flags and _counts(reading, first, last):
+        # The bed sensor's epochs are not the spot readings this table lists.
+        if flags and reading.kind in ("bp", "pulse", "spo2") and _counts(reading, first, last):
             flagged.append(Flagged(reading, tuple(flags)))
     sleep_mean = round(math.fsum(nights.values()) / len(nights), 1) if nights else None
     return PrintSummary(

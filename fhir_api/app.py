@@ -30,6 +30,8 @@ from starlette.responses import Response
 import clinician_ui
 
 from .access.loader import AccessLoader
+from .alerts.seam import Evaluator
+from .alerts.worker import AlertWorker
 from .audit.http import AuditMiddleware
 from .audit.log import AuditLog
 from .audit.record import NullAudit
@@ -174,8 +176,14 @@ def build_store(settings: Settings) -> ResourceStore:
     return ResourceStore(engine, series, settings.zone)
 
 
-def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, store: ResourceStore | None = None, *, evaluator: Evaluator | None = None
+) -> FastAPI:
     """A HomeVitals FHIR server, with the staff pages (clinician_ui).
+
+    With an `evaluator` (the alert rules, issue 13) each stored Observation is queued for
+    evaluation in its own transaction, and this process runs an alert worker
+    (fhir_api/alerts/worker.py) from start to shutdown.
 
     Raises:
         InsecureSettings: outside development mode, a missing or placeholder session secret.
@@ -193,6 +201,16 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
         audit = NullAudit()
     flush_lock = asyncio.Lock()
     external_series = not store.series.in_resource_transaction
+    alert_worker = None
+    if evaluator is not None:
+        channels = {name: url.get_secret_value() for name, url in settings.notify_channels.items()}
+        alert_worker = AlertWorker(
+            store,
+            evaluator,
+            channels,
+            anonymous=settings.notify_anonymous_channels,
+            poll_interval=settings.alerts_poll_seconds,
+        )
 
     async def flush_now() -> None:
         if flush_lock.locked():
@@ -227,11 +245,15 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
                     await asyncio.sleep(5)
 
             task = asyncio.create_task(loop())
+        if alert_worker is not None:
+            alert_worker.start()
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
+            if alert_worker is not None:
+                await asyncio.to_thread(alert_worker.stop)
             await asyncio.to_thread(audit.close)  # every queued AuditEvent written first
             if checkpointer is not None:
                 await asyncio.to_thread(checkpointer.stop)
@@ -252,10 +274,12 @@ def create_app(settings: Settings, store: ResourceStore | None = None) -> FastAP
     app.state.access = AccessLoader(store.engine)
     app.state.audit = audit
     app.state.write_limiter = anyio.CapacityLimiter(WRITE_THREADS)
+    app.state.alert_worker = alert_worker
     app.state.service = InstrumentedService(
         store,
         default_page_size=settings.default_page_size,
         after_write=(lambda: _flush_quietly(store)) if external_series else None,
+        after_alert_work=alert_worker.wake if alert_worker is not None else None,
     )
     # The public conformance routes first: /fhir/metadata must not reach /fhir/{type}.
     app.include_router(conformance_router)

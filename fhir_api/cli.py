@@ -254,6 +254,7 @@ def _token_revoke(args: argparse.Namespace) -> int:
 
 
 def _add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .cli_admin_alerts import register as register_alerts
     from .cli_admin_audit import register as register_audit
     from .cli_admin_gateways import register as register_gateways
     from .cli_admin_users import register as register_users
@@ -263,6 +264,7 @@ def _add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     register_users(admin_commands)
     register_gateways(admin_commands)
     register_audit(admin_commands)
+    register_alerts(admin_commands)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

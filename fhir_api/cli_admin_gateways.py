@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,6 +81,33 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _create(
+    args: argparse.Namespace,
+    resource: dict[str, Any],
+    *,
+    patient_of: Callable[[str], str] | None = None,
+) -> int:
+    """Create `resource` as an administrator, put it on the audit trail and print its id.
+
+    `patient_of` names the patient the new resource belongs to (from its new id), for
+    the AuditEvent's patient entity.
+    """
+    from .errors import FhirError
+
+    kind = str(resource["resourceType"])
+    service = _service(args)
+    try:
+        stored = service.create(kind, resource).stored
+    except FhirError as exc:
+        return _fail(str(exc))
+    patients = (patient_of(stored.id),) if patient_of else ()
+    _audit(
+        service.store.engine, "C", "create", patients=patients, entities=(f"{kind}/{stored.id}",)
+    )
+    print(stored.id)
+    return 0
+
+
 def _name(family: str, given: list[str]) -> dict[str, Any]:
     name: dict[str, Any] = {"family": family, "text": " ".join([family, *given])}
     if given:
@@ -88,8 +116,6 @@ def _name(family: str, given: list[str]) -> dict[str, Any]:
 
 
 def _patient_create(args: argparse.Namespace) -> int:
-    from .errors import FhirError
-
     patient: dict[str, Any] = {
         "resourceType": "Patient",
         "name": [_name(args.family, args.given or [])],
@@ -114,39 +140,15 @@ def _patient_create(args: argparse.Namespace) -> int:
         patient["birthDate"] = args.birth_date
     if args.gender:
         patient["gender"] = args.gender
-    service = _service(args)
-    try:
-        stored = service.create("Patient", patient).stored
-    except FhirError as exc:
-        return _fail(str(exc))
-    _audit(
-        service.store.engine,
-        "C",
-        "create",
-        patients=(stored.id,),
-        entities=(f"Patient/{stored.id}",),
-    )
-    print(stored.id)
-    return 0
+    return _create(args, patient, patient_of=lambda new_id: new_id)
 
 
 def _practitioner_create(args: argparse.Namespace) -> int:
-    from .errors import FhirError
-
     practitioner = {"resourceType": "Practitioner", "name": [_name(args.family, args.given or [])]}
-    service = _service(args)
-    try:
-        stored = service.create("Practitioner", practitioner).stored
-    except FhirError as exc:
-        return _fail(str(exc))
-    _audit(service.store.engine, "C", "create", entities=(f"Practitioner/{stored.id}",))
-    print(stored.id)
-    return 0
+    return _create(args, practitioner)
 
 
 def _careteam_create(args: argparse.Namespace) -> int:
-    from .errors import FhirError
-
     team = {
         "resourceType": "CareTeam",
         "status": "active",
@@ -154,20 +156,7 @@ def _careteam_create(args: argparse.Namespace) -> int:
         "subject": {"reference": f"Patient/{args.patient}"},
         "participant": [{"member": {"reference": f"Practitioner/{m}"}} for m in args.member],
     }
-    service = _service(args)
-    try:
-        stored = service.create("CareTeam", team).stored
-    except FhirError as exc:
-        return _fail(str(exc))
-    _audit(
-        service.store.engine,
-        "C",
-        "create",
-        patients=(args.patient,),
-        entities=(f"CareTeam/{stored.id}",),
-    )
-    print(stored.id)
-    return 0
+    return _create(args, team, patient_of=lambda _new_id: args.patient)
 
 
 def _careteam_change(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from .access.compartment import claim, owners, visibility_clause, visible_ids
 from .access.policy import patient_ids, referenced_devices
 from .access.principal import Access, system_access
 from .access.scopes import Interaction
+from .alerts.queue import record_work
 from .codes import LOINC
 from .dates import parse_date_range
 from .errors import (
@@ -55,6 +56,7 @@ from .storage.ids import new_id
 from .storage.overview import (
     newest_in_series,
     newest_per_patient,
+    newest_reviews,
     patient_zones,
     reading_days,
     visible_resources,
@@ -92,7 +94,10 @@ _VERSION = re.compile(r"^[0-9]{1,9}$")  # version ids are INTEGER columns: 2**31
 _MAX_LASTN = 1000  # newest readings per code; a chart of more wants $stats
 _REFERRERS_NAMED = 5  # a 409 names a few of the resources that refer to the target
 _MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
-_ZONE_CACHE_SECONDS = 60.0  # a patient's time zone changes when they move, not per request
+# A patient's time zone is read once per second at most per worker: it saves a read on
+# every `$stats` of a chart, and a changed tz-code reaches every worker within a second
+# (the same promise as the token and reach caches).
+_ZONE_CACHE_SECONDS = 1.0
 T = TypeVar("T")
 RESOURCE_TYPES = SUPPORTED - {"Bundle"}
 TIMEZONE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/tz-code"
@@ -252,6 +257,8 @@ def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[
         return [(node, where)]
     if resource.get("resourceType") == "CareTeam":
         return _care_team_references(resource, path)
+    if resource.get("resourceType") == "Task":
+        return _task_references(resource, path)
     if resource.get("resourceType") != "Observation":
         return []
     found: list[tuple[dict[str, Any], str]] = []
@@ -320,6 +327,35 @@ def _care_team_references(team: dict[str, Any], path: str) -> list[tuple[dict[st
     return found
 
 
+# What a Task's references may name here (issue 12): it is for a Patient, done by and
+# asked for by Practitioners; the types this server holds for them.
+_TASK_TARGETS = {"for": ("Patient",), "owner": ("Practitioner",), "requester": ("Practitioner",)}
+
+
+def _task_references(task: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
+    """A Task's `for`, `owner` and `requester`: whose record it is (the access layer
+    follows `for`) and who did it, both shown to clinicians, so both must resolve.
+
+    Raises:
+        BadRequest: a reference to a type this server does not hold for that element.
+    """
+    found: list[tuple[dict[str, Any], str]] = []
+    for element, allowed in _TASK_TARGETS.items():
+        node = task.get(element)
+        if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):
+            continue
+        reference, where = node["reference"], f"{path}.{element}.reference"
+        if not reference.startswith(("#", "urn:uuid:")) and not reference.startswith(
+            tuple(f"{kind}{sep}" for kind in allowed for sep in "/?")
+        ):
+            raise BadRequest(
+                f"Task.{element} refers to {' or '.join(allowed)} here, not {reference!r}",
+                expression=[where],
+            )
+        found.append((node, where))
+    return found
+
+
 def _target(reference: str, where: str) -> str:
     """`Type/id` of a literal reference to a resource on this server.
 
@@ -345,11 +381,16 @@ class FhirService:
         *,
         default_page_size: int = 50,
         after_write: Callable[[], None] | None = None,
+        after_alert_work: Callable[[], None] | None = None,
     ) -> None:
+        """`after_alert_work` turns alerts on: each write of Observations queues their
+        evaluation (alert_work) in its own transaction, and this is called after the commit
+        (it wakes this process's alert worker)."""
         self.store = store
         self._zones: dict[str, tuple[float, tzinfo]] = {}
         self.default_page_size = default_page_size
         self._after_write = after_write
+        self._after_alert_work = after_alert_work
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -357,12 +398,19 @@ class FhirService:
         """Run `work` in a transaction, retrying when a concurrent writer won a race.
 
         The request's AuditEvent (`access.write_audit`) is written in the same
-        transaction: a committed write is never missing from the audit trail.
+        transaction: a committed write is never missing from the audit trail. So is the
+        alerts' work for the Observations written (issue 13): a crash after the commit
+        leaves the readings queued for evaluation, and a failed write queues nothing.
         """
+        queued = 0
         for attempt in range(_RETRIES):
             try:
                 with self.store.transaction() as tx:
                     result = work(tx)
+                    if self._after_alert_work is not None and tx.observations_written:
+                        queued = record_work(
+                            tx.connection, tx.observations_written, self.store.now_ms()
+                        )
                     if access is not None and access.write_audit is not None:
                         access.write_audit(tx.connection)
                     pending = tx.series_pending
@@ -381,6 +429,8 @@ class FhirService:
                     raise
         if pending and self._after_write is not None:
             self._after_write()
+        if queued and self._after_alert_work is not None:
+            self._after_alert_work()
         return result
 
     @staticmethod
@@ -419,6 +469,8 @@ class FhirService:
         has looked up (its entries name the same few Devices)."""
         if access.sees_all(resource_type):
             return
+        if resource_type == "Task":
+            _refuse_foreign_owner(access, content, where)
         outside = sorted(patient_ids(resource_type, content) - (access.patients or frozenset()))
         if outside:
             raise UnresolvedReference(
@@ -731,7 +783,9 @@ class FhirService:
             access.note_resource(resource_type, stored.content)
             return WriteResult(stored, current is None)
 
-        return replace(self._write(work, access), warnings=warnings)
+        result = self._write(work, access)
+        self._forget_zone(resource_type, resource_id)  # a new tz-code counts at once
+        return replace(result, warnings=warnings)
 
     def delete(
         self,
@@ -773,7 +827,16 @@ class FhirService:
             tx.delete(resource_type, current)
 
         self._write(work, access)
-        self._zones.pop(f"{resource_type}/{resource_id}", None)  # $stats: 404 from now on
+        self._forget_zone(resource_type, resource_id)  # $stats: 404 from now on
+
+    def _forget_zone(self, resource_type: str, resource_id: str) -> None:
+        """Drop a Patient's cached `$stats` zone after it changed (updated or deleted).
+
+        The cache saves a read per `$stats`; this worker sees a changed tz-code at once
+        (issue 12: settings take effect at once), other workers within the cache's
+        second.
+        """
+        self._zones.pop(f"{resource_type}/{resource_id}", None)
 
     @staticmethod
     def _delete_referrers(tx: Tx, target: str) -> None:
@@ -980,6 +1043,22 @@ class FhirService:
                 )
         for match in found:
             access.note_resource("Observation", match.content)
+        return found
+
+    def newest_reviews(
+        self, patients: Sequence[str], *, access: Access | None = None
+    ) -> list[Stored]:
+        """Each patient's newest completed review of their vital signs (a `vitals-review`
+        Task, newest by authoredOn), for many patients in one query (the patient list's
+        "last reviewed", issue 12). Patients outside the caller's reach are left out, as
+        a Task search leaves them out.
+        """
+        access = access or system_access()
+        access.require("Task", Interaction.SEARCH)
+        with self.store.reading() as tx:
+            found = newest_reviews(tx, self._in_reach(access, patients))
+        for match in found:
+            access.note_resource("Task", match.content)
         return found
 
     def reading_days(
@@ -1234,6 +1313,9 @@ class FhirService:
             return responses
 
         responses = self._write(work, access)
+        for method, resource_type, resource_id, _ in plan:
+            if method in ("PUT", "DELETE"):
+                self._forget_zone(resource_type, resource_id)
         by_entry: dict[int, list[Issue]] = {}
         for text, where in warnings:
             found = _ENTRY_INDEX.match(where)
@@ -1444,6 +1526,24 @@ class FhirService:
             stored = self.read(parts[0], parts[1], access=access)
             return _response(stored, "200 OK"), stored.content
         raise BadRequest(f"unsupported batch entry {method} {url}")
+
+
+def _refuse_foreign_owner(access: Access, task: dict[str, Any], where: str) -> None:
+    """A staff member records only their own work: a Task they write names their own
+    Practitioner as owner (issue 12: a review says who reviewed; nobody signs for another).
+
+    Raises:
+        Forbidden: an owner other than the caller's Practitioner, or none.
+    """
+    own = access.principal.agent_reference
+    node = task.get("owner")
+    named = node.get("reference") if isinstance(node, dict) else None
+    if own is None or named != own:
+        raise Forbidden(
+            f"a Task written with this token names its own Practitioner ({own or 'none'}) "
+            f"as owner, not {named or 'nobody'}",
+            expression=[f"{where}.owner"],
+        )
 
 
 def _refuse_same_resource_twice(

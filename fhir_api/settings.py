@@ -209,6 +209,20 @@ class Settings(BaseSettings):
         default=None,
         description="Secure cookies and HSTS; default: when base_url starts with https",
     )
+    # Issue 13: where alert messages go. Name -> apprise URL (JSON in the environment);
+    # the URLs carry passwords and tokens, so they live here, never in the database,
+    # which names a channel only (alert_recipients).
+    notify_channels: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='alert channels: {"clinic-mail": "mailtos://…", "ops-hook": "json://…"}',
+    )
+    notify_anonymous_channels: list[str] = Field(
+        default_factory=list,
+        description="channels outside the clinic (e.g. LINE): their messages name no patient",
+    )
+    alerts_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="how often each alert worker looks for work"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -218,6 +232,13 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _anonymous_channels_exist(self) -> Settings:
+        unknown = sorted(set(self.notify_anonymous_channels) - set(self.notify_channels))
+        if unknown:  # a typo here would send patients' names to the channel it meant
+            raise ValueError(f"notify_anonymous_channels names no channel: {', '.join(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _backend_matches_database(self) -> Settings:

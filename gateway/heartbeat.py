@@ -4,7 +4,8 @@ The gateway replaces its Device on the server with one that carries its status:
 software version, uptime, Bluetooth adapter state, storage state (a fault, values
 held in memory, a damaged outbox set aside), queue depth, age of the oldest unsent
 reading, rejected and quarantined counts, the outbox's size, and each device's last
-contact and battery level. The clinic reads it through FHIR (`GET Device?identifier=…`);
+contact, kind (so the clinic can say "cuff" where it sees no sensor Device) and
+battery level. The clinic reads it through FHIR (`GET Device?identifier=…`);
 `meta.lastUpdated` is the gateway's last report.
 
 Bounded growth (issue 9): the server keeps every version of a resource, so a Device
@@ -36,7 +37,7 @@ import httpx
 from .errors import UploadError
 from .mapping import GatewayIdentity, gateway_device
 from .mapping.bundle import token_query
-from .mapping.codes import GATEWAY_STATUS_SYSTEM
+from .mapping.codes import DEVICE_KIND_SYSTEM, GATEWAY_STATUS_SYSTEM
 
 __all__ = ["HeartbeatPolicy", "material", "put_status", "status_device"]
 
@@ -160,7 +161,15 @@ def status_device(identity: GatewayIdentity, status: dict[str, Any]) -> dict[str
             _property(
                 "device-last-contact",
                 "Device last contact",
-                valueCode=[{"text": f"{address} {_when(device_status['last_contact'])}"}],
+                valueCode=[
+                    {"text": f"{address} {_when(device_status['last_contact'])}"},
+                    # A second concept, so readers of the first (address and time) are unchanged.
+                    *(
+                        [{"coding": [{"system": DEVICE_KIND_SYSTEM, "code": kind}]}]
+                        if (kind := device_status.get("kind"))
+                        else []
+                    ),
+                ],
             )
         )
         if device_status.get("battery") is not None:

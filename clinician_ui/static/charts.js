@@ -127,6 +127,22 @@
     };
   }
 
+  /* The index of the newest x with any value: what the legend shows when nothing is
+     hovered (uPlot's default is "--", which told a doctor nothing). */
+  function newestIndex(u) {
+    for (var i = u.data[0].length - 1; i >= 0; i--) {
+      for (var s = 1; s < u.data.length; s++) if (u.data[s][i] != null) return i;
+    }
+    return null;
+  }
+
+  function legendAtNewest(u) {
+    if (u.legend.idx == null) {
+      var newest = newestIndex(u);
+      if (newest != null) u.setLegend({ idx: newest }, false);
+    }
+  }
+
   function yRange(floor, ceiling) {
     return function (u, min, max) {
       return [Math.min(min == null ? floor : min, floor) - 5, Math.max(max == null ? ceiling : max, ceiling) + 5];
@@ -149,7 +165,7 @@
     if (!box) return;
     var options = {
       width: Math.max(box.clientWidth, 300),
-      height: 240,
+      height: 200,
       tzDate: function (ts) { return uPlot.tzDate(when(ts), zone); },
       cursor: { sync: { key: "hv-patient", setSeries: false }, points: { size: 8 } },
       scales: {
@@ -161,8 +177,9 @@
       hooks: {
         drawClear: drawHook ? [drawHook] : [],
         draw: marks ? [marks.draw] : [],
-        ready: [ready],
-        setCursor: marks ? [marks.setCursor] : []
+        setCursor: marks ? [marks.setCursor] : [],
+        ready: [legendAtNewest, ready],
+        setLegend: [legendAtNewest]
       }
     };
     undrawn += 1;
@@ -236,7 +253,7 @@
         var value = u.data[seriesIndex][i];
         if (value == null) continue;
         var below = 0;
-        for (var s = 2; s < 2 + stage; s++) below += u.data[s][i] || 0;
+        for (var s = 3; s < 3 + stage; s++) below += u.data[s][i] || 0;
         var x = Math.round(u.valToPos(xs[i], "x", true)) + 5 * ratio;
         var top = Math.round(u.valToPos(below + value, "y", true));
         var bottom = Math.round(u.valToPos(below, "y", true));
@@ -248,17 +265,62 @@
   function stage(label, colour, index) {
     return { label: label, stroke: colour, fill: colour, width: 1, paths: stackPaths(index), points: { show: false } };
   }
+  /* Time in bed as an outlined bar, time asleep filled inside it: the gap between them
+     is the time awake in bed. */
+  var inBed = { label: L.in_bed, stroke: COLOURS.line, width: 2, paths: rangePaths(null, true), points: { show: false } };
   draw("sleep", [
-    rangeBar(L.asleep, COLOURS.morning, null),
+    inBed, rangeBar(L.asleep, COLOURS.morning, null),
     stage(L.deep, "#1b3a5c", 0), stage(L.light, "#7fb2e5", 1), stage(L.rem, "#b07cc6", 2)
-  ], [data.days, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
-  created = true;
+  ], [data.days, sl.in_bed, sl.asleep, sl.deep, sl.light, sl.rem], L.minutes, yRange(0, 480));
+
+  /* Each night's heart and breathing rate in bed: min-max bars with the mean, over the
+     last 7 days of the period only (its own x: the page sends no year of nulls). */
+  var nv = data.sleep_vitals.series;
+  draw("sleep_vitals", [
+    hidden(L.heart_rate + " " + L.minimum), rangeBar(L.heart_rate + " " + L.range, COLOURS.evening, 1), meanLine(L.heart_rate + " " + L.mean, COLOURS.evening),
+    hidden(L.respiration + " " + L.minimum), rangeBar(L.respiration + " " + L.range, COLOURS.morning, 4), meanLine(L.respiration + " " + L.mean, COLOURS.morning)
+  ], [data.sleep_vitals.x || data.days, nv.hr_min, nv.hr_max, nv.hr_mean, nv.rr_min, nv.rr_max, nv.rr_mean], L.per_min, yRange(10, 80));
+  created = true;  // every chart is made: the signal waits for their first draws
   signalDrawn();
+
+  /* The adherence strip: a square per day (■ readings, □ none: shape, not colour alone),
+     its date and state as its title (hover) and as hidden text (screen readers), and a
+     visible short date under every 7th square counted back from the last day. */
+  (function strip() {
+    var list = document.getElementById("strip");
+    if (!list || typeof data.adherence !== "string") return;
+    var longDate = new Intl.DateTimeFormat(locale, { timeZone: zone, year: "numeric", month: "long", day: "numeric", weekday: "short" });
+    var shortDate = new Intl.DateTimeFormat(locale, { timeZone: zone, month: "numeric", day: "numeric" });
+    var n = data.days.length;
+    data.days.forEach(function (x, i) {
+      var measured = data.adherence.charAt(i) === "1";
+      var text = longDate.format(when(x)) + ": " + (measured ? list.dataset.with : list.dataset.without);
+      var item = document.createElement("li");
+      item.className = measured ? "yes" : "no";
+      item.title = text;
+      var mark = document.createElement("span");
+      mark.setAttribute("aria-hidden", "true");
+      mark.textContent = measured ? "■" : "□";
+      var hidden = document.createElement("span");
+      hidden.className = "visually-hidden";
+      hidden.textContent = text;
+      item.appendChild(mark);
+      item.appendChild(hidden);
+      if ((n - 1 - i) % 7 === 0) {
+        var day = document.createElement("span");
+        day.className = "day";
+        day.setAttribute("aria-hidden", "true");
+        day.textContent = shortDate.format(when(x));
+        item.appendChild(day);
+      }
+      list.appendChild(item);
+    });
+  }());
 
   window.addEventListener("resize", function () {
     Object.keys(charts).forEach(function (key) {
       var box = document.getElementById("chart-" + key);
-      charts[key].setSize({ width: Math.max(box.clientWidth, 300), height: 240 });
+      charts[key].setSize({ width: Math.max(box.clientWidth, 300), height: 200 });
     });
   });
 }());

@@ -87,6 +87,9 @@ class Tx:
         self.connection = connection
         self._store = store
         self.series_pending = False
+        # Observations created or updated in this transaction, for the alerts' work queue
+        # (FhirService._write records them before the transaction commits).
+        self.observations_written: list[Stored] = []
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -247,6 +250,8 @@ class Tx:
         for resource_type, resource_id, content in items:
             stored, row = _stamp(resource_type, resource_id, content, 1, now)
             stored_all.append(stored)
+            if resource_type == "Observation":
+                self.observations_written.append(stored)
             batch.rows.append(row)
             self._collect(batch, resource_type, resource_id, content)
         insert_rows(self.connection, resources, batch.rows)
@@ -264,6 +269,8 @@ class Tx:
         stored, row = _stamp(
             resource_type, resource_id, content, current.version_id + 1, self._store.now_ms()
         )
+        if resource_type == "Observation":
+            self.observations_written.append(stored)
         self.connection.execute(
             update(resources)
             .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)

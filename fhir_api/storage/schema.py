@@ -22,6 +22,12 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alert_leases",
+    "alert_notifications",
+    "alert_recipients",
+    "alert_state",
+    "alert_work",
+    "alerts",
     "api_tokens",
     "audit_chain_head",
     "audit_event_patients",
@@ -355,4 +361,98 @@ audit_chain_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# --- alerts (issue 13): the database is the queue -------------------------------------------
+# Readings still to be evaluated. Written in the same transaction as the Observation
+# (FhirService._write), deleted in the transaction that evaluates them: a crash between
+# storing and evaluating loses nothing, and a reading is evaluated once.
+alert_work = Table(
+    "alert_work",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("observation_id", String(64), nullable=False),
+    Column("patient_id", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("ix_alert_work_patient", alert_work.c.patient_id, alert_work.c.seq)
+
+# Each patient's evaluation state (JSON the rules keep between readings). Its row is the
+# patient's lock: a worker evaluates a patient only while it holds the row (FOR UPDATE on
+# PostgreSQL, SQLite's write lock), so two workers never evaluate one patient at once.
+# `due_ms`: when the time-based rules must next look at the patient (no-reading,
+# escalation), indexed so a scan never reads every patient.
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("patient_id", String(64), primary_key=True),
+    Column("state", Text, nullable=False, server_default="{}"),
+    Column("due_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+Index("ix_alert_state_due", alert_state.c.due_ms)
+
+# Alerts as the rules last left them (one row per alert; the rules keep one open alert per
+# patient and condition). `content` is the rules' own record of it (JSON).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("opened_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("content", Text, nullable=False),
+)
+Index("ix_alerts_patient", alerts.c.patient_id, alerts.c.status)
+
+# Named leases: the scheduled scans run on one worker at a time, whichever holds the lease
+# (taken and renewed by a conditional UPDATE, so it works alike on SQLite and PostgreSQL).
+alert_leases = Table(
+    "alert_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
+# How each recipient (e.g. "Practitioner/<id>") is reached: a channel's name from the
+# configuration (HOMEVITALS_NOTIFY_CHANNELS holds its apprise URL and any secret in it,
+# never this table) and, for mail, the address.
+alert_recipients = Table(
+    "alert_recipients",
+    metadata,
+    Column("recipient", String(128), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("address", String(320), nullable=True),
+)
+
+# The notification outbox: one message per recipient, channel and grouping key. Claimed
+# by a sender (claimed_by/claimed_until_ms; FOR UPDATE SKIP LOCKED on PostgreSQL), marked
+# sent in the transaction that ends the claim; a failure is recorded and retried later.
+alert_notifications = Table(
+    "alert_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recipient", String(128), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("address", String(320), nullable=True),
+    Column("grouping_key", String(256), nullable=False),
+    Column("payload", Text, nullable=False),  # {"items": [...]}: what the message says
+    Column("created_ms", BigInteger, nullable=False),
+    Column("due_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=True),
+    Column("sent_ms", BigInteger, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("claimed_until_ms", BigInteger, nullable=True),
+)
+Index("ix_alert_notifications_due", alert_notifications.c.sent_ms, alert_notifications.c.due_ms)
+Index(
+    "ix_alert_notifications_group",
+    alert_notifications.c.recipient,
+    alert_notifications.c.channel,
+    alert_notifications.c.grouping_key,
 )

@@ -38,6 +38,8 @@ HOMEVITALS = "http://homevitals.org/fhir"
 TIME_SOURCE_EXTENSION = f"{HOMEVITALS}/StructureDefinition/effective-time-source"
 PLX_SENSOR_STATUS_SYSTEM = f"{HOMEVITALS}/CodeSystem/plx-device-sensor-status"
 SLEEP_STAGE_SYSTEM = f"{HOMEVITALS}/CodeSystem/sleep-stage"
+# The kind of each sensor a gateway reads (gateway.mapping.devices.DeviceKind values).
+DEVICE_KIND_SYSTEM = f"{HOMEVITALS}/CodeSystem/device-kind"
 GATEWAY_STATUS_SYSTEM = f"{HOMEVITALS}/CodeSystem/gateway-status"
 
 PROFILE_VITAL_SIGNS = "http://hl7.org/fhir/StructureDefinition/vitalsigns"

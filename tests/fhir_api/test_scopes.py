@@ -83,6 +83,7 @@ def test_patient_compartment() -> None:
     assert patient_ids("Device", {"patient": {"reference": "Patient/c"}}) == {"c"}
     assert patient_ids("CareTeam", {"subject": {"reference": "Patient/d"}}) == {"d"}
     assert patient_ids("Practitioner", {"id": "p"}) == set()
+    assert patient_ids("Task", {"for": {"reference": "Patient/e"}}) == {"e"}
 
 
 def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
@@ -98,7 +99,7 @@ def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
         "staff `care_manager`": scopes_for_roles([StaffRole.CARE_MANAGER]),
         "staff `admin`": scopes_for_roles([StaffRole.ADMIN]),
     }
-    types = ("Patient", "Observation", "Device", "CareTeam", "Practitioner", "AuditEvent")
+    types = ("Patient", "Observation", "Device", "CareTeam", "Practitioner", "Task", "AuditEvent")
     assert scopes_for_roles([StaffRole.NURSE]).scopes == scopes_for_roles([StaffRole.DOCTOR]).scopes
     for label, granted in rows.items():
         line = next(row for row in readme.splitlines() if row.startswith(f"| {label}"))

@@ -351,6 +351,12 @@ async def test_heartbeat_puts_the_gateway_status_on_its_device(tmp_path, fhir_se
     assert properties["bluetooth"]["valueCode"][0]["text"] == "scanning"
     assert properties["device-battery"]["valueQuantity"][0]["value"] == 57
     assert CUFF in properties["device-last-contact"]["valueCode"][0]["text"]
+    # The cuff's kind (issue 12: the clinic says "cuff" where no sensor Device is in reach).
+    kind = properties["device-last-contact"]["valueCode"][1]["coding"][0]
+    assert (kind["system"].endswith("/CodeSystem/device-kind"), kind["code"]) == (
+        True,
+        "blood-pressure",
+    )
     # One version per change, not one per look (issue 9); the first upload's Bundle may
     # have created the Device before the first heartbeat did.
     assert sent <= history["total"] <= sent + 1

@@ -114,3 +114,19 @@ def test_a_sensor_takes_its_type_from_its_own_device_by_address():
     [row] = gateway_rows([cuff, _gateway("g1", "home-1", NOW, devices)], {}, NOW_MS)
     assert [(s.address, s.kind) for s in row.sensors] == [(CUFF, cuff["type"]["text"])]
     assert cuff["type"]["text"]
+
+
+def test_a_sensor_out_of_reach_takes_its_kind_from_the_heartbeat():
+    """Issue 12 review: "Device D0:00:…" told a nurse nothing; the gateway says "cuff"."""
+    devices = {
+        CUFF: {"last_contact": NOW, "battery": 80.0, "kind": "blood-pressure"},
+        "D0:00:00:00:00:03": {"last_contact": None, "kind": "sleep"},
+        "D0:00:00:00:00:04": {"last_contact": None},  # an older gateway: no kind
+    }
+    [row] = gateway_rows([_gateway("g1", "home-1", NOW, devices)], {}, NOW_MS)
+    assert [(s.address, s.kind, s.reported_kind) for s in row.sensors] == [
+        (CUFF, None, "blood-pressure"),
+        ("D0:00:00:00:00:03", None, "sleep"),
+        ("D0:00:00:00:00:04", None, None),
+    ]
+    assert row.sensors[0].battery == 80.0 and row.sensors[0].contact_ms == NOW_MS

@@ -35,6 +35,9 @@ def test_gateways_page_from_the_menu(clinic: Clinic, page_in, lang, link, offlin
     assert offline in _text(first.locator("td.state-cell"))
     assert low in _text(first.locator("td.devices"))
     assert first.locator("td.devices .glyph").inner_text() == "▁"
+    # The sensor's kind as its gateway reports it, beside its address (not "Device").
+    cuff = "血圧計" if lang == "ja" else "Blood pressure cuff"
+    assert f"{cuff} D0:00:00:00:00:02" in _text(first.locator("td.devices"))
     assert page.locator("nav.main-nav a[aria-current='page']").inner_text() == link
     axe(page)
     screenshot(page, f"gateways-{lang}")

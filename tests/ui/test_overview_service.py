@@ -127,6 +127,8 @@ def test_read_many_leaves_out_what_is_out_of_reach(site):
         ListQuery("", "sleep", False, False),
         ListQuery("", "adherence", False, False),
         ListQuery("", "name", False, True),
+        ListQuery("", "name", False, False, stale=True),
+        ListQuery("", "reviewed", False, False),
     ],
     ids=[
         "by-name",
@@ -137,6 +139,8 @@ def test_read_many_leaves_out_what_is_out_of_reach(site):
         "by-sleep",
         "adherence",
         "flagged",
+        "stale",
+        "by-review",
     ],
 )
 def test_a_page_of_the_list_is_that_slice_of_the_whole_list(site, query, per_page):
@@ -162,5 +166,6 @@ def test_only_the_list_by_name_or_value_without_a_filter_reads_a_page_only():
         assert reads_a_page_only(ListQuery("", column, False, False))
         assert reads_a_page_only(ListQuery("やまだ", column, True, False, page=4))
         assert not reads_a_page_only(ListQuery("", column, False, True))  # only flagged
-    for column in ("adherence", "flags"):
+        assert not reads_a_page_only(ListQuery("", column, False, False, stale=True))
+    for column in ("adherence", "flags", "reviewed"):
         assert not reads_a_page_only(ListQuery("", column, False, False))

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from clinician_ui import list_routes, summary
-from clinician_ui.formatting import age_text, long_date, moment
+from clinician_ui.formatting import age_text, duration_text, long_date, moment
 from clinician_ui.i18n import Catalogs
 from clinician_ui.summary import Age, GatewayState, age, gateway_status, patient_row, sort_rows
 from clinician_ui.thresholds import DEFAULTS, Level, Thresholds
@@ -155,6 +155,10 @@ def test_every_text_the_list_shows_is_translated():
     assert catalogs.missing("en", sorted(texts)) == []
     assert age_text(Age(3, "h"), catalogs.gettext("ja")) == "3時間前"
     assert age_text(Age(3, "h"), catalogs.gettext("en")) == "3 h ago"
+    # A night's sleep as people say it (issue 12 review: "7:05 h:mm asleep" read badly).
+    assert duration_text(425, catalogs.gettext("en")) == "7 h 05 min"
+    assert duration_text(425, catalogs.gettext("ja")) == "7時間05分"
+    assert duration_text(59.6, catalogs.gettext("en")) == "1 h 00 min"
 
 
 def test_name_search_adds_the_other_kana_script_and_escapes():

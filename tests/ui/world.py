@@ -148,7 +148,11 @@ def heartbeat(name: str, system_id: str, battery: float | None = None) -> dict[s
     """The gateway's Device with its status, as `gateway/heartbeat.py` makes it."""
     devices = {}
     if battery is not None:
-        devices["D0:00:00:00:00:02"] = {"last_contact": time.time() - HOUR, "battery": battery}
+        devices["D0:00:00:00:00:02"] = {
+            "last_contact": time.time() - HOUR,
+            "battery": battery,
+            "kind": "blood-pressure",
+        }
     status = {
         "uptime_s": 86_400,
         "bluetooth": "on",

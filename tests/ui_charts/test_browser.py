@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ..ui.conftest import axe
 from .world import LAST_DAY, World, world
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,8 +74,44 @@ def points(page: Any, key: str, series: int) -> int:
     )
 
 
+def legends(page: Any) -> list[str]:
+    """The legend text of every chart, as it reads with nothing hovered."""
+    return list(page.evaluate("[...document.querySelectorAll('.u-legend')].map(l => l.innerText)"))
+
+
+def strip(page: Any) -> tuple[list[str], list[str], list[str]]:
+    """The adherence strip's squares, their titles and its visible dates."""
+    return (
+        page.locator("#strip li").all_inner_texts(),
+        page.locator("#strip li").evaluate_all("items => items.map(i => i.title)"),
+        page.locator("#strip .day").all_inner_texts(),
+    )
+
+
 def test_seven_days_draw_each_reading(browser: Any, site: World) -> None:
     page, errors, sizes = open_page(browser, site, "en", 7)
+    # Nothing hovered: each legend shows the newest values (the 21:00 reading), not "--".
+    shown = legends(page)
+    assert all("--" not in text for text in shown), shown
+    assert "Evening Systolic:\n120" in shown[0].replace(" 120", "\n120") or "120" in shown[0]
+    assert "30 Nov 2026, 21:00" in shown[0]
+    # Sleep: time in bed (450 min) behind time asleep; the rates in bed of the 29th's night.
+    assert page.evaluate("window.hvCharts.sleep.data[1][5]") == 450
+    assert points(page, "sleep", 1) == 1 and points(page, "sleep", 2) == 1
+    assert page.evaluate("window.hvCharts.sleep_vitals.data[0].length") == 7
+    assert [points(page, "sleep_vitals", s) for s in range(1, 7)] == [1] * 6
+    assert page.evaluate("window.hvCharts.sleep_vitals.data[3][5]") == 54  # heart rate mean
+    assert page.evaluate("window.hvCharts.sleep_vitals.data[6][5]") == 13  # breathing rate
+    # The adherence strip: each day a square with its date; the last day's date shows.
+    squares, titles, days = strip(page)
+    assert [q.split("\n")[0].strip() for q in squares] == ["□", "□", "□", "□", "■", "■", "■"]
+    assert titles[-1].endswith("30 November 2026: readings") and "27" in titles[3]
+    assert titles[3].endswith("no readings") and days == ["30/11"]
+    # The tables are one click away (closed, the page is short), then readable.
+    assert not page.locator("#table-bp").is_visible()
+    page.locator("#numbers-bp summary").click()
+    assert page.locator("#table-bp").is_visible()
+    axe(page)
     assert page.evaluate("window.hvCharts.bp.data[0].length") == 5
     assert [points(page, "bp", s) for s in range(1, 7)] == [3, 3, 2, 2, 0, 0]  # morning, evening
     assert points(page, "pulse", 1) == 2 and points(page, "spo2", 1) == 2
@@ -102,6 +139,20 @@ def test_seven_days_draw_each_reading(browser: Any, site: World) -> None:
 
 def test_thirty_days_draw_daily_bars_with_gaps(browser: Any, site: World) -> None:
     page, errors, sizes = open_page(browser, site, "ja", 30)
+    assert all("--" not in text for text in legends(page))
+    squares, titles, days = strip(page)
+    assert len(squares) == 30 and titles[-1] == "2026年11月30日(月): 測定あり"
+    assert titles[-4] == "2026年11月27日(金): 測定なし"
+    assert days == ["11/2", "11/9", "11/16", "11/23", "11/30"]  # weekly, from the last day
+    assert "78歳 · 女性" in page.locator("#facts").inner_text()
+    # The rates in bed sit at the 29th's night on the shared axis (not at the 6th).
+    assert page.evaluate("window.hvCharts.sleep_vitals.data[0][5]") == page.evaluate(
+        "window.hvCharts.sleep.data[0][28]"
+    )
+    # Shorter than the 3,200 px the doctor scrolled through at 1,200 px wide (2,300 px,
+    # plus the review band of about 150 px for those who may mark the page reviewed).
+    assert page.evaluate("document.documentElement.scrollHeight") < 2550
+    axe(page)
     assert page.evaluate("window.hvCharts.bp.data[0].length") == 30
     assert points(page, "bp", 2) == 3  # systolic max: the 20th, 28th and 30th; the rest gaps
     assert page.evaluate("window.hvCharts.bp.data[2][28]") is None  # the 29th
@@ -125,6 +176,8 @@ def test_switching_periods_by_the_links(browser: Any, site: World) -> None:
         if days > 7:
             assert page.evaluate("window.hvCharts.bp.data[0].length") == days
             assert points(page, "bp", 2) == 3
+            if days == 365:
+                page.screenshot(path=str(SCREENSHOTS / "patient-1-year-en.png"), full_page=True)
         else:
             assert page.evaluate("window.hvCharts.bp.data[0].length") == 5
     assert [e for e in errors if "favicon" not in e and "Failed to load" not in e] == []

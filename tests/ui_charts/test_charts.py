@@ -19,10 +19,12 @@ from clinician_ui.charts import (
     PULSE,
     SLEEP_ASLEEP,
     SYSTOLIC,
+    Night,
     Occasion,
     Reading,
     chart_data,
     format_day,
+    night_of,
     occasion_of,
     reading_of,
     summary_of,
@@ -104,8 +106,11 @@ def test_a_reading_after_midnight_in_the_patients_zone_is_the_evening_before() -
     series = data["bp"]["series"]
     assert series["evening_sys"] == [140] and series["evening_dia"] == [90]
     assert series["morning_sys"] == [None] and series["other_sys"] == [None]
-    assert data["bp"]["rows"][0]["day"] == "Mon 30 Nov 2026"
+    # Listed under the evening it counts for (issue 12 review), at its own time, marked
+    # as after midnight.
+    assert data["bp"]["rows"][0]["day"] == "Sun 29 Nov 2026"
     assert data["bp"]["rows"][0]["time"] == "01:30"
+    assert data["bp"]["rows"][0]["next_day"] is True
     assert data["summary"]["evening"] == {"systolic": 140.0, "diastolic": 90.0, "days": 1}
 
 
@@ -181,6 +186,7 @@ def test_missing_days_stay_gaps_and_daily_figures_are_the_servers() -> None:
         "measured": [False] * 27 + [True, False, True],
         "days": 2,
         "of": 30,
+        "strip": "0" * 27 + "101",  # what charts.js draws the strip from
     }
     # x: local noon of each day, one day apart; the axis spans the local days.
     assert data["bp"]["x"][-1] == int(local("2026-11-30T12:00").timestamp())
@@ -218,7 +224,9 @@ def test_the_gateways_status_bits_and_kpa_reach_the_table() -> None:
 
 
 def test_sleep_epochs_heart_rate_is_not_a_pulse_reading_but_a_straps_is() -> None:
-    assert [reading_of(o, TOKYO) for o in observations("bundle-sleep-epoch")] == [None] * 3
+    epoch = [reading_of(o, TOKYO) for o in observations("bundle-sleep-epoch")]
+    at = local("2024-11-27T02:30")
+    assert epoch == [None, Reading("sleep_hr", at, (54,), ()), Reading("sleep_rr", at, (13.5,), ())]
     strap = reading_of(observations("bundle-heart-rate")[0], TOKYO)
     assert strap == Reading("pulse", local("2024-11-27T10:31:05"), (72,), ())
     spo2 = [reading_of(o, TOKYO) for o in observations("bundle-spo2-spot-stored-low-perfusion")]
@@ -328,3 +336,35 @@ def test_blood_pressure_thresholds(systolic: float, diastolic: float, flags: lis
         language="en",
     )
     assert data["bp"]["rows"][0]["flags"] == flags
+
+
+def test_time_in_bed_and_the_rates_in_bed_per_night() -> None:
+    """A night is filed under the day it began: time in bed from its summary's period;
+    each epoch under the night it falls in, else (no summary yet) the evening before noon."""
+    late = Night(local("2026-11-29T00:30"), local("2026-11-29T07:00"))  # began after midnight
+    epochs = [
+        Reading("sleep_hr", local("2026-11-29T03:00"), (50,)),  # in the late night: the 29th's
+        Reading("sleep_rr", local("2026-11-29T03:00"), (14,)),
+        Reading("sleep_hr", local("2026-11-30T02:00"), (60,)),  # no summary yet: the 29th's
+        Reading("sleep_hr", local("2026-11-30T23:00"), (58,)),  # the 30th's
+    ]
+    data = chart_data(
+        period=7,
+        last=LAST,
+        zone=TOKYO,
+        zone_name="Asia/Tokyo",
+        stats=[],
+        readings=[],
+        language="en",
+        nights=[late],
+        rates=epochs,
+    )
+    assert data["sleep"]["series"]["in_bed"][-2:] == [390, None]
+    assert data["sleep"]["week_in_bed"] == 390
+    rates = data["sleep_vitals"]["series"]
+    assert rates["hr_count"][-2:] == [2, 1]
+    assert (rates["hr_min"][-2], rates["hr_max"][-2], rates["hr_mean"][-2]) == (50, 60, 55)
+    assert rates["rr_mean"][-2:] == [14, None]
+    assert data["sleep_vitals"]["alt"] == {"points": 2, "low": 14, "high": 60, "flagged": 0}
+    assert night_of(local("2026-11-30T11:59")) == date(2026, 11, 29)
+    assert night_of(local("2026-11-30T12:00")) == date(2026, 11, 30)

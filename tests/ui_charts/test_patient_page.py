@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .world import LAST_DAY, World, world
+from .world import EPOCHS_A, LAST_DAY, MRN, World, world
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -97,12 +97,63 @@ def test_the_page_shows_the_same_numbers_in_tables(site: World, nurse: httpx.Cli
     assert "4 of 7 days with readings" not in html and "3 of 7 days with readings." in html
 
 
+def test_sleep_panels_time_in_bed_and_rates_in_bed(site: World, nurse: httpx.Client) -> None:
+    """Issue 12: time in bed beside time asleep; heart rate and respiration during sleep."""
+    for period in (7, 30):
+        data = chart(nurse, site, period)
+        sleep = data["sleep"]["series"]
+        assert sleep["in_bed"][-2:] == [450, None]  # 23:00 to 06:30, the night of the 29th
+        assert sleep["asleep"][-2:] == [380, None]
+        night = data["sleep_vitals"]
+        assert len(night["x"]) == 7 and night["x"] == data["days"]["x"][-7:]
+        assert night["labels"][-2] == "Sun 29 Nov 2026"
+        rates = night["series"]
+        # Every epoch of the night (those after midnight too) is the 29th's night.
+        assert rates["hr_count"] == [0] * 5 + [len(EPOCHS_A), 0]
+        assert (rates["hr_min"][-2], rates["hr_max"][-2], rates["hr_mean"][-2]) == (52, 56, 54)
+        assert (rates["rr_min"][-2], rates["rr_max"][-2], rates["rr_mean"][-2]) == (12, 14, 13)
+        assert rates["rr_mean"][-1] is None  # no night yet: a gap, not a zero
+    # The spot pulse panel keeps the spot readings only, not 15 epochs of the night.
+    assert chart(nurse, site, 7)["pulse"]["series"]["value"] == [45, 72]
+
+
+def test_the_header_says_who_and_the_newest_values(site: World) -> None:
+    for language, facts in (
+        ("en", f"78 years · Female · Born Mon 3 May 1948 · Patient no. {MRN}"),
+        ("ja", f"78歳 · 女性 · 生年月日 1948年5月3日(月) · 患者番号 {MRN}"),
+    ):
+        with site.signed_in(language) as browser:
+            html = browser.get(f"/patients/{site.patient_a}?period=7&end={LAST_DAY}").text
+        found = re.search(r'<p class="facts" id="facts">(.*?)</p>', html, re.S)
+        assert found and found.group(1) == facts
+        latest = re.search(r'<dl id="latest">(.*?)</dl>', html, re.S)
+        assert latest is not None
+        text = " ".join(re.sub(r"<[^>]+>", " ", latest.group(1)).split())
+        asleep = "6 h 20 min asleep" if language == "en" else "6時間20分 睡眠"
+        for value in ("120/71", "72", "97", asleep):
+            assert value in text, (value, text)
+
+
+def test_an_evening_reading_after_midnight_is_listed_under_its_evening(
+    site: World, nurse: httpx.Client
+) -> None:
+    html = nurse.get(f"/patients/{site.patient_a}?period=7&end={LAST_DAY}").text
+    table = re.search(r'<table class="data" id="table-bp">.*?</table>', html, re.S)
+    assert table is not None
+    rows = re.findall(
+        r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td><td>([^<]*)</td>', table.group(0)
+    )
+    assert rows[1] == ("Sun 29 Nov 2026", "01:30 (next day)", "Evening")
+    assert [r[0] for r in rows] == ["Sat 28 Nov 2026", "Sun 29 Nov 2026", *["Mon 30 Nov 2026"] * 3]
+
+
 def test_the_page_in_japanese(site: World) -> None:
     with site.signed_in("ja") as browser:
         page = browser.get(f"/patients/{site.patient_a}?period=30&end={LAST_DAY}")
     assert page.status_code == 200
     assert "2026年11月30日(月)" in page.text
     assert "朝の平均" in page.text and "30日間" in page.text
+    assert "睡眠中の心拍数と呼吸数" in page.text and "床上時間" in page.text
 
 
 @pytest.mark.parametrize("path", ["", "/chart.json"])

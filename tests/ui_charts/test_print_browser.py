@@ -70,6 +70,7 @@ def test_the_summary_prints_on_one_page(browser: Any, site: World) -> None:
     assert _cells(page, "morning") == ["144.0", "90.7", "3"]
     assert _cells(page, "evening") == ["135.0", "83.0", "2"]
     assert page.locator("#adherence").inner_text() == "4 of 30 days with readings."
+    assert page.locator("#who").inner_text().startswith("Born Mon 3 May 1948 (78 years)")
     assert "380.0 min" in page.locator("#sleep").inner_text()
     assert page.locator("#table-flagged tbody tr").count() == 5
     assert page.locator("header.bar nav.main-nav").is_visible()

@@ -19,7 +19,7 @@ import pytest
 
 from clinician_ui.i18n import Catalogs
 
-from .world import LAST_DAY, World, world
+from .world import LAST_DAY, MRN, World, world
 
 TEMPLATE = Path(__file__).parents[2] / "clinician_ui" / "templates" / "print_summary.html"
 
@@ -62,7 +62,11 @@ def test_the_summary_shows_the_thirty_days_numbers(site: World, nurse: httpx.Cli
     text = _text(html)
     assert f"Sun 1 Nov 2026 {DASH} Mon 30 Nov 2026" in text
     assert "4 of 30 days with readings." in text
-    assert "Time asleep: 380.0 min on average (6:20); nights with data: 1." in text
+    assert "Time asleep: 380.0 min on average (6 h 20 min); nights with data: 1." in text
+    # Who, beyond a name (issue 12 review): birth date with age, sex, the clinic's number
+    # (the MR-typed identifier, not the first one).
+    who = re.search(r'<p class="who" id="who">(.*?)</p>', html, re.S)
+    assert who and who.group(1) == f"Born Mon 3 May 1948 (78 years) · Female · Patient no. {MRN}"
     assert "at or above 135/85 mmHg" in text and "below 90 %" in text
     flagged = re.search(r'<table class="data" id="table-flagged">(.*?)</table>', html, re.S)
     assert flagged
@@ -72,7 +76,7 @@ def test_the_summary_shows_the_thirty_days_numbers(site: World, nurse: httpx.Cli
     assert "Sat 28 Nov 2026 07:00 Pulse 45 /min ⚠ Low" in rows
     assert rows[3:] == [
         "Sun 29 Nov 2026 08:00 SpO2 88 % ⚠ Low",
-        "Mon 30 Nov 2026 01:30 150/95 mmHg ⚠ At or above the home line",
+        "Sun 29 Nov 2026 01:30 (next day) 150/95 mmHg ⚠ At or above the home line",
     ]
     assert "(5)" in text
 
@@ -85,6 +89,8 @@ def test_the_summary_in_japanese(site: World) -> None:
     assert f"2026年11月1日(日) {DASH} 2026年11月30日(月)" in text
     assert "30日間のまとめ" in text and "朝の平均" in text
     assert "2026年11月28日(土) 07:00 140/90 mmHg" in text
+    assert f"生年月日 1948年5月3日(月) (78歳) · 女性 · 患者番号 {MRN}" in text
+    assert "2026年11月29日(日) 翌日 01:30 150/95 mmHg" in text
 
 
 def test_the_patient_page_links_to_it(site: World, nurse: httpx.Client) -> None:

@@ -3,7 +3,10 @@
 The nurse belongs to home A's care team only. Home A's readings (Asia/Tokyo) are
 chosen so that occasions, calendar days and gaps disagree where they should: a
 reading at 01:30 is the evening before by occasion but the same calendar day by
-`$stats`; the 27th has no reading at all.
+`$stats`; the 27th has no reading at all. The bed sensor sends the night that began
+on the 29th at 23:00 (in bed until 06:30) and its heart and breathing rates per epoch.
+Patient A was born on 3 May 1948 (78 on the 30th), carries the clinic's patient number
+typed MR beside another identifier, and is female.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -25,6 +30,7 @@ from ..fhir_api.conftest import serve, settings_for
 from ..fhir_api.helpers import JSON, blood_pressure, spo2
 from ..fhir_api.login_helpers import fast_password_hashing
 
+TOKYO = ZoneInfo("Asia/Tokyo")
 TZ_CODE = "http://hl7.org/fhir/StructureDefinition/tz-code"
 LAST_DAY = "2026-11-30"
 IRREGULAR = {
@@ -49,6 +55,9 @@ BP_A = [
 ]
 PULSE_A = [("2026-11-28T07:00:00+09:00", 45), ("2026-11-30T07:00:00+09:00", 72)]
 SPO2_A = [("2026-11-29T08:00:00+09:00", 88), ("2026-11-30T07:05:00+09:00", 97)]
+MRN = "0001234567"
+# The night of the 29th: a 30-minute epoch's heart and breathing rate, 23:00 to 06:30.
+EPOCHS_A = [(23 * 60 + 30 * n, 52 + n % 5, 12 + n % 3) for n in range(15)]
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -57,6 +66,37 @@ def pulse(subject: str, when: str, value: float) -> dict[str, Any]:
     body["code"] = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
     body["valueQuantity"].update(unit="/min", code="/min")
     return body
+
+
+def rate_in_bed(subject: str, start_minute: int, code: str, value: float) -> dict[str, Any]:
+    """A bed sensor's epoch rate as the gateway sends it: over the epoch's period."""
+    start = datetime(2026, 11, 29, tzinfo=TOKYO) + timedelta(minutes=start_minute)
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": subject},
+        "effectivePeriod": {
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=30)).isoformat(),
+        },
+        "valueQuantity": {
+            "value": value,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+    }
 
 
 def _minutes(value: int) -> dict[str, Any]:
@@ -130,7 +170,28 @@ def _load(base: str, engine: Any, accounts: Any) -> World:
         tokyo = [{"url": TZ_CODE, "valueCode": "Asia/Tokyo"}]
         a = _created(
             fhir,
-            {"resourceType": "Patient", "name": [{"text": "田中 花子"}], "extension": tokyo},
+            {
+                "resourceType": "Patient",
+                "identifier": [
+                    {"system": "urn:example:insurance", "value": "INS-99"},
+                    {
+                        "type": {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                    "code": "MR",
+                                }
+                            ]
+                        },
+                        "system": "urn:oid:1.2.392.100495.20.3.51.11312345678",
+                        "value": MRN,
+                    },
+                ],
+                "name": [{"text": "田中 花子"}],
+                "gender": "female",
+                "birthDate": "1948-05-03",
+                "extension": tokyo,
+            },
         )
         b = _created(
             fhir, {"resourceType": "Patient", "name": [{"text": "鈴木 一郎"}], "extension": tokyo}
@@ -163,6 +224,9 @@ def _load(base: str, engine: Any, accounts: Any) -> World:
             fhir,
             sleep_night(subject, "2026-11-29T23:00:00+09:00", "2026-11-30T06:30:00+09:00", 380),
         )
+        for minute, heart, breathing in EPOCHS_A:
+            _created(fhir, rate_in_bed(subject, minute, "8867-4", heart))
+            _created(fhir, rate_in_bed(subject, minute, "9279-1", breathing))
         _created(fhir, blood_pressure(f"Patient/{b}", "2026-11-30T07:00:00+09:00", 200, 120))
     username = f"nurse{secrets.token_hex(3)}"
     accounts.create(username, (StaffRole.NURSE,), nurse, "Nurse")

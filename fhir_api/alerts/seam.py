@@ -1,0 +1,73 @@
+"""The seam between the queue and the rules: what a worker hands the rules, what it gets back.
+
+The rules (the pure core: evaluate, scan, lifecycle) decide; this package stores,
+locks and delivers. A worker calls an `Evaluator` inside the transaction that holds
+the patient's state row, and writes everything the `Evaluation` says in that same
+transaction, so an evaluation is either wholly recorded (state, alerts, notifications,
+work rows deleted) or not at all and done again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+__all__ = ["AlertRecord", "Evaluation", "Evaluator", "Outgoing"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert as the rules now see it (stored by `id`: a new id opens a new alert)."""
+
+    id: str
+    patient_id: str
+    rule: str
+    status: str  # open, acknowledged, resolved
+    severity: str  # e.g. urgent, warning
+    opened_at: datetime
+    content: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message the rules want sent to one recipient (its channels come from the store).
+
+    Items with the same `grouping_key` for one recipient, while unsent, go in one
+    message (the readings of one occasion; a daily digest). `due_at` later than now
+    holds the message back (quiet hours, a digest's hour).
+    """
+
+    recipient: str  # e.g. "Practitioner/<id>"
+    grouping_key: str
+    due_at: datetime
+    item: Mapping[str, Any]  # JSON: what this alert contributes to the message
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What an evaluation decided: the new state, alert changes and messages."""
+
+    state: Mapping[str, Any]  # JSON types: kept in alert_state.state
+    due_at: datetime | None = None  # when the time-based rules must look again
+    alerts: Sequence[AlertRecord] = ()
+    outgoing: Sequence[Outgoing] = ()
+
+
+class Evaluator(Protocol):
+    """The rules, as the queue calls them (the core's `evaluate` and `scan` behind it)."""
+
+    def evaluate(
+        self,
+        patient_id: str,
+        state: Mapping[str, Any],
+        observations: Sequence[Mapping[str, Any]],
+        now: datetime,
+    ) -> Evaluation:
+        """New readings of one patient (FHIR Observation JSON, in arrival order)."""
+        ...
+
+    def scan(self, patient_id: str, state: Mapping[str, Any], now: datetime) -> Evaluation:
+        """The time-based rules (no reading, escalation, digests) for a patient now due."""
+        ...
