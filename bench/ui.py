@@ -11,9 +11,9 @@ first patient, whose page is opened, has `--page-days` days of them and a sleep
 night each. The data goes in through `FhirService.bundle` (the FHIR API's code,
 without HTTP, to load quickly). On PostgreSQL the bench runs ANALYZE every 100
 patients and after the load: the test server here runs with autovacuum off, so its
-tables would never get planner statistics (with the plans of empty tables the load
-slowed from 8 to 3 patients a second). A production server's autovacuum gathers them
-by itself: this is the bench's doing, not the product's.
+tables would never get planner statistics, and the timings would be those of plans
+made for empty tables. A production server's autovacuum gathers them by itself: this
+is the bench's doing, not the product's.
 
 Timed over real HTTP on loopback, in turns (one of each per round, so a busy machine
 weighs on all alike), with the doctor's session:
@@ -308,8 +308,9 @@ def _world(args: argparse.Namespace, app: Any, store: Any, data_dir: Path) -> di
     print(
         f"loading {args.patients} patients x {args.days} days, the first x {args.page_days} ({backend})"
     )
-    doctor, first = load(app, args.patients, args.days, args.page_days, now, args.postgresql)
-    if args.postgresql:
+    analyze = args.postgresql and not args.no_analyze
+    doctor, first = load(app, args.patients, args.days, args.page_days, now, analyze)
+    if analyze:
         _analyze(store.engine)
     accounts = AccountStore(store.engine, clock=time.time)
     accounts.create("bench-doctor", (StaffRole.DOCTOR,), doctor, "Bench Doctor")
@@ -347,6 +348,9 @@ def main() -> None:
     parser.add_argument("--postgresql", action="store_true")
     parser.add_argument("--data-dir", type=Path, help="keep (and reuse) the SQLite world here")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium timing")
+    parser.add_argument(
+        "--no-analyze", action="store_true", help="PostgreSQL without planner statistics"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the list and the page")
     args = parser.parse_args()
     if args.data_dir and args.postgresql:
