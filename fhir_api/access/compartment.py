@@ -12,7 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, false, insert, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    false,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+)
 
 from ..roles import TokenKind
 from ..storage.indexing import GATEWAY_PARAM
@@ -23,6 +34,7 @@ from ..storage.schema import (
     search_references,
     search_tokens,
 )
+from ..storage.value_lists import in_values
 from .principal import Access, Principal
 
 __all__ = ["claim", "load_access", "owners", "visibility_clause", "visible_ids"]
@@ -134,31 +146,31 @@ def visibility_clause(access: Access, resource_type: str) -> ColumnElement[bool]
         if resource_type == "Patient":
             # Its bound patients: what its conditional creates of a Patient (a patient
             # named by identifier) may match. Its scopes let it read no Patient.
-            return resources.c.id.in_(sorted(access.patients or ()))
+            return in_values(resources.c.id, access.patients or ())
         return _owned(resource_type, resource_owners.c.gateway == (access.principal.gateway or ""))
     if resource_type == "Practitioner":
         return None  # the staff directory: names, not health data
     if resource_type == "Patient":
-        return resources.c.id.in_(sorted(access.patients or ()))
+        return in_values(resources.c.id, access.patients or ())
     allowed = _patient_refs(access)
     refs = search_references.alias("access_refs")
     names_allowed = exists().where(
         refs.c.resource_type == resource_type,
         refs.c.resource_id == resources.c.id,
-        refs.c.target.in_(allowed),
+        in_values(refs.c.target, allowed),
     )
     outside = search_references.alias("access_outside")
     names_other = exists().where(
         outside.c.resource_type == resource_type,
         outside.c.resource_id == resources.c.id,
         outside.c.target.like("Patient/%"),
-        outside.c.target.not_in(allowed),
+        not_(in_values(outside.c.target, allowed)),
     )
     # Unassigned readings and Devices of no patient: for the staff of the patients
     # their gateway serves.
     reach = [
         names_allowed,
-        _owned(resource_type, resource_owners.c.gateway.in_(sorted(access.gateways or ()))),
+        _owned(resource_type, in_values(resource_owners.c.gateway, access.gateways or ())),
     ]
     if resource_type == "CareTeam" and access.principal.practitioner_id:
         member = search_references.alias("access_member")
