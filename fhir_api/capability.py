@@ -68,6 +68,17 @@ _TYPE_DOCUMENTATION = {
     ("Task", "period"): "the executionPeriod (for a review: the period reviewed) overlaps "
     "or matches, with prefixes (ge, lt, ...); a date alone is a day in the patient's "
     "time zone",
+    ("Communication", "patient"): "the Patient the message is about (Patient/id or id)",
+    ("Communication", "subject"): "what the message is about (Patient/id)",
+    ("Communication", "sender"): "who sent it; a request from home is sent by the Patient",
+    ("Communication", "recipient"): "who it is for (CareTeam/id, Practitioner/id, ...)",
+    ("Communication", "status"): "preparation, in-progress, ..., completed or entered-in-error",
+    ("Communication", "category"): "what kind of message; a patient's request from home is "
+    "http://homevitals.org/fhir/CodeSystem/patient-request|call-me (please call me) or "
+    "|fine-today (I am fine today)",
+    ("Communication", "priority"): "routine, urgent, asap or stat",
+    ("Communication", "sent"): "when it was sent, with prefixes (ge, lt, ...); a date alone "
+    "is a day in the patient's time zone",
 }
 # The modifiers search accepts per parameter type; any other is a 400.
 _MODIFIERS = {
