@@ -38,6 +38,7 @@ from ..codes import (
     codings,
 )
 from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
+from ..home_settings import settings_problems
 from .limits import check_vital_limits
 from .narrative import narrative_problem
 
@@ -220,6 +221,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
         _time_zone(resource, path, issues)
         issues += check_vital_limits(resource, path)
+        issues += settings_problems(resource, path)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
     elif kind == "Practitioner":
