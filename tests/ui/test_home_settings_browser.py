@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_api.codes import CALL_ME
+
 from .conftest import axe, screenshot, sign_in
+from .test_patient_requests_http import _press
 from .test_settings_browser import pages  # noqa: F401  (the fixture: a 400 is expected)
 from .test_settings_http import add_care_manager
 from .world import Clinic
@@ -25,6 +28,7 @@ def test_a_doctor_sets_the_home_reminders_and_the_gateway_reads_them(
     clinic: Clinic,
     pages: Any,  # noqa: F811
 ) -> None:
+    _press(clinic, "home-1", clinic.patients["yamada"], CALL_ME, 2.2)
     for lang, times, texts in (
         ("en", "07:30 19:00", ("Enter times as HH:MM", "Saved.")),
         ("ja", "06:45 18:30", ("時刻は HH:MM の形で", "保存しました。")),
@@ -32,6 +36,9 @@ def test_a_doctor_sets_the_home_reminders_and_the_gateway_reads_them(
         page = pages(lang)
         sign_in(page, clinic.root, clinic.staff["doctor"])
         page.goto(f"{clinic.root}/patients/{clinic.patients['yamada']}")
+        assert page.locator("#request-call-me").is_visible()
+        axe(page)
+        page.locator(".patient-head").screenshot(path=str(screenshot(page, f"asked-{lang}")))
         page.click("#home-settings")
         page.wait_for_selector("form.home-settings")
         axe(page)
