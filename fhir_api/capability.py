@@ -209,7 +209,43 @@ def _stats_definition(base: str) -> dict[str, Any]:
     }
 
 
-OPERATION_DEFINITIONS = {"Observation-stats": _stats_definition}
+def _gateway_settings_definition(base: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "Device-gateway-settings",
+        "url": f"{base}/OperationDefinition/Device-gateway-settings",
+        "name": "GatewaySettings",
+        "title": "A home gateway's settings from the clinic",
+        "status": "active",
+        "kind": "operation",
+        "description": "For a gateway token only: the settings its home's patients carry "
+        "(Patient extension http://homevitals.org/fhir/StructureDefinition/home-settings), "
+        "merged for one home. Answers with an ETag; If-None-Match gives 304 when unchanged.",
+        "affectsState": False,
+        "code": "gateway-settings",
+        "resource": ["Device"],
+        "system": False,
+        "type": True,
+        "instance": False,
+        "parameter": [
+            {
+                "name": "return",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "Parameters",
+                "documentation": "language, speech, volume, quietHours (the home's voice: the "
+                "first patient by id who sets each), readValuesFor (patient ids), and one "
+                "reminder part (patient, kind, time...) per patient and kind of device",
+            }
+        ],
+    }
+
+
+OPERATION_DEFINITIONS = {
+    "Observation-stats": _stats_definition,
+    "Device-gateway-settings": _gateway_settings_definition,
+}
 
 
 def operation_definition(definition_id: str, base: str) -> dict[str, Any] | None:
@@ -308,6 +344,13 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "name": "stats",
                     "definition": f"{base}/OperationDefinition/Observation-stats",
                 },
+            ]
+        if resource_type == "Device":
+            entry["operation"] = [
+                {
+                    "name": "gateway-settings",
+                    "definition": f"{base}/OperationDefinition/Device-gateway-settings",
+                }
             ]
         resources.append(entry)
     resources.append(_audit_event_resource())

@@ -79,6 +79,17 @@ def test_a_doctor_sets_their_patients_settings_and_the_home_reads_them(world: Wo
         assert theirs.headers["ETag"] != etag
 
 
+def test_the_capability_statement_names_the_operation(world: World) -> None:
+    with world.client("system") as system:
+        statement = system.get("/metadata").json()
+        [device] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Device"]
+        [operation] = device["operation"]
+        assert operation["name"] == "gateway-settings"
+        definition = system.get(operation["definition"].removeprefix(world.base))
+        assert definition.status_code == 200, definition.text
+        assert definition.json()["code"] == "gateway-settings"
+
+
 def test_only_a_gateway_token_reads_the_operation(world: World) -> None:
     for who in ("doctor", "system", "admin"):
         with world.client(who) as client:
