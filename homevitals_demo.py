@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -53,6 +54,8 @@ def _print_spoken(text: str) -> None:
 _WORK_STOPS_WITHIN = 0.3
 _HOME_STOPS_WITHIN = 0.3
 _SERVER_STOPS_WITHIN = 0.5
+# Seconds after the gateway starts until the first demo patient presses the call button.
+_PRESS_AFTER = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class _Home:
         self.data_dir = data_dir
         self.devices: list[EmulatedPeripheral] = []
         self.cuffs: list[tuple[BloodPressureCuff, DemoPatient]] = []
+        self.callers: list[tuple[str, str]] = []  # (Patient id, name) in demo order
         self.outbox: Outbox | None = None
         self.uploader: Uploader | None = None
         self.gateway: Gateway | None = None
@@ -85,6 +89,7 @@ class _Home:
     async def run(self, days: int, duration: float | None, live_every: float) -> None:
         """Create the patients and devices, start the gateway, then measure live."""
         from gateway.bindings import Binding, Bindings
+        from gateway.call_button import Request
         from gateway.feedback import Feedback, FeedbackOptions, Speaker
         from gateway.mapping import GatewayIdentity, PatientLink
         from gateway.mapping.devices import DeviceKind
@@ -127,6 +132,7 @@ class _Home:
                     bindings.append(Binding(device.address, kind, patients))
                 self.cuffs.append((cuff, patient))
                 who = f"{patient.family} {patient.given}"
+                self.callers.append((patient_id, who))
                 print(f"  {who}: Patient/{patient_id}, cuff {queued} readings{extra}", flush=True)
         patient_ids = sorted(
             {p.logical_id for b in bindings for p in b.patients.values() if p.logical_id}
@@ -159,6 +165,9 @@ class _Home:
         patient_side = PatientSide(
             feedback, outbox=self.outbox, uploader=self.uploader, identity=identity, zone=zone
         )
+        # Issue 14: the first demo patient has the call button and presses it once.
+        caller_id, caller = self.callers[0]
+        patient_side.button_patient = PatientLink(logical_id=caller_id)
         self.gateway = Gateway(
             identity=identity,
             bindings=Bindings(bindings),
@@ -173,6 +182,7 @@ class _Home:
         )
         self._gateway_task = asyncio.create_task(self.gateway.run(), name="demo gateway")
         started = last_live = time.monotonic()
+        pressed = False
         while duration is None or time.monotonic() - started < duration:
             await asyncio.sleep(min(1.0, duration) if duration is not None else 1.0)
             status = await self.gateway.current_status()  # the outbox read off the loop
@@ -182,6 +192,10 @@ class _Home:
                 end="",
                 flush=True,
             )
+            if not pressed and time.monotonic() - started >= _PRESS_AFTER:
+                pressed = True
+                print(f"\r  {caller}: presses the call button (please call me)", flush=True)
+                patient_side.press(Request.CALL_ME, datetime.now(UTC))
             if time.monotonic() - last_live >= live_every:
                 last_live = time.monotonic()
                 for cuff, patient in self.cuffs:

@@ -20,6 +20,7 @@ from fhir_api.accounts.store import AccountStore
 from fhir_api.settings import Settings
 
 from .gateway_routes import router as gateway_router
+from .home_settings_routes import router as home_settings_router
 from .list_routes import router as list_router
 from .login_routes import router
 from .patient_routes import router as patient_router
@@ -55,6 +56,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(list_router)
     app.include_router(print_router)
     app.include_router(settings_router)
+    app.include_router(home_settings_router)
     app.include_router(patient_router)
     app.include_router(gateway_router)
     app.include_router(unassigned_router)

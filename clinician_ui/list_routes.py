@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.codes import CALL_ME
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 from fhir_api.service import FhirService
@@ -32,6 +33,7 @@ from fhir_api.storage.resources import Stored
 from . import summary
 from .access import SessionAccess
 from .formatting import age_text, duration_text, long_date, moment
+from .patient_requests import recent_requests
 from .rendering import Pages
 from .review import STALE_DAYS, reviewed_within
 from .review_routes import reviews_by_patient
@@ -220,6 +222,7 @@ def build_rows(
     )
     gateways = _gateways(service, readings, access)
     reviews = reviews_by_patient(service, access, ids)
+    asked = recent_requests(service, access, None, now_ms) if ids else {}
     rows = []
     for patient in patients:
         name = patient_zone_name(patient.content)
@@ -235,7 +238,12 @@ def build_rows(
                 limits_of(patient.content),
             )
         )
-        rows[-1] = replace(rows[-1], reviewed=reviews.get(patient.id))
+        call = asked.get(patient.id, {}).get(CALL_ME)
+        rows[-1] = replace(
+            rows[-1],
+            reviewed=reviews.get(patient.id),
+            call_asked_ms=call.at_ms if call is not None else None,
+        )
     shown = [r for r in rows if r.flagged] if query.flagged else rows
     if query.stale:
         shown = [r for r in shown if not reviewed_within(r.reviewed, now_ms, STALE_DAYS)]

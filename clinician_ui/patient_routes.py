@@ -53,6 +53,7 @@ from .formatting import age_text, duration_text
 from .i18n import LANGUAGES
 from .list_routes import FLAG_TEXTS, GLYPHS, page_clock
 from .patient_facts import SEXES, Facts, facts_of
+from .patient_requests import recent_requests, request_lines
 from .rendering import Pages
 from .review_routes import review_block
 from .thresholds import limits_of
@@ -430,6 +431,10 @@ async def patient_page(
         language,
     )
     translate = pages.catalogs.gettext(language)
+    asked = await run_in_threadpool(
+        recent_requests, request.app.state.service, access, [patient_id], now_ms
+    )
+    requests = request_lines(asked.get(patient_id, {}), now_ms, zone, language, translate)
     flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
     browser = {
         **for_browser(view.data, flag_texts),
@@ -459,6 +464,7 @@ async def patient_page(
         truncated=view.truncated,
         flag_names=FLAG_NAMES,
         review=review,
+        requests=requests,
         account=account,
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},

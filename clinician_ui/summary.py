@@ -114,6 +114,7 @@ class PatientRow:
     gateway: Gateway
     flags: tuple[str, ...] = field(default=())  # which values are flagged: "bp", "pulse", …
     reviewed: Review | None = None  # the newest review of the patient's vitals (issue 12)
+    call_asked_ms: int | None = None  # the newest "please call me" from home (issue 14)
 
     @property
     def seen(self) -> int | None:

@@ -68,6 +68,17 @@ _TYPE_DOCUMENTATION = {
     ("Task", "period"): "the executionPeriod (for a review: the period reviewed) overlaps "
     "or matches, with prefixes (ge, lt, ...); a date alone is a day in the patient's "
     "time zone",
+    ("Communication", "patient"): "the Patient the message is about (Patient/id or id)",
+    ("Communication", "subject"): "what the message is about (Patient/id)",
+    ("Communication", "sender"): "who sent it; a request from home is sent by the Patient",
+    ("Communication", "recipient"): "who it is for (CareTeam/id, Practitioner/id, ...)",
+    ("Communication", "status"): "preparation, in-progress, ..., completed or entered-in-error",
+    ("Communication", "category"): "what kind of message; a patient's request from home is "
+    "http://homevitals.org/fhir/CodeSystem/patient-request|call-me (please call me) or "
+    "|fine-today (I am fine today)",
+    ("Communication", "priority"): "routine, urgent, asap or stat",
+    ("Communication", "sent"): "when it was sent, with prefixes (ge, lt, ...); a date alone "
+    "is a day in the patient's time zone",
 }
 # The modifiers search accepts per parameter type; any other is a 400.
 _MODIFIERS = {
@@ -198,7 +209,43 @@ def _stats_definition(base: str) -> dict[str, Any]:
     }
 
 
-OPERATION_DEFINITIONS = {"Observation-stats": _stats_definition}
+def _gateway_settings_definition(base: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationDefinition",
+        "id": "Device-gateway-settings",
+        "url": f"{base}/OperationDefinition/Device-gateway-settings",
+        "name": "GatewaySettings",
+        "title": "A home gateway's settings from the clinic",
+        "status": "active",
+        "kind": "operation",
+        "description": "For a gateway token only: the settings its home's patients carry "
+        "(Patient extension http://homevitals.org/fhir/StructureDefinition/home-settings), "
+        "merged for one home. Answers with an ETag; If-None-Match gives 304 when unchanged.",
+        "affectsState": False,
+        "code": "gateway-settings",
+        "resource": ["Device"],
+        "system": False,
+        "type": True,
+        "instance": False,
+        "parameter": [
+            {
+                "name": "return",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "Parameters",
+                "documentation": "language, speech, volume, quietHours (the home's voice: the "
+                "first patient by id who sets each), readValuesFor (patient ids), and one "
+                "reminder part (patient, kind, time...) per patient and kind of device",
+            }
+        ],
+    }
+
+
+OPERATION_DEFINITIONS = {
+    "Observation-stats": _stats_definition,
+    "Device-gateway-settings": _gateway_settings_definition,
+}
 
 
 def operation_definition(definition_id: str, base: str) -> dict[str, Any] | None:
@@ -297,6 +344,13 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "name": "stats",
                     "definition": f"{base}/OperationDefinition/Observation-stats",
                 },
+            ]
+        if resource_type == "Device":
+            entry["operation"] = [
+                {
+                    "name": "gateway-settings",
+                    "definition": f"{base}/OperationDefinition/Device-gateway-settings",
+                }
             ]
         resources.append(entry)
     resources.append(_audit_event_resource())

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["HOMEVITALS_TASK", "LOINC", "VITALS_REVIEW", "codings", "preferred_code"]
+__all__ = [
+    "CALL_ME",
+    "FINE_TODAY",
+    "HOMEVITALS_TASK",
+    "LOINC",
+    "PATIENT_REQUEST",
+    "PRESS_IDENTIFIER",
+    "VITALS_REVIEW",
+    "codings",
+    "preferred_code",
+]
 
 LOINC = "http://loinc.org"
 # HomeVitals' own CodeSystem of Task codes (the base the gateway's codes use too).
@@ -18,6 +28,14 @@ HOMEVITALS_TASK = "http://homevitals.org/fhir/CodeSystem/task"
 # Task with this code, `for` the Patient, `owner` the Practitioner, `executionPeriod` the
 # period reviewed.
 VITALS_REVIEW = "vitals-review"
+# What a patient asks for with the call button at home (issue 14): a Communication from
+# the patient with a category in this CodeSystem; a short press is `call-me`, a long
+# press `fine-today` (a 見守り check-in). The gateway names each press with an
+# identifier in PRESS_IDENTIFIER, so a retried upload is a conditional create.
+PATIENT_REQUEST = "http://homevitals.org/fhir/CodeSystem/patient-request"
+CALL_ME = "call-me"
+FINE_TODAY = "fine-today"
+PRESS_IDENTIFIER = "http://homevitals.org/fhir/sid/call-button-press"
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:

@@ -118,6 +118,11 @@ _PARAMETER_EXAMPLE = {
     ("Task", "code"): "http://homevitals.org/fhir/CodeSystem/task|vitals-review",
     ("Task", "owner"): "Practitioner/example",
     ("Task", "requester"): "Practitioner/example",
+    ("Communication", "status"): "completed",
+    ("Communication", "category"): "http://homevitals.org/fhir/CodeSystem/patient-request|call-me",
+    ("Communication", "priority"): "asap",
+    ("Communication", "recipient"): "CareTeam/example",
+    ("Communication", "identifier"): "http://homevitals.org/fhir/sid/call-button-press|gw-1",
 }
 
 

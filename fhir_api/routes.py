@@ -18,6 +18,8 @@ from .audit.http import bind_write_audit
 from .auth import TokenStore
 from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
 from .fhir import parse_body
+from .gateway_settings import gateway_settings
+from .home_settings import parameters_etag
 from .responses import (
     FHIR_JSON,
     fhir_response,
@@ -179,6 +181,21 @@ async def observation_stats(request: Request, service: ServiceDep, access: Acces
         return stats_body(*service.stats(params, access=access))
 
     return Response(await run_in_threadpool(answer), media_type=FHIR_JSON)
+
+
+@router.get("/Device/$gateway-settings")
+async def device_gateway_settings(
+    request: Request,
+    service: ServiceDep,
+    access: AccessDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A home gateway's settings from the clinic (issue 14), with an ETag for cheap polls."""
+    parameters = await run_in_threadpool(partial(gateway_settings, service, access=access))
+    etag = parameters_etag(parameters)
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": etag})
+    return fhir_response(parameters, 200, {"ETag": etag})
 
 
 @router.post("/{resource_type}")

@@ -259,6 +259,8 @@ def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[
         return _care_team_references(resource, path)
     if resource.get("resourceType") == "Task":
         return _task_references(resource, path)
+    if resource.get("resourceType") == "Communication":
+        return _communication_references(resource, path)
     if resource.get("resourceType") != "Observation":
         return []
     found: list[tuple[dict[str, Any], str]] = []
@@ -353,6 +355,47 @@ def _task_references(task: dict[str, Any], path: str) -> list[tuple[dict[str, An
                 expression=[where],
             )
         found.append((node, where))
+    return found
+
+
+# What a Communication's references may name here (issue 14): the R4 targets this server
+# holds. Its Patients are what the access layer follows, so all of them must resolve.
+_COMMUNICATION_TARGETS = {
+    "subject": ("Patient",),
+    "sender": ("Patient", "Practitioner", "Device"),
+    "recipient": ("Patient", "Practitioner", "CareTeam", "Device"),
+}
+
+
+def _communication_references(
+    message: dict[str, Any], path: str
+) -> list[tuple[dict[str, Any], str]]:
+    """A Communication's subject, sender and recipients: whose record it is and between whom.
+
+    Raises:
+        BadRequest: a reference to a type this server does not hold for that element.
+    """
+    nodes = [
+        ("subject", message.get("subject"), f"{path}.subject"),
+        ("sender", message.get("sender"), f"{path}.sender"),
+    ]
+    nodes += [
+        ("recipient", node, f"{path}.recipient[{index}]")
+        for index, node in enumerate(message.get("recipient", ()))
+    ]
+    found: list[tuple[dict[str, Any], str]] = []
+    for element, node, where in nodes:
+        if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):
+            continue
+        reference, allowed = node["reference"], _COMMUNICATION_TARGETS[element]
+        if not reference.startswith(("#", "urn:uuid:")) and not reference.startswith(
+            tuple(f"{kind}{sep}" for kind in allowed for sep in "/?")
+        ):
+            raise BadRequest(
+                f"Communication.{element} refers to {' or '.join(allowed)} here, not {reference!r}",
+                expression=[f"{where}.reference"],
+            )
+        found.append((node, f"{where}.reference"))
     return found
 
 
@@ -516,10 +559,11 @@ class FhirService:
 
     @staticmethod
     def _claim(tx: Tx, access: Access, created: Sequence[tuple[str, str]]) -> None:
-        """A gateway's new Devices become its own (what its token may see and replace)."""
+        """A gateway's new Devices and call-button presses (Communications) become its own:
+        what its token may see (a retried press's conditional create finds the first)."""
         if access.principal.kind is TokenKind.GATEWAY and access.principal.gateway:
-            devices = [(t, i) for t, i in created if t == "Device"]
-            claim(tx.connection, devices, access.principal.gateway)
+            owned = [(t, i) for t, i in created if t in ("Device", "Communication")]
+            claim(tx.connection, owned, access.principal.gateway)
 
     # --- references -------------------------------------------------------------------
 

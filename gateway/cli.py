@@ -107,6 +107,19 @@ async def _run(settings: GatewaySettings) -> None:
     outbox, damaged = await _open_storage(settings, token)
     uploader = Uploader(settings.server_url, token, outbox, batch_size=settings.batch_size)
     patient_side = build_patient_side(settings, outbox, uploader)
+    clinic = None
+    if patient_side is not None:
+        from .clinic_settings import ClinicSettings
+
+        clinic = ClinicSettings(
+            settings.server_url,
+            token,
+            settings.data_dir / "clinic-settings.json",
+            local=settings.feedback,
+            local_reminders=settings.reminders,
+            apply=patient_side.apply,
+            interval=settings.heartbeat_interval,
+        )
     async with _ble_environment(settings) as ble:
         gateway = Gateway(
             identity=settings.identity(),
@@ -123,10 +136,13 @@ async def _run(settings: GatewaySettings) -> None:
             damaged_outbox=damaged,
             test_data=settings.simulate,
             patient_side=patient_side,
+            clinic_settings=clinic,
         )
         try:
             await gateway.run()
         finally:
+            if clinic is not None:
+                await clinic.aclose()
             await uploader.aclose()
             outbox.close()
 

@@ -54,6 +54,7 @@ from bleak.exc import BleakError
 import device_adapters as da
 
 from .bindings import Binding, Bindings
+from .clinic_settings import ClinicSettings
 from .errors import GatewayError, NotAMeasurement, StorageError
 from .heartbeat import HeartbeatPolicy, status_device
 from .mapping import (
@@ -148,6 +149,7 @@ class Gateway:
         damaged_outbox: Path | None = None,
         test_data: bool = False,
         patient_side: PatientSide | None = None,
+        clinic_settings: ClinicSettings | None = None,
     ) -> None:
         self.identity = identity
         self.bindings = bindings
@@ -162,6 +164,8 @@ class Gateway:
         self.test_data = test_data
         # Issue 14: what the patient sees and hears, reminders, the call button (optional).
         self.patient_side = patient_side
+        # Issue 14: settings from the clinic, polled and applied to the patient side.
+        self.clinic_settings = clinic_settings
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat = HeartbeatPolicy(keepalive=heartbeat_keepalive)
         self.heartbeats_sent = 0
@@ -201,6 +205,8 @@ class Gateway:
         ]
         if self.patient_side is not None:
             tasks.append(asyncio.create_task(self.patient_side.run(), name="patient side"))
+        if self.clinic_settings is not None:
+            tasks.append(asyncio.create_task(self.clinic_settings.run(), name="clinic settings"))
         scanner = BleakScanner(
             detection_callback=self._on_advertisement,
             service_uuids=self.bindings.service_uuids(),

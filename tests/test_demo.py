@@ -173,6 +173,12 @@ def test_demo_uploads_the_home_and_the_server_holds_it(demo_factory, tmp_path):
                 break
             assert time.monotonic() < deadline, held
             time.sleep(0.5)
+        # Issue 14: 田中 花子 presses the call button once; the gateway says it was sent and
+        # the server holds exactly one request from her.
+        demo.wait_for(r"田中 花子: presses the call button")
+        demo.wait_for(r"home gateway says: クリニックに「電話してください」が届きました。")
+        asked = client.get(f"/Communication?patient={patients['田中 花子']}").json()
+        assert asked["total"] == 1, asked
         # Every command the demo prints works pasted into a shell as it is.
         commands = re.findall(r"^\s*(?:try:\s*)?(curl .*)$", demo.out, re.MULTILINE)
         assert len(commands) == 2, demo.out

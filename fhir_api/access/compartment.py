@@ -39,6 +39,8 @@ from .principal import Access, Principal
 
 __all__ = ["claim", "load_access", "owners", "visibility_clause", "visible_ids"]
 
+# Types whose rows a gateway creating them records as its own (FhirService._claim).
+_CLAIMED = ("Device", "Communication")
 # CareTeam.status values that give no access (FHIR R4 care-team-status).
 _INACTIVE = ("inactive", "entered-in-error", "suspended")
 
@@ -109,12 +111,13 @@ def _patient_refs(access: Access) -> list[str]:
 
 
 def _owned(resource_type: str, gateway_is: ColumnElement[bool]) -> ColumnElement[bool]:
-    """Rows a gateway made: its Devices, and the Observations that name one of them as
-    their gateway (the observation-gatewayDevice extension)."""
+    """Rows a gateway made: its Devices and call-button presses (Communications, issue 14),
+    and the Observations that name one of its Devices as their gateway (the
+    observation-gatewayDevice extension)."""
     owned_by = resource_owners
-    if resource_type == "Device":
+    if resource_type in _CLAIMED:
         return exists().where(
-            owned_by.c.resource_type == "Device",
+            owned_by.c.resource_type == resource_type,
             owned_by.c.resource_id == resources.c.id,
             gateway_is,
         )

@@ -28,7 +28,7 @@ ADMIN_TYPES = frozenset({"Patient", "Practitioner", "CareTeam", "Device", "Audit
 
 _CLINICAL_READ = (
     "user/Patient.rs user/Observation.rs user/Device.rs user/CareTeam.rs user/Practitioner.rs "
-    "user/Task.rs"
+    "user/Task.rs user/Communication.rs"
 )
 
 ROLE_SCOPES: dict[StaffRole, str] = {
@@ -47,9 +47,10 @@ ROLE_SCOPES: dict[StaffRole, str] = {
 
 KIND_SCOPES: dict[TokenKind, str] = {
     TokenKind.SYSTEM: "system/*.cruds",
-    # Upload readings and Devices for its own patients; search its own resources for
-    # conditional creates; replace its own Devices (the heartbeat). Nothing else.
-    TokenKind.GATEWAY: "patient/Observation.cs patient/Device.crus",
+    # Upload readings, call-button presses (Communication, issue 14) and Devices for its
+    # own patients; search its own resources for conditional creates; replace its own
+    # Devices (the heartbeat). Nothing else.
+    TokenKind.GATEWAY: "patient/Observation.cs patient/Communication.cs patient/Device.crus",
 }
 
 
@@ -74,8 +75,9 @@ def patient_ids(resource_type: str, resource: dict[str, Any]) -> frozenset[str]:
     """The Patients whose data `resource` is (its patient compartment, for the types held here).
 
     A Patient is its own; an Observation its subject's; a Device its patient's; a
-    CareTeam its subject's; a Task the one it is for. An Observation about a Device (an
-    unassigned reading) and a Practitioner belong to no patient.
+    CareTeam its subject's; a Task the one it is for; a Communication its subject's,
+    sender's and recipients'. An Observation about a Device (an unassigned reading) and a
+    Practitioner belong to no patient.
     """
     if resource_type == "Patient":
         return frozenset({str(resource["id"])}) if resource.get("id") else frozenset()
@@ -86,8 +88,11 @@ def patient_ids(resource_type: str, resource: dict[str, Any]) -> frozenset[str]:
         "CareTeam": ("subject",),
         "Task": ("for",),
     }
-    for key in keys.get(resource_type, ("subject", "patient")):
-        if (pid := _patient_id(_reference(resource.get(key)))) is not None:
+    nodes = [resource.get(key) for key in keys.get(resource_type, ("subject", "patient"))]
+    if resource_type == "Communication":
+        nodes = [resource.get("subject"), resource.get("sender"), *resource.get("recipient", ())]
+    for node in nodes:
+        if (pid := _patient_id(_reference(node))) is not None:
             found.add(pid)
     return frozenset(found)
 

@@ -11,6 +11,8 @@ layer follows to tell which patients a staff member's Practitioner may see (issu
 Task `identifier`, `status`, `intent`, `code`, `subject`/`patient` (Task.for), `owner`,
 `requester`, `authored-on`, `period` (executionPeriod): a completed `vitals-review`
 Task is a clinician's review of a patient's readings (issue 12).
+Communication `identifier`, `status`, `category`, `priority`, `subject`/`patient`,
+`sender`, `recipient`, `sent`: a patient's request from home (the call button, issue 14).
 
 The index holds no time zone: a date with an offset is stored as instants, a date
 without one (a birthDate, a date-only effectiveDateTime) as its wall-clock range,
@@ -56,6 +58,7 @@ REFERRING: dict[str, tuple[str, ...]] = {
     "Device": ("patient",),
     "CareTeam": ("subject", "participant"),
     "Task": ("subject", "owner", "requester"),
+    "Communication": ("subject", "sender", "recipient"),
 }
 
 
@@ -166,7 +169,31 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
         _index_care_team(resource, zone, entries)
     elif kind == "Task":
         _index_task(resource, zone, entries)
+    elif kind == "Communication":
+        _index_communication(resource, zone, entries)
     return entries
+
+
+def _index_communication(resource: dict[str, Any], zone: tzinfo, entries: IndexEntries) -> None:
+    """A Communication's status, categories, priority, references and `sent`.
+
+    Its Patients (subject, sender, recipient) are indexed references like an
+    Observation's subject, so the access layer's reach and a patient's time zone for
+    `sent` work for it as for readings.
+    """
+    for param in ("status", "priority"):
+        if isinstance(resource.get(param), str):
+            entries.tokens.append((param, "", resource[param]))
+    for category in resource.get("category", ()):
+        entries.tokens += [("category", s, c) for s, c in codings(category)]
+    nodes = [("subject", resource.get("subject")), ("sender", resource.get("sender"))]
+    nodes += [("recipient", node) for node in resource.get("recipient", ())]
+    for param, node in nodes:
+        if target := _versionless(_reference(node)):
+            entries.references.append((param, target))
+    if sent := resource.get("sent"):
+        span, floating = wall_or_instants(parse_date(sent), zone)
+        entries.dates.append(("sent", span.start_ms, span.end_ms, floating))
 
 
 def _index_task(resource: dict[str, Any], zone: tzinfo, entries: IndexEntries) -> None:

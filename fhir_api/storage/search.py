@@ -130,6 +130,18 @@ SEARCH_PARAMETERS: dict[str, dict[str, str]] = {
         "authored-on": "date",
         "period": "date",
     },
+    "Communication": {
+        "_id": "id",
+        "identifier": "token",
+        "status": "token",
+        "category": "token",
+        "priority": "token",
+        "subject": "reference",
+        "patient": "reference:Patient",
+        "sender": "reference",
+        "recipient": "reference",
+        "sent": "date",
+    },
 }
 # The modifiers FHIR R4 defines for each kind that this server implements; any other is a 400.
 MODIFIERS: dict[str, frozenset[str]] = {
@@ -141,7 +153,7 @@ MODIFIERS: dict[str, frozenset[str]] = {
 }
 _INDEX_PARAM = {"patient": "subject"}
 # Types whose `date` may be a day of their subject's calendar (the patient's time zone).
-_SUBJECT_DATED = ("Observation", "CareTeam", "Task")
+_SUBJECT_DATED = ("Observation", "CareTeam", "Task", "Communication")
 CONTROL = {
     "_count",
     "_offset",
@@ -166,7 +178,11 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _WHOLE = re.compile(r"^[0-9]{1,19}$")
 _NO_DATE = OPEN_END + 1  # sorts resources without a date after every dated one
 # Elements a FHIR resource must have (min 1): `_elements` keeps them whatever is asked.
-_MANDATORY = {"Observation": ("status", "code"), "Task": ("status", "intent")}
+_MANDATORY = {
+    "Observation": ("status", "code"),
+    "Task": ("status", "intent"),
+    "Communication": ("status",),
+}
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "code": "SUBSETTED",

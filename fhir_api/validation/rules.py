@@ -3,10 +3,12 @@
 Resource rules (`check_rules`): Observation.status, Bundle.type,
 Bundle.entry.request.method, Patient.gender, a Patient's tz-code and vital limits
 (limits.py), Device.status, Practitioner.gender, CareTeam.status, Task.status and
-Task.intent, and the invariants obs-6, obs-7, bdl-1, bdl-2, bdl-3, bdl-4 and ctm-1 (R4
-numbering); and what a HomeVitals review Task (code `vitals-review`, issue 12) must say:
-completed, for a Patient, owned by a Practitioner, over a period with a start and an
-end. Data type
+Task.intent, Communication.status and priority, and the invariants obs-6, obs-7, bdl-1,
+bdl-2, bdl-3, bdl-4 and ctm-1 (R4 numbering); what a HomeVitals review Task (code
+`vitals-review`, issue 12) must say: completed, for a Patient, owned by a Practitioner,
+over a period with a start and an end; and what a patient's request from home (a
+Communication with a `patient-request` category, issue 14) must say: from its Patient,
+sent when. Data type
 rules (`check_datatype`, applied to every element of that type wherever it occurs):
 Quantity.comparator (and the Quantity profiles Age, Duration, ...), sqty-1 where the
 position makes a Quantity a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use,
@@ -27,8 +29,16 @@ from zoneinfo import available_timezones
 
 import orjson
 
-from ..codes import HOMEVITALS_TASK, VITALS_REVIEW, codings
+from ..codes import (
+    CALL_ME,
+    FINE_TODAY,
+    HOMEVITALS_TASK,
+    PATIENT_REQUEST,
+    VITALS_REVIEW,
+    codings,
+)
 from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
+from ..home_settings import settings_problems
 from .limits import check_vital_limits
 from .narrative import narrative_problem
 
@@ -76,6 +86,18 @@ TASK_STATUS = {
     "completed",
     "entered-in-error",
 }
+# Communication.status (R4 event-status) and .priority (request-priority).
+EVENT_STATUS = {
+    "preparation",
+    "in-progress",
+    "not-done",
+    "on-hold",
+    "stopped",
+    "completed",
+    "entered-in-error",
+    "unknown",
+}
+REQUEST_PRIORITY = {"routine", "urgent", "asap", "stat"}
 TASK_INTENT = {
     "unknown",
     "proposal",
@@ -97,6 +119,7 @@ _CALENDAR_DATES = {
     "Observation": ("effectiveDateTime", "effectiveInstant", "issued"),
     "Patient": ("birthDate",),
     "Task": ("authoredOn", "lastModified"),
+    "Communication": ("sent", "received"),
 }
 _EARLIEST_MS = to_ms(datetime(1, 1, 2, tzinfo=UTC))
 _LATEST_MS = to_ms(datetime(9999, 12, 30, tzinfo=UTC))
@@ -198,6 +221,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
         _time_zone(resource, path, issues)
         issues += check_vital_limits(resource, path)
+        issues += settings_problems(resource, path)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
     elif kind == "Practitioner":
@@ -206,7 +230,44 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _care_team(resource, path, issues)
     elif kind == "Task":
         _task(resource, path, issues)
+    elif kind == "Communication":
+        _communication(resource, path, issues)
     return issues
+
+
+def _communication(message: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """Communication.status and priority, and what a patient's request from home (issue 14,
+    category `patient-request`) must say: who asked (subject and sender the same Patient)
+    and when (sent), which the patient page and the care team's alert read."""
+    _binding(message.get("status"), EVENT_STATUS, f"{path}.status", issues)
+    _binding(message.get("priority"), REQUEST_PRIORITY, f"{path}.priority", issues)
+    asked = {
+        code
+        for category in message.get("category", ())
+        for system, code in codings(category)
+        if system == PATIENT_REQUEST
+    }
+    if not asked:
+        return
+    unknown = sorted(asked - {CALL_ME, FINE_TODAY})
+    if unknown:
+        issues.append(
+            (
+                f"{unknown[0]!r} is not a patient request here ({CALL_ME}, {FINE_TODAY})",
+                f"{path}.category",
+            )
+        )
+    subject = _node_reference(message.get("subject"))
+    if _reference_type(message, subject) != "Patient":
+        issues.append(("a patient's request names the Patient as subject", f"{path}.subject"))
+    elif _node_reference(message.get("sender")) != subject:
+        issues.append(("a patient's request is sent by its subject, the Patient", f"{path}.sender"))
+    if not isinstance(message.get("sent"), str):
+        issues.append(("a patient's request says when it was sent (sent)", path))
+
+
+def _node_reference(node: Any) -> str | None:
+    return node.get("reference") if isinstance(node, dict) else None
 
 
 def _task(task: dict[str, Any], path: str, issues: list[Issue]) -> None:

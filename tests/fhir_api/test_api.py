@@ -70,6 +70,7 @@ def test_metadata_is_a_truthful_capability_statement(client):
         "Practitioner",
         "CareTeam",
         "Task",
+        "Communication",
         "AuditEvent",
     }
     assert types["Observation"]["conditionalCreate"] is True

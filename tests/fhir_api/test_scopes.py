@@ -84,6 +84,12 @@ def test_patient_compartment() -> None:
     assert patient_ids("CareTeam", {"subject": {"reference": "Patient/d"}}) == {"d"}
     assert patient_ids("Practitioner", {"id": "p"}) == set()
     assert patient_ids("Task", {"for": {"reference": "Patient/e"}}) == {"e"}
+    message = {
+        "subject": {"reference": "Patient/f"},
+        "sender": {"reference": "Patient/f"},
+        "recipient": [{"reference": "CareTeam/t"}, {"reference": "Patient/g"}],
+    }
+    assert patient_ids("Communication", message) == {"f", "g"}
 
 
 def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
@@ -99,7 +105,16 @@ def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
         "staff `care_manager`": scopes_for_roles([StaffRole.CARE_MANAGER]),
         "staff `admin`": scopes_for_roles([StaffRole.ADMIN]),
     }
-    types = ("Patient", "Observation", "Device", "CareTeam", "Practitioner", "Task", "AuditEvent")
+    types = (
+        "Patient",
+        "Observation",
+        "Device",
+        "CareTeam",
+        "Practitioner",
+        "Task",
+        "Communication",
+        "AuditEvent",
+    )
     assert scopes_for_roles([StaffRole.NURSE]).scopes == scopes_for_roles([StaffRole.DOCTOR]).scopes
     for label, granted in rows.items():
         line = next(row for row in readme.splitlines() if row.startswith(f"| {label}"))

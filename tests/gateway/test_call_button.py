@@ -1,9 +1,8 @@
 """Issue 14: the call button's presses become Communications in the outbox, sent once.
 
-The server does not accept Communication yet (a later slice), so the upload is
-tested against a loopback-free MockTransport that stores conditional creates the
-way a FHIR server does (If-None-Exist on the identifier); the real server's part
-comes with its slice.
+Here the upload is tested against a MockTransport that stores conditional creates
+the way a FHIR server does (If-None-Exist on the identifier); the same path against
+the real server on loopback is test_call_button_server.py.
 """
 
 import asyncio
