@@ -19,7 +19,7 @@ Conventions (issue 12):
   is the night of the 29th), as `$stats` files the night's summary under its start.
   Heart and breathing rates in bed come per epoch (hundreds a night): the page shows
   each night's min-max and mean for the last 7 nights, the epochs it reads anyway for
-  the week; `$stats` cannot yet tell a sleeping heart rate from a daytime pulse.
+  the week. `$stats` keeps them apart from the pulse (`setting=in-bed` asks for them).
 - Time in bed is the night's `effectivePeriod` (first epoch's start to the last one's
   end, the gateway's `sleep_nights`), time asleep its value: one summary per night.
 """
@@ -36,6 +36,7 @@ from typing import Any
 from babel.dates import format_date
 
 from fhir_api.storage.series.base import DayStatistics
+from fhir_api.storage.series.in_bed import measured_in_bed
 from fhir_api.storage.series.units import to_canonical
 
 from .thresholds import DEFAULTS
@@ -227,22 +228,14 @@ def _flags(resource: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _over_a_period(resource: Mapping[str, Any]) -> bool:
-    """A heart rate over an epoch (the bed sensor's, in sleep) rather than a spot reading.
-
-    The gateway gives a sleep epoch's heart rate an `effectivePeriod`; cuffs, oximeters
-    and straps give an instant.
-    """
-    return isinstance(resource.get("effectivePeriod"), dict)
-
-
 def reading_of(resource: Mapping[str, Any], zone: tzinfo) -> Reading | None:
     """The chartable reading of an Observation, None for anything the panels do not show.
 
     Left out, as `$stats` leaves them out: a status other than final, amended, corrected
     or preliminary (entered-in-error, cancelled...). Also left out: no time of day, no
-    value (dataAbsentReason). A heart rate over a sleep epoch is "sleep_hr", not a pulse
-    (a night of epochs would bury the daytime pulse), a breathing rate "sleep_rr".
+    value (dataAbsentReason). A heart rate measured in bed is "sleep_hr", not a pulse
+    (a night of epochs would bury the daytime pulse), a breathing rate "sleep_rr": the
+    server's own rule (`measured_in_bed`), so the page and `$stats` file them alike.
     """
     if resource.get("status") not in _CHARTED_STATUSES:
         return None
@@ -263,9 +256,9 @@ def reading_of(resource: Mapping[str, Any], zone: tzinfo) -> Reading | None:
         return Reading("bp", at, (systolic, diastolic), flags)
     if PULSE in codes:
         value = _quantity(resource, PULSE)
-        kind = "sleep_hr" if _over_a_period(resource) else "pulse"
+        kind = "sleep_hr" if measured_in_bed(resource) else "pulse"
         return None if value is None else Reading(kind, at, (value,), flags)
-    if RESPIRATION in codes and _over_a_period(resource):
+    if RESPIRATION in codes and measured_in_bed(resource):
         value = _quantity(resource, RESPIRATION)
         return None if value is None else Reading("sleep_rr", at, (value,), flags)
     for code in SPO2_CODES:

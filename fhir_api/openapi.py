@@ -297,6 +297,12 @@ def _operation_paths() -> dict[str, Any]:
                     _query("start", {"type": "string", "format": "date"}, "first day", True),
                     _query("end", {"type": "string", "format": "date"}, "day after the last", True),
                     _query("tz", string, "IANA time zone; default the patient's", example="UTC"),
+                    _query(
+                        "setting",
+                        {"type": "string", "enum": ["spot", "in-bed"]},
+                        "spot (default) or in-bed: heart and respiratory rates measured in bed",
+                        example="in-bed",
+                    ),
                     _FORMAT,
                 ],
                 "responses": _responses({200: parameters}, _ERRORS_READ),

@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 
 from ...codes import LOINC, codings
 from ...dates import parse_date_range, to_ms
+from .in_bed import loinc_of, measured_in_bed, series_code
 from .units import CHARTED, to_canonical
 
 __all__ = [
@@ -62,7 +63,7 @@ class SeriesPoint:
     """One value of one Observation."""
 
     subject: str
-    code: str
+    code: str  # the series key: a LOINC code, or `code@in-bed` (in_bed.py)
     ts_ms: int
     value: float
     unit: str
@@ -92,6 +93,7 @@ def series_points(
 
     One point per charted LOINC code of the Observation's code (or a component's),
     in that code's canonical unit; a unit the code does not accept is not charted.
+    A heart or breathing rate measured in bed goes to its own series (`in_bed.py`).
     """
     if observation.get("status") not in _CHARTED_STATUSES:
         return []
@@ -102,6 +104,7 @@ def series_points(
     if ts is None or not EARLIEST_MS <= ts < LATEST_MS:
         return []
     points = []
+    in_bed = measured_in_bed(observation)
     for element in [observation, *observation.get("component", ())]:
         quantity = element.get("valueQuantity")
         if not isinstance(quantity, dict) or quantity.get("value") is None:
@@ -122,7 +125,8 @@ def series_points(
                 _LOGGER.debug("Observation/%s: %s in %r is not charted", observation_id, code, unit)
                 continue
             value, canonical_unit = canonical
-            points.append(SeriesPoint(subject, code, ts, value, canonical_unit, observation_id))
+            key = series_code(code, in_bed)
+            points.append(SeriesPoint(subject, key, ts, value, canonical_unit, observation_id))
     return points
 
 
@@ -264,7 +268,7 @@ def daily_statistics(
         when = dates.get(day)
         if when is None:
             when = dates[day] = from_ordinal(_EPOCH_ORDINAL + day)
-        charted = CHARTED.get(code)  # one unit per code
+        charted = CHARTED.get(loinc_of(code))  # one unit per code
         unit = charted[0] if charted is not None else stored_unit
         if mean < minimum:  # rounding cannot leave [min, max]
             mean = minimum
