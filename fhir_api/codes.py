@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["LOINC", "codings", "preferred_code"]
+__all__ = ["LOINC", "MDC", "codings", "preferred_code"]
 
 LOINC = "http://loinc.org"
+MDC = "urn:iso:std:iso:11073:10101"  # IEEE 11073-10101 nomenclature, codes in decimal
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:
