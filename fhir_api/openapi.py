@@ -276,6 +276,9 @@ def _operation_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "observationLastn",
                 "summary": "the newest max Observations per code for a patient",
+                "description": "Without a category parameter, Observations marked "
+                "http://homevitals.org/fhir/CodeSystem/measurement-setting|in-bed (heart and "
+                "breathing rates measured in bed) are left out: the newest pulse is a spot one.",
                 "parameters": [
                     *_search_parameters("Observation"),
                     _query(

@@ -73,7 +73,7 @@ from .storage.search import (
     subset,
 )
 from .storage.series.base import DayStatistics, daily_statistics
-from .storage.series.in_bed import IN_BED, IN_BED_CODES, loinc_of, series_code
+from .storage.series.in_bed import IN_BED, IN_BED_CODES, SETTING_SYSTEM, loinc_of, series_code
 from .storage.series.sql import SqlSeriesStore
 from .storage.series.units import CHARTED
 from .validation import SUPPORTED, Issue, validate_resource
@@ -924,7 +924,11 @@ class FhirService:
     def lastn(
         self, params: Sequence[tuple[str, str]], *, access: Access | None = None
     ) -> list[Stored]:
-        """Observation/$lastn: the newest `max` Observations per code for a patient."""
+        """Observation/$lastn: the newest `max` Observations per code for a patient.
+
+        Without a `category` parameter, Observations marked as measured in bed
+        (`storage/series/in_bed.py`) are left out, as `$stats` leaves them out by default.
+        """
         access = access or system_access()
         access.require("Observation", Interaction.SEARCH)
         max_per_code = 1
@@ -944,6 +948,10 @@ class FhirService:
             rest.append((name, value))
         if not any(name.split(":")[0] in ("patient", "subject") for name, _ in rest):
             raise BadRequest("$lastn needs patient or subject")
+        if not any(name.split(":")[0] == "category" for name, _ in rest):
+            # The newest pulse is a spot reading, not last night's epoch: rates the sender
+            # marks as measured in bed come only when a category is asked for (issue 15).
+            rest.append(("category:not", f"{SETTING_SYSTEM}|{IN_BED}"))
         try:
             query = parse_search("Observation", rest)
             if (

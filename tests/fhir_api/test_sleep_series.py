@@ -163,3 +163,22 @@ def test_the_gateways_sleep_epoch_goes_to_the_in_bed_series(tmp_path: Path) -> N
             ("8867-4", "2024-11-27", 54.0),
             ("9279-1", "2024-11-27", 13.5),
         ]
+
+
+def test_lastn_pulse_is_the_spot_one_unless_a_category_is_asked(tmp_path: Path) -> None:
+    """The rates the gateway marks in bed are left out; epochs stored unmarked (before the
+    mark, or from other senders) cannot be told apart by a search and still come."""
+    marked = f"{SETTING_SYSTEM}|{IN_BED}"
+    with ExitStack() as stack:
+        service = FhirService(open_store(stack, settings_for("sqlite", stack, tmp_path)))
+        service.update("Patient", "s", {"resourceType": "Patient", "id": "s"})
+        spot = vital("Patient/s", "8867-4", "2024-11-27T00:30:00Z", 72, "/min")
+        spot_id = service.create("Observation", spot).stored.id
+        for minute in (0, 5):
+            rate = epoch("8867-4", minute, 54)
+            rate["category"].append({"coding": [{"system": SETTING_SYSTEM, "code": IN_BED}]})
+            service.create("Observation", rate)
+        newest = service.lastn([("patient", "s"), ("code", "8867-4")])
+        assert [o.id for o in newest] == [spot_id]
+        in_bed = service.lastn([("patient", "s"), ("code", "8867-4"), ("category", marked)])
+        assert [o.content["effectivePeriod"]["start"] for o in in_bed] == ["2024-11-27T01:05:00Z"]
