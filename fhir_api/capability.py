@@ -291,7 +291,8 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "name": "lastn",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Observation-lastn",
                     "documentation": "Without a category parameter, Observations marked "
-                    "measurement-setting|in-bed (rates measured in bed) are left out.",
+                    "measurement-setting|in-bed (rates measured in bed) are left out; epochs "
+                    "stored without the mark still come.",
                 },
                 {
                     "name": "stats",

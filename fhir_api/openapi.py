@@ -278,7 +278,8 @@ def _operation_paths() -> dict[str, Any]:
                 "summary": "the newest max Observations per code for a patient",
                 "description": "Without a category parameter, Observations marked "
                 "http://homevitals.org/fhir/CodeSystem/measurement-setting|in-bed (heart and "
-                "breathing rates measured in bed) are left out: the newest pulse is a spot one.",
+                "breathing rates measured in bed) are left out: the newest pulse is a spot one. "
+                "Epochs stored without the mark still come.",
                 "parameters": [
                     *_search_parameters("Observation"),
                     _query(
