@@ -17,9 +17,10 @@ Conventions (issue 12):
   the mean from `$stats` (the server's aggregate, never every raw reading).
 - A night belongs to the evening it began on (a bed sensor's epoch at 03:00 on the 30th
   is the night of the 29th), as `$stats` files the night's summary under its start.
-  Heart and breathing rates in bed come per epoch (hundreds a night): the page shows
-  each night's min-max and mean for the last 7 nights, the epochs it reads anyway for
-  the week; `$stats` cannot yet tell a sleeping heart rate from a daytime pulse.
+  Heart and breathing rates in bed come per epoch (hundreds a night, as single
+  Observations or one SampledData): the page shows each night's min-max and mean for
+  the last 7 nights from `$stats` in bed (`setting=in-bed`, apart from the pulse) over
+  each night's hours (`night_windows`), never the epochs themselves.
 - Time in bed is the night's `effectivePeriod` (first epoch's start to the last one's
   end, the gateway's `sleep_nights`), time asleep its value: one summary per night.
 """
@@ -36,6 +37,7 @@ from typing import Any
 from babel.dates import format_date
 
 from fhir_api.storage.series.base import DayStatistics
+from fhir_api.storage.series.in_bed import measured_in_bed
 from fhir_api.storage.series.units import to_canonical
 
 from .thresholds import DEFAULTS
@@ -51,6 +53,7 @@ __all__ = [
     "STATS_CODES",
     "SYSTOLIC",
     "Night",
+    "NightRate",
     "Occasion",
     "Reading",
     "Summary",
@@ -58,6 +61,8 @@ __all__ = [
     "for_browser",
     "format_day",
     "night_of",
+    "night_rates",
+    "night_windows",
     "occasion_of",
     "period_days",
     "reading_flags",
@@ -227,22 +232,14 @@ def _flags(resource: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _over_a_period(resource: Mapping[str, Any]) -> bool:
-    """A heart rate over an epoch (the bed sensor's, in sleep) rather than a spot reading.
-
-    The gateway gives a sleep epoch's heart rate an `effectivePeriod`; cuffs, oximeters
-    and straps give an instant.
-    """
-    return isinstance(resource.get("effectivePeriod"), dict)
-
-
 def reading_of(resource: Mapping[str, Any], zone: tzinfo) -> Reading | None:
     """The chartable reading of an Observation, None for anything the panels do not show.
 
     Left out, as `$stats` leaves them out: a status other than final, amended, corrected
     or preliminary (entered-in-error, cancelled...). Also left out: no time of day, no
-    value (dataAbsentReason). A heart rate over a sleep epoch is "sleep_hr", not a pulse
-    (a night of epochs would bury the daytime pulse), a breathing rate "sleep_rr".
+    value (dataAbsentReason). A heart rate measured in bed is "sleep_hr", not a pulse
+    (a night of epochs would bury the daytime pulse), a breathing rate "sleep_rr": the
+    server's own rule (`measured_in_bed`), so the page and `$stats` file them alike.
     """
     if resource.get("status") not in _CHARTED_STATUSES:
         return None
@@ -263,9 +260,9 @@ def reading_of(resource: Mapping[str, Any], zone: tzinfo) -> Reading | None:
         return Reading("bp", at, (systolic, diastolic), flags)
     if PULSE in codes:
         value = _quantity(resource, PULSE)
-        kind = "sleep_hr" if _over_a_period(resource) else "pulse"
+        kind = "sleep_hr" if measured_in_bed(resource) else "pulse"
         return None if value is None else Reading(kind, at, (value,), flags)
-    if RESPIRATION in codes and _over_a_period(resource):
+    if RESPIRATION in codes and measured_in_bed(resource):
         value = _quantity(resource, RESPIRATION)
         return None if value is None else Reading("sleep_rr", at, (value,), flags)
     for code in SPO2_CODES:
@@ -469,40 +466,84 @@ def _readings_panel(
     return panel
 
 
-def _night_day(at: datetime, nights: Sequence[Night]) -> date:
-    """The day a moment in bed is filed under: its night's start date, as `$stats` files
-    the night's summary; without a summary (a night still going on), `night_of`."""
-    for night in nights:
-        if night.start <= at <= night.end:
-            return night.start.date()
-    return night_of(at)
+@dataclass(frozen=True, slots=True)
+class NightRate:
+    """One night's heart ("sleep_hr") or breathing ("sleep_rr") rate in bed, from `$stats`."""
+
+    kind: str
+    night: date  # the day the night is filed under
+    minimum: float
+    maximum: float
+    mean: float
+    epochs: int
+
+
+def night_windows(
+    nights: Sequence[Night], days: Sequence[date], zone: tzinfo
+) -> list[tuple[date, datetime, datetime]]:
+    """The stretches of time [start, end) whose moments in bed are filed under each day.
+
+    A moment within a night's summary is filed under the day the night began on, as
+    `$stats` files the summary; any other (a night still going on, no summary yet)
+    under the evening before it (`night_of`): noon to noon, less the summaries' hours.
+    """
+    spans = sorted((n.start, n.end) for n in nights if n.end > n.start)
+    windows = [(start.date(), start, end) for start, end in spans if start.date() in days]
+    for day in days:
+        cursor = datetime.combine(day, time(12), tzinfo=zone)
+        stop = cursor + timedelta(days=1)
+        for start, end in spans:
+            if end <= cursor or start >= stop:
+                continue
+            if start > cursor:
+                windows.append((day, cursor, start))
+            cursor = max(cursor, end)
+        if cursor < stop:
+            windows.append((day, cursor, stop))
+    return sorted(windows)
+
+
+def night_rates(found: Iterable[tuple[date, Sequence[DayStatistics]]]) -> list[NightRate]:
+    """Per night and rate, the `$stats` days of each of its windows merged into one figure."""
+    merged: dict[tuple[str, date], tuple[float, float, float, int]] = {}
+    for night, days in found:
+        for day in days:
+            kind = {PULSE: "sleep_hr", RESPIRATION: "sleep_rr"}.get(day.code)
+            if kind is None or not day.readings:
+                continue
+            low, high, total, count = merged.get((kind, night), (math.inf, -math.inf, 0.0, 0))
+            merged[(kind, night)] = (
+                min(low, day.minimum),
+                max(high, day.maximum),
+                total + day.mean * day.readings,
+                count + day.readings,
+            )
+    return [
+        NightRate(kind, night, low, high, total / count, count)
+        for (kind, night), (low, high, total, count) in sorted(merged.items())
+    ]
 
 
 def _sleep_vitals_panel(
-    rates: Sequence[Reading],
-    nights: Sequence[Night],
+    rates: Sequence[NightRate],
     days: Sequence[date],
     noon: list[int],
     language: str,
 ) -> dict[str, Any]:
     """Each of the last 7 nights' heart and breathing rate in bed: min, max, mean, epochs.
 
-    Only the last 7 days of the period: the epochs are read for those nights only (a
-    year of them would be every raw reading), and the page sends no year of nulls.
+    Only the last 7 days of the period: `$stats` in bed is asked for those nights only,
+    and the page sends no year of nulls.
     """
     days, noon = days[-SUMMARY_DAYS:], noon[-SUMMARY_DAYS:]
-    values: dict[tuple[str, date], list[float]] = {}
-    for reading in rates:
-        if reading.kind in ("sleep_hr", "sleep_rr"):
-            key = (reading.kind, _night_day(reading.at, nights))
-            values.setdefault(key, []).append(reading.values[0])
+    by_night = {(rate.kind, rate.night): rate for rate in rates}
     series: dict[str, list[Any]] = {}
     for kind, prefix in (("sleep_hr", "hr_"), ("sleep_rr", "rr_")):
-        found = [values.get((kind, day), []) for day in days]
-        series[f"{prefix}min"] = [_r(min(v)) if v else None for v in found]
-        series[f"{prefix}max"] = [_r(max(v)) if v else None for v in found]
-        series[f"{prefix}mean"] = [_mean(v) for v in found]
-        series[f"{prefix}count"] = [len(v) for v in found]
+        found = [by_night.get((kind, day)) for day in days]
+        series[f"{prefix}min"] = [_r(f.minimum) if f else None for f in found]
+        series[f"{prefix}max"] = [_r(f.maximum) if f else None for f in found]
+        series[f"{prefix}mean"] = [_r(f.mean) if f else None for f in found]
+        series[f"{prefix}count"] = [f.epochs if f else 0 for f in found]
     return {"x": noon, "labels": [format_day(day, language) for day in days], "series": series}
 
 
@@ -566,15 +607,15 @@ def chart_data(
     language: str,
     thresholds: Mapping[str, float] | None = None,
     nights: Sequence[Night] = (),
-    rates: Sequence[Reading] = (),
+    rates: Sequence[NightRate] = (),
 ) -> dict[str, Any]:
     """Everything the page's charts and tables show, as JSON-ready data.
 
     `stats` are the `$stats` days of the period; `readings` those of the last 7 days
     (the summary, and the charts when the period is 7 days); `nights` the sleep
-    summaries of the period (time in bed); `rates` the bed sensor's epochs of the last
-    7 nights. Every daily list has one entry per day of the period (the rates in bed:
-    of its last 7), oldest first; a missing day is null (count 0).
+    summaries of the period (time in bed); `rates` the heart and breathing rates in bed
+    of the last 7 nights (`night_rates`). Every daily list has one entry per day of the
+    period (the rates in bed: of its last 7), oldest first; a missing day is null (count 0).
     """
     if period not in PERIODS:
         raise ValueError(f"period {period} is not one of {PERIODS}")
@@ -625,7 +666,7 @@ def chart_data(
         "week_nights": sum(v is not None for v in week),
         "week_in_bed": _mean(v for v in week_in_bed if v is not None),
     }
-    data["sleep_vitals"] = _sleep_vitals_panel(rates, nights, days, noon, language)
+    data["sleep_vitals"] = _sleep_vitals_panel(rates, days, noon, language)
     for kind in ("bp", "pulse", "spo2", "sleep", "sleep_vitals"):
         data[kind]["alt"] = _alt(data[kind], kind, detail)
     measured = [

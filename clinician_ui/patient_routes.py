@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -28,6 +29,7 @@ from fhir_api.errors import BadRequest, FhirError
 from fhir_api.service import FhirService
 from fhir_api.storage.resources import Stored
 from fhir_api.storage.series.base import DayStatistics
+from fhir_api.storage.series.in_bed import IN_BED, SETTING_SYSTEM
 
 from . import summary
 from .access import SessionAccess
@@ -43,10 +45,13 @@ from .charts import (
     STATS_CODES,
     SUMMARY_DAYS,
     Night,
+    NightRate,
     Reading,
     chart_data,
     for_browser,
     format_day,
+    night_rates,
+    night_windows,
     reading_of,
 )
 from .formatting import age_text, duration_text
@@ -138,6 +143,9 @@ def readings_between(
     params = [
         ("patient", patient_id),
         ("code", codes),
+        # Not the rates in bed the gateway marks (hundreds a night, read through `$stats`
+        # in bed instead): a month of 1-minute epochs alone was more than the pages read.
+        ("category:not", f"{SETTING_SYSTEM}|{IN_BED}"),
         ("date", f"ge{first.isoformat()}"),
         ("date", f"lt{end.isoformat()}"),
         ("_sort", "date"),
@@ -154,32 +162,28 @@ def readings_between(
 
 
 def rates_in_bed(
-    service: FhirService, access: Access, patient_id: str, zone: tzinfo, last: date
-) -> list[Reading]:
-    """The bed sensor's heart and breathing rates per epoch over the 7 nights that began
-    on the last 7 days (noon to noon), for the nightly figures."""
-    first = datetime.combine(last - timedelta(days=SUMMARY_DAYS - 1), datetime.min.time())
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time())
-    params = [
-        ("patient", patient_id),
-        ("code", f"{LOINC}|{PULSE},{LOINC}|{RESPIRATION}"),
-        ("date", f"ge{first.replace(hour=12, tzinfo=zone).isoformat()}"),
-        ("date", f"lt{end.replace(hour=12, tzinfo=zone).isoformat()}"),
-        ("_sort", "date"),
-        ("_count", str(_PAGE)),
-    ]
-    found: list[Reading] = []
-    for _ in range(_MAX_PAGES):
-        result, _query = service.search("Observation", params, access=access)
-        found += [
-            r
-            for m in result.matches
-            if (r := reading_of(m.content, zone)) and r.kind in ("sleep_hr", "sleep_rr")
+    service: FhirService,
+    access: Access,
+    patient_id: str,
+    zone: tzinfo,
+    last: date,
+    nights: Sequence[Night],
+) -> list[NightRate]:
+    """The heart and breathing rates in bed of the 7 nights that began on the last 7 days:
+    `$stats` of the in-bed series (`setting=in-bed`) over each night's hours, never the
+    epochs themselves (a week of 1-minute epochs is 20,000 Observations or samples)."""
+    days = [last - timedelta(days=back) for back in range(SUMMARY_DAYS - 1, -1, -1)]
+    found = []
+    for day, start, end in night_windows(nights, days, zone):
+        params = [
+            ("patient", patient_id),
+            ("code", f"{PULSE},{RESPIRATION}"),
+            ("start", start.isoformat()),
+            ("end", end.isoformat()),
+            ("setting", IN_BED),
         ]
-        if result.next is None:
-            break
-        params = [*params[:-1], ("_count", str(_PAGE)), ("_cursor", result.next.token())]
-    return found
+        found.append((day, service.stats(params, access=access)[2]))
+    return night_rates(found)
 
 
 def _night(resource: dict[str, Any], zone: tzinfo) -> Night | None:
@@ -304,7 +308,7 @@ def _view(
         language=language,
         thresholds=limits.numbers(),
         nights=nights,
-        rates=rates_in_bed(service, access, patient_id, zone, last),
+        rates=rates_in_bed(service, access, patient_id, zone, last, nights),
     )
     newest = [
         s.content

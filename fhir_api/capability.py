@@ -197,6 +197,17 @@ def _stats_definition(base: str) -> dict[str, Any]:
             parameter("end", "in", 1, "1", "date", "last day (exclusive)"),
             parameter("tz", "in", 0, "1", "code", "IANA time zone; default the patient's"),
             parameter(
+                "setting",
+                "in",
+                0,
+                "1",
+                "code",
+                "spot (default) or in-bed: the heart rate (8867-4) and respiratory rate "
+                "(9279-1) measured in bed, i.e. marked with the category "
+                "http://homevitals.org/fhir/CodeSystem/measurement-setting|in-bed or over an "
+                "epoch (effectivePeriod), are a series of their own, apart from spot readings",
+            ),
+            parameter(
                 "return",
                 "out",
                 1,
@@ -339,6 +350,9 @@ def capability_statement(base: str) -> dict[str, Any]:
                 {
                     "name": "lastn",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Observation-lastn",
+                    "documentation": "Without a category parameter, Observations marked "
+                    "measurement-setting|in-bed (rates measured in bed) are left out; epochs "
+                    "stored without the mark still come.",
                 },
                 {
                     "name": "stats",

@@ -14,6 +14,7 @@ __all__ = [
     "FINE_TODAY",
     "HOMEVITALS_TASK",
     "LOINC",
+    "MDC",
     "PATIENT_REQUEST",
     "PRESS_IDENTIFIER",
     "VITALS_REVIEW",
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 LOINC = "http://loinc.org"
+MDC = "urn:iso:std:iso:11073:10101"  # IEEE 11073-10101 nomenclature, codes in decimal
 # HomeVitals' own CodeSystem of Task codes (the base the gateway's codes use too).
 HOMEVITALS_TASK = "http://homevitals.org/fhir/CodeSystem/task"
 # A clinician looked at a patient's home vital signs over a period (issue 12): a completed

@@ -286,6 +286,10 @@ def _operation_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "observationLastn",
                 "summary": "the newest max Observations per code for a patient",
+                "description": "Without a category parameter, Observations marked "
+                "http://homevitals.org/fhir/CodeSystem/measurement-setting|in-bed (heart and "
+                "breathing rates measured in bed) are left out: the newest pulse is a spot one. "
+                "Epochs stored without the mark still come.",
                 "parameters": [
                     *_search_parameters("Observation"),
                     _query(
@@ -307,6 +311,12 @@ def _operation_paths() -> dict[str, Any]:
                     _query("start", {"type": "string", "format": "date"}, "first day", True),
                     _query("end", {"type": "string", "format": "date"}, "day after the last", True),
                     _query("tz", string, "IANA time zone; default the patient's", example="UTC"),
+                    _query(
+                        "setting",
+                        {"type": "string", "enum": ["spot", "in-bed"]},
+                        "spot (default) or in-bed: heart and respiratory rates measured in bed",
+                        example="in-bed",
+                    ),
                     _FORMAT,
                 ],
                 "responses": _responses({200: parameters}, _ERRORS_READ),

@@ -74,6 +74,7 @@ from .storage.search import (
     subset,
 )
 from .storage.series.base import DayStatistics, daily_statistics
+from .storage.series.in_bed import IN_BED, IN_BED_CODES, SETTING_SYSTEM, loinc_of, series_code
 from .storage.series.sql import SqlSeriesStore
 from .storage.series.units import CHARTED
 from .validation import SUPPORTED, Issue, validate_resource
@@ -94,6 +95,9 @@ _VERSION = re.compile(r"^[0-9]{1,9}$")  # version ids are INTEGER columns: 2**31
 _MAX_LASTN = 1000  # newest readings per code; a chart of more wants $stats
 _REFERRERS_NAMED = 5  # a 409 names a few of the resources that refer to the target
 _MAX_STATS_CODES = 20  # a chart shows a handful of series; more is a mistake or abuse
+_STATS_PARAMETERS = frozenset(
+    {"subject", "patient", "code", "start", "end", "tz", "setting", "_format"}
+)
 # A patient's time zone is read once per second at most per worker: it saves a read on
 # every `$stats` of a chart, and a changed tz-code reaches every worker within a second
 # (the same promise as the token and reach caches).
@@ -174,6 +178,21 @@ def _stats_codes(text: str) -> list[str]:
             expression=["code"],
         )
     return codes
+
+
+def _stats_in_bed(text: str | None) -> bool:
+    """Whether a `$stats` `setting` asks for the rates measured in bed (default: spot).
+
+    Raises:
+        BadRequest: for a setting other than `spot` or `in-bed`.
+    """
+    if text is None or text == "spot":
+        return False
+    if text == IN_BED:
+        return True
+    raise BadRequest(
+        f"$stats setting={text!r}: spot (the default) or {IN_BED}", expression=["setting"]
+    )
 
 
 def _stats_bound(text: str, zone: tzinfo) -> int:
@@ -983,7 +1002,11 @@ class FhirService:
     def lastn(
         self, params: Sequence[tuple[str, str]], *, access: Access | None = None
     ) -> list[Stored]:
-        """Observation/$lastn: the newest `max` Observations per code for a patient."""
+        """Observation/$lastn: the newest `max` Observations per code for a patient.
+
+        Without a `category` parameter, Observations marked as measured in bed
+        (`storage/series/in_bed.py`) are left out, as `$stats` leaves them out by default.
+        """
         access = access or system_access()
         access.require("Observation", Interaction.SEARCH)
         max_per_code = 1
@@ -1003,6 +1026,10 @@ class FhirService:
             rest.append((name, value))
         if not any(name.split(":")[0] in ("patient", "subject") for name, _ in rest):
             raise BadRequest("$lastn needs patient or subject")
+        if not any(name.split(":")[0] == "category" for name, _ in rest):
+            # The newest pulse is a spot reading, not last night's epoch: rates the sender
+            # marks as measured in bed come only when a category is asked for (issue 15).
+            rest.append(("category:not", f"{SETTING_SYSTEM}|{IN_BED}"))
         try:
             query = parse_search("Observation", rest)
             if (
@@ -1030,11 +1057,13 @@ class FhirService:
         """Observation/$stats: per-day min, max, mean and count in the patient's time zone.
 
         Parameters: `subject` or `patient` (Patient/id), `code` (comma-separated LOINC codes,
-        `system|code` allowed), `start` and `end` (dates; end exclusive), optional `tz`.
+        `system|code` allowed), `start` and `end` (dates; end exclusive), optional `tz`,
+        optional `setting`: `spot` (the default) or `in-bed`, the heart and breathing rates
+        measured in bed (`storage/series/in_bed.py`); other codes have spot readings only.
         """
         values: dict[str, str] = {}
         for name, value in params:
-            if name not in ("subject", "patient", "code", "start", "end", "tz", "_format"):
+            if name not in _STATS_PARAMETERS:
                 raise BadRequest(f"unknown $stats parameter {name!r}")
             if name in values:
                 # The last one used to win silently: a chart of another patient than asked.
@@ -1051,12 +1080,22 @@ class FhirService:
         access.require("Observation", Interaction.SEARCH)
         self._refuse_hidden_subject(access, subject)
         codes = _stats_codes(values["code"])
+        in_bed = _stats_in_bed(values.get("setting"))
+        if in_bed and (others := [code for code in codes if code not in IN_BED_CODES]):
+            raise BadRequest(
+                f"$stats setting={IN_BED} has series for {', '.join(sorted(IN_BED_CODES))} "
+                f"only, not {', '.join(others)}",
+                expression=["setting"],
+            )
         zone = self._zone_for(subject, values.get("tz"))
         start = _stats_bound(values["start"], zone)
         end = _stats_bound(values["end"], zone)
         if end <= start:
             raise BadRequest("end must be after start")
-        days = daily_statistics(self.store.series, subject, codes, start, end, zone)
+        keys = [series_code(code, in_bed) for code in codes]
+        days = daily_statistics(self.store.series, subject, keys, start, end, zone)
+        if in_bed:  # the answer names the LOINC code, as asked
+            days = [day._replace(code=loinc_of(day.code)) for day in days]
         return subject, str(getattr(zone, "key", zone)), days
 
     def newest_readings(

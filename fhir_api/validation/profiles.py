@@ -26,6 +26,7 @@ from typing import Any
 from ..codes import LOINC, codings
 from ..dates import parse_date_range
 from ..fhir import GATEWAY_EXTENSIONS
+from ..sampled_data import samples
 
 __all__ = ["KNOWN_PROFILES", "check_profiles", "profile_warnings"]
 
@@ -159,6 +160,9 @@ def _possible(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:
     """Each value of a known UCUM unit within what a person can measure (`POSSIBLE`)."""
     components = resource.get("component", ())
     for index, element in enumerate([resource, *components]):
+        if isinstance(element, dict) and isinstance(element.get("valueSampledData"), dict):
+            where = path if index == 0 else f"{path}.component[{index - 1}]"
+            _possible_samples(element["valueSampledData"], f"{where}.valueSampledData", issues)
         quantity = element.get("valueQuantity") if isinstance(element, dict) else None
         if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
             continue
@@ -175,6 +179,27 @@ def _possible(resource: dict[str, Any], path: str, issues: list[Issue]) -> None:
                     f"{where}.valueQuantity.value",
                 )
             )
+
+
+def _possible_samples(sampled: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    """Each sample of a SampledData within what a person can measure, as a Quantity is."""
+    origin = sampled.get("origin")
+    read = samples(sampled)
+    if read is None or not isinstance(origin, dict) or origin.get("system") != UCUM:
+        return
+    bounds = POSSIBLE.get(str(origin.get("code")))
+    if bounds is None:
+        return
+    for number, value in enumerate(read[1], start=1):
+        if value is not None and not bounds[0] <= value <= bounds[1]:
+            issues.append(
+                (
+                    f"sample {number}, {value:g} {origin['code']}, is not a possible "
+                    f"measurement (from {bounds[0]:g} to {bounds[1]:g})",
+                    f"{where}.data",
+                )
+            )
+            return
 
 
 def check_profiles(resource: dict[str, Any], path: str) -> list[Issue]:

@@ -39,6 +39,7 @@ from ..codes import (
 )
 from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
 from ..home_settings import settings_problems
+from ..sampled_data import last_offset_ms, problems
 from .limits import check_vital_limits
 from .narrative import narrative_problem
 
@@ -167,6 +168,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
             )
         own = _codes(resource.get("code"))
         _series_columns(resource, path, issues)
+        _samples_in_period(resource, path, issues)
         for index, component in enumerate(resource.get("component", ())):
             where = f"{path}.component[{index}]"
             if _has_value(component) and "dataAbsentReason" in component:
@@ -425,17 +427,48 @@ def _series_columns(observation: dict[str, Any], path: str, issues: list[Issue])
                         f"{where}.code.coding[{n}].code",
                     )
                 )
-        quantity = element.get("valueQuantity")
-        if isinstance(quantity, dict):
+        sampled = element.get("valueSampledData")
+        for name, quantity in (
+            ("valueQuantity", element.get("valueQuantity")),
+            (
+                "valueSampledData.origin",
+                sampled.get("origin") if isinstance(sampled, dict) else None,
+            ),
+        ):
+            if not isinstance(quantity, dict):
+                continue
             for key in ("code", "unit"):
                 unit = quantity.get(key)
                 if isinstance(unit, str) and len(unit) > SERIES_UNIT_LENGTH:
                     issues.append(
                         (
                             f"a unit of {len(unit)} characters; at most {SERIES_UNIT_LENGTH}",
-                            f"{where}.valueQuantity.{key}",
+                            f"{where}.{name}.{key}",
                         )
                     )
+
+
+def _samples_in_period(observation: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """A SampledData's samples lie within the Observation's effectivePeriod: one past its
+    end is a wrong period or a wrong count, and would be charted at the wrong time."""
+    sampled, period = observation.get("valueSampledData"), observation.get("effectivePeriod")
+    if not isinstance(sampled, dict) or not isinstance(period, dict):
+        return
+    start, end, last = period.get("start"), period.get("end"), last_offset_ms(sampled)
+    if not isinstance(start, str) or not isinstance(end, str) or last is None:
+        return
+    try:
+        first_ms, end_ms = parse_date_range(start, UTC).start_ms, parse_date_range(end, UTC).end_ms
+    except (ValueError, OverflowError):
+        return  # reported by _on_calendar
+    if first_ms + last >= end_ms:
+        issues.append(
+            (
+                f"the last sample, {last / 1000:g} s after effectivePeriod.start, is after "
+                "effectivePeriod.end: period or data is wrong",
+                f"{path}.valueSampledData",
+            )
+        )
 
 
 def check_references(resource: dict[str, Any], path: str) -> list[Issue]:
@@ -549,6 +582,10 @@ def _narrative(element: dict[str, Any], where: str, issues: list[Issue]) -> None
             issues.append((problem, f"{where}.div"))
 
 
+def _sampled_data(element: dict[str, Any], where: str, issues: list[Issue]) -> None:
+    issues.extend((message, f"{where}.{name}") for message, name in problems(element))
+
+
 def _period(period: dict[str, Any], where: str, issues: list[Issue]) -> None:
     start, end = period.get("start"), period.get("end")
     if not (isinstance(start, str) and isinstance(end, str)):
@@ -567,6 +604,7 @@ DATATYPE_RULES: dict[str, Callable[[dict[str, Any], str, list[Issue]], None]] = 
     "Coding": _coding,
     "Reference": _reference,
     "Period": _period,
+    "SampledData": _sampled_data,
     "HumanName": _human_name,
     "Identifier": _identifier,
     "ContactPoint": _contact_point,

@@ -38,6 +38,13 @@ HOMEVITALS = "http://homevitals.org/fhir"
 TIME_SOURCE_EXTENSION = f"{HOMEVITALS}/StructureDefinition/effective-time-source"
 PLX_SENSOR_STATUS_SYSTEM = f"{HOMEVITALS}/CodeSystem/plx-device-sensor-status"
 SLEEP_STAGE_SYSTEM = f"{HOMEVITALS}/CodeSystem/sleep-stage"
+# Where a vital sign was measured: `in-bed` for the bed sensor's heart and breathing
+# rates, which the server keeps apart from spot readings of the same LOINC code
+# (fhir_api/storage/series/in_bed.py reads the same URL; the two sides share JSON only).
+MEASUREMENT_SETTING_SYSTEM = f"{HOMEVITALS}/CodeSystem/measurement-setting"
+IN_BED_CATEGORY = {
+    "coding": [{"system": MEASUREMENT_SETTING_SYSTEM, "code": "in-bed", "display": "in bed"}]
+}
 # The kind of each sensor a gateway reads (gateway.mapping.devices.DeviceKind values).
 DEVICE_KIND_SYSTEM = f"{HOMEVITALS}/CodeSystem/device-kind"
 GATEWAY_STATUS_SYSTEM = f"{HOMEVITALS}/CodeSystem/gateway-status"

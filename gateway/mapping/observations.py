@@ -27,6 +27,7 @@ from .codes import (
     DATA_ABSENT_REASON,
     GATEWAY_DEVICE_EXTENSION,
     HOMEVITALS,
+    IN_BED_CATEGORY,
     JP_CATEGORY,
     MDC,
     MEASUREMENT_STATUS,
@@ -690,6 +691,9 @@ def _sleep_vitals(
             values=values_key(quantity),
             supplemental=("sleep",),
         )
+        # Marked as measured in bed, so the server keeps these rates apart from spot
+        # pulses and respirations of the same LOINC code (issue 15); live ones too.
+        resource["category"] = categories(CONCEPTS[name], IN_BED_CATEGORY)
         resource.update(value_or_absent(quantity))
         result.append(resource)
     return result

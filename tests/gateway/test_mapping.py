@@ -21,6 +21,7 @@ from gateway.mapping.bundle import observation_entry
 from gateway.mapping.codes import (
     COINCIDENT_TIME_STAMP_EXTENSION,
     GATEWAY_DEVICE_EXTENSION,
+    IN_BED_CATEGORY,
     LOINC,
     MDC,
     PHD_CATEGORY,
@@ -318,6 +319,9 @@ def test_sleep_live_vitals_are_timed_by_the_gateway_and_differ_from_daytime_ones
     daytime = da.HeartRateMeasurement(heart_rate=da.Quantity(54.0, da.Unit.PER_MIN))
     (awake,) = measurements(map_reading(daytime, context))
     assert heart["identifier"][0]["value"] != awake["identifier"][0]["value"]
+    # The server keeps rates in bed apart from spot pulses by this mark (issue 15).
+    assert IN_BED_CATEGORY in heart["category"]
+    assert IN_BED_CATEGORY not in awake["category"]
 
 
 def test_sleep_night_summary():

@@ -95,11 +95,12 @@ def test_seven_days_draw_each_reading(browser: Any, site: World) -> None:
     assert all("--" not in text for text in shown), shown
     assert "Evening Systolic:\n120" in shown[0].replace(" 120", "\n120") or "120" in shown[0]
     assert "30 Nov 2026, 21:00" in shown[0]
-    # Sleep: time in bed (450 min) behind time asleep; the rates in bed of the 29th's night.
+    # Sleep: time in bed (450 min) behind time asleep; the rates in bed of the 29th's night,
+    # and the heart rate of the 27th's (one SampledData of 480 samples, no breathing rate).
     assert page.evaluate("window.hvCharts.sleep.data[1][5]") == 450
     assert points(page, "sleep", 1) == 1 and points(page, "sleep", 2) == 1
     assert page.evaluate("window.hvCharts.sleep_vitals.data[0].length") == 7
-    assert [points(page, "sleep_vitals", s) for s in range(1, 7)] == [1] * 6
+    assert [points(page, "sleep_vitals", s) for s in range(1, 7)] == [2, 2, 2, 1, 1, 1]
     assert page.evaluate("window.hvCharts.sleep_vitals.data[3][5]") == 54  # heart rate mean
     assert page.evaluate("window.hvCharts.sleep_vitals.data[6][5]") == 13  # breathing rate
     # The adherence strip: each day a square with its date; the last day's date shows.

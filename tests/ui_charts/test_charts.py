@@ -25,6 +25,8 @@ from clinician_ui.charts import (
     chart_data,
     format_day,
     night_of,
+    night_rates,
+    night_windows,
     occasion_of,
     reading_of,
     summary_of,
@@ -340,14 +342,32 @@ def test_blood_pressure_thresholds(systolic: float, diastolic: float, flags: lis
 
 def test_time_in_bed_and_the_rates_in_bed_per_night() -> None:
     """A night is filed under the day it began: time in bed from its summary's period;
-    each epoch under the night it falls in, else (no summary yet) the evening before noon."""
+    each moment in bed under the night it falls in, else (no summary yet) the evening
+    before noon. The rates in bed come from `$stats` over each day's windows."""
     late = Night(local("2026-11-29T00:30"), local("2026-11-29T07:00"))  # began after midnight
-    epochs = [
-        Reading("sleep_hr", local("2026-11-29T03:00"), (50,)),  # in the late night: the 29th's
-        Reading("sleep_rr", local("2026-11-29T03:00"), (14,)),
-        Reading("sleep_hr", local("2026-11-30T02:00"), (60,)),  # no summary yet: the 29th's
-        Reading("sleep_hr", local("2026-11-30T23:00"), (58,)),  # the 30th's
-    ]
+    days = [date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30)]
+    windows = night_windows([late], days, TOKYO)
+
+    def filed(moment: str) -> list[date]:
+        at = local(moment)
+        return [day for day, start, end in windows if start <= at < end]
+
+    assert filed("2026-11-29T03:00") == [date(2026, 11, 29)]  # in the late night
+    assert filed("2026-11-29T00:29") == [date(2026, 11, 28)]  # before it: the 28th's evening
+    assert filed("2026-11-30T02:00") == [date(2026, 11, 29)]  # no summary yet: the 29th's
+    assert filed("2026-11-30T23:00") == [date(2026, 11, 30)]
+    assert filed("2026-11-29T11:00") == [date(2026, 11, 28)]  # after the summary, before noon
+
+    def day(code: str, lo: float, hi: float, mean: float, n: int) -> DayStatistics:
+        return DayStatistics(code, date(2026, 11, 29), lo, hi, mean, n, "/min")
+
+    rates = night_rates(
+        [
+            (date(2026, 11, 29), [day("8867-4", 50, 50, 50, 1), day("9279-1", 14, 14, 14, 1)]),
+            (date(2026, 11, 29), [day("8867-4", 60, 60, 60, 1)]),  # the window after noon
+            (date(2026, 11, 30), [day("8867-4", 58, 58, 58, 1)]),
+        ]
+    )
     data = chart_data(
         period=7,
         last=LAST,
@@ -357,14 +377,14 @@ def test_time_in_bed_and_the_rates_in_bed_per_night() -> None:
         readings=[],
         language="en",
         nights=[late],
-        rates=epochs,
+        rates=rates,
     )
     assert data["sleep"]["series"]["in_bed"][-2:] == [390, None]
     assert data["sleep"]["week_in_bed"] == 390
-    rates = data["sleep_vitals"]["series"]
-    assert rates["hr_count"][-2:] == [2, 1]
-    assert (rates["hr_min"][-2], rates["hr_max"][-2], rates["hr_mean"][-2]) == (50, 60, 55)
-    assert rates["rr_mean"][-2:] == [14, None]
+    series = data["sleep_vitals"]["series"]
+    assert series["hr_count"][-2:] == [2, 1]
+    assert (series["hr_min"][-2], series["hr_max"][-2], series["hr_mean"][-2]) == (50, 60, 55)
+    assert series["rr_mean"][-2:] == [14, None]
     assert data["sleep_vitals"]["alt"] == {"points": 2, "low": 14, "high": 60, "flagged": 0}
     assert night_of(local("2026-11-30T11:59")) == date(2026, 11, 29)
     assert night_of(local("2026-11-30T12:00")) == date(2026, 11, 30)

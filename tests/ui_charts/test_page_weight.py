@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from clinician_ui.charts import FLAG_NAMES, STATS_CODES, Night, Reading, chart_data, for_browser
+from clinician_ui.charts import (
+    FLAG_NAMES,
+    STATS_CODES,
+    Night,
+    NightRate,
+    chart_data,
+    for_browser,
+)
 from clinician_ui.list_routes import FLAG_TEXTS, GLYPHS
 from clinician_ui.patient_facts import SEXES, Facts
 from clinician_ui.patient_routes import _labels
@@ -42,16 +49,15 @@ def test_a_full_year_stays_under_300_kb(language: str) -> None:
         for code in STATS_CODES
         for n in range(365)
     ]
-    # A night in bed every night; the bed sensor's 5-minute epochs for the last 7 nights.
+    # A night in bed every night; the rates in bed of the last 7 nights.
     bedtimes = [
         datetime.combine(LAST - timedelta(days=n), datetime.min.time(), TOKYO).replace(hour=22)
         for n in range(365)
     ]
     nights = [Night(start, start + timedelta(hours=8, minutes=30)) for start in bedtimes]
     epochs = [
-        Reading(kind, start + timedelta(minutes=5 * k), (55.5 if kind == "sleep_hr" else 14.5,))
+        NightRate(kind, start.date(), 48.5, 71.5, 55.55, 102)
         for start in bedtimes[:7]
-        for k in range(102)
         for kind in ("sleep_hr", "sleep_rr")
     ]
     data = chart_data(

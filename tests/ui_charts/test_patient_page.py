@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .world import EPOCHS_A, LAST_DAY, MRN, World, world
+from .world import EPOCHS_A, LAST_DAY, MRN, SAMPLES_A, World, world
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -108,8 +108,13 @@ def test_sleep_panels_time_in_bed_and_rates_in_bed(site: World, nurse: httpx.Cli
         assert len(night["x"]) == 7 and night["x"] == data["days"]["x"][-7:]
         assert night["labels"][-2] == "Sun 29 Nov 2026"
         rates = night["series"]
-        # Every epoch of the night (those after midnight too) is the 29th's night.
-        assert rates["hr_count"] == [0] * 5 + [len(EPOCHS_A), 0]
+        # Every epoch of the night (those after midnight too) is the 29th's night; the
+        # 27th's night came as one SampledData of 480 one-minute samples (issue 15): the
+        # page reads `$stats` in bed, not the epochs, so every sample counts.
+        assert rates["hr_count"] == [0, 0, 0, len(SAMPLES_A), 0, len(EPOCHS_A), 0]
+        assert (rates["hr_min"][3], rates["hr_max"][3]) == (min(SAMPLES_A), max(SAMPLES_A))
+        assert rates["hr_mean"][3] == round(sum(SAMPLES_A) / len(SAMPLES_A), 1)
+        assert rates["rr_count"][3] == 0
         assert (rates["hr_min"][-2], rates["hr_max"][-2], rates["hr_mean"][-2]) == (52, 56, 54)
         assert (rates["rr_min"][-2], rates["rr_max"][-2], rates["rr_mean"][-2]) == (12, 14, 13)
         assert rates["rr_mean"][-1] is None  # no night yet: a gap, not a zero

@@ -58,6 +58,10 @@ SPO2_A = [("2026-11-29T08:00:00+09:00", 88), ("2026-11-30T07:05:00+09:00", 97)]
 MRN = "0001234567"
 # The night of the 29th: a 30-minute epoch's heart and breathing rate, 23:00 to 06:30.
 EPOCHS_A = [(23 * 60 + 30 * n, 52 + n % 5, 12 + n % 3) for n in range(15)]
+# The night of the 27th as the gateway sends it since issue 15: one SampledData of
+# 1-minute epochs from 23:00 (480 samples; as single Observations more than the page's
+# search would read for a week of nights).
+SAMPLES_A = [48 + n % 11 for n in range(480)]
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -95,6 +99,41 @@ def rate_in_bed(subject: str, start_minute: int, code: str, value: float) -> dic
             "unit": "/min",
             "system": "http://unitsofmeasure.org",
             "code": "/min",
+        },
+    }
+
+
+def heart_rate_night(subject: str, start: datetime, values: list[int]) -> dict[str, Any]:
+    """A night of a bed sensor's 1-minute heart rates as one Observation (PHD: coded by MDC)."""
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://homevitals.org/fhir/CodeSystem/measurement-setting",
+                        "code": "in-bed",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "urn:iso:std:iso:11073:10101", "code": "147842"}]},
+        "subject": {"reference": subject},
+        "effectivePeriod": {
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=len(values))).isoformat(),
+        },
+        "valueSampledData": {
+            "origin": {
+                "value": 0,
+                "unit": "/min",
+                "system": "http://unitsofmeasure.org",
+                "code": "/min",
+            },
+            "period": 60000,
+            "dimensions": 1,
+            "data": " ".join(str(v) for v in values),
         },
     }
 
@@ -227,6 +266,8 @@ def _load(base: str, engine: Any, accounts: Any) -> World:
         for minute, heart, breathing in EPOCHS_A:
             _created(fhir, rate_in_bed(subject, minute, "8867-4", heart))
             _created(fhir, rate_in_bed(subject, minute, "9279-1", breathing))
+        bedtime = datetime(2026, 11, 27, 23, tzinfo=TOKYO)
+        _created(fhir, heart_rate_night(subject, bedtime, SAMPLES_A))
         _created(fhir, blood_pressure(f"Patient/{b}", "2026-11-30T07:00:00+09:00", 200, 120))
     username = f"nurse{secrets.token_hex(3)}"
     accounts.create(username, (StaffRole.NURSE,), nurse, "Nurse")

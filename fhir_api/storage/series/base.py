@@ -27,9 +27,11 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection
 
-from ...codes import LOINC, codings
+from ...codes import LOINC, MDC, codings
 from ...dates import parse_date_range, to_ms
-from .units import CHARTED, to_canonical
+from ...sampled_data import samples
+from .in_bed import loinc_of, measured_in_bed, series_code
+from .units import CHARTED, CHARTED_MDC, to_canonical
 
 __all__ = [
     "DAY_MS",
@@ -62,7 +64,7 @@ class SeriesPoint:
     """One value of one Observation."""
 
     subject: str
-    code: str
+    code: str  # the series key: a LOINC code, or `code@in-bed` (in_bed.py)
     ts_ms: int
     value: float
     unit: str
@@ -91,7 +93,10 @@ def series_points(
     """The points an Observation contributes (none if it is not a charted numeric value).
 
     One point per charted LOINC code of the Observation's code (or a component's),
-    in that code's canonical unit; a unit the code does not accept is not charted.
+    in that code's canonical unit, and per sample of a SampledData (a night's epochs in
+    one Observation: the same points as one Observation per epoch gave); a unit the code
+    does not accept is not charted.
+    A heart or breathing rate measured in bed goes to its own series (`in_bed.py`).
     """
     if observation.get("status") not in _CHARTED_STATUSES:
         return []
@@ -102,28 +107,56 @@ def series_points(
     if ts is None or not EARLIEST_MS <= ts < LATEST_MS:
         return []
     points = []
+    in_bed = measured_in_bed(observation)
     for element in [observation, *observation.get("component", ())]:
-        quantity = element.get("valueQuantity")
-        if not isinstance(quantity, dict) or quantity.get("value") is None:
+        timed = _timed_values(element, ts)
+        if not timed:
             continue
-        unit = str(quantity.get("code") or quantity.get("unit") or "")
-        codes = dict.fromkeys(
-            code
-            for system, code in codings(element.get("code"))
-            if system == LOINC and code in CHARTED
-        )
+        unit, values = timed
+        for code in _charted_codes(element.get("code")):
+            key = series_code(code, in_bed)
+            for at, number in values:
+                canonical = to_canonical(code, number, unit)
+                if canonical is None:
+                    _LOGGER.debug(
+                        "Observation/%s: %s in %r not charted", observation_id, code, unit
+                    )
+                    continue
+                value, canonical_unit = canonical
+                points.append(SeriesPoint(subject, key, at, value, canonical_unit, observation_id))
+    return points
+
+
+def _charted_codes(concept: Any) -> list[str]:
+    """The charted LOINC codes of a code: its LOINC codings, else what its MDC ones chart as."""
+    found = list(codings(concept))
+    loinc = [code for system, code in found if system == LOINC and code in CHARTED]
+    if not loinc:
+        loinc = [
+            CHARTED_MDC[code] for system, code in found if system == MDC and code in CHARTED_MDC
+        ]
+    return list(dict.fromkeys(loinc))
+
+
+def _timed_values(element: dict[str, Any], ts: int) -> tuple[str, list[tuple[int, float]]] | None:
+    """The unit and the (instant, value) pairs of an Observation's or component's value:
+    one for a Quantity at `ts`, one per sample for a one-dimensional SampledData (sample
+    i at ts + i x period; E, L and U samples have no value). None for anything else."""
+    quantity = element.get("valueQuantity")
+    if isinstance(quantity, dict) and quantity.get("value") is not None:
         try:
             number = float(quantity["value"])
         except (TypeError, ValueError, OverflowError):  # an integer beyond any float
-            continue
-        for code in codes:
-            canonical = to_canonical(code, number, unit)
-            if canonical is None:
-                _LOGGER.debug("Observation/%s: %s in %r is not charted", observation_id, code, unit)
-                continue
-            value, canonical_unit = canonical
-            points.append(SeriesPoint(subject, code, ts, value, canonical_unit, observation_id))
-    return points
+            return None
+        return str(quantity.get("code") or quantity.get("unit") or ""), [(ts, number)]
+    sampled = element.get("valueSampledData")
+    if not isinstance(sampled, dict) or (read := samples(sampled)) is None:
+        return None
+    period, values = read
+    origin = sampled["origin"]
+    unit = str(origin.get("code") or origin.get("unit") or "")
+    timed = [(ts + round(i * period), v) for i, v in enumerate(values) if v is not None]
+    return unit, [(at, v) for at, v in timed if at < LATEST_MS]
 
 
 def unit_of(code: str) -> str:
@@ -264,7 +297,7 @@ def daily_statistics(
         when = dates.get(day)
         if when is None:
             when = dates[day] = from_ordinal(_EPOCH_ORDINAL + day)
-        charted = CHARTED.get(code)  # one unit per code
+        charted = CHARTED.get(loinc_of(code))  # one unit per code
         unit = charted[0] if charted is not None else stored_unit
         if mean < minimum:  # rounding cannot leave [min, max]
             mean = minimum

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["CHARTED", "MAX_MAGNITUDE", "Conversion", "to_canonical"]
+__all__ = ["CHARTED", "CHARTED_MDC", "MAX_MAGNITUDE", "Conversion", "to_canonical"]
 
 # Beyond this a value is not charted: at most 1e12 per reading, a day's sum cannot
 # overflow a float (issue 10: two readings of 1e308 made the mean infinite). Refusing
@@ -70,6 +70,16 @@ CHARTED: dict[str, tuple[str, dict[str, Conversion]]] = {
     "93831-6": ("min", _MIN),  # deep sleep
     "93830-8": ("min", _MIN),  # light sleep
     "93829-0": ("min", _MIN),  # REM sleep
+}
+
+
+# MDC codes (IEEE 11073-10101, decimal) charted as a LOINC code when an Observation has
+# no LOINC coding: the HL7 PHD IG codes periodic samples (`valueSampledData`, a night's
+# epochs of the bed sensor) by MDC alone, as they are no vital-signs Observations (the
+# FHIR heart-rate and respiratory-rate profiles take one valueQuantity).
+CHARTED_MDC: dict[str, str] = {
+    "147842": "8867-4",  # MDC_ECG_HEART_RATE
+    "151562": "9279-1",  # MDC_RESP_RATE
 }
 
 
