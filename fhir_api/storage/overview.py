@@ -38,6 +38,7 @@ from .indexing import ZONE_PARAM
 from .resources import Stored, Tx
 from .schema import resources, search_dates, search_references, search_tokens, vital_series
 from .series.base import DAY_MS, constant_offset_segments
+from .value_lists import in_values
 
 __all__ = [
     "newest_in_series",
@@ -102,9 +103,7 @@ def newest_per_patient(
             subject.c.resource_type == "Observation",
             subject.c.resource_id == when.c.resource_id,
             _unindexed(subject.c.param, since_ms) == "subject",
-            _unindexed(subject.c.target, since_ms).in_(
-                [f"Patient/{p}" for p in sorted(set(patients))]
-            ),
+            in_values(_unindexed(subject.c.target, since_ms), [f"Patient/{p}" for p in patients]),
         ),
     ).join(
         code,
@@ -193,7 +192,7 @@ def newest_in_series(
         .select_from(patient.join(code_rows, true()))
         .where(
             patient.c.resource_type == "Patient",
-            patient.c.id.in_(sorted(set(patients))),
+            in_values(patient.c.id, patients),
         )
     )
     # `patients` is within the caller's reach already (FhirService narrows it), and an
@@ -276,7 +275,7 @@ def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
         .where(
             subject.c.resource_type == "Task",
             subject.c.param == "subject",
-            subject.c.target.in_([f"Patient/{p}" for p in sorted(set(patients))]),
+            in_values(subject.c.target, [f"Patient/{p}" for p in patients]),
         )
         .subquery()
     )
@@ -304,7 +303,7 @@ def _series_days_in_segment(
             ((vital_series.c.ts_ms + offset_ms) // literal(DAY_MS)).label("day"),
         )
         .where(
-            vital_series.c.subject.in_([f"Patient/{p}" for p in patients]),
+            in_values(vital_series.c.subject, [f"Patient/{p}" for p in patients]),
             vital_series.c.code.in_(sorted(set(codes))),
             vital_series.c.ts_ms >= start_ms,
             vital_series.c.ts_ms < end_ms,
@@ -324,7 +323,7 @@ def visible_resources(
     rows = tx.connection.execute(
         select(resources).where(
             resources.c.resource_type == resource_type,
-            resources.c.id.in_(sorted(set(ids))),
+            in_values(resources.c.id, ids),
             resources.c.deleted.is_(False),
             *reach,
         )
@@ -342,7 +341,7 @@ def patient_zones(tx: Tx, patients: Sequence[str], default: tzinfo) -> dict[str,
             select(search_tokens.c.resource_id, search_tokens.c.code).where(
                 search_tokens.c.resource_type == "Patient",
                 search_tokens.c.param == ZONE_PARAM,
-                search_tokens.c.resource_id.in_(sorted(set(patients))),
+                in_values(search_tokens.c.resource_id, patients),
             )
         ).all()
     )
@@ -395,7 +394,7 @@ def _days_in_segment(
                     when.c.start_ms < end_ms + offset_ms,
                 ),
             ),
-            subject.c.target.in_([f"Patient/{p}" for p in patients]),
+            in_values(subject.c.target, [f"Patient/{p}" for p in patients]),
             resources.c.deleted.is_(False),
             _a_reading(),
         )
