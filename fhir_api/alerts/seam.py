@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Connection
+
 __all__ = ["AlertRecord", "Evaluation", "Evaluator", "Outgoing"]
 
 
@@ -64,10 +66,19 @@ class Evaluator(Protocol):
         state: Mapping[str, Any],
         observations: Sequence[Mapping[str, Any]],
         now: datetime,
+        *,
+        connection: Connection,
     ) -> Evaluation:
-        """New readings of one patient (FHIR Observation JSON, in arrival order)."""
+        """New readings of one patient (FHIR Observation JSON, in arrival order).
+
+        `connection` is the worker's transaction (the patient's state row locked): the
+        rules read the patient's settings and care team there, so what they decide and
+        what they read are one consistent view.
+        """
         ...
 
-    def scan(self, patient_id: str, state: Mapping[str, Any], now: datetime) -> Evaluation:
+    def scan(
+        self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Connection
+    ) -> Evaluation:
         """The time-based rules (no reading, escalation, digests) for a patient now due."""
         ...

@@ -105,7 +105,9 @@ def evaluate_next(
         observations = store.read_observations(connection, [oid for _, oid in work])
         state = store.read_state(connection, patient)
         try:
-            evaluation = evaluator.evaluate(patient, state, observations, clock())
+            evaluation = evaluator.evaluate(
+                patient, state, observations, clock(), connection=connection
+            )
         except Exception as exc:  # a rule's bug must not stop the other patients' alerts
             raise EvaluationFailed(patient) from exc
         store.write_evaluation(connection, patient, evaluation, resources.now_ms())
@@ -132,7 +134,9 @@ def scan_due(
             done = []
             for patient, state in due:
                 try:
-                    done.append((patient, evaluator.scan(patient, state, now)))
+                    done.append(
+                        (patient, evaluator.scan(patient, state, now, connection=tx.connection))
+                    )
                 except Exception:
                     # As healthchecks does: look again in an hour, so that one bad state
                     # cannot stop the scan of every other patient.

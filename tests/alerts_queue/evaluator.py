@@ -52,6 +52,8 @@ class CountingEvaluator:
         state: Mapping[str, Any],
         observations: Sequence[Mapping[str, Any]],
         now: datetime,
+        *,
+        connection: Any = None,
     ) -> Evaluation:
         with self.lock:
             if patient_id in self.busy:
@@ -70,7 +72,9 @@ class CountingEvaluator:
             with self.lock:
                 self.busy.discard(patient_id)
 
-    def scan(self, patient_id: str, state: Mapping[str, Any], now: datetime) -> Evaluation:
+    def scan(
+        self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Any = None
+    ) -> Evaluation:
         with self.lock:
             self.scanned.append((patient_id, threading.current_thread().name))
         return Evaluation(state=dict(state), due_at=None)

@@ -1,0 +1,232 @@
+"""The real `seam.Evaluator`: the pure core, fed from the worker's transaction.
+
+For each evaluation it reads, in the transaction that holds the patient's state row:
+the Patient (its zone from tz-code, else the server's; its vital-sign limits, the
+thresholds of the flags and the alerts alike) and the care team chain
+(`people.care_chain`). Then the core decides (`readings_of`, `evaluate` /
+`scan_patient`, `notifications`) and this module turns the outcome into the seam's
+`Evaluation`: the new state, every alert that changed (its row's content is the
+core's `alert_to_json`, so the DetectedIssue and the inbox read the core's own record)
+and one outgoing part per recipient and alert change, in the recipient's language.
+
+A reading the rules no longer judge (entered-in-error, cancelled, moved to another
+patient) is passed to the core as `retracted`, so it leaves the history and confirms
+nothing.
+
+Gateways: `scan_gateways` runs once per scheduled scan (under the scan lease), opens
+and resolves the gateway-offline alerts from the gateways' heartbeat Devices, and
+keeps their state in the reserved `alert_state` row `GATEWAYS_ROW`; each patient scan
+reads it, so a silent gateway suppresses its patients' no-reading alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from fhir_api.dates import patient_zone_name, zone_named
+from fhir_api.vital_limits import limits_of
+
+from ..storage.schema import alert_state, resources
+from .evaluate import evaluate
+from .messages import item_payload
+from .model import (
+    Alert,
+    Change,
+    GatewayState,
+    PatientState,
+    alert_to_json,
+    gateways_from_json,
+    state_from_json,
+    state_to_json,
+)
+from .notify import Recipient, notifications
+from .observations import readings_of
+from .people import care_chain
+from .rules import Rules, rules_for
+from .schedule import next_due, scan_patient
+from .seam import AlertRecord, Evaluation, Outgoing
+
+__all__ = ["GATEWAYS_ROW", "RuleEvaluator", "alert_row_id", "patient_display_name"]
+
+# The alert_state row of the clinic's gateway alerts: "~" is never in a FHIR id, so no
+# patient can have it.
+GATEWAYS_ROW = "~gateways"
+_ALERT_IDS = uuid.UUID("6f1d0e7c-3b1a-4c55-9a57-1e2f4a0b8c13")
+
+
+def alert_row_id(core_id: str) -> str:
+    """The alert's row and DetectedIssue id: a FHIR id (36 characters) for the core's id
+    (e.g. "p1/bp-urgent/3", which has slashes and may be longer than 64)."""
+    return str(uuid.uuid5(_ALERT_IDS, core_id))
+
+
+def patient_display_name(patient: Mapping[str, Any] | None) -> str | None:
+    """The name a message shows (the first name's text, else family and given)."""
+    for name in (patient or {}).get("name") or ():
+        if not isinstance(name, dict):
+            continue
+        text = name.get("text") or " ".join(
+            str(part) for part in (name.get("family"), *(name.get("given") or ())) if part
+        )
+        if text:
+            return str(text)
+    return None
+
+
+def _read_patient(connection: Connection, patient_id: str) -> dict[str, Any] | None:
+    content = connection.execute(
+        select(resources.c.content).where(
+            resources.c.resource_type == "Patient",
+            resources.c.id == patient_id,
+            resources.c.deleted.is_(False),
+        )
+    ).scalar()
+    return dict(json.loads(content)) if content else None
+
+
+def read_gateway_state(connection: Connection) -> GatewayState:
+    """The clinic's gateway alerts (none before the first scan)."""
+    text = connection.execute(
+        select(alert_state.c.state).where(alert_state.c.patient_id == GATEWAYS_ROW)
+    ).scalar()
+    data = json.loads(text) if text else {}
+    return gateways_from_json(data) if data else GatewayState()
+
+
+@dataclass(frozen=True, slots=True)
+class _Patient:
+    """What the rules need to know of one patient, read once per evaluation."""
+
+    id: str
+    rules: Rules
+    zone: tzinfo
+    name: str | None
+
+
+class RuleEvaluator:
+    """The alert rules as the queue calls them.
+
+    Args:
+        server_zone: the zone of a patient without tz-code (the server's setting).
+        base_url: the clinic's address for the links in messages (e.g.
+            https://clinic.example); a link is the patient's page under it.
+        language: the language of the messages ("ja" or "en").
+    """
+
+    def __init__(
+        self, *, server_zone: str = "UTC", base_url: str = "", language: str = "ja"
+    ) -> None:
+        self.server_zone = server_zone
+        self.base_url = base_url
+        self.language = language
+
+    # --- the seam -------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        patient_id: str,
+        state: Mapping[str, Any],
+        observations: Sequence[Mapping[str, Any]],
+        now: datetime,
+        *,
+        connection: Connection,
+    ) -> Evaluation:
+        """Judge the patient's new readings (see the module docstring)."""
+        patient = self._patient(connection, patient_id)
+        current = _state_of(patient_id, state)
+        readings, retracted = [], []
+        for observation in observations:
+            found = [r for r in readings_of(observation) if r.patient == patient_id]
+            if found:
+                readings.extend(found)
+            elif isinstance(observation.get("id"), str):
+                retracted.append(str(observation["id"]))
+        outcome = evaluate(current, readings, patient.rules, now, retracted=retracted)
+        return self._conclude(connection, patient, outcome.state, outcome.changes, now)
+
+    def scan(
+        self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Connection
+    ) -> Evaluation:
+        """The patient's time-based rules: closed sittings, no reading, escalation."""
+        patient = self._patient(connection, patient_id)
+        current = _state_of(patient_id, state)
+        gateways = read_gateway_state(connection)
+        new, changes = scan_patient(current, patient.rules, now, gateways)
+        return self._conclude(connection, patient, new, changes, now)
+
+    # --- the parts ------------------------------------------------------------------------
+
+    def _patient(self, connection: Connection, patient_id: str) -> _Patient:
+        resource = _read_patient(connection, patient_id)
+        zone_name = (patient_zone_name(resource) if resource else None) or self.server_zone
+        limits = limits_of(resource or {})
+        rules = rules_for(limits=limits, zone=zone_name)
+        zone = zone_named(zone_name) or UTC
+        return _Patient(patient_id, rules, zone, patient_display_name(resource))
+
+    def _conclude(
+        self,
+        connection: Connection,
+        patient: _Patient,
+        state: PatientState,
+        changes: Iterable[Change],
+        now: datetime,
+    ) -> Evaluation:
+        changes = list(changes)
+        outgoing: list[Outgoing] = []
+        if changes:
+            chain = [
+                Recipient(ref, zone=patient.rules.zone)
+                for ref in care_chain(connection, patient.id)
+            ]
+            for message in notifications(changes, lambda _: chain, now):
+                for item in message.items:
+                    payload = item_payload(
+                        item,
+                        language=self.language,
+                        zone=patient.zone,
+                        patient_name=patient.name,
+                        base_url=self.base_url,
+                    )
+                    outgoing.append(
+                        Outgoing(message.recipient, message.group, message.send_at, payload)
+                    )
+        return Evaluation(
+            state=state_to_json(state),
+            due_at=next_due(state, patient.rules),
+            alerts=alert_records(c.alert for c in changes),
+            outgoing=outgoing,
+        )
+
+
+def alert_records(alerts: Iterable[Alert]) -> list[AlertRecord]:
+    """The rows of these alerts (the last version of each), as the store writes them."""
+    latest: dict[str, Alert] = {}
+    for alert in alerts:
+        latest[alert.id] = alert
+    return [
+        AlertRecord(
+            alert_row_id(alert.id),
+            alert.patient or "",
+            alert.condition,
+            alert.status.value,
+            alert.severity.value,
+            alert.opened_at,
+            alert_to_json(alert),
+        )
+        for alert in latest.values()
+    ]
+
+
+def _state_of(patient_id: str, stored: Mapping[str, Any]) -> PatientState:
+    """The stored state, or a new one (a first reading; a state the core never wrote)."""
+    if stored.get("patient") == patient_id:
+        return state_from_json(stored)
+    return PatientState(patient_id)
