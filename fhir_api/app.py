@@ -31,6 +31,7 @@ import clinician_ui
 
 from .access.loader import AccessLoader
 from .alerts.evaluator import RuleEvaluator
+from .alerts.routes import alerts_router
 from .alerts.seam import Evaluator
 from .alerts.worker import AlertWorker
 from .audit.http import AuditMiddleware
@@ -294,6 +295,7 @@ def create_app(
     app.include_router(operations_router)
     # Before the generic routes: /fhir/AuditEvent must not reach /fhir/{type}.
     app.include_router(audit_router)
+    app.include_router(alerts_router)  # before /fhir/{type} too: DetectedIssue is the alerts'
     app.include_router(router)
     clinician_ui.install(app, settings)
     document = openapi_document(title=app.title)

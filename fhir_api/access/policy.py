@@ -30,6 +30,8 @@ _CLINICAL_READ = (
     "user/Patient.rs user/Observation.rs user/Device.rs user/CareTeam.rs user/Practitioner.rs"
 )
 
+_ALERTS = " user/DetectedIssue.rus"
+
 ROLE_SCOPES: dict[StaffRole, str] = {
     # Accounts, patients, gateways, care teams and the audit trail; no clinical reading.
     StaffRole.ADMIN: (
@@ -38,9 +40,11 @@ ROLE_SCOPES: dict[StaffRole, str] = {
     ),
     # Read their patients' data; assign unassigned readings (Observation.u); keep the
     # patient's own settings (Patient.u: time zone, targets).
-    StaffRole.DOCTOR: _CLINICAL_READ + " user/Patient.u user/Observation.u",
-    StaffRole.NURSE: _CLINICAL_READ + " user/Patient.u user/Observation.u",
-    StaffRole.CARE_MANAGER: _CLINICAL_READ,
+    # Alerts (issue 13): DetectedIssue read and searched, acknowledged and resolved
+    # ($acknowledge, $resolve: an update) by each clinical role.
+    StaffRole.DOCTOR: _CLINICAL_READ + " user/Patient.u user/Observation.u" + _ALERTS,
+    StaffRole.NURSE: _CLINICAL_READ + " user/Patient.u user/Observation.u" + _ALERTS,
+    StaffRole.CARE_MANAGER: _CLINICAL_READ + _ALERTS,
 }
 
 KIND_SCOPES: dict[TokenKind, str] = {

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from fhir_api.alerts import store as alert_store
+from fhir_api.alerts.seam import Evaluator
 from fhir_api.app import build_store, create_app
 from fhir_api.auth import Role, TokenStore
 from fhir_api.settings import Settings
@@ -25,10 +26,12 @@ from .receivers import smtp_server, webhook_receiver
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[tuple[str, ResourceStore]]:
-    """The server with the test's evaluator, in a thread on loopback (lifespan on)."""
+def serving(
+    settings: Settings, evaluator: Evaluator | None = None
+) -> Iterator[tuple[str, ResourceStore]]:
+    """The server with an evaluator (the stand-in by default), in a thread on loopback."""
     store = build_store(settings)
-    app = create_app(settings, store, evaluator=CountingEvaluator())
+    app = create_app(settings, store, evaluator=evaluator or CountingEvaluator())
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -98,7 +98,15 @@ def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
         "staff `care_manager`": scopes_for_roles([StaffRole.CARE_MANAGER]),
         "staff `admin`": scopes_for_roles([StaffRole.ADMIN]),
     }
-    types = ("Patient", "Observation", "Device", "CareTeam", "Practitioner", "AuditEvent")
+    types = (
+        "Patient",
+        "Observation",
+        "Device",
+        "CareTeam",
+        "Practitioner",
+        "AuditEvent",
+        "DetectedIssue",
+    )
     assert scopes_for_roles([StaffRole.NURSE]).scopes == scopes_for_roles([StaffRole.DOCTOR]).scopes
     for label, granted in rows.items():
         line = next(row for row in readme.splitlines() if row.startswith(f"| {label}"))
