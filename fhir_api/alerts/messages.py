@@ -174,9 +174,13 @@ def item_payload(
     """
     language = _language(language)
     lines = _LINES[language]
-    severity = _SEVERITY[language][item.severity]
-    what = condition_text(item.condition, language)
+    # A resolution wakes no one: it is labelled as such, not with the alert's severity.
+    resolved = item.change is ChangeKind.RESOLVED
+    level = Severity.INFO if resolved else item.severity
     change = _CHANGES[language][item.change]
+    severity = change.capitalize() if resolved else _SEVERITY[language][level]
+    what = condition_text(item.condition, language)
+    change = "" if resolved else change
     who = patient_name or (f"Patient/{item.patient}" if item.patient else item.gateway or "")
     brackets = f"【{severity}】" if language == "ja" else f"[{severity}] "
     title = f"{brackets}{what}" + (f" ({change})" if change else "") + (f" — {who}" if who else "")
@@ -199,7 +203,7 @@ def item_payload(
         "title": title,
         "body": "\n".join(body),
         "link": link,
-        "severity": item.severity.value,
+        "severity": level.value,
         "alert": item.alert,
         "change": item.change.value,
         "condition": item.condition,
