@@ -25,15 +25,17 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import aliased
 
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.vital_limits import limits_of
 
-from ..storage.schema import alert_state, resources
+from ..storage.indexing import GATEWAY_PARAM
+from ..storage.schema import alert_state, resources, search_references
 from .evaluate import evaluate
 from .messages import item_payload
 from .model import (
@@ -43,6 +45,7 @@ from .model import (
     PatientState,
     alert_to_json,
     gateways_from_json,
+    gateways_to_json,
     state_from_json,
     state_to_json,
 )
@@ -50,14 +53,23 @@ from .notify import Recipient, notifications
 from .observations import readings_of
 from .people import care_chain
 from .rules import Rules, rules_for
-from .schedule import next_due, scan_patient
-from .seam import AlertRecord, Evaluation, Outgoing
+from .schedule import next_due, scan_gateways, scan_patient
+from .seam import GATEWAYS_ROW, AlertRecord, Evaluation, Outgoing
 
-__all__ = ["GATEWAYS_ROW", "RuleEvaluator", "alert_row_id", "patient_display_name"]
+__all__ = [
+    "GATEWAYS_ROW",
+    "RETIRED_AFTER",
+    "RuleEvaluator",
+    "alert_row_id",
+    "gateway_heartbeats",
+    "gateway_patients",
+    "patient_display_name",
+]
 
-# The alert_state row of the clinic's gateway alerts: "~" is never in a FHIR id, so no
-# patient can have it.
-GATEWAYS_ROW = "~gateways"
+# A gateway silent this long is taken as retired (replaced, returned): it raises no new
+# alert (one already open stays until someone resolves it or the gateway reports).
+RETIRED_AFTER = timedelta(days=30)
+
 _ALERT_IDS = uuid.UUID("6f1d0e7c-3b1a-4c55-9a57-1e2f4a0b8c13")
 
 
@@ -89,6 +101,57 @@ def _read_patient(connection: Connection, patient_id: str) -> dict[str, Any] | N
         )
     ).scalar()
     return dict(json.loads(content)) if content else None
+
+
+def gateway_heartbeats(connection: Connection, now: datetime) -> dict[str, datetime]:
+    """Each gateway readings name ("Device/<id>") and its last contact: its heartbeat
+    Device's lastUpdated (the heartbeat replaces that Device). Gateways silent for more
+    than `RETIRED_AFTER`, or whose Device is gone, are left out."""
+    named = (
+        select(search_references.c.target)
+        .where(
+            search_references.c.resource_type == "Observation",
+            search_references.c.param == GATEWAY_PARAM,
+            search_references.c.target.like("Device/%"),
+        )
+        .distinct()
+    )
+    ids = sorted(str(t).split("/", 1)[1] for t in connection.execute(named).scalars())
+    found: dict[str, datetime] = {}
+    oldest = now - RETIRED_AFTER
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            select(resources.c.id, resources.c.last_updated).where(
+                resources.c.resource_type == "Device",
+                resources.c.id.in_(ids[start : start + 500]),
+                resources.c.deleted.is_(False),
+            )
+        )
+        for device, last_ms in rows:
+            seen = datetime.fromtimestamp(int(last_ms) / 1000, UTC)
+            if seen >= oldest:
+                found[f"Device/{device}"] = seen
+    return found
+
+
+def gateway_patients(connection: Connection, gateway: str) -> list[str]:
+    """The patients whose readings name this gateway (ids)."""
+    by_gateway = aliased(search_references)
+    subject = aliased(search_references)
+    rows = connection.execute(
+        select(subject.c.target)
+        .join(by_gateway, by_gateway.c.resource_id == subject.c.resource_id)
+        .where(
+            by_gateway.c.resource_type == "Observation",
+            by_gateway.c.param == GATEWAY_PARAM,
+            by_gateway.c.target == gateway,
+            subject.c.resource_type == "Observation",
+            subject.c.param == "subject",
+            subject.c.target.like("Patient/%"),
+        )
+        .distinct()
+    ).scalars()
+    return sorted(str(target).split("/", 1)[1] for target in rows)
 
 
 def read_gateway_state(connection: Connection) -> GatewayState:
@@ -126,6 +189,7 @@ class RuleEvaluator:
         self.server_zone = server_zone
         self.base_url = base_url
         self.language = language
+        self._gateway_cache: tuple[tuple[int, datetime], GatewayState] | None = None
 
     # --- the seam -------------------------------------------------------------------------
 
@@ -157,11 +221,59 @@ class RuleEvaluator:
         """The patient's time-based rules: closed sittings, no reading, escalation."""
         patient = self._patient(connection, patient_id)
         current = _state_of(patient_id, state)
-        gateways = read_gateway_state(connection)
-        new, changes = scan_patient(current, patient.rules, now, gateways)
+        new, changes = scan_patient(current, patient.rules, now, self._gateways(connection, now))
         return self._conclude(connection, patient, new, changes, now)
 
+    def scan_gateways(
+        self, state: Mapping[str, Any], now: datetime, *, connection: Connection
+    ) -> Evaluation:
+        """Open a gateway-offline alert per silent gateway, resolve it when it reports.
+
+        Its message goes to the chains of the patients whose readings came through it.
+        """
+        self._gateway_cache = None  # the patients' scans that follow read the new state
+        current = gateways_from_json(state) if state else GatewayState()
+        heartbeats = gateway_heartbeats(connection, now)
+        new, changes = scan_gateways(current, heartbeats, rules_for(zone=self.server_zone), now)
+        outgoing: list[Outgoing] = []
+        if changes:
+            chains: dict[str, list[Recipient]] = {}
+
+            def chain_of(alert: Alert) -> list[Recipient]:
+                gateway = alert.gateway or ""
+                if gateway not in chains:
+                    people: dict[str, None] = {}
+                    for patient in gateway_patients(connection, gateway):
+                        people.update(dict.fromkeys(care_chain(connection, patient)))
+                    chains[gateway] = [Recipient(p, zone=self.server_zone) for p in people]
+                return chains[gateway]
+
+            zone = zone_named(self.server_zone) or UTC
+            for message in notifications(changes, chain_of, now):
+                for item in message.items:
+                    payload = item_payload(
+                        item, language=self.language, zone=zone, base_url=self.base_url
+                    )
+                    outgoing.append(
+                        Outgoing(message.recipient, message.group, message.send_at, payload)
+                    )
+        return Evaluation(
+            state=gateways_to_json(new),
+            due_at=None,
+            alerts=alert_records(c.alert for c in changes),
+            outgoing=outgoing,
+        )
+
     # --- the parts ------------------------------------------------------------------------
+
+    def _gateways(self, connection: Connection, now: datetime) -> GatewayState:
+        """The gateway alerts, read once per scan batch (one connection, one `now`)."""
+        key = (id(connection), now)
+        cached = self._gateway_cache
+        if cached is None or cached[0] != key:
+            cached = (key, read_gateway_state(connection))
+            self._gateway_cache = cached
+        return cached[1]
 
     def _patient(self, connection: Connection, patient_id: str) -> _Patient:
         resource = _read_patient(connection, patient_id)

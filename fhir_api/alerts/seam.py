@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
-__all__ = ["AlertRecord", "Evaluation", "Evaluator", "Outgoing"]
+__all__ = ["GATEWAYS_ROW", "AlertRecord", "Evaluation", "Evaluator", "GatewayScanner", "Outgoing"]
+
+# The alert_state row of the clinic's gateway alerts ("~" is never in a FHIR id, so no
+# patient has it); its due_ms stays NULL: the patients' scan never takes it.
+GATEWAYS_ROW = "~gateways"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +85,16 @@ class Evaluator(Protocol):
         self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Connection
     ) -> Evaluation:
         """The time-based rules (no reading, escalation, digests) for a patient now due."""
+        ...
+
+
+@runtime_checkable
+class GatewayScanner(Protocol):
+    """Rules that also watch the gateways: called once per scheduled scan, under the scan
+    lease, before the patients' scans, in a transaction holding `GATEWAYS_ROW`."""
+
+    def scan_gateways(
+        self, state: Mapping[str, Any], now: datetime, *, connection: Connection
+    ) -> Evaluation:
+        """Open and resolve gateway-offline alerts (`state`: the GATEWAYS_ROW state)."""
         ...

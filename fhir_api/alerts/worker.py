@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 
 from ..storage.resources import ResourceStore
 from . import delivery, leases, outbox, queue, store
-from .seam import Evaluator
+from .seam import GATEWAYS_ROW, Evaluator, GatewayScanner
 
 __all__ = [
     "SCAN_LEASE",
@@ -125,6 +125,8 @@ def scan_due(
     the workers evaluating new readings of the same patients. A batch is one
     transaction: one read of the states, one executemany of the new ones.
     """
+    if isinstance(evaluator, GatewayScanner):
+        _scan_gateways(resources, evaluator, clock())
     scanned = 0
     while True:
         now = clock()
@@ -146,6 +148,21 @@ def scan_due(
         scanned += len(due)
         if len(due) < batch:
             return scanned
+
+
+def _scan_gateways(resources: ResourceStore, evaluator: GatewayScanner, now: datetime) -> None:
+    """The gateway-offline rule, once per scan (a failure is logged: the patients go on)."""
+    try:
+        with resources.transaction() as tx:
+            queue.ensure_states(tx.connection, [GATEWAYS_ROW], resources.now_ms())
+            row = queue.lock_patient(tx.connection, [GATEWAYS_ROW])
+            if row is None:
+                return  # another scan holds it (a lease handed over mid-scan)
+            state = store.read_state(tx.connection, GATEWAYS_ROW)
+            evaluation = evaluator.scan_gateways(state, now, connection=tx.connection)
+            store.write_evaluation(tx.connection, GATEWAYS_ROW, evaluation, resources.now_ms())
+    except Exception:
+        _LOGGER.exception("scanning the gateways for alerts failed")
 
 
 def holder_name() -> str:

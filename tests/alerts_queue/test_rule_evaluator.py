@@ -19,7 +19,7 @@ from fhir_api.storage.schema import alert_notifications, alert_state, alerts, st
 from fhir_api.vital_limits import Spo2Scale, with_limits
 
 from ..fhir_api.helpers import blood_pressure, patient
-from .conftest import alerting_service, rows
+from .conftest import Clock, alerting_service, rows, with_clock
 
 WHEN = "2026-11-30T08:00:00+09:00"
 NOW = datetime(2026, 11, 30, 0, 0, 30, tzinfo=UTC)
@@ -201,3 +201,34 @@ def test_an_inactive_care_team_is_not_told(store):
     _bp(service, patient_id, 190)
     evaluate_next(store, RULES, lambda: NOW)
     assert f"Practitioner/{other}" not in {r for r, _ in _messages(store)}
+
+
+def test_a_silent_gateway_raises_its_own_alert_and_suppresses_its_patients(store):
+    """Heartbeat 7 h old: gateway-offline opens (to the patients' chains) and the patient's
+    no-reading alert waits; the gateway back: resolved, and 2 h later no-reading opens."""
+    clock = Clock((NOW - timedelta(hours=7)).timestamp())
+    timed = with_clock(store, clock)
+    service, patient_id, staff = _setup(timed)
+    gateway = service.create("Device", {"resourceType": "Device", "status": "active"}).stored.id
+    body = blood_pressure(f"Patient/{patient_id}", "2026-11-26T08:00:00+09:00", 120, 80)
+    body["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice",
+            "valueReference": {"reference": f"Device/{gateway}"},
+        }
+    ]
+    service.create("Observation", body)
+    evaluate_next(timed, RULES, lambda: NOW - timedelta(hours=7))
+
+    scan_due(timed, RULES, lambda: NOW)
+    [row] = rows(store, alerts)
+    assert (row.rule, row.patient_id, row.status) == ("gateway-offline", "", "open")
+    assert {r for r, _ in _messages(store)} == {f"Practitioner/{p}" for p in staff.values()}
+
+    clock.now = (NOW + timedelta(hours=1)).timestamp()  # the heartbeat replaces its Device
+    service.update("Device", gateway, {"resourceType": "Device", "id": gateway, "status": "active"})
+    scan_due(timed, RULES, lambda: NOW + timedelta(hours=1))
+    assert _alerts(store)["gateway-offline"].status == "resolved"
+    assert "no-reading-systolic" not in _alerts(store)  # its grace: uploading what it held
+    scan_due(timed, RULES, lambda: NOW + timedelta(hours=3, minutes=1))
+    assert _alerts(store)["no-reading-systolic"].status == "open"
