@@ -41,6 +41,7 @@ from .messages import item_payload
 from .model import (
     Alert,
     Change,
+    ChangeKind,
     GatewayState,
     PatientState,
     alert_to_json,
@@ -260,7 +261,7 @@ class RuleEvaluator:
         return Evaluation(
             state=gateways_to_json(new),
             due_at=None,
-            alerts=alert_records(c.alert for c in changes),
+            alerts=alert_records(changes),
             outgoing=outgoing,
         )
 
@@ -313,16 +314,23 @@ class RuleEvaluator:
         return Evaluation(
             state=state_to_json(state),
             due_at=next_due(state, patient.rules),
-            alerts=alert_records(c.alert for c in changes),
+            alerts=alert_records(changes),
             outgoing=outgoing,
         )
 
 
-def alert_records(alerts: Iterable[Alert]) -> list[AlertRecord]:
-    """The rows of these alerts (the last version of each), as the store writes them."""
+_AUDITED = frozenset({ChangeKind.OPENED, ChangeKind.RESOLVED, ChangeKind.ESCALATED})
+
+
+def alert_records(changes: Iterable[Change]) -> list[AlertRecord]:
+    """The rows of the alerts these changes leave (the last version of each), with the
+    last state change of each for the audit trail."""
     latest: dict[str, Alert] = {}
-    for alert in alerts:
-        latest[alert.id] = alert
+    audited: dict[str, str] = {}
+    for change in changes:
+        latest[change.alert.id] = change.alert
+        if change.kind in _AUDITED:
+            audited[change.alert.id] = change.kind.value
     return [
         AlertRecord(
             alert_row_id(alert.id),
@@ -332,6 +340,7 @@ def alert_records(alerts: Iterable[Alert]) -> list[AlertRecord]:
             alert.severity.value,
             alert.opened_at,
             alert_to_json(alert),
+            audited.get(alert.id, ""),
         )
         for alert in latest.values()
     ]

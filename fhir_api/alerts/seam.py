@@ -34,6 +34,9 @@ class AlertRecord:
     severity: str  # e.g. urgent, warning
     opened_at: datetime
     content: Mapping[str, Any] = field(default_factory=dict)
+    # What the rules just did to it ("opened", "resolved", "escalated"): an AuditEvent,
+    # written in the evaluation's transaction. Empty: recorded without one (an update).
+    change: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,13 @@ from fhir_api.alerts.people import chain_order
 from fhir_api.alerts.worker import evaluate_next, scan_due
 from fhir_api.roles import StaffRole
 from fhir_api.service import FhirService
-from fhir_api.storage.schema import alert_notifications, alert_state, alerts, staff_accounts
+from fhir_api.storage.schema import (
+    alert_notifications,
+    alert_state,
+    alerts,
+    audit_events,
+    staff_accounts,
+)
 from fhir_api.vital_limits import Spo2Scale, with_limits
 
 from ..fhir_api.helpers import blood_pressure, patient
@@ -105,6 +111,9 @@ def test_an_urgent_reading_opens_an_alert_and_tells_the_care_manager_first(store
     assert item["title"] == "【緊急】血圧が著しく高値 — 田中 花子"
     assert item["body"] == "最新: 血圧 186/98 mmHg\n2026年11月30日(月) 08:00"
     assert item["link"] == f"https://clinic.example/patients/{patient_id}"
+    [event] = [e for e in rows(store, audit_events) if f"DetectedIssue/{row.id}" in e.content]
+    assert (event.agent, event.action, event.subtype) == ("system:alert-rules", "C", "alert-opened")
+    assert patient_id in event.content  # written with the alert, in its transaction
     state = rows(store, alert_state)[0]
     assert json.loads(state.state)["patient"] == patient_id
     assert state.due_ms is not None  # no blood pressure for 3 days: looked at again then
