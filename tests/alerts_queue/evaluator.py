@@ -60,7 +60,7 @@ class CountingEvaluator:
                 self.overlaps.append(patient_id)
             self.busy.add(patient_id)
         try:
-            _pause_once_if_asked()
+            pause_once_if_asked()
             if self.pause:
                 time.sleep(self.pause)
             if patient_id in self.fail_for:
@@ -117,7 +117,7 @@ def decide(
     return Evaluation(state={"seen": seen}, due_at=due, alerts=alerts, outgoing=outgoing)
 
 
-def _pause_once_if_asked() -> None:
+def pause_once_if_asked() -> None:
     path = os.environ.get(PAUSE_FILE)
     if not path:
         return
