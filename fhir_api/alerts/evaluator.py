@@ -36,6 +36,7 @@ from fhir_api.vital_limits import limits_of
 
 from ..storage.indexing import GATEWAY_PARAM
 from ..storage.schema import alert_state, resources, search_references
+from . import silence_store
 from .evaluate import evaluate
 from .messages import item_payload
 from .model import (
@@ -72,6 +73,11 @@ __all__ = [
 RETIRED_AFTER = timedelta(days=30)
 
 _ALERT_IDS = uuid.UUID("6f1d0e7c-3b1a-4c55-9a57-1e2f4a0b8c13")
+
+
+def store_ms(moment: datetime) -> int:
+    """An aware datetime as the schema's epoch milliseconds."""
+    return int(moment.timestamp() * 1000)
 
 
 def alert_row_id(core_id: str) -> str:
@@ -250,7 +256,8 @@ class RuleEvaluator:
                 return chains[gateway]
 
             zone = zone_named(self.server_zone) or UTC
-            for message in notifications(changes, chain_of, now):
+            paused = silence_store.active(connection, store_ms(now))
+            for message in notifications(changes, chain_of, now, silences=paused):
                 for item in message.items:
                     payload = item_payload(
                         item, language=self.language, zone=zone, base_url=self.base_url
@@ -299,7 +306,8 @@ class RuleEvaluator:
                 Recipient(ref, zone=patient.rules.zone)
                 for ref in care_chain(connection, patient.id)
             ]
-            for message in notifications(changes, lambda _: chain, now):
+            paused = silence_store.active(connection, store_ms(now), patient=patient.id)
+            for message in notifications(changes, lambda _: chain, now, silences=paused):
                 for item in message.items:
                     payload = item_payload(
                         item,

@@ -18,6 +18,7 @@ from fhir_api.storage.schema import (
     alert_leases,
     alert_notifications,
     alert_recipients,
+    alert_silences,
     alert_state,
     alert_work,
     alerts,
@@ -33,6 +34,7 @@ ALERT_TABLES = (
     alert_leases,
     alert_recipients,
     alert_notifications,
+    alert_silences,
 )
 
 

@@ -7,13 +7,17 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
+from fhir_api.access.policy import scopes_for_roles
+from fhir_api.access.principal import Access, Principal, system_access
 from fhir_api.alerts import alert_from_json
 from fhir_api.alerts.evaluator import RuleEvaluator, alert_row_id
 from fhir_api.alerts.people import chain_order
+from fhir_api.alerts.silence_store import SilenceRefused, add_silence, end_silence, list_silences
 from fhir_api.alerts.worker import evaluate_next, scan_due
-from fhir_api.roles import StaffRole
+from fhir_api.roles import StaffRole, TokenKind
 from fhir_api.service import FhirService
 from fhir_api.storage.schema import (
     alert_notifications,
@@ -241,3 +245,63 @@ def test_a_silent_gateway_raises_its_own_alert_and_suppresses_its_patients(store
     assert "no-reading-systolic" not in _alerts(store)  # its grace: uploading what it held
     scan_due(timed, RULES, lambda: NOW + timedelta(hours=3, minutes=1))
     assert _alerts(store)["no-reading-systolic"].status == "open"
+
+
+def _staff_access(practitioner: str, patients: set[str]) -> Access:
+    principal = Principal(
+        TokenKind.STAFF,
+        "nurse",
+        scopes_for_roles([StaffRole.NURSE]),
+        roles=frozenset({StaffRole.NURSE}),
+        practitioner_id=practitioner,
+    )
+    return Access(principal, frozenset(patients), frozenset())
+
+
+def test_a_silenced_patients_alert_opens_but_tells_no_one_until_the_silence_ends(store):
+    service, patient_id, staff = _setup(store)
+    nurse = _staff_access(staff["nurse"], {patient_id})
+    silence = add_silence(
+        store,
+        nurse,
+        patient=patient_id,
+        reason="入院中",
+        starts=NOW - timedelta(hours=1),
+        ends=NOW + timedelta(days=7),
+    )
+    assert silence.author == f"Practitioner/{staff['nurse']}"
+    assert [s.id for s in list_silences(store.engine, nurse, [patient_id])] == [silence.id]
+    _bp(service, patient_id, 190)
+    evaluate_next(store, RULES, lambda: NOW)
+    assert _alerts(store)["bp-urgent"].status == "open"  # recorded and shown
+    assert _messages(store) == []  # but sent to no one
+
+    an_hour_later = with_clock(store, Clock((NOW + timedelta(hours=1)).timestamp()))
+    end_silence(an_hour_later, nurse, silence.id)
+    scan_due(an_hour_later, RULES, lambda: NOW + timedelta(hours=1, minutes=1))
+    assert [r for r, _ in _messages(store)] == [f"Practitioner/{staff['nurse']}"]  # escalated
+
+
+def test_only_the_care_team_silences_a_patient(store):
+    _, patient_id, staff = _setup(store)
+    stranger = _staff_access(staff["nurse"], set())
+    for whom in (patient_id, None):  # another's patient; every patient (system only)
+        with pytest.raises(SilenceRefused):
+            add_silence(
+                store,
+                stranger,
+                patient=whom,
+                rule="bp-high",
+                reason="travel",
+                starts=NOW,
+                ends=NOW + timedelta(days=1),
+            )
+    with pytest.raises(SilenceRefused, match="reason"):
+        add_silence(
+            store,
+            system_access(),
+            patient=patient_id,
+            reason=" ",
+            starts=NOW,
+            ends=NOW + timedelta(days=1),
+        )
