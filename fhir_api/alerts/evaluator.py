@@ -54,6 +54,7 @@ from .model import (
 from .notify import Recipient, notifications
 from .observations import readings_of
 from .people import care_chain
+from .preferences import recipients
 from .rules import Rules, rules_for
 from .schedule import next_due, scan_gateways, scan_patient
 from .seam import GATEWAYS_ROW, AlertRecord, Evaluation, Outgoing
@@ -245,6 +246,7 @@ class RuleEvaluator:
         outgoing: list[Outgoing] = []
         if changes:
             chains: dict[str, list[Recipient]] = {}
+            languages: dict[str, str] = {}
 
             def chain_of(alert: Alert) -> list[Recipient]:
                 gateway = alert.gateway or ""
@@ -252,7 +254,10 @@ class RuleEvaluator:
                     people: dict[str, None] = {}
                     for patient in gateway_patients(connection, gateway):
                         people.update(dict.fromkeys(care_chain(connection, patient)))
-                    chains[gateway] = [Recipient(p, zone=self.server_zone) for p in people]
+                    chains[gateway], spoken = recipients(
+                        connection, list(people), zone=self.server_zone, language=self.language
+                    )
+                    languages.update(spoken)
                 return chains[gateway]
 
             zone = zone_named(self.server_zone) or UTC
@@ -260,7 +265,10 @@ class RuleEvaluator:
             for message in notifications(changes, chain_of, now, silences=paused):
                 for item in message.items:
                     payload = item_payload(
-                        item, language=self.language, zone=zone, base_url=self.base_url
+                        item,
+                        language=languages.get(message.recipient, self.language),
+                        zone=zone,
+                        base_url=self.base_url,
                     )
                     outgoing.append(
                         Outgoing(message.recipient, message.group, message.send_at, payload)
@@ -302,16 +310,18 @@ class RuleEvaluator:
         changes = list(changes)
         outgoing: list[Outgoing] = []
         if changes:
-            chain = [
-                Recipient(ref, zone=patient.rules.zone)
-                for ref in care_chain(connection, patient.id)
-            ]
+            chain, languages = recipients(
+                connection,
+                care_chain(connection, patient.id),
+                zone=patient.rules.zone,
+                language=self.language,
+            )
             paused = silence_store.active(connection, store_ms(now), patient=patient.id)
             for message in notifications(changes, lambda _: chain, now, silences=paused):
                 for item in message.items:
                     payload = item_payload(
                         item,
-                        language=self.language,
+                        language=languages.get(message.recipient, self.language),
                         zone=patient.zone,
                         patient_name=patient.name,
                         base_url=self.base_url,

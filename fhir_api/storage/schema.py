@@ -24,6 +24,7 @@ from sqlalchemy import (
 __all__ = [
     "alert_leases",
     "alert_notifications",
+    "alert_preferences",
     "alert_recipients",
     "alert_silences",
     "alert_state",
@@ -469,6 +470,22 @@ alert_silences = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 Index("ix_alert_silences_patient", alert_silences.c.patient_id, alert_silences.c.ends_ms)
+
+# How each recipient wants their messages (none: the clinic's defaults): the language,
+# the zone their quiet hours and digest hour are in, quiet hours ("22:00"-"07:00"; urgent
+# messages ignore them), and what happens to the non-urgent ones (now, digest, off).
+alert_preferences = Table(
+    "alert_preferences",
+    metadata,
+    Column("recipient", String(128), primary_key=True),
+    Column("language", String(8), nullable=True),
+    Column("zone", String(64), nullable=True),
+    Column("quiet_start", String(5), nullable=True),
+    Column("quiet_end", String(5), nullable=True),
+    Column("non_urgent", String(8), nullable=True),
+    Column("digest_at", String(5), nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
 Index("ix_alert_silences_ends", alert_silences.c.ends_ms)
 Index(
     "ix_alert_notifications_group",

@@ -17,6 +17,7 @@ from fhir_api.storage.resources import ResourceStore
 from fhir_api.storage.schema import (
     alert_leases,
     alert_notifications,
+    alert_preferences,
     alert_recipients,
     alert_silences,
     alert_state,
@@ -35,6 +36,7 @@ ALERT_TABLES = (
     alert_recipients,
     alert_notifications,
     alert_silences,
+    alert_preferences,
 )
 
 

@@ -16,6 +16,7 @@ TABLES = {
     "alert_recipients",
     "alert_notifications",
     "alert_silences",  # 0011
+    "alert_preferences",  # 0012
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from fhir_api.access.principal import Access, Principal, system_access
 from fhir_api.alerts import alert_from_json
 from fhir_api.alerts.evaluator import RuleEvaluator, alert_row_id
 from fhir_api.alerts.people import chain_order
+from fhir_api.alerts.preferences import PreferenceRefused, Preferences, set_preferences
 from fhir_api.alerts.silence_store import SilenceRefused, add_silence, end_silence, list_silences
 from fhir_api.alerts.worker import evaluate_next, scan_due
 from fhir_api.roles import StaffRole, TokenKind
@@ -305,3 +306,26 @@ def test_only_the_care_team_silences_a_patient(store):
             starts=NOW,
             ends=NOW + timedelta(days=1),
         )
+
+
+def test_each_recipient_gets_their_language_and_quiet_hours(store):
+    """The nurse reads English and is quiet 08:00-10:00 (Tokyo): the 09:01 warning waits
+    for 10:00 for her; the others get it in Japanese at once."""
+    service, patient_id, staff = _setup(store)
+    nurse = f"Practitioner/{staff['nurse']}"
+    with store.transaction() as tx:
+        quiet = (time(8, 0), time(10, 0))
+        set_preferences(tx.connection, nurse, Preferences("en", "Asia/Tokyo", quiet), 0)
+        with pytest.raises(PreferenceRefused):
+            set_preferences(tx.connection, nurse, Preferences(language="fr"), 0)
+    _bp(service, patient_id, 120)
+    evaluate_next(store, RULES, lambda: NOW)
+    scan_due(store, RULES, lambda: NOW + timedelta(days=3, minutes=1))  # 09:01 in Tokyo
+    sent = {r.recipient: r for r in rows(store, alert_notifications)}
+    titles = {who: json.loads(r.payload)["items"][0]["title"] for who, r in sent.items()}
+    assert titles[nurse] == "[Warning] No blood pressure reading — 田中 花子"
+    assert titles[f"Practitioner/{staff['doctor']}"].startswith("【注意】血圧の測定がありません")
+    ten = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)  # 10:00 in Tokyo
+    assert sent[nurse].due_ms == int(ten.timestamp() * 1000)
+    doctor = sent[f"Practitioner/{staff['doctor']}"]
+    assert doctor.due_ms == int((NOW + timedelta(days=3, minutes=1)).timestamp() * 1000)
