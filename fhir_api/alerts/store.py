@@ -22,6 +22,7 @@ from . import outbox
 from .seam import AlertRecord, Evaluation
 
 _LOGGER = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # recipients already logged as having no channel
 
 __all__ = [
     "due_states",
@@ -163,9 +164,13 @@ def _queue_messages(connection: Connection, evaluation: Evaluation, now_ms: int)
     queued = 0
     for message in evaluation.outgoing:
         channels = recipient_channels(connection, message.recipient)
-        if not channels:
-            # Nobody to send it to: say so where an operator looks (the alert itself is kept).
-            _LOGGER.warning("%s has no alert channel: a message is not sent", message.recipient)
+        if not channels and message.recipient not in _WARNED:
+            # Nobody to send it to: say so where an operator looks (the alert itself is
+            # kept), once per recipient and process, not at every alert.
+            _WARNED.add(message.recipient)
+            _LOGGER.warning(
+                "%s has no alert channel: their messages are not sent", message.recipient
+            )
         for channel, address in channels:
             outbox.enqueue(
                 connection,

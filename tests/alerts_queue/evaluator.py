@@ -1,4 +1,7 @@
-"""A small real evaluator for the queue's tests (the rules' core replaces it at merge).
+"""A stand-in evaluator for the queue's own tests (the real rules: alerts/evaluator.py).
+
+Kept where a test is about the queue, not the rules: counting that each reading is
+evaluated once, workers overlapping, a rule that raises on purpose, the crash hook.
 
 It keeps, in the patient's state, the ids of the Observations it has seen, so a
 test can count that each reading was evaluated once; a systolic pressure of 180 or
