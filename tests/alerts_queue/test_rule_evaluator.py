@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from fhir_api.access.policy import scopes_for_roles
 from fhir_api.access.principal import Access, Principal, system_access
-from fhir_api.alerts import alert_from_json
+from fhir_api.alerts import AlertNotFound, TransitionError, alert_from_json, inbox
 from fhir_api.alerts.evaluator import RuleEvaluator, alert_row_id
 from fhir_api.alerts.people import chain_order
 from fhir_api.alerts.preferences import PreferenceRefused, Preferences, set_preferences
@@ -329,3 +329,36 @@ def test_each_recipient_gets_their_language_and_quiet_hours(store):
     assert sent[nurse].due_ms == int(ten.timestamp() * 1000)
     doctor = sent[f"Practitioner/{staff['doctor']}"]
     assert doctor.due_ms == int((NOW + timedelta(days=3, minutes=1)).timestamp() * 1000)
+
+
+def test_the_inbox_service_lists_open_urgent_first_counts_and_changes(store):
+    """What the alert pages call: inbox order, per-patient counts, acknowledge, resolve."""
+    service, patient_id, staff = _setup(store)
+    _bp(service, patient_id, 190)  # bp-urgent at once
+    evaluate_next(store, RULES, lambda: NOW)
+    scan_due(store, RULES, lambda: NOW + timedelta(days=4))  # no-reading: a warning
+    nurse = _staff_access(staff["nurse"], {patient_id})
+    views, total = inbox.list_alerts(store.engine, nurse, inbox.AlertFilters())
+    assert total == 2
+    assert [v.alert.condition for v in views] == ["bp-urgent", "no-reading-systolic"]
+    counts = inbox.open_counts(store.engine, nurse, [patient_id, "someone-else"])
+    assert counts == {patient_id: {"urgent": 1, "warning": 1}}
+    stranger = _staff_access(staff["nurse"], set())
+    assert inbox.list_alerts(store.engine, stranger, inbox.AlertFilters()) == ([], 0)
+    with pytest.raises(AlertNotFound):
+        inbox.acknowledge(store, stranger, views[0].id, "")
+
+    done = inbox.acknowledge(store, nurse, views[0].id, "電話しました")
+    assert done.alert.acknowledged.by == f"Practitioner/{staff['nurse']}"
+    with pytest.raises(TransitionError):
+        inbox.acknowledge(store, nurse, views[0].id, "")
+    with pytest.raises(TransitionError):
+        inbox.resolve(store, nurse, views[1].id, "  ")  # resolving by hand needs a note
+    inbox.resolve(store, nurse, views[1].id, "入院中と確認")
+    acknowledged = inbox.AlertFilters(statuses=frozenset({"acknowledged"}))
+    assert [v.id for v in inbox.list_alerts(store.engine, nurse, acknowledged)[0]] == [views[0].id]
+    # The rules go on from the person's change: acknowledged, it escalates no further
+    # (unacknowledged, the next scan would pass it on to the doctor).
+    before = len(_messages(store))
+    scan_due(store, RULES, lambda: NOW + timedelta(days=4, hours=1))
+    assert len(_messages(store)) == before
