@@ -44,6 +44,12 @@ __all__ = ["DemoResult", "run_demo"]
 
 _T = TypeVar("_T")
 
+
+def _print_spoken(text: str) -> None:
+    """A sentence the home gateway says, on its own line (over the status line's rest)."""
+    print(f"\r  home gateway says: {text}".ljust(60), flush=True)
+
+
 # Time limits of the shutdown steps (seconds); together well under the 2 s promised.
 _WORK_STOPS_WITHIN = 0.3
 _HOME_STOPS_WITHIN = 0.3
@@ -80,9 +86,11 @@ class _Home:
     async def run(self, days: int, duration: float | None, live_every: float) -> None:
         """Create the patients and devices, start the gateway, then measure live."""
         from gateway.bindings import Binding, Bindings
+        from gateway.feedback import Feedback, FeedbackOptions, Speaker
         from gateway.mapping import GatewayIdentity, PatientLink
         from gateway.mapping.devices import DeviceKind
         from gateway.outbox import Outbox
+        from gateway.patient_side import PatientSide
         from gateway.service import BleEnvironment, Gateway
         from gateway.simulation import VirtualBus
         from gateway.simulation.home import (
@@ -145,8 +153,19 @@ class _Home:
         self.outbox = Outbox(self.data_dir / "gateway.db")
         self._sent_before = self.outbox.counts()["sent"]  # a kept --data-dir has earlier runs
         self.uploader = Uploader(self.base, self.token, self.outbox)
+        identity = GatewayIdentity("B827EBFFFE00D3E0", "0.1.0", "Demo home gateway")
+        # The home's voice (issue 14), printed rather than played: what the patients hear.
+        feedback = Feedback(
+            FeedbackOptions(speech=True),
+            zone=zone,
+            speaker=Speaker(output=_print_spoken, play=False),
+            read_values_for=frozenset({"*"}),
+        )
+        patient_side = PatientSide(
+            feedback, outbox=self.outbox, uploader=self.uploader, identity=identity, zone=zone
+        )
         self.gateway = Gateway(
-            identity=GatewayIdentity("B827EBFFFE00D3E0", "0.1.0", "Demo home gateway"),
+            identity=identity,
             bindings=Bindings(bindings),
             outbox=self.outbox,
             uploader=self.uploader,
@@ -155,6 +174,7 @@ class _Home:
             idle_timeout=2.0,
             cooldown=5.0,
             test_data=True,
+            patient_side=patient_side,
         )
         self._gateway_task = asyncio.create_task(self.gateway.run(), name="demo gateway")
         started = last_live = time.monotonic()

@@ -25,6 +25,7 @@ from .login_routes import router
 from .patient_routes import router as patient_router
 from .print_routes import router as print_router
 from .rendering import Pages
+from .review_routes import router as review_router
 from .settings_routes import router as settings_router
 from .unassigned_routes import router as unassigned_router
 
@@ -57,6 +58,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(patient_router)
     app.include_router(gateway_router)
     app.include_router(unassigned_router)
+    app.include_router(review_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -4,15 +4,16 @@ Everything is read through `FhirService` with the session's `Access` (one place
 enforces who sees what): a Patient search, the newest readings of all listed
 patients in one query (`newest_readings`), their reading days
 (`reading_days`) and the gateways' heartbeat Devices (a Device search). The rows
-are built by the pure `summary` module; sorting and the "flagged only" filter are
-query parameters, so the page needs no script.
+are built by the pure `summary` module; sorting and the "flagged only" and "not
+reviewed for 7 days" filters are query parameters, so the page needs no script. Each
+patient's last review comes from `review_routes.reviews_by_patient` (two queries).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +33,8 @@ from . import summary
 from .access import SessionAccess
 from .formatting import age_text, duration_text, long_date, moment
 from .rendering import Pages
+from .review import STALE_DAYS, reviewed_within
+from .review_routes import reviews_by_patient
 from .thresholds import Level, limits_of
 
 __all__ = ["FLAG_TEXTS", "GLYPHS", "page_clock", "router"]
@@ -43,6 +46,7 @@ _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
 PAGE_ROWS = 100  # rows per page: about 130 KB of HTML (a page stays under 300 KB)
 _COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags")
+_SORTABLE = (*_COLUMNS, "reviewed")  # "Last reviewed" sorts too, after the gateway column
 _HEADERS = {
     "name": "Patient",
     "bp": "Blood pressure",
@@ -147,6 +151,7 @@ class ListQuery:
     descending: bool
     flagged: bool
     page: int = 1
+    stale: bool = False  # only patients not reviewed for STALE_DAYS days (or never)
 
     @classmethod
     def of(cls, request: Request) -> ListQuery:
@@ -155,9 +160,10 @@ class ListQuery:
         sort = params.get("sort", "name")
         return cls(
             text=params.get("q", "").strip()[:_MAX_QUERY],
-            sort=sort if sort in _COLUMNS else "name",
+            sort=sort if sort in _SORTABLE else "name",
             descending=params.get("order") == "desc",
             flagged=params.get("flagged") == "1",
+            stale=params.get("stale") == "1",
             page=int(page)
             if (page := params.get("page", "1")).isdigit() and 0 < len(page) < 6
             else 1,
@@ -170,6 +176,7 @@ class ListQuery:
             "sort": self.sort,
             "order": "desc" if self.descending else "asc",
             "flagged": "1" if self.flagged else "",
+            "stale": "1" if self.stale else "",
             "page": "",  # a new sort, filter or language starts at the first page
         }
         values.update(change)
@@ -198,6 +205,7 @@ def build_rows(
         else {}
     )
     gateways = _gateways(service, readings, access)
+    reviews = reviews_by_patient(service, access, ids)
     rows = []
     for patient in patients:
         name = patient_zone_name(patient.content)
@@ -213,7 +221,10 @@ def build_rows(
                 limits_of(patient.content),
             )
         )
+        rows[-1] = replace(rows[-1], reviewed=reviews.get(patient.id))
     shown = [r for r in rows if r.flagged] if query.flagged else rows
+    if query.stale:
+        shown = [r for r in shown if not reviewed_within(r.reviewed, now_ms, STALE_DAYS)]
     return summary.sort_rows(shown, query.sort, query.descending), len(rows)
 
 
@@ -256,7 +267,11 @@ async def patient_list(
         age=lambda value: age_text(value.age, gettext),
         asleep=lambda minutes: duration_text(minutes, gettext),  # a sleep Value sorts by minutes
         when=lambda ms, row_zone: moment(ms, row_zone, language),
+        day_of=lambda ms, row_zone: long_date(
+            datetime.fromtimestamp(ms / 1000, row_zone).date(), language
+        ),
         adherence_days=summary.ADHERENCE_DAYS,
+        stale_days=STALE_DAYS,
         headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],
         glyphs=_GLYPHS,
         flag_texts={level: gettext(text) for level, text in _FLAG_TEXTS.items()},

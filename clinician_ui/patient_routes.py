@@ -54,6 +54,7 @@ from .i18n import LANGUAGES
 from .list_routes import FLAG_TEXTS, GLYPHS, page_clock
 from .patient_facts import SEXES, Facts, facts_of
 from .rendering import Pages
+from .review_routes import review_block
 from .thresholds import limits_of
 
 __all__ = ["display_name", "nights_between", "rates_in_bed", "readings_between", "router"]
@@ -416,6 +417,18 @@ async def patient_page(
             message=message,
             account=account,
         )
+    zone = zone_named(view.zone_name) or request.app.state.store.zone
+    first = view.last - timedelta(days=int(view.data["period"]) - 1)
+    review = await run_in_threadpool(
+        review_block,
+        request.app.state.service,
+        access,
+        patient_id,
+        zone,
+        first,
+        view.last,
+        language,
+    )
     translate = pages.catalogs.gettext(language)
     flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
     browser = {
@@ -445,6 +458,7 @@ async def patient_page(
         browser=browser,
         truncated=view.truncated,
         flag_names=FLAG_NAMES,
+        review=review,
         account=account,
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},

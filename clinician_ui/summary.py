@@ -20,6 +20,7 @@ from fhir_api.codes import codings
 from fhir_api.dates import parse_date_range
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 
+from .review import Review
 from .thresholds import DEFAULT, Level, Thresholds
 
 __all__ = [
@@ -113,6 +114,7 @@ class PatientRow:
     adherence: int  # days with a reading among the last ADHERENCE_DAYS
     gateway: Gateway
     flags: tuple[str, ...] = field(default=())  # which values are flagged: "bp", "pulse", …
+    reviewed: Review | None = None  # the newest review of the patient's vitals (issue 12)
 
     @property
     def seen(self) -> int | None:
@@ -376,6 +378,8 @@ SORT_KEYS: dict[str, Any] = {
     "adherence": lambda row: (row.adherence, _name_key(row)),
     "flags": lambda row: (-len(row.flags), _name_key(row)),
     "seen": _seen_key,
+    # Never reviewed first, then the longest ago: who needs a look next.
+    "reviewed": lambda row: (row.reviewed.at_ms if row.reviewed else -1, _name_key(row)),
 }
 
 

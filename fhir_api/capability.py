@@ -57,6 +57,19 @@ _TYPE_DOCUMENTATION = {
     ("CareTeam", "status"): "proposed, active, suspended, inactive or entered-in-error",
     ("CareTeam", "date"): "the team's period overlaps or matches, with prefixes (ge, lt, "
     "...); a date alone is a day in the patient's time zone",
+    ("Task", "patient"): "the Patient the task is for (Patient/id or id)",
+    ("Task", "subject"): "what the task is for: Task.for (Patient/id)",
+    ("Task", "owner"): "who did the task: Task.owner (Practitioner/id)",
+    ("Task", "requester"): "who asked for the task (Practitioner/id)",
+    ("Task", "status"): "draft, requested, ..., completed or entered-in-error; a review "
+    "of vital signs is completed",
+    ("Task", "intent"): "order, plan, proposal, ...",
+    ("Task", "code"): "what the task is; a review of home vital signs is "
+    "http://homevitals.org/fhir/CodeSystem/task|vitals-review",
+    ("Task", "authored-on"): "when the task was written, with prefixes (ge, lt, ...)",
+    ("Task", "period"): "the executionPeriod (for a review: the period reviewed) overlaps "
+    "or matches, with prefixes (ge, lt, ...); a date alone is a day in the patient's "
+    "time zone",
 }
 # The modifiers search accepts per parameter type; any other is a 400.
 _MODIFIERS = {

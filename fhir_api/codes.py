@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["LOINC", "codings", "preferred_code"]
+__all__ = ["HOMEVITALS_TASK", "LOINC", "VITALS_REVIEW", "codings", "preferred_code"]
 
 LOINC = "http://loinc.org"
+# HomeVitals' own CodeSystem of Task codes (the base the gateway's codes use too).
+HOMEVITALS_TASK = "http://homevitals.org/fhir/CodeSystem/task"
+# A clinician looked at a patient's home vital signs over a period (issue 12): a completed
+# Task with this code, `for` the Patient, `owner` the Practitioner, `executionPeriod` the
+# period reviewed.
+VITALS_REVIEW = "vitals-review"
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str]]:

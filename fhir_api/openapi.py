@@ -114,6 +114,11 @@ _PARAMETER_EXAMPLE = {
     ("Practitioner", "active"): "true",
     ("CareTeam", "status"): "active",
     ("CareTeam", "participant"): "Practitioner/example",
+    ("Task", "status"): "completed",
+    ("Task", "intent"): "order",
+    ("Task", "code"): "http://homevitals.org/fhir/CodeSystem/task|vitals-review",
+    ("Task", "owner"): "Practitioner/example",
+    ("Task", "requester"): "Practitioner/example",
 }
 
 

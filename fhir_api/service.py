@@ -56,6 +56,7 @@ from .storage.ids import new_id
 from .storage.overview import (
     newest_in_series,
     newest_per_patient,
+    newest_reviews,
     patient_zones,
     reading_days,
     visible_resources,
@@ -256,6 +257,8 @@ def _checked_references(resource: dict[str, Any], path: str) -> list[tuple[dict[
         return [(node, where)]
     if resource.get("resourceType") == "CareTeam":
         return _care_team_references(resource, path)
+    if resource.get("resourceType") == "Task":
+        return _task_references(resource, path)
     if resource.get("resourceType") != "Observation":
         return []
     found: list[tuple[dict[str, Any], str]] = []
@@ -321,6 +324,35 @@ def _care_team_references(team: dict[str, Any], path: str) -> list[tuple[dict[st
                 expression=[f"{where}.reference"],
             )
         found.append((node, f"{where}.reference"))
+    return found
+
+
+# What a Task's references may name here (issue 12): it is for a Patient, done by and
+# asked for by Practitioners; the types this server holds for them.
+_TASK_TARGETS = {"for": ("Patient",), "owner": ("Practitioner",), "requester": ("Practitioner",)}
+
+
+def _task_references(task: dict[str, Any], path: str) -> list[tuple[dict[str, Any], str]]:
+    """A Task's `for`, `owner` and `requester`: whose record it is (the access layer
+    follows `for`) and who did it, both shown to clinicians, so both must resolve.
+
+    Raises:
+        BadRequest: a reference to a type this server does not hold for that element.
+    """
+    found: list[tuple[dict[str, Any], str]] = []
+    for element, allowed in _TASK_TARGETS.items():
+        node = task.get(element)
+        if not (isinstance(node, dict) and isinstance(node.get("reference"), str)):
+            continue
+        reference, where = node["reference"], f"{path}.{element}.reference"
+        if not reference.startswith(("#", "urn:uuid:")) and not reference.startswith(
+            tuple(f"{kind}{sep}" for kind in allowed for sep in "/?")
+        ):
+            raise BadRequest(
+                f"Task.{element} refers to {' or '.join(allowed)} here, not {reference!r}",
+                expression=[where],
+            )
+        found.append((node, where))
     return found
 
 
@@ -437,6 +469,8 @@ class FhirService:
         has looked up (its entries name the same few Devices)."""
         if access.sees_all(resource_type):
             return
+        if resource_type == "Task":
+            _refuse_foreign_owner(access, content, where)
         outside = sorted(patient_ids(resource_type, content) - (access.patients or frozenset()))
         if outside:
             raise UnresolvedReference(
@@ -1011,6 +1045,22 @@ class FhirService:
             access.note_resource("Observation", match.content)
         return found
 
+    def newest_reviews(
+        self, patients: Sequence[str], *, access: Access | None = None
+    ) -> list[Stored]:
+        """Each patient's newest completed review of their vital signs (a `vitals-review`
+        Task, newest by authoredOn), for many patients in one query (the patient list's
+        "last reviewed", issue 12). Patients outside the caller's reach are left out, as
+        a Task search leaves them out.
+        """
+        access = access or system_access()
+        access.require("Task", Interaction.SEARCH)
+        with self.store.reading() as tx:
+            found = newest_reviews(tx, self._in_reach(access, patients))
+        for match in found:
+            access.note_resource("Task", match.content)
+        return found
+
     def reading_days(
         self,
         patients: Sequence[str],
@@ -1476,6 +1526,24 @@ class FhirService:
             stored = self.read(parts[0], parts[1], access=access)
             return _response(stored, "200 OK"), stored.content
         raise BadRequest(f"unsupported batch entry {method} {url}")
+
+
+def _refuse_foreign_owner(access: Access, task: dict[str, Any], where: str) -> None:
+    """A staff member records only their own work: a Task they write names their own
+    Practitioner as owner (issue 12: a review says who reviewed; nobody signs for another).
+
+    Raises:
+        Forbidden: an owner other than the caller's Practitioner, or none.
+    """
+    own = access.principal.agent_reference
+    node = task.get("owner")
+    named = node.get("reference") if isinstance(node, dict) else None
+    if own is None or named != own:
+        raise Forbidden(
+            f"a Task written with this token names its own Practitioner ({own or 'none'}) "
+            f"as owner, not {named or 'nobody'}",
+            expression=[f"{where}.owner"],
+        )
 
 
 def _refuse_same_resource_twice(

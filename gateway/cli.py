@@ -99,12 +99,14 @@ async def _open_storage(settings: GatewaySettings, token: str) -> tuple[Outbox, 
 
 
 async def _run(settings: GatewaySettings) -> None:
+    from .patient_side import build_patient_side
     from .service import Gateway
     from .uploader import Uploader
 
     token = settings.require_token()
     outbox, damaged = await _open_storage(settings, token)
     uploader = Uploader(settings.server_url, token, outbox, batch_size=settings.batch_size)
+    patient_side = build_patient_side(settings, outbox, uploader)
     async with _ble_environment(settings) as ble:
         gateway = Gateway(
             identity=settings.identity(),
@@ -120,6 +122,7 @@ async def _run(settings: GatewaySettings) -> None:
             prune_after=settings.sent_retention_days * 86400,
             damaged_outbox=damaged,
             test_data=settings.simulate,
+            patient_side=patient_side,
         )
         try:
             await gateway.run()

@@ -397,6 +397,25 @@ class Outbox:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def next_number(self, device: str, name: str) -> int:
+        """Hand out the next number of a per-device counter (1, 2, ...), committed first.
+
+        The call button numbers its presses with it: a number is never handed out twice,
+        across restarts, so a press's identifier is unique and a retry idempotent. A
+        number whose press was then not committed is simply skipped.
+        """
+        with self._transaction("cannot count"):
+            row = self._db.execute(
+                "SELECT value FROM marks WHERE device = ? AND name = ?", (device, name)
+            ).fetchone()
+            number = 1 if row is None else int(row[0]) + 1
+            self._db.execute(
+                "INSERT INTO marks (device, name, value) VALUES (?,?,?) "
+                "ON CONFLICT (device, name) DO UPDATE SET value = excluded.value",
+                (device, name, str(number)),
+            )
+        return number
+
     def probe(self) -> None:
         """Write and commit a few bytes: raises `StorageError` while the disk cannot take them.
 

@@ -69,6 +69,7 @@ from .mapping import (
 from .mapping.devices import DeviceKind
 from .mapping.sleep_nights import MAX_GAP
 from .outbox import Batch, Outbox, Supporting, utc_now
+from .patient_side import PatientSide
 from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
 from .uploader import Uploader
 
@@ -146,6 +147,7 @@ class Gateway:
         max_held: int = 10_000,
         damaged_outbox: Path | None = None,
         test_data: bool = False,
+        patient_side: PatientSide | None = None,
     ) -> None:
         self.identity = identity
         self.bindings = bindings
@@ -158,6 +160,8 @@ class Gateway:
         self.cooldown = cooldown
         self.connect_timeout = connect_timeout
         self.test_data = test_data
+        # Issue 14: what the patient sees and hears, reminders, the call button (optional).
+        self.patient_side = patient_side
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat = HeartbeatPolicy(keepalive=heartbeat_keepalive)
         self.heartbeats_sent = 0
@@ -195,6 +199,8 @@ class Gateway:
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._maintain(), name="maintenance"),
         ]
+        if self.patient_side is not None:
+            tasks.append(asyncio.create_task(self.patient_side.run(), name="patient side"))
         scanner = BleakScanner(
             detection_callback=self._on_advertisement,
             service_uuids=self.bindings.service_uuids(),
@@ -339,11 +345,13 @@ class Gateway:
     async def _commit(self, items: list[_Pending]) -> bool:
         """Commit values in the writer thread; hold them for a retry if that fails."""
         try:
-            await self.outbox.run(self._prepare_and_commit, [p.received for p in items])
+            added = await self.outbox.run(self._prepare_and_commit, [p.received for p in items])
         except StorageError as exc:
             self._storage_failed(exc)
             self.hold_uncommitted(items, exc)
             return False
+        if added and self.patient_side is not None:
+            self.patient_side.committed([p.received for p in items], self.bindings)
         done = time.monotonic()
         self.commit_latencies.extend(done - p.arrived for p in items)
         for item in items:
@@ -379,7 +387,9 @@ class Gateway:
         items = list(self.held)
         try:
             if items:
-                await self.outbox.run(self._prepare_and_commit, [p.received for p in items])
+                added = await self.outbox.run(self._prepare_and_commit, [p.received for p in items])
+                if added and self.patient_side is not None:
+                    self.patient_side.committed([p.received for p in items], self.bindings)
             else:
                 await self.outbox.run(self.outbox.probe)
         except StorageError as exc:

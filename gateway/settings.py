@@ -10,6 +10,25 @@ Example `/etc/homevitals/gateway.toml`::
     kind = "blood-pressure"
     patients = { "1" = "8e5a5691-…", "2" = "6884f103-…" }   # user slot -> Patient id; "*" = all
 
+    # The patient's side (issue 14): off unless a pin or a speaker is configured.
+    [feedback]
+    language = "ja"                      # "ja" or "en"
+    speech = true                        # a speaker is attached
+    volume = 70                          # percent
+    quiet_hours = "21:00-07:00"          # reminders and the outage warning wait
+    read_values_for = ["8e5a5691-…"]     # Patient ids whose values are read aloud ("*": all)
+    led_pin = 17
+    button_pin = 27
+    button_patient = "8e5a5691-…"
+    care_team = "c1d2…"                  # CareTeam id a press is addressed to
+
+    [[reminders]]
+    patient = "8e5a5691-…"
+    kind = "blood-pressure"
+    times = ["07:00", "19:00"]           # the home's time zone
+    repeat_after_minutes = 30
+    max_repeats = 1
+
 The token comes from `HOMEVITALS_GATEWAY_TOKEN` (or the file's `token`); it is
 never logged or printed.
 
@@ -27,6 +46,7 @@ import os
 import tomllib
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import time, timedelta
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,10 +60,19 @@ from pydantic_settings import (
 )
 
 from .bindings import Binding, Bindings
+from .feedback import FeedbackOptions, Language
 from .mapping import GatewayIdentity, PatientLink
 from .mapping.devices import DeviceKind
+from .reminders import ReminderPlan
 
-__all__ = ["DeviceConfig", "GatewaySettings", "UnknownSetting", "default_system_id"]
+__all__ = [
+    "DeviceConfig",
+    "FeedbackConfig",
+    "GatewaySettings",
+    "ReminderConfig",
+    "UnknownSetting",
+    "default_system_id",
+]
 
 SOFTWARE_VERSION = "0.1.0"
 ENV_PREFIX = "HOMEVITALS_GATEWAY_"
@@ -81,13 +110,21 @@ def _unknown_in_file(document: Mapping[str, object], where: str) -> UnknownSetti
     for key in document:
         if key not in fields:
             return UnknownSetting(key, where, _nearest(key, fields))
-    devices = document.get("devices")
-    for index, device in enumerate(devices if isinstance(devices, list) else []):
-        for key in device if isinstance(device, dict) else ():
-            if key not in DeviceConfig.model_fields:
-                return UnknownSetting(
-                    f"devices[{index}].{key}", where, _nearest(key, DeviceConfig.model_fields)
-                )
+    tables: list[tuple[str, object, type[BaseModel]]] = [
+        ("feedback", document.get("feedback"), FeedbackConfig)
+    ]
+    lists: tuple[tuple[str, type[BaseModel]], ...] = (
+        ("devices", DeviceConfig),
+        ("reminders", ReminderConfig),
+    )
+    for name, model in lists:
+        items = document.get(name)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            tables.append((f"{name}[{index}]", item, model))
+    for name, table, model in tables:
+        for key in table if isinstance(table, dict) else ():
+            if key not in model.model_fields:
+                return UnknownSetting(f"{name}.{key}", where, _nearest(key, model.model_fields))
     return None
 
 
@@ -117,6 +154,81 @@ class DeviceConfig(BaseModel):
         return Binding(self.address, self.kind, patients)
 
 
+def _clock_time(text: str) -> time:
+    """ "07:00" -> time(7, 0); refuses anything else (a typo must not silence a reminder)."""
+    try:
+        hour, minute = text.split(":")
+        return time(int(hour), int(minute))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a time of day HH:MM") from exc
+
+
+class FeedbackConfig(BaseModel):
+    """The light, the voice and the call button (issue 14). Everything is off by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language = Language.JA
+    speech: bool = False
+    volume: int = Field(default=70, ge=0, le=100)
+    rate: int = Field(default=140, ge=80, le=300, description="words per minute")
+    quiet_hours: str | None = Field(default=None, description='"21:00-07:00", local time')
+    read_values_for: list[str] = Field(default_factory=list, description='Patient ids; "*": all')
+    led_pin: int | str | None = None
+    button_pin: int | str | None = None
+    button_patient: str | None = None
+    button_hold_time: float = Field(default=2.0, gt=0)
+    care_team: str | None = None
+    outage_warning_after: float = Field(default=1800.0, gt=0, description="seconds")
+    print_speech: bool = Field(default=False, description="also print each sentence (the demo)")
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_window(cls, value: str | None) -> str | None:
+        if value is not None:
+            start, _, end = value.partition("-")
+            _clock_time(start)
+            _clock_time(end)
+        return value
+
+    def options(self) -> FeedbackOptions:
+        """As the pure policy takes them."""
+        quiet = None
+        if self.quiet_hours is not None:
+            start, _, end = self.quiet_hours.partition("-")
+            quiet = (_clock_time(start), _clock_time(end))
+        return FeedbackOptions(self.language, self.speech, self.volume, self.rate, quiet)
+
+
+class ReminderConfig(BaseModel):
+    """One patient's measurement times for one kind of device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient: str
+    kind: DeviceKind
+    times: list[str]
+    repeat_after_minutes: float = Field(default=30.0, gt=0)
+    max_repeats: int = Field(default=1, ge=0, le=10)
+
+    @field_validator("times")
+    @classmethod
+    def _times_of_day(cls, value: list[str]) -> list[str]:
+        for text in value:
+            _clock_time(text)
+        return value
+
+    def plan(self) -> ReminderPlan:
+        """As the pure scheduler takes it."""
+        return ReminderPlan(
+            self.patient,
+            self.kind.value,
+            tuple(_clock_time(t) for t in self.times),
+            timedelta(minutes=self.repeat_after_minutes),
+            self.max_repeats,
+        )
+
+
 class GatewaySettings(BaseSettings):
     """Everything the gateway can be configured with."""
 
@@ -140,6 +252,8 @@ class GatewaySettings(BaseSettings):
     simulate: bool = False
     simulation_home: Path | None = None
     devices: list[DeviceConfig] = Field(default_factory=list)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    reminders: list[ReminderConfig] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -48,6 +48,9 @@ class Uploader:
         token: the gateway's bearer token (never logged).
         outbox: where readings wait.
         transport: an httpx transport (tests pass one; production uses the default).
+        on_sent: called with the rows of each Bundle the server took (2xx), after they
+            are marked sent: the patient's confirmation (gateway.feedback). It must not
+            block; an exception in it is logged, never lets a row be sent twice.
     """
 
     def __init__(
@@ -59,8 +62,10 @@ class Uploader:
         batch_size: int = 100,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_sent: Callable[[Sequence[OutboxRow]], None] | None = None,
     ) -> None:
         self._outbox = outbox
+        self.on_sent = on_sent
         self._batch_size = batch_size
         self._wake = asyncio.Event()
         self._client = httpx.AsyncClient(
@@ -69,7 +74,8 @@ class Uploader:
             timeout=timeout,
             transport=transport,
         )
-        self.last_contact: float | None = None
+        self.last_contact: float | None = None  # the last HTTP answer of any status
+        self.last_failure: float | None = None  # the last attempt that got no answer at all
         self.last_error: str | None = None
         self.storage_error: str | None = None
 
@@ -112,6 +118,8 @@ class Uploader:
             await put_status(self._client, device, system, value)
         except UploadError as exc:
             self.last_error = str(exc)
+            if isinstance(exc.__cause__, httpx.TransportError):
+                self.last_failure = time.time()
             return False
         self.last_contact = time.time()
         return True
@@ -131,6 +139,11 @@ class Uploader:
         if outcome is Verdict.SENT:
             await self._outbox.run(self._outbox.mark_sent, [r.seq for r in rows])
             _LOGGER.debug("marked %d readings sent", len(rows))
+            if self.on_sent is not None:
+                try:
+                    self.on_sent(rows)
+                except Exception:
+                    _LOGGER.exception("the confirmation of %d sent rows failed", len(rows))
             return len(rows)
         if outcome is Verdict.REJECTED:
             if len(rows) > 1:  # find the one reading the server refuses
@@ -189,6 +202,7 @@ class Uploader:
             response = await self._client.post("", json=bundle)
         except httpx.HTTPError as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_failure = time.time()
             return None, None, None
         self.last_contact = time.time()
         try:

@@ -27,7 +27,8 @@ __all__ = [
 ADMIN_TYPES = frozenset({"Patient", "Practitioner", "CareTeam", "Device", "AuditEvent"})
 
 _CLINICAL_READ = (
-    "user/Patient.rs user/Observation.rs user/Device.rs user/CareTeam.rs user/Practitioner.rs"
+    "user/Patient.rs user/Observation.rs user/Device.rs user/CareTeam.rs user/Practitioner.rs "
+    "user/Task.rs"
 )
 
 _ALERTS = " user/DetectedIssue.rus"
@@ -39,11 +40,12 @@ ROLE_SCOPES: dict[StaffRole, str] = {
         "user/AuditEvent.rs"
     ),
     # Read their patients' data; assign unassigned readings (Observation.u); keep the
-    # patient's own settings (Patient.u: time zone, targets).
+    # patient's own settings (Patient.u: time zone, targets); record a review of a
+    # patient's readings (Task.c; a review is a record: no update, no delete).
     # Alerts (issue 13): DetectedIssue read and searched, acknowledged and resolved
     # ($acknowledge, $resolve: an update) by each clinical role.
-    StaffRole.DOCTOR: _CLINICAL_READ + " user/Patient.u user/Observation.u" + _ALERTS,
-    StaffRole.NURSE: _CLINICAL_READ + " user/Patient.u user/Observation.u" + _ALERTS,
+    StaffRole.DOCTOR: _CLINICAL_READ + " user/Patient.u user/Observation.u user/Task.c" + _ALERTS,
+    StaffRole.NURSE: _CLINICAL_READ + " user/Patient.u user/Observation.u user/Task.c" + _ALERTS,
     StaffRole.CARE_MANAGER: _CLINICAL_READ + _ALERTS,
 }
 
@@ -76,13 +78,18 @@ def patient_ids(resource_type: str, resource: dict[str, Any]) -> frozenset[str]:
     """The Patients whose data `resource` is (its patient compartment, for the types held here).
 
     A Patient is its own; an Observation its subject's; a Device its patient's; a
-    CareTeam its subject's. An Observation about a Device (an unassigned reading) and a
-    Practitioner belong to no patient.
+    CareTeam its subject's; a Task the one it is for. An Observation about a Device (an
+    unassigned reading) and a Practitioner belong to no patient.
     """
     if resource_type == "Patient":
         return frozenset({str(resource["id"])}) if resource.get("id") else frozenset()
     found: set[str] = set()
-    keys = {"Observation": ("subject",), "Device": ("patient",), "CareTeam": ("subject",)}
+    keys = {
+        "Observation": ("subject",),
+        "Device": ("patient",),
+        "CareTeam": ("subject",),
+        "Task": ("for",),
+    }
     for key in keys.get(resource_type, ("subject", "patient")):
         if (pid := _patient_id(_reference(resource.get(key)))) is not None:
             found.add(pid)

@@ -8,6 +8,9 @@ Practitioner `identifier`, `name`, `family`, `given`, `active`; CareTeam
 `identifier`, `status`, `category`, `subject`/`patient`, `participant`
 (participant.member), `date` (period). A CareTeam's references are what the access
 layer follows to tell which patients a staff member's Practitioner may see (issue 11).
+Task `identifier`, `status`, `intent`, `code`, `subject`/`patient` (Task.for), `owner`,
+`requester`, `authored-on`, `period` (executionPeriod): a completed `vitals-review`
+Task is a clinician's review of a patient's readings (issue 12).
 
 The index holds no time zone: a date with an offset is stored as instants, a date
 without one (a birthDate, a date-only effectiveDateTime) as its wall-clock range,
@@ -52,6 +55,7 @@ REFERRING: dict[str, tuple[str, ...]] = {
     "Observation": REFERENCE_PARAMS,
     "Device": ("patient",),
     "CareTeam": ("subject", "participant"),
+    "Task": ("subject", "owner", "requester"),
 }
 
 
@@ -160,7 +164,30 @@ def index_resource(resource: dict[str, Any], zone: tzinfo) -> IndexEntries:
             entries.tokens.append(("active", "", "true" if resource["active"] else "false"))
     elif kind == "CareTeam":
         _index_care_team(resource, zone, entries)
+    elif kind == "Task":
+        _index_task(resource, zone, entries)
     return entries
+
+
+def _index_task(resource: dict[str, Any], zone: tzinfo, entries: IndexEntries) -> None:
+    """A Task's status, intent, code, references and dates.
+
+    `for` is indexed as `subject`, the name FHIR R4 gives its search parameter, so the
+    access layer's reach (references to Patients) and the patient's zone for dates
+    work for Tasks as for Observations. References are stored without a version.
+    """
+    for param in ("status", "intent"):
+        if isinstance(resource.get(param), str):
+            entries.tokens.append((param, "", resource[param]))
+    entries.tokens += [("code", s, c) for s, c in codings(resource.get("code"))]
+    for param, element in (("subject", "for"), ("owner", "owner"), ("requester", "requester")):
+        if target := _versionless(_reference(resource.get(element))):
+            entries.references.append((param, target))
+    if authored := resource.get("authoredOn"):
+        span, floating = wall_or_instants(parse_date(authored), zone)
+        entries.dates.append(("authored-on", span.start_ms, span.end_ms, floating))
+    if (when := _period(resource.get("executionPeriod"), zone)) is not None:
+        entries.dates.append(("period", *when))
 
 
 def _names(resource: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -117,6 +117,19 @@ SEARCH_PARAMETERS: dict[str, dict[str, str]] = {
         "participant": "reference",
         "date": "date",
     },
+    "Task": {
+        "_id": "id",
+        "identifier": "token",
+        "status": "token",
+        "intent": "token",
+        "code": "token",
+        "subject": "reference",
+        "patient": "reference:Patient",
+        "owner": "reference",
+        "requester": "reference",
+        "authored-on": "date",
+        "period": "date",
+    },
 }
 # The modifiers FHIR R4 defines for each kind that this server implements; any other is a 400.
 MODIFIERS: dict[str, frozenset[str]] = {
@@ -128,7 +141,7 @@ MODIFIERS: dict[str, frozenset[str]] = {
 }
 _INDEX_PARAM = {"patient": "subject"}
 # Types whose `date` may be a day of their subject's calendar (the patient's time zone).
-_SUBJECT_DATED = ("Observation", "CareTeam")
+_SUBJECT_DATED = ("Observation", "CareTeam", "Task")
 CONTROL = {
     "_count",
     "_offset",
@@ -153,7 +166,7 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _WHOLE = re.compile(r"^[0-9]{1,19}$")
 _NO_DATE = OPEN_END + 1  # sorts resources without a date after every dated one
 # Elements a FHIR resource must have (min 1): `_elements` keeps them whatever is asked.
-_MANDATORY = {"Observation": ("status", "code")}
+_MANDATORY = {"Observation": ("status", "code"), "Task": ("status", "intent")}
 SUBSETTED = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
     "code": "SUBSETTED",

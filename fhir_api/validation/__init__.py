@@ -21,7 +21,7 @@ from .structure import Issue
 
 __all__ = ["SUPPORTED", "Issue", "validate_resource"]
 
-SUPPORTED = {"Patient", "Device", "Observation", "Practitioner", "CareTeam", "Bundle"}
+SUPPORTED = {"Patient", "Device", "Observation", "Practitioner", "CareTeam", "Task", "Bundle"}
 
 # One for the process: what it remembers is the verdict on elements, valid for every request.
 _ELEMENTS = ElementValidator()

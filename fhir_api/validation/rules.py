@@ -2,9 +2,11 @@
 
 Resource rules (`check_rules`): Observation.status, Bundle.type,
 Bundle.entry.request.method, Patient.gender, a Patient's tz-code and vital limits
-(limits.py), Device.status,
-Practitioner.gender, CareTeam.status, and the invariants obs-6, obs-7, bdl-1, bdl-2,
-bdl-3, bdl-4 and ctm-1 (R4 numbering). Data type
+(limits.py), Device.status, Practitioner.gender, CareTeam.status, Task.status and
+Task.intent, and the invariants obs-6, obs-7, bdl-1, bdl-2, bdl-3, bdl-4 and ctm-1 (R4
+numbering); and what a HomeVitals review Task (code `vitals-review`, issue 12) must say:
+completed, for a Patient, owned by a Practitioner, over a period with a start and an
+end. Data type
 rules (`check_datatype`, applied to every element of that type wherever it occurs):
 Quantity.comparator (and the Quantity profiles Age, Duration, ...), sqty-1 where the
 position makes a Quantity a SimpleQuantity (`SIMPLE_QUANTITY`), HumanName.use,
@@ -25,7 +27,7 @@ from zoneinfo import available_timezones
 
 import orjson
 
-from ..codes import codings
+from ..codes import HOMEVITALS_TASK, VITALS_REVIEW, codings
 from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
 from .limits import check_vital_limits
 from .narrative import narrative_problem
@@ -60,6 +62,31 @@ COMPARATOR = {"<", "<=", ">=", ">"}
 GENDER = {"male", "female", "other", "unknown"}
 DEVICE_STATUS = {"active", "inactive", "entered-in-error", "unknown"}
 CARE_TEAM_STATUS = {"proposed", "active", "suspended", "inactive", "entered-in-error"}
+TASK_STATUS = {
+    "draft",
+    "requested",
+    "received",
+    "accepted",
+    "rejected",
+    "ready",
+    "cancelled",
+    "in-progress",
+    "on-hold",
+    "failed",
+    "completed",
+    "entered-in-error",
+}
+TASK_INTENT = {
+    "unknown",
+    "proposal",
+    "plan",
+    "order",
+    "original-order",
+    "reflex-order",
+    "filler-order",
+    "instance-order",
+    "option",
+}
 NAME_USE = {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"}
 IDENTIFIER_USE = {"usual", "official", "temp", "secondary", "old"}
 CONTACT_SYSTEM = {"phone", "fax", "email", "pager", "url", "sms", "other"}
@@ -69,6 +96,7 @@ NARRATIVE_STATUS = {"generated", "extensions", "additional", "empty"}
 _CALENDAR_DATES = {
     "Observation": ("effectiveDateTime", "effectiveInstant", "issued"),
     "Patient": ("birthDate",),
+    "Task": ("authoredOn", "lastModified"),
 }
 _EARLIEST_MS = to_ms(datetime(1, 1, 2, tzinfo=UTC))
 _LATEST_MS = to_ms(datetime(9999, 12, 30, tzinfo=UTC))
@@ -176,7 +204,63 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
     elif kind == "CareTeam":
         _care_team(resource, path, issues)
+    elif kind == "Task":
+        _task(resource, path, issues)
     return issues
+
+
+def _task(task: dict[str, Any], path: str, issues: list[Issue]) -> None:
+    """Task.status and intent, its executionPeriod's dates (indexed for `period`), and a
+    review Task's shape: what the patient list and other systems read from it."""
+    _binding(task.get("status"), TASK_STATUS, f"{path}.status", issues)
+    _binding(task.get("intent"), TASK_INTENT, f"{path}.intent", issues)
+    period = task.get("executionPeriod")
+    if isinstance(period, dict):
+        for key in ("start", "end"):
+            _on_calendar(period.get(key), f"{path}.executionPeriod.{key}", issues)
+    if (HOMEVITALS_TASK, VITALS_REVIEW) not in _codes(task.get("code")):
+        return
+    if task.get("status") != "completed":
+        issues.append(("a vitals-review Task records a review done: status completed", path))
+    for element, kind, who in (
+        ("for", "Patient", "the Patient reviewed"),
+        ("owner", "Practitioner", "the reviewer, a Practitioner,"),
+    ):
+        node = task.get(element)
+        reference = node.get("reference") if isinstance(node, dict) else None
+        named = _reference_type(task, reference)
+        if not isinstance(reference, str) or (named is not None and named != kind):
+            issues.append((f"a vitals-review Task names {who} in {element}", f"{path}.{element}"))
+    if not (isinstance(period, dict) and period.get("start") and period.get("end")):
+        issues.append(
+            (
+                "a vitals-review Task names the period reviewed (executionPeriod start and end)",
+                f"{path}.executionPeriod",
+            )
+        )
+    elif not isinstance(task.get("authoredOn"), str):
+        issues.append(("a vitals-review Task says when it was done (authoredOn)", path))
+    elif _starts_after(period["start"], task["authoredOn"]):
+        issues.append(
+            (
+                "a review covers readings already taken: the period reviewed starts after "
+                "authoredOn",
+                f"{path}.executionPeriod.start",
+            )
+        )
+
+
+def _starts_after(start: Any, moment: str) -> bool:
+    """Whether the date `start` begins after the date-time `moment` ends. A date without
+    offset is read as UTC, so 14 h of slack (the widest zone offset) keeps a patient's
+    local day from being refused near midnight."""
+    try:
+        return bool(
+            parse_date_range(str(start), UTC).start_ms
+            >= parse_date_range(moment, UTC).end_ms + 14 * 3_600_000
+        )
+    except (ValueError, OverflowError):
+        return False  # _on_calendar reports it
 
 
 def _care_team(team: dict[str, Any], path: str, issues: list[Issue]) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import insert
 
 from fhir_api.access.gateways import GatewayRegistry
 from fhir_api.auth import TokenStore
+from fhir_api.codes import HOMEVITALS_TASK, VITALS_REVIEW
 from fhir_api.roles import StaffRole, TokenKind
 from fhir_api.storage.schema import staff_accounts
 
@@ -67,6 +68,20 @@ class World:
     def client(self, who: str) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}", **JSON}
         return httpx.Client(base_url=self.base, headers=headers, timeout=30)
+
+
+def review_task(patient: str, practitioner: str) -> dict[str, Any]:
+    """A completed review of a patient's vital signs (issue 12)."""
+    return {
+        "resourceType": "Task",
+        "status": "completed",
+        "intent": "order",
+        "code": {"coding": [{"system": HOMEVITALS_TASK, "code": VITALS_REVIEW}]},
+        "for": {"reference": f"Patient/{patient}"},
+        "owner": {"reference": f"Practitioner/{practitioner}"},
+        "executionPeriod": {"start": "2026-11-01", "end": "2026-11-30"},
+        "authoredOn": "2026-11-30T14:05:00+09:00",
+    }
 
 
 def _created(response: httpx.Response) -> str:
@@ -115,6 +130,11 @@ def build_world(base: str, engine: Any) -> World:
                 ],
             }
             ids[f"team-{home}"] = _created(system.post("/CareTeam", json=team))
+            # A review of the home's patient by its doctor (issue 12: a Task for the patient).
+            reviewer = ids["pr-doctor" if home == "A" else "pr-doctor-b"]
+            ids[f"task-{home}"] = _created(
+                system.post("/Task", json=review_task(ids[f"patient-{home}"], reviewer))
+            )
     registry = GatewayRegistry(engine)
     for home in ("A", "B"):
         registry.bind(f"home-{home.lower()}", [ids[f"patient-{home}"]])
@@ -170,6 +190,7 @@ TYPES = {
     "gw": "Device",
     "sensor": "Device",
     "team": "CareTeam",
+    "task": "Task",
 }
 READ_EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     # kind: {key: (status for home A's resource, status for home B's)}
@@ -182,6 +203,7 @@ READ_EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
         "gw": (200, 404),
         "sensor": (200, 404),
         "team": (403, 403),
+        "task": (403, 403),
     },
     # Staff of A's care team: A's data, the readings and Devices of A's gateway.
     **{
@@ -192,6 +214,7 @@ READ_EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
             "gw": (200, 404),
             "sensor": (200, 404),
             "team": (200, 404),
+            "task": (200, 404),
         }
         for who in ("doctor", "nurse", "care_manager")
     },
@@ -203,6 +226,7 @@ READ_EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
         "gw": (200, 200),
         "sensor": (200, 200),
         "team": (200, 200),
+        "task": (403, 403),  # reviews are clinical records
     },
 }
 

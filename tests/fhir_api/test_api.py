@@ -69,6 +69,7 @@ def test_metadata_is_a_truthful_capability_statement(client):
         "Observation",
         "Practitioner",
         "CareTeam",
+        "Task",
         "AuditEvent",
         "DetectedIssue",  # the alerts, read-only (issue 13)
     }

@@ -83,6 +83,7 @@ def test_patient_compartment() -> None:
     assert patient_ids("Device", {"patient": {"reference": "Patient/c"}}) == {"c"}
     assert patient_ids("CareTeam", {"subject": {"reference": "Patient/d"}}) == {"d"}
     assert patient_ids("Practitioner", {"id": "p"}) == set()
+    assert patient_ids("Task", {"for": {"reference": "Patient/e"}}) == {"e"}
 
 
 def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
@@ -104,6 +105,7 @@ def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
         "Device",
         "CareTeam",
         "Practitioner",
+        "Task",
         "AuditEvent",
         "DetectedIssue",
     )

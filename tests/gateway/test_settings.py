@@ -82,3 +82,44 @@ def test_unknown_file_key_is_refused_with_the_nearest_name(
         GatewaySettings()
     assert (caught.value.name, caught.value.nearest) == (name, nearest)
     assert str(config) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "nearest"),
+    [
+        ('[feedback]\nquiet_hour = "21:00-07:00"\n', "feedback.quiet_hour", "quiet_hours"),
+        (
+            '[[reminders]]\npatient = "p"\nkind = "blood-pressure"\ntime = ["07:00"]\n',
+            "reminders[0].time",
+            "times",
+        ),
+    ],
+)
+def test_unknown_patient_side_key_is_refused_with_the_nearest_name(
+    tmp_path, monkeypatch, text, name, nearest
+):
+    config = tmp_path / "gateway.toml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_CONFIG", str(config))
+    with pytest.raises(UnknownSetting) as caught:
+        GatewaySettings()
+    assert (caught.value.name, caught.value.nearest) == (name, nearest)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[feedback]\nquiet_hours = "21-07"\n',
+        "[feedback]\nvolume = 150\n",
+        '[[reminders]]\npatient = "p"\nkind = "blood-pressure"\ntimes = ["7 am"]\n',
+        '[[reminders]]\npatient = "p"\nkind = "blood-pressure"\ntimes = ["25:00"]\n',
+    ],
+)
+def test_a_bad_time_or_volume_is_refused_not_ignored(tmp_path, monkeypatch, text):
+    from pydantic import ValidationError
+
+    config = tmp_path / "gateway.toml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("HOMEVITALS_GATEWAY_CONFIG", str(config))
+    with pytest.raises(ValidationError):
+        GatewaySettings()

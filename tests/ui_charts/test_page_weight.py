@@ -18,6 +18,7 @@ from clinician_ui.list_routes import FLAG_TEXTS, GLYPHS
 from clinician_ui.patient_facts import SEXES, Facts
 from clinician_ui.patient_routes import _labels
 from clinician_ui.rendering import Pages
+from clinician_ui.review_routes import ReviewBlock
 from clinician_ui.summary import Age, Gateway, GatewayState, PatientRow, Value
 from fhir_api.storage.series.base import DayStatistics
 
@@ -25,6 +26,7 @@ STATIC = Path(__file__).parents[2] / "clinician_ui" / "static"
 LOADED = [
     "style.css",
     "patient.css",
+    "review.css",
     "charts.js",
     "vendor/uplot/uPlot.iife.min.js",
     "vendor/uplot/uPlot.min.css",
@@ -95,6 +97,18 @@ def test_a_full_year_stays_under_300_kb(language: str) -> None:
         flag_texts={level: gettext(text) for level, text in FLAG_TEXTS.items()},
         ago=lambda v: "3 h ago",
         asleep=lambda minutes: f"{minutes} min",
+        # The fullest review block: a reviewer, a period, the longest note, the form.
+        review=ReviewBlock(
+            reviewed=True,
+            when="2026年11月30日(月) 14:05",
+            reviewer="医師 " + "名" * 60,
+            period="2025年12月1日(月) \N{EN DASH} 2026年11月30日(月)",
+            note="メ" * 500,
+            may_review=True,
+            first="2025-12-01",
+            last="2026-11-30",
+            shown="2025年12月1日(月) \N{EN DASH} 2026年11月30日(月)",
+        ),
     )
     del pages_gettext
     # Every day of four panels, the 7-day summary's rows and the last 7 nights in bed.
