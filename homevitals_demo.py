@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 import subprocess
@@ -144,6 +145,10 @@ class _Home:
         )
         for role, username, password in logins:
             print(f"  {role:<13} {username} / {password}")
+        print(
+            f"Alert notifications to the care team (care manager first): "
+            f"{self.data_dir / NOTIFICATIONS_FILE}"
+        )
         # The home's gateway uploads with its own token, bound to these patients only,
         # as an admin makes it with `homevitals admin gateway-token create`.
         self.token = await asyncio.to_thread(
@@ -199,6 +204,8 @@ class _Home:
             if time.monotonic() - last_live >= live_every:
                 last_live = time.monotonic()
                 for cuff, patient in self.cuffs:
+                    if patient.stopped_days_ago:
+                        continue  # the patient who stopped measuring stays stopped
                     cuff.measure(
                         round(patient.systolic),
                         round(patient.diastolic),
@@ -237,6 +244,10 @@ class _Home:
 
 
 DEMO_GATEWAY = "demo-home"
+# The demo's alert messages go to a mailbox file in its folder (owner-only), through
+# the server's `hvfile://` apprise channel (fhir_api/alerts/filechannel.py).
+NOTIFICATIONS_FILE = "notifications.log"
+DEMO_CHANNEL = "demo-mailbox"
 # The demo's staff: (role, username, family name); all in every demo patient's care team.
 DEMO_STAFF = (
     ("doctor", "demo-doctor", "医師"),
@@ -294,6 +305,7 @@ def _demo_accounts(data_dir: Path, practitioners: dict[str, str]) -> list[tuple[
 
     from fhir_api.accounts.passwords import generate_password
     from fhir_api.accounts.store import AccountStore
+    from fhir_api.alerts.store import set_recipient_channel
     from fhir_api.roles import StaffRole
 
     engine = create_engine(f"sqlite:///{data_dir / 'homevitals.db'}")
@@ -309,6 +321,10 @@ def _demo_accounts(data_dir: Path, practitioners: dict[str, str]) -> list[tuple[
                 store.create(username, [StaffRole(role)], practitioner, username)
             store.set_password(username, password, by_admin=False)
             logins.append((role, username, password))
+        with engine.begin() as connection:
+            for role, username, _ in DEMO_STAFF:  # the username heads their messages
+                reference = f"Practitioner/{practitioners[role]}"
+                set_recipient_channel(connection, reference, DEMO_CHANNEL, username)
     finally:
         engine.dispose()
     return logins
@@ -448,6 +464,9 @@ def run_demo(
                 "PROMETHEUS_MULTIPROC_DIR": str(directory / "metrics"),
                 # Demo logins without an authenticator app; on by default everywhere else.
                 "HOMEVITALS_REQUIRE_TOTP": "false",
+                "HOMEVITALS_NOTIFY_CHANNELS": json.dumps(
+                    {DEMO_CHANNEL: f"hvfile://{(directory / NOTIFICATIONS_FILE).resolve()}"}
+                ),
             },
         )
         base = f"http://127.0.0.1:{port}/fhir"

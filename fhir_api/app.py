@@ -30,6 +30,8 @@ from starlette.responses import Response
 import clinician_ui
 
 from .access.loader import AccessLoader
+from .alerts.evaluator import RuleEvaluator
+from .alerts.routes import alerts_router
 from .alerts.seam import Evaluator
 from .alerts.worker import AlertWorker
 from .audit.http import AuditMiddleware
@@ -60,7 +62,14 @@ from .storage.series.influx import InfluxSeriesStore
 from .storage.series.sql import SqlSeriesStore
 from .storage.series.sync import flush_series_outbox, pending_series
 
-__all__ = ["TITLE", "app_from_environment", "build_series_store", "build_store", "create_app"]
+__all__ = [
+    "TITLE",
+    "app_from_environment",
+    "build_series_store",
+    "build_store",
+    "create_app",
+    "real_evaluator",
+]
 
 TITLE = "HomeVitals FHIR server"
 
@@ -286,6 +295,7 @@ def create_app(
     app.include_router(operations_router)
     # Before the generic routes: /fhir/AuditEvent must not reach /fhir/{type}.
     app.include_router(audit_router)
+    app.include_router(alerts_router)  # before /fhir/{type} too: DetectedIssue is the alerts'
     app.include_router(router)
     clinician_ui.install(app, settings)
     document = openapi_document(title=app.title)
@@ -326,7 +336,26 @@ def create_app(
 
 
 def app_from_environment() -> FastAPI:
-    """The server for `HOMEVITALS_*` settings: what each uvicorn worker process builds."""
+    """The server for `HOMEVITALS_*` settings: what each uvicorn worker process builds.
+
+    Alerts are on in every server (issue 13): the real rules evaluate each reading;
+    their messages go nowhere until channels are configured (said once at start).
+    """
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    return create_app(settings)
+    return create_app(settings, evaluator=real_evaluator(settings))
+
+
+def real_evaluator(settings: Settings) -> RuleEvaluator:
+    """The alert rules for these settings: the server's zone, the clinic's link base and
+    the messages' language."""
+    if not settings.notify_channels:
+        _LOGGER.warning(
+            "alerts are on, but no notification channel is configured "
+            "(HOMEVITALS_NOTIFY_CHANNELS): alerts are recorded and shown, not sent"
+        )
+    return RuleEvaluator(
+        server_zone=settings.timezone,
+        base_url=settings.alerts_link_base(),
+        language=settings.notify_language,
+    )

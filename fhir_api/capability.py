@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .alerts.conformance import OPERATION_DEFINITIONS as ALERT_OPERATIONS
+from .alerts.conformance import capability_entry as detected_issue_entry
 from .fhir import FHIR_VERSION
 from .storage.search import SEARCH_PARAMETERS
 
@@ -257,6 +259,7 @@ OPERATION_DEFINITIONS = {
     "Observation-stats": _stats_definition,
     "Device-gateway-settings": _gateway_settings_definition,
 }
+OPERATION_DEFINITIONS.update(ALERT_OPERATIONS)  # DetectedIssue's $acknowledge and $resolve
 
 
 def operation_definition(definition_id: str, base: str) -> dict[str, Any] | None:
@@ -368,6 +371,7 @@ def capability_statement(base: str) -> dict[str, Any]:
             ]
         resources.append(entry)
     resources.append(_audit_event_resource())
+    resources.append(detected_issue_entry(base))
     software: dict[str, Any] = {"name": "HomeVitals FHIR server", "version": release.version}
     if release.date is not None:
         software["releaseDate"] = release.date

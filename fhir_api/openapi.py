@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .alerts.conformance import openapi_paths as alert_paths
 from .capability import software_release
 from .storage.search import SEARCH_PARAMETERS
 
@@ -384,6 +385,7 @@ def openapi_document(title: str) -> dict[str, Any]:
         paths.update(_type_paths(resource_type))
     paths.update(_operation_paths())
     paths.update(_audit_paths())
+    paths.update(alert_paths(_query, _path, _responses, _FORMAT, _ERRORS_READ, _ERRORS_WRITE))
 
     def typed(resource_type: str) -> dict[str, Any]:
         schema = _resource(resource_type)

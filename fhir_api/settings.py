@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -223,6 +224,22 @@ class Settings(BaseSettings):
     alerts_poll_seconds: float = Field(
         default=1.0, gt=0, le=60, description="how often each alert worker looks for work"
     )
+    notify_language: Literal["ja", "en"] = Field(
+        default="ja", description="the language of alert messages"
+    )
+    notify_link_base: str | None = Field(
+        default=None,
+        description="the clinic's address in alert messages' links (https://clinic.example); "
+        "default: base_url without its /fhir, else http://host:port",
+    )
+
+    def alerts_link_base(self) -> str:
+        """Where the patient pages are, for the links in alert messages."""
+        if self.notify_link_base:
+            return self.notify_link_base.rstrip("/")
+        if self.base_url:
+            return self.base_url.rstrip("/").removesuffix("/fhir")
+        return f"http://{self.host}:{self.port}"
 
     @field_validator("timezone")
     @classmethod

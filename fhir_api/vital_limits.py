@@ -1,7 +1,8 @@
 """A patient's vital-sign limits: the clinic defaults and the patient's own (pure; issue 12).
 
 The limits flag readings on the patient list, the patient page and the printed
-summary, and (next) drive the alerts. They travel on the FHIR Patient, so other
+summary, and are the alerts' thresholds (`fhir_api/alerts/defaults.limit_rules`): one set
+of numbers for flags and alerts. They travel on the FHIR Patient, so other
 systems see them and one place (the FHIR service) enforces who may change them:
 
     Patient.extension[url=VITAL_LIMITS_EXTENSION]

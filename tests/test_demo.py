@@ -149,7 +149,7 @@ SLEEP_STAGE = "http://snomed.info/sct|258158006"
 ONE_DAY = {
     "田中 花子": {**BASE, "8867-4": 3 + 48, SLEEP_STAGE: 48},
     "鈴木 一郎": BASE,
-    "佐藤 和子": BASE,
+    "佐藤 和子": dict.fromkeys(BASE, 0),  # she stopped measuring 4 days ago
 }
 
 
@@ -193,6 +193,17 @@ def test_demo_uploads_the_home_and_the_server_holds_it(demo_factory, tmp_path):
         name_search = next(c for c in commands if "/Patient?" in c)
         assert "田中" not in name_search  # percent-encoded
         assert shlex.split(name_search)[-1].endswith("name=%E7%94%B0%E4%B8%AD")
+        # 鈴木's high morning yesterday (184/114) is an urgent alert, as FHIR and as a
+        # message in the mailbox file the demo names (owner-only).
+        mailbox = Path(demo.wait_for(r"Alert notifications to the care team.*: (\S+)").group(1))
+        assert mailbox == data / "notifications.log"
+        while not (mailbox.exists() and "鈴木 一郎" in mailbox.read_text(encoding="utf-8")):
+            assert time.monotonic() < deadline + 30, "no alert message in the mailbox file"
+            time.sleep(0.5)
+        assert "【緊急】血圧が著しく高値 — 鈴木 一郎" in mailbox.read_text(encoding="utf-8")
+        assert mailbox.stat().st_mode & 0o777 == 0o600
+        issues = client.get("/DetectedIssue", params={"patient": patients["鈴木 一郎"]})
+        assert issues.json()["total"] >= 1, issues.text
     assert demo.ctrl_c() == 0, demo.err
     assert demo.stopped_after < STOPS_WITHIN, demo.stopped_after
     # The count printed is what the gateway's outbox really marked as sent.

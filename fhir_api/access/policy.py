@@ -31,6 +31,8 @@ _CLINICAL_READ = (
     "user/Task.rs user/Communication.rs"
 )
 
+_ALERTS = " user/DetectedIssue.rus"
+
 ROLE_SCOPES: dict[StaffRole, str] = {
     # Accounts, patients, gateways, care teams and the audit trail; no clinical reading.
     StaffRole.ADMIN: (
@@ -40,9 +42,11 @@ ROLE_SCOPES: dict[StaffRole, str] = {
     # Read their patients' data; assign unassigned readings (Observation.u); keep the
     # patient's own settings (Patient.u: time zone, targets); record a review of a
     # patient's readings (Task.c; a review is a record: no update, no delete).
-    StaffRole.DOCTOR: _CLINICAL_READ + " user/Patient.u user/Observation.u user/Task.c",
-    StaffRole.NURSE: _CLINICAL_READ + " user/Patient.u user/Observation.u user/Task.c",
-    StaffRole.CARE_MANAGER: _CLINICAL_READ,
+    # Alerts (issue 13): DetectedIssue read and searched, acknowledged and resolved
+    # ($acknowledge, $resolve: an update) by each clinical role.
+    StaffRole.DOCTOR: _CLINICAL_READ + " user/Patient.u user/Observation.u user/Task.c" + _ALERTS,
+    StaffRole.NURSE: _CLINICAL_READ + " user/Patient.u user/Observation.u user/Task.c" + _ALERTS,
+    StaffRole.CARE_MANAGER: _CLINICAL_READ + _ALERTS,
 }
 
 KIND_SCOPES: dict[TokenKind, str] = {

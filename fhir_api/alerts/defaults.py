@@ -1,8 +1,17 @@
 """The clinic-wide default rules, each with its source (pure data).
 
 EVERY VALUE HERE IS A DEFAULT THAT A CLINICIAN MUST CONFIRM for the clinic and may
-change per patient (`rules.Overrides`). They are starting points taken from published
-guidance for home monitoring, not orders for any one patient.
+change per patient. They are starting points taken from published guidance for home
+monitoring, not orders for any one patient.
+
+ONE SET OF NUMBERS: the limits of blood pressure, SpO2 and pulse are the patient's
+vital-sign limits (`fhir_api/vital_limits.py`: the Patient's vital-limits extension,
+which also flags readings on the patient list, the patient page and the printed
+summary). A reading the page flags high is the reading the alert counts; the alert
+adds only what is its own: confirmation (how many readings, on how many days),
+recovery margins (hysteresis), the SpO2 and pulse urgent levels (beyond the limits),
+and the rules for what the limits do not cover (temperature, respiration, weight,
+no reading). `limit_rules(limits)` builds a patient's rules from their limits.
 
 Sources:
 - [JSH2019] Umemura S, et al. The Japanese Society of Hypertension Guidelines for the
@@ -15,9 +24,12 @@ Sources:
   a prescribed target of 88-92 % (<=83: 3, 84-85: 2, 86-87: 1; 88-92 and >= 93 on air:
   0); pulse (<=40: 3, 41-50: 1, 91-110: 1, 111-130: 2, >=131: 3); respiration (<=8: 3,
   9-11: 1, 21-24: 2, >=25: 3); temperature (<=35.0: 3, 35.1-36.0: 1, 38.1-39.0: 1,
-  >=39.1: 2). A single parameter scoring 3 asks for an urgent review; here it is the
-  urgent level, a score of 2 (1 for a low pulse) the warning level; respiration, taken
-  by the bed sensor asleep, raises warnings only.
+  >=39.1: 2). A single parameter scoring 3 asks for an urgent review. Here it is the
+  urgent level of pulse (<= 40, >= 131), and of SpO2 on scale 2 (<= 83: 4 points below
+  the scale's low limit of 88, the level kept for scale 1 too: below 86 %); a score of
+  2 the warning level of temperature and respiration; respiration, taken by the bed
+  sensor asleep, raises warnings only. SpO2 and pulse warnings are the patient's flags
+  (below 90 %, below 50 or above 100 /min), not NEWS2 scores.
 - [ESC-HF] McDonagh TA, et al. 2021 ESC Guidelines for heart failure, Eur Heart J
   2021;42:3599-3726, section on self-care, and the ESC/HFA patient site
   heartfailurematters.org: a sudden, unexpected weight gain of more than 2 kg in 3
@@ -31,6 +43,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from fhir_api.vital_limits import DEFAULT as DEFAULT_LIMITS
+from fhir_api.vital_limits import SPO2_LOW_TARGET_88_92, Limits, Spo2Scale
+
 from .model import Direction, Kind, Rule, Sampling, Severity
 
 __all__ = [
@@ -42,75 +57,127 @@ __all__ = [
     "GATEWAY_OFFLINE",
     "NO_READING",
     "OCCASION_WINDOW",
+    "OWN_RULES",
+    "PULSE_URGENT_HIGH",
+    "PULSE_URGENT_LOW",
     "RULES",
     "SPO2_SCALE_1",
     "SPO2_SCALE_2",
+    "SPO2_URGENT_BELOW_LOW",
+    "limit_rules",
 ]
 
 _SYS, _DIA = Kind.SYSTOLIC, Kind.DIASTOLIC
 _ABOVE, _BELOW = Direction.ABOVE, Direction.BELOW
-
-# [JSH2019] home hypertension: occasion means at or above 135/85 on 3 days within a
-# week (one high morning is not a diagnosis); resolves below 130/80 or after 3 normal
-# occasions.
-BP_HIGH = Rule(
-    "bp-high",
-    (_SYS, _DIA),
-    _ABOVE,
-    {_SYS: 135.0, _DIA: 85.0},
-    {_SYS: 5.0, _DIA: 5.0},
-    sampling=Sampling.OCCASION,
-    days=3,
-    window_days=7,
-)
-# [JSH2019] grade III, same-day: one reading is enough; resolves below 160/100.
-BP_URGENT = Rule(
-    "bp-urgent",
-    (_SYS, _DIA),
-    _ABOVE,
-    {_SYS: 180.0, _DIA: 110.0},
-    {_SYS: 20.0, _DIA: 10.0},
-    Severity.URGENT,
-    resolve_after=2,
-)
-# [NEWS2] scale 1: 92-93 % scores 2 (two readings in a row), <= 91 % scores 3 (at once).
-SPO2_SCALE_1 = (
-    Rule("spo2-low", (Kind.SPO2,), _BELOW, {Kind.SPO2: 93.0}, {Kind.SPO2: 1.0}, consecutive=2),
-    Rule(
-        "spo2-urgent",
-        (Kind.SPO2,),
-        _BELOW,
-        {Kind.SPO2: 91.0},
-        {Kind.SPO2: 1.0},
-        Severity.URGENT,
-        resolve_after=2,
-    ),
-)
-# [NEWS2] scale 2 (target 88-92 %, e.g. hypercapnic respiratory failure): 84-85 %
-# scores 2, <= 83 % scores 3. The same condition names: one patient has one scale.
-SPO2_SCALE_2 = (
-    Rule("spo2-low", (Kind.SPO2,), _BELOW, {Kind.SPO2: 85.0}, {Kind.SPO2: 2.0}, consecutive=2),
-    Rule(
-        "spo2-urgent",
-        (Kind.SPO2,),
-        _BELOW,
-        {Kind.SPO2: 83.0},
-        {Kind.SPO2: 2.0},
-        Severity.URGENT,
-        resolve_after=2,
-    ),
-)
 _P, _T, _R, _W = Kind.PULSE, Kind.TEMPERATURE, Kind.RESPIRATION, Kind.WEIGHT
-RULES: tuple[Rule, ...] = (
-    BP_HIGH,
-    BP_URGENT,
-    *SPO2_SCALE_1,
-    # [NEWS2] pulse: >= 111 scores 2 and <= 50 scores 1 (two in a row: a cuff's pulse is
-    # noisy); >= 131 or <= 40 score 3 (at once).
-    Rule("pulse-high", (_P,), _ABOVE, {_P: 111.0}, {_P: 11.0}, consecutive=2),
-    Rule("pulse-low", (_P,), _BELOW, {_P: 50.0}, {_P: 5.0}, consecutive=2),
-    Rule("pulse-urgent-high", (_P,), _ABOVE, {_P: 131.0}, {_P: 10.0}, Severity.URGENT),
-    Rule("pulse-urgent-low", (_P,), _BELOW, {_P: 40.0}, {_P: 5.0}, Severity.URGENT),
+
+# [NEWS2] SpO2 urgent: scale 2 scores 3 at <= 83 %, 4 points below its low limit (88):
+# urgent below `spo2_low - 4` on either scale (scale 1: below 86 %).
+SPO2_URGENT_BELOW_LOW = 4.0
+# [NEWS2] pulse scores 3 at >= 131 and <= 40 /min; a patient's own pulse limits beyond
+# these move the urgent level with them (urgent is never inside the warning band).
+PULSE_URGENT_HIGH = 131.0
+PULSE_URGENT_LOW = 40.0
+
+
+def _blood_pressure(limits: Limits) -> tuple[Rule, Rule]:
+    # [JSH2019] home hypertension: occasion means at or above the patient's high limits
+    # (135/85) on 3 days within a week (one high morning is not a diagnosis); resolves
+    # 5 mmHg below them (130/80) or after 3 normal occasions.
+    high = Rule(
+        "bp-high",
+        (_SYS, _DIA),
+        _ABOVE,
+        {_SYS: limits.systolic, _DIA: limits.diastolic},
+        {_SYS: 5.0, _DIA: 5.0},
+        sampling=Sampling.OCCASION,
+        days=3,
+        window_days=7,
+    )
+    # [JSH2019] grade III, same-day: one reading at or above the urgent limits (180/110)
+    # is enough; resolves 20/10 mmHg below them (160/100).
+    urgent = Rule(
+        "bp-urgent",
+        (_SYS, _DIA),
+        _ABOVE,
+        {_SYS: limits.systolic_urgent, _DIA: limits.diastolic_urgent},
+        {_SYS: 20.0, _DIA: 10.0},
+        Severity.URGENT,
+        resolve_after=2,
+    )
+    return high, urgent
+
+
+def _spo2(limits: Limits) -> tuple[Rule, Rule]:
+    # Below the patient's low limit (90 %; 88 % on scale 2), two readings in a row;
+    # urgent 4 points lower at once. Scale 2 recovers with a wider margin (its band is
+    # lower and a probe's error the same).
+    margin = 2.0 if limits.spo2_scale is Spo2Scale.TARGET_88_92 else 1.0
+    low = Rule(
+        "spo2-low",
+        (Kind.SPO2,),
+        _BELOW,
+        {Kind.SPO2: limits.spo2_low},
+        {Kind.SPO2: margin},
+        consecutive=2,
+        strict=True,
+    )
+    urgent = Rule(
+        "spo2-urgent",
+        (Kind.SPO2,),
+        _BELOW,
+        {Kind.SPO2: limits.spo2_low - SPO2_URGENT_BELOW_LOW},
+        {Kind.SPO2: margin},
+        Severity.URGENT,
+        resolve_after=2,
+        strict=True,
+    )
+    return low, urgent
+
+
+def _pulse(limits: Limits) -> tuple[Rule, ...]:
+    # Above / below the patient's limits (100 / 50), two readings in a row (a cuff's
+    # pulse is noisy); [NEWS2] urgent levels at once.
+    return (
+        Rule(
+            "pulse-high",
+            (_P,),
+            _ABOVE,
+            {_P: limits.pulse_high},
+            {_P: 10.0},
+            consecutive=2,
+            strict=True,
+        ),
+        Rule(
+            "pulse-low",
+            (_P,),
+            _BELOW,
+            {_P: limits.pulse_low},
+            {_P: 5.0},
+            consecutive=2,
+            strict=True,
+        ),
+        Rule(
+            "pulse-urgent-high",
+            (_P,),
+            _ABOVE,
+            {_P: max(PULSE_URGENT_HIGH, limits.pulse_high + 1)},
+            {_P: 10.0},
+            Severity.URGENT,
+        ),
+        Rule(
+            "pulse-urgent-low",
+            (_P,),
+            _BELOW,
+            {_P: min(PULSE_URGENT_LOW, limits.pulse_low - 1)},
+            {_P: 5.0},
+            Severity.URGENT,
+        ),
+    )
+
+
+# The rules that are the alerts' own: what the vital-sign limits do not cover.
+OWN_RULES: tuple[Rule, ...] = (
     # [NEWS2] temperature: >= 38.1 scores 1 but a fever at home is worth a call; <= 35.0
     # scores 3, yet a low home reading is mostly a misplaced probe: two in a row.
     Rule("temperature-high", (_T,), _ABOVE, {_T: 38.1}, {_T: 0.6}),
@@ -135,6 +202,17 @@ RULES: tuple[Rule, ...] = (
         resolve_after=2,
     ),
 )
+
+
+def limit_rules(limits: Limits) -> tuple[Rule, ...]:
+    """The threshold rules of a patient with these vital-sign limits (pure)."""
+    return (*_blood_pressure(limits), *_spo2(limits), *_pulse(limits), *OWN_RULES)
+
+
+BP_HIGH, BP_URGENT = _blood_pressure(DEFAULT_LIMITS)
+SPO2_SCALE_1 = _spo2(DEFAULT_LIMITS)
+SPO2_SCALE_2 = _spo2(Limits(spo2_low=SPO2_LOW_TARGET_88_92, spo2_scale=Spo2Scale.TARGET_88_92))
+RULES: tuple[Rule, ...] = limit_rules(DEFAULT_LIMITS)
 
 # Issue 13: no blood pressure for 3 days is worth asking about. Other kinds: none by
 # default (a clinician turns them on per patient).

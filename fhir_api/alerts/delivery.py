@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 import apprise
 
 from ..storage.resources import ResourceStore
+from . import filechannel as _filechannel  # registers hvfile:// with apprise
 from . import outbox
 
 __all__ = ["DeliveryFailed", "Round", "apprise_send", "channel_url", "deliver_due", "render"]
@@ -47,8 +48,9 @@ Send = Callable[[str, str, str], None]
 
 
 def channel_url(base: str, address: str | None) -> str:
-    """The apprise URL for one recipient of a channel: mail gets the address as `to`."""
-    if not address or urlsplit(base).scheme not in _MAIL_SCHEMES:
+    """The apprise URL for one recipient of a channel: mail (and the mailbox file, which
+    writes it in each message's header) gets the address as `to`."""
+    if not address or urlsplit(base).scheme not in (*_MAIL_SCHEMES, _filechannel.SCHEME):
         return base
     joiner = "&" if "?" in base else "?"
     return f"{base}{joiner}{urlencode({'to': address})}"
@@ -71,7 +73,9 @@ def render(items: Sequence[Mapping[str, Any]], *, identifying: bool = True) -> t
     title = titles[0] if len(items) == 1 else f"HomeVitals: {len(items)} alerts"
     parts = []
     for item, item_title in zip(items, titles, strict=True):
-        lines = [item_title, str(item.get("body", "")), str(item.get("link", ""))]
+        # One item: its title is the message's, not said twice.
+        heading = "" if len(items) == 1 else item_title
+        lines = [heading, str(item.get("body", "")), str(item.get("link", ""))]
         parts.append("\n".join(line for line in lines if line))
     return title, "\n\n".join(parts)
 

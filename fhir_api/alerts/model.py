@@ -129,7 +129,8 @@ class Sampling(StrEnum):
 class Rule:
     """One threshold condition; its `id` is the condition an alert is kept under.
 
-    A sample is out of range when any of its kinds is at or beyond its limit, and
+    A sample is out of range when any of its kinds is at or beyond its limit (beyond
+    it, when `strict`: the flags' "SpO2 below 90", "pulse above 100"), and
     recovered when every kind it has is back past `limit -/+ margin` (hysteresis).
     Firing needs `consecutive` out-of-range samples in a row, or, when `days` > 0,
     out-of-range samples on `days` different local days within `window_days`.
@@ -150,12 +151,18 @@ class Rule:
     resolve_after: int = 3
     per_occasion: int = 2
     gain_days: int = 3
+    strict: bool = False
 
     def out_of_range(self, values: Mapping[Kind, float]) -> bool:
-        """At or beyond the limit in any kind."""
+        """At or beyond the limit in any kind (beyond it only, when `strict`)."""
+        present = [(values[k], limit) for k, limit in self.limits.items() if k in values]
         if self.direction is Direction.ABOVE:
-            return any(values[k] >= limit for k, limit in self.limits.items() if k in values)
-        return any(values[k] <= limit for k, limit in self.limits.items() if k in values)
+            if self.strict:
+                return any(value > limit for value, limit in present)
+            return any(value >= limit for value, limit in present)
+        if self.strict:
+            return any(value < limit for value, limit in present)
+        return any(value <= limit for value, limit in present)
 
     def recovered(self, values: Mapping[Kind, float]) -> bool:
         """Back past the recovery threshold in every kind the sample has."""

@@ -99,6 +99,7 @@ class Item:
     last: dict[Kind, float] = field(default_factory=dict)
     worst: dict[Kind, float] = field(default_factory=dict)
     count: int = 0
+    last_at: datetime | None = None  # the newest reading beyond the limit (or last seen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,7 @@ def _item(change: Change) -> Item:
         dict(alert.last),
         dict(alert.worst),
         alert.count,
+        alert.last_at,
     )
 
 

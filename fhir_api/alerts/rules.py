@@ -1,34 +1,35 @@
-"""A patient's rules: the clinic defaults with the patient's overrides (pure).
+"""A patient's rules: their vital-sign limits, the clinic defaults and overrides (pure).
 
-The overrides are a plain dataclass (`Overrides`), or a mapping with the names of
-the Patient's vital-limits extension (`Overrides.from_mapping`: `systolic-high`,
-`spo2-scale`...), so the settings page's model and the rules stay two small modules
-joined in one place. A changed limit keeps the default's recovery margin, so the
-hysteresis moves with it.
+The thresholds of blood pressure, SpO2 and pulse are the patient's vital-sign limits
+(`fhir_api/vital_limits.Limits`, read from the Patient's vital-limits extension with
+`limits_of`): the numbers that flag a reading on the pages are the numbers that alert
+(`defaults.limit_rules`). What the limits do not hold, a patient may change through
+`Overrides` (the weight-gain limit, the no-reading table, rules turned off). A changed
+limit keeps the default's recovery margin, so the hysteresis moves with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, timedelta, tzinfo
 from typing import Any
 
 from fhir_api.dates import zone_named
+from fhir_api.vital_limits import DEFAULT as DEFAULT_LIMITS
+from fhir_api.vital_limits import Limits
 
 from . import defaults
 from .model import Kind, Rule
 
 __all__ = [
     "GATEWAY_OFFLINE",
-    "SPO2_SCALES",
     "Overrides",
     "Rules",
     "no_reading_condition",
     "rules_for",
 ]
 
-SPO2_SCALES = ("standard", "target-88-92")
 GATEWAY_OFFLINE = "gateway-offline"  # the condition of a gateway's alert
 
 
@@ -62,29 +63,21 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class Overrides:
-    """One patient's changes to the defaults; None keeps the clinic default.
+    """One patient's changes to what the vital-sign limits do not set; None keeps the
+    clinic default.
 
     `no_reading` replaces the default table (an empty mapping turns the rule off);
     `disabled` turns conditions off by id (e.g. "bp-high" for a patient whose blood
     pressure is managed elsewhere).
     """
 
-    systolic_high: float | None = None
-    diastolic_high: float | None = None
-    systolic_urgent: float | None = None
-    diastolic_urgent: float | None = None
-    spo2_low: float | None = None  # the warning level of the patient's scale
-    spo2_urgent: float | None = None
-    pulse_low: float | None = None
-    pulse_high: float | None = None
-    spo2_scale: str | None = None  # "standard" or "target-88-92" (NEWS2 scale 2)
     weight_gain_kg: float | None = None
     no_reading: Mapping[Kind, timedelta] | None = None
     disabled: frozenset[str] = frozenset()
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Overrides:
-        """From the extension's names (`systolic-high`...); unknown names raise ValueError."""
+        """From hyphenated names (`weight-gain-kg`...); unknown names raise ValueError."""
         known = {f.replace("_", "-"): f for f in cls.__dataclass_fields__}
         unknown = sorted(set(values) - set(known))
         if unknown:
@@ -92,43 +85,20 @@ class Overrides:
         return cls(**{known[name]: value for name, value in values.items()})
 
 
-# (override field, condition, kind) for each single-value limit.
-_LIMITS: tuple[tuple[str, str, Kind], ...] = (
-    ("systolic_high", "bp-high", Kind.SYSTOLIC),
-    ("diastolic_high", "bp-high", Kind.DIASTOLIC),
-    ("systolic_urgent", "bp-urgent", Kind.SYSTOLIC),
-    ("diastolic_urgent", "bp-urgent", Kind.DIASTOLIC),
-    ("spo2_low", "spo2-low", Kind.SPO2),
-    ("spo2_urgent", "spo2-urgent", Kind.SPO2),
-    ("pulse_low", "pulse-low", Kind.PULSE),
-    ("pulse_high", "pulse-high", Kind.PULSE),
-    ("weight_gain_kg", "weight-gain", Kind.WEIGHT),
-)
-
-
-def _with_limit(rule: Rule, kind: Kind, limit: float) -> Rule:
-    return replace(rule, limits={**rule.limits, kind: float(limit)})
-
-
-def _scale(name: str | None) -> Iterable[Rule]:
-    if name not in (None, *SPO2_SCALES):
-        raise ValueError(f"unknown SpO2 scale {name!r}: one of {', '.join(SPO2_SCALES)}")
-    return defaults.SPO2_SCALE_2 if name == "target-88-92" else defaults.SPO2_SCALE_1
-
-
-def rules_for(overrides: Overrides | None = None, *, zone: str | None = None) -> Rules:
-    """The clinic defaults with one patient's overrides, in the patient's zone.
-
-    Raises:
-        ValueError: an unknown SpO2 scale.
-    """
+def rules_for(
+    overrides: Overrides | None = None,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    zone: str | None = None,
+) -> Rules:
+    """The rules of a patient with these vital-sign limits and overrides, in their zone."""
     overrides = overrides or Overrides()
-    scale = {r.id: r for r in _scale(overrides.spo2_scale)}
-    by_id = {r.id: scale.get(r.id, r) for r in defaults.RULES}
-    for name, condition, kind in _LIMITS:
-        value = getattr(overrides, name)
-        if value is not None:
-            by_id[condition] = _with_limit(by_id[condition], kind, value)
+    by_id = {r.id: r for r in defaults.limit_rules(limits)}
+    if overrides.weight_gain_kg is not None:
+        gain = by_id["weight-gain"]
+        by_id["weight-gain"] = replace(
+            gain, limits={**gain.limits, Kind.WEIGHT: float(overrides.weight_gain_kg)}
+        )
     thresholds = tuple(r for r in by_id.values() if r.id not in overrides.disabled)
     no_reading = (
         dict(defaults.NO_READING) if overrides.no_reading is None else dict(overrides.no_reading)

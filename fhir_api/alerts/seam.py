@@ -12,9 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["AlertRecord", "Evaluation", "Evaluator", "Outgoing"]
+from sqlalchemy import Connection
+
+__all__ = ["GATEWAYS_ROW", "AlertRecord", "Evaluation", "Evaluator", "GatewayScanner", "Outgoing"]
+
+# The alert_state row of the clinic's gateway alerts ("~" is never in a FHIR id, so no
+# patient has it); its due_ms stays NULL: the patients' scan never takes it.
+GATEWAYS_ROW = "~gateways"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,9 @@ class AlertRecord:
     severity: str  # e.g. urgent, warning
     opened_at: datetime
     content: Mapping[str, Any] = field(default_factory=dict)
+    # What the rules just did to it ("opened", "resolved", "escalated"): an AuditEvent,
+    # written in the evaluation's transaction. Empty: recorded without one (an update).
+    change: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +73,31 @@ class Evaluator(Protocol):
         state: Mapping[str, Any],
         observations: Sequence[Mapping[str, Any]],
         now: datetime,
+        *,
+        connection: Connection,
     ) -> Evaluation:
-        """New readings of one patient (FHIR Observation JSON, in arrival order)."""
+        """New readings of one patient (FHIR Observation JSON, in arrival order).
+
+        `connection` is the worker's transaction (the patient's state row locked): the
+        rules read the patient's settings and care team there, so what they decide and
+        what they read are one consistent view.
+        """
         ...
 
-    def scan(self, patient_id: str, state: Mapping[str, Any], now: datetime) -> Evaluation:
+    def scan(
+        self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Connection
+    ) -> Evaluation:
         """The time-based rules (no reading, escalation, digests) for a patient now due."""
+        ...
+
+
+@runtime_checkable
+class GatewayScanner(Protocol):
+    """Rules that also watch the gateways: called once per scheduled scan, under the scan
+    lease, before the patients' scans, in a transaction holding `GATEWAYS_ROW`."""
+
+    def scan_gateways(
+        self, state: Mapping[str, Any], now: datetime, *, connection: Connection
+    ) -> Evaluation:
+        """Open and resolve gateway-offline alerts (`state`: the GATEWAYS_ROW state)."""
         ...

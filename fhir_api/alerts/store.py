@@ -15,11 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
+from ..audit import store as audit_store
+from ..audit.record import AuditRecord
 from ..storage.schema import alert_recipients, alert_state, alerts, resources
 from . import outbox
-from .seam import Evaluation
+from .seam import AlertRecord, Evaluation
 
 _LOGGER = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # recipients already logged as having no channel
 
 __all__ = [
     "due_states",
@@ -108,7 +111,35 @@ def write_evaluations(
     for _, evaluation in evaluations:
         _write_alerts(connection, evaluation, now_ms)
         queued += _queue_messages(connection, evaluation, now_ms)
+    # Last, as the audit trail asks (its chain head stays locked until the commit).
+    audit_store.append(
+        connection,
+        [
+            audit_store.prepare(_audit_record(alert, now_ms))
+            for _, evaluation in evaluations
+            for alert in evaluation.alerts
+            if alert.change
+        ],
+    )
     return queued
+
+
+RULES_AGENT = "system:alert-rules"
+_ACTIONS = {"opened": "C"}  # a new DetectedIssue; resolutions and escalations update one
+
+
+def _audit_record(alert: AlertRecord, now_ms: int) -> AuditRecord:
+    """The AuditEvent of a state change the rules made (agent: the rules themselves)."""
+    return AuditRecord(
+        action=_ACTIONS.get(alert.change, "U"),
+        subtype=f"alert-{alert.change}",
+        outcome="0",
+        agent=RULES_AGENT,
+        recorded_ms=now_ms,
+        patients=(alert.patient_id,) if alert.patient_id else (),
+        entities=(f"DetectedIssue/{alert.id}",),
+        detail=f"{alert.rule} ({alert.severity})",
+    )
 
 
 def _write_alerts(connection: Connection, evaluation: Evaluation, now_ms: int) -> None:
@@ -133,9 +164,13 @@ def _queue_messages(connection: Connection, evaluation: Evaluation, now_ms: int)
     queued = 0
     for message in evaluation.outgoing:
         channels = recipient_channels(connection, message.recipient)
-        if not channels:
-            # Nobody to send it to: say so where an operator looks (the alert itself is kept).
-            _LOGGER.warning("%s has no alert channel: a message is not sent", message.recipient)
+        if not channels and message.recipient not in _WARNED:
+            # Nobody to send it to: say so where an operator looks (the alert itself is
+            # kept), once per recipient and process, not at every alert.
+            _WARNED.add(message.recipient)
+            _LOGGER.warning(
+                "%s has no alert channel: their messages are not sent", message.recipient
+            )
         for channel, address in channels:
             outbox.enqueue(
                 connection,

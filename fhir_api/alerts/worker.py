@@ -29,7 +29,7 @@ from prometheus_client import Counter, Gauge
 
 from ..storage.resources import ResourceStore
 from . import delivery, leases, outbox, queue, store
-from .seam import Evaluator
+from .seam import GATEWAYS_ROW, Evaluator, GatewayScanner
 
 __all__ = [
     "SCAN_LEASE",
@@ -105,7 +105,9 @@ def evaluate_next(
         observations = store.read_observations(connection, [oid for _, oid in work])
         state = store.read_state(connection, patient)
         try:
-            evaluation = evaluator.evaluate(patient, state, observations, clock())
+            evaluation = evaluator.evaluate(
+                patient, state, observations, clock(), connection=connection
+            )
         except Exception as exc:  # a rule's bug must not stop the other patients' alerts
             raise EvaluationFailed(patient) from exc
         store.write_evaluation(connection, patient, evaluation, resources.now_ms())
@@ -123,6 +125,8 @@ def scan_due(
     the workers evaluating new readings of the same patients. A batch is one
     transaction: one read of the states, one executemany of the new ones.
     """
+    if isinstance(evaluator, GatewayScanner):
+        _scan_gateways(resources, evaluator, clock())
     scanned = 0
     while True:
         now = clock()
@@ -132,7 +136,9 @@ def scan_due(
             done = []
             for patient, state in due:
                 try:
-                    done.append((patient, evaluator.scan(patient, state, now)))
+                    done.append(
+                        (patient, evaluator.scan(patient, state, now, connection=tx.connection))
+                    )
                 except Exception:
                     # As healthchecks does: look again in an hour, so that one bad state
                     # cannot stop the scan of every other patient.
@@ -142,6 +148,21 @@ def scan_due(
         scanned += len(due)
         if len(due) < batch:
             return scanned
+
+
+def _scan_gateways(resources: ResourceStore, evaluator: GatewayScanner, now: datetime) -> None:
+    """The gateway-offline rule, once per scan (a failure is logged: the patients go on)."""
+    try:
+        with resources.transaction() as tx:
+            queue.ensure_states(tx.connection, [GATEWAYS_ROW], resources.now_ms())
+            row = queue.lock_patient(tx.connection, [GATEWAYS_ROW])
+            if row is None:
+                return  # another scan holds it (a lease handed over mid-scan)
+            state = store.read_state(tx.connection, GATEWAYS_ROW)
+            evaluation = evaluator.scan_gateways(state, now, connection=tx.connection)
+            store.write_evaluation(tx.connection, GATEWAYS_ROW, evaluation, resources.now_ms())
+    except Exception:
+        _LOGGER.exception("scanning the gateways for alerts failed")
 
 
 def holder_name() -> str:

@@ -52,6 +52,8 @@ def _interaction(method: str, parts: list[str]) -> tuple[str, str, str | None]:
     if len(parts) == 1:
         return ("C", "create", parts[0]) if method == "POST" else ("E", "search", parts[0])
     entity = f"{parts[0]}/{parts[1]}"
+    if len(parts) == 3 and parts[2].startswith("$"):  # an instance operation: $acknowledge
+        return ("E", parts[2], entity)
     if len(parts) >= 3 and parts[2] == "_history":
         return ("R", "vread" if len(parts) >= 4 else "history", entity)
     return {

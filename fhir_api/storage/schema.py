@@ -24,7 +24,9 @@ from sqlalchemy import (
 __all__ = [
     "alert_leases",
     "alert_notifications",
+    "alert_preferences",
     "alert_recipients",
+    "alert_silences",
     "alert_state",
     "alert_work",
     "alerts",
@@ -450,6 +452,41 @@ alert_notifications = Table(
     Column("claimed_until_ms", BigInteger, nullable=True),
 )
 Index("ix_alert_notifications_due", alert_notifications.c.sent_ms, alert_notifications.c.due_ms)
+
+# Silences: a patient's (or a rule's, or a gateway's) messages paused from starts_ms to
+# ends_ms, with the reason and its author (Alertmanager's: alerts still open and resolve,
+# only their messages are not sent). Ending one early moves its ends_ms to now.
+alert_silences = Table(
+    "alert_silences",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(64), nullable=True),
+    Column("rule", String(64), nullable=True),
+    Column("gateway", String(128), nullable=True),
+    Column("starts_ms", BigInteger, nullable=False),
+    Column("ends_ms", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+Index("ix_alert_silences_patient", alert_silences.c.patient_id, alert_silences.c.ends_ms)
+
+# How each recipient wants their messages (none: the clinic's defaults): the language,
+# the zone their quiet hours and digest hour are in, quiet hours ("22:00"-"07:00"; urgent
+# messages ignore them), and what happens to the non-urgent ones (now, digest, off).
+alert_preferences = Table(
+    "alert_preferences",
+    metadata,
+    Column("recipient", String(128), primary_key=True),
+    Column("language", String(8), nullable=True),
+    Column("zone", String(64), nullable=True),
+    Column("quiet_start", String(5), nullable=True),
+    Column("quiet_end", String(5), nullable=True),
+    Column("non_urgent", String(8), nullable=True),
+    Column("digest_at", String(5), nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+Index("ix_alert_silences_ends", alert_silences.c.ends_ms)
 Index(
     "ix_alert_notifications_group",
     alert_notifications.c.recipient,

@@ -35,6 +35,9 @@ class DemoPatient:
     pulse: float
     cuff_address: str
     high_days: tuple[int, ...] = field(default=())  # days ago with a hypertensive reading
+    # Measured until this many days ago, then stopped (0: still measuring): the demo's
+    # "patient who stopped measuring", whose no-reading alert opens after 3 days.
+    stopped_days_ago: int = 0
 
 
 def demo_patients() -> list[DemoPatient]:
@@ -44,7 +47,9 @@ def demo_patients() -> list[DemoPatient]:
         DemoPatient(
             "鈴木", "一郎", "DEMO-0002", 142, 88, 74, "D0:00:00:00:10:02", (1, 2, 9, 25, 61)
         ),
-        DemoPatient("佐藤", "和子", "DEMO-0003", 118, 72, 80, "D0:00:00:00:10:03", ()),
+        DemoPatient(
+            "佐藤", "和子", "DEMO-0003", 118, 72, 80, "D0:00:00:00:10:03", (), stopped_days_ago=4
+        ),
     ]
 
 
@@ -55,7 +60,7 @@ def backfill_blood_pressure(
     rng = random.Random(f"{seed}-{patient.identifier}")  # noqa: S311 - demo data
     today = datetime.now(zone).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     count = 0
-    for ago in range(days, 0, -1):
+    for ago in range(days, patient.stopped_days_ago, -1):
         day = today - timedelta(days=ago)
         for hour, bump in ((7, 6.0), (20, -4.0)):
             when = day + timedelta(hours=hour, minutes=rng.randrange(0, 40))
@@ -99,7 +104,7 @@ def demo_oximeter(
         serial=patient.identifier,
     )
     today = datetime.now(zone).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
-    for ago in range(days, 0, -1):
+    for ago in range(days, patient.stopped_days_ago, -1):
         when = today - timedelta(days=ago) + timedelta(hours=7, minutes=rng.randrange(10, 50))
         spo2 = min(100, round(96 + rng.gauss(0, 1.2)))
         if ago in patient.high_days:

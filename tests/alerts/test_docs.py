@@ -16,8 +16,9 @@ def _number(value: float) -> str:
 
 def _row(rule: Rule) -> str:
     above = rule.direction is Direction.ABOVE
+    sign_of = {(True, False): "≥", (False, False): "≤", (True, True): ">", (False, True): "<"}
     limits = " or ".join(
-        f"{k.value} {'≥' if above else '≤'} {_number(v)}" for k, v in rule.limits.items()
+        f"{k.value} {sign_of[above, rule.strict]} {_number(v)}" for k, v in rule.limits.items()
     )
     sign = -1 if above else 1
     recovery = " and ".join(

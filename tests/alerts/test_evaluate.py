@@ -12,7 +12,6 @@ import pytest
 from fhir_api.alerts import (
     ChangeKind,
     Kind,
-    Overrides,
     PatientState,
     Rule,
     Sampling,
@@ -22,6 +21,7 @@ from fhir_api.alerts import (
     state_from_json,
     state_to_json,
 )
+from fhir_api.vital_limits import Limits, Spo2Scale
 
 from .factories import RULES, T0, bp, feed, kinds_of, one, one_sitting_rules
 
@@ -92,23 +92,25 @@ def test_a_sitting_with_one_reading_waits_for_the_second():
 
 
 def test_consecutive_readings_confirm_a_low_spo2():
-    state, changes = feed(PatientState("p1"), [[one(Kind.SPO2, 93, T0)]])
+    """Below the patient's SpO2 limit (90 %, as the pages flag it), two in a row."""
+    state, changes = feed(PatientState("p1"), [[one(Kind.SPO2, 89, T0)]])
     assert changes == []
     state, changes = feed(
-        state, [[one(Kind.SPO2, 97, T0 + MIN)], [one(Kind.SPO2, 92, T0 + 2 * MIN)]]
+        state, [[one(Kind.SPO2, 90, T0 + MIN)], [one(Kind.SPO2, 88, T0 + 2 * MIN)]]
     )
-    assert changes == []  # not in a row
-    state, changes = feed(state, [[one(Kind.SPO2, 93, T0 + 3 * MIN)]])
+    assert changes == []  # not in a row: 90 is not below 90
+    state, changes = feed(state, [[one(Kind.SPO2, 89, T0 + 3 * MIN)]])
     assert kinds_of(changes) == [("opened", "spo2-low")]
 
 
 def test_news2_scale_2_for_a_target_of_88_to_92_percent():
-    scale_2 = rules_for(Overrides(spo2_scale="target-88-92"), zone="Asia/Tokyo")
+    limits = Limits(spo2_low=88, spo2_scale=Spo2Scale.TARGET_88_92)
+    scale_2 = rules_for(limits=limits, zone="Asia/Tokyo")
     readings = [[one(Kind.SPO2, 88, T0)], [one(Kind.SPO2, 89, T0 + MIN)]]
 
     _, on_scale_1 = feed(PatientState("p1"), readings)
     _, on_scale_2 = feed(PatientState("p1"), readings, rules=scale_2)
-    assert {c for k, c in kinds_of(on_scale_1) if k == "opened"} == {"spo2-low", "spo2-urgent"}
+    assert {c for k, c in kinds_of(on_scale_1) if k == "opened"} == {"spo2-low"}
     assert on_scale_2 == []  # in the patient's target range
 
     _, low = feed(
@@ -152,10 +154,10 @@ def test_resolves_after_enough_normal_readings_without_recovering_far():
         PatientState("p1"), [[one(Kind.PULSE, 115, T0)], [one(Kind.PULSE, 116, T0 + MIN)]]
     )
     assert kinds_of(changes) == [("opened", "pulse-high")]
-    # 105 is within limits but not past the recovery line (< 100): three of them resolve it.
-    state, changes = feed(state, [[one(Kind.PULSE, 105, T0 + n * MIN)] for n in (2, 3)])
+    # 93 is within limits but not past the recovery line (< 90): three of them resolve it.
+    state, changes = feed(state, [[one(Kind.PULSE, 93, T0 + n * MIN)] for n in (2, 3)])
     assert changes == []
-    state, changes = feed(state, [[one(Kind.PULSE, 105, T0 + 4 * MIN)]])
+    state, changes = feed(state, [[one(Kind.PULSE, 93, T0 + 4 * MIN)]])
     assert kinds_of(changes) == [("resolved", "pulse-high")]
     assert changes[0].alert.resolved is not None and changes[0].alert.resolved.by is None
 
@@ -244,15 +246,15 @@ def test_times_without_a_zone_are_refused():
 
 
 def test_a_retracted_observation_leaves_the_history():
-    state, _ = feed(PatientState("p1"), [[one(Kind.SPO2, 92, T0, obs="a")]])
+    state, _ = feed(PatientState("p1"), [[one(Kind.SPO2, 88, T0, obs="a")]])
     state = evaluate(state, (), RULES, T0 + MIN, retracted=["a"]).state
-    _, changes = feed(state, [[one(Kind.SPO2, 92, T0 + 2 * MIN)]])
+    _, changes = feed(state, [[one(Kind.SPO2, 88, T0 + 2 * MIN)]])
     assert changes == []  # the entered-in-error one does not make two in a row
 
 
 def test_a_corrected_value_under_the_same_id_replaces_the_old_one():
     state, _ = feed(PatientState("p1"), [[one(Kind.SPO2, 97, T0, obs="a")]])
-    _, changes = feed(state, [[one(Kind.SPO2, 92, T0, obs="a")], [one(Kind.SPO2, 92, T0 + MIN)]])
+    _, changes = feed(state, [[one(Kind.SPO2, 88, T0, obs="a")], [one(Kind.SPO2, 88, T0 + MIN)]])
     assert kinds_of(changes) == [("opened", "spo2-low")]
 
 

@@ -119,8 +119,8 @@ def test_the_daily_digest_gathers_warnings_of_several_patients():
     second = feed(
         PatientState("p2"),
         [
-            [one(Kind.SPO2, 92, morning, patient="p2")],
-            [one(Kind.SPO2, 92, morning + MIN, patient="p2")],
+            [one(Kind.SPO2, 88, morning, patient="p2")],
+            [one(Kind.SPO2, 88, morning + MIN, patient="p2")],
         ],
     )[1]
     [digest] = notifications(first + second, doctor_only, morning + MIN)
@@ -193,9 +193,9 @@ def test_a_gateway_alert_links_to_the_gateways_page():
 
 
 def test_a_warning_on_values_an_urgent_alert_covers_is_recorded_not_sent():
-    """SpO2 88 % twice: spo2-urgent is sent; spo2-low opens but says nothing new."""
-    state, first = feed(PatientState("p1"), [[one(Kind.SPO2, 88, T0)]])
-    state, second = feed(state, [[one(Kind.SPO2, 88, T0 + MIN)]])
+    """SpO2 84 % twice: spo2-urgent is sent; spo2-low opens but says nothing new."""
+    state, first = feed(PatientState("p1"), [[one(Kind.SPO2, 84, T0)]])
+    state, second = feed(state, [[one(Kind.SPO2, 84, T0 + MIN)]])
     assert [n.items[0].condition for n in notifications(first, _chain, T0)] == ["spo2-urgent"]
     [low] = [c for c in second if c.alert.condition == "spo2-low"]
     assert low.kind is ChangeKind.OPENED

@@ -17,7 +17,9 @@ from fhir_api.storage.resources import ResourceStore
 from fhir_api.storage.schema import (
     alert_leases,
     alert_notifications,
+    alert_preferences,
     alert_recipients,
+    alert_silences,
     alert_state,
     alert_work,
     alerts,
@@ -33,6 +35,8 @@ ALERT_TABLES = (
     alert_leases,
     alert_recipients,
     alert_notifications,
+    alert_silences,
+    alert_preferences,
 )
 
 

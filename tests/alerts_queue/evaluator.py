@@ -1,4 +1,7 @@
-"""A small real evaluator for the queue's tests (the rules' core replaces it at merge).
+"""A stand-in evaluator for the queue's own tests (the real rules: alerts/evaluator.py).
+
+Kept where a test is about the queue, not the rules: counting that each reading is
+evaluated once, workers overlapping, a rule that raises on purpose, the crash hook.
 
 It keeps, in the patient's state, the ids of the Observations it has seen, so a
 test can count that each reading was evaluated once; a systolic pressure of 180 or
@@ -52,13 +55,15 @@ class CountingEvaluator:
         state: Mapping[str, Any],
         observations: Sequence[Mapping[str, Any]],
         now: datetime,
+        *,
+        connection: Any = None,
     ) -> Evaluation:
         with self.lock:
             if patient_id in self.busy:
                 self.overlaps.append(patient_id)
             self.busy.add(patient_id)
         try:
-            _pause_once_if_asked()
+            pause_once_if_asked()
             if self.pause:
                 time.sleep(self.pause)
             if patient_id in self.fail_for:
@@ -70,7 +75,9 @@ class CountingEvaluator:
             with self.lock:
                 self.busy.discard(patient_id)
 
-    def scan(self, patient_id: str, state: Mapping[str, Any], now: datetime) -> Evaluation:
+    def scan(
+        self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Any = None
+    ) -> Evaluation:
         with self.lock:
             self.scanned.append((patient_id, threading.current_thread().name))
         return Evaluation(state=dict(state), due_at=None)
@@ -113,7 +120,7 @@ def decide(
     return Evaluation(state={"seen": seen}, due_at=due, alerts=alerts, outgoing=outgoing)
 
 
-def _pause_once_if_asked() -> None:
+def pause_once_if_asked() -> None:
     path = os.environ.get(PAUSE_FILE)
     if not path:
         return

@@ -23,8 +23,9 @@ from fhir_api.storage.schema import alert_notifications, alert_work
 
 from ..fhir_api.helpers import JSON, blood_pressure, patient
 from ..services import free_port, postgres_database
-from .evaluator import NURSE, PAUSE_FILE
+from .evaluator import PAUSE_FILE
 from .receivers import webhook_receiver
+from .test_end_to_end import _care_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,8 +71,6 @@ def test_a_worker_killed_after_the_commit_still_gets_the_notification_sent_once(
         store = build_store(settings)  # migrated before either server starts
         stack.callback(store.engine.dispose)
         token = TokenStore(store.engine).create("crash-test", Role.SYSTEM)
-        with store.transaction() as tx:
-            alert_store.set_recipient_channel(tx.connection, NURSE, "ops-hook", None)
         hook_port, hooks = stack.enter_context(webhook_receiver())
         marker = tmp_path / "claimed-by"
         environment = {
@@ -102,6 +101,9 @@ def test_a_worker_killed_after_the_commit_still_gets_the_notification_sent_once(
             made = client.post("/Patient", json=patient(identifier="P-crash"))
             assert made.status_code == 201, made.text
             subject = f"Patient/{made.json()['id']}"
+            manager = _care_manager(client, store, made.json()["id"])
+            with store.transaction() as tx:
+                alert_store.set_recipient_channel(tx.connection, manager, "ops-hook", None)
             body = blood_pressure(subject, "2026-11-30T07:00:00+09:00", 210, 100)
             assert client.post("/Observation", json=body).status_code == 201
 
@@ -118,7 +120,7 @@ def test_a_worker_killed_after_the_commit_still_gets_the_notification_sent_once(
 
         wait_for(lambda: len(hooks) >= 1, "the notification from the surviving worker")
         time.sleep(1.0)  # several more rounds of the survivor: nothing else may arrive
-        assert [h["title"] for h in hooks] == ["Urgent: blood pressure 210 mmHg"]
+        assert [h["title"] for h in hooks] == ["【緊急】血圧が著しく高値 — 田中 花子"]
         assert count(store.engine, alert_work) == 0
         sent = alert_notifications.c.sent_ms.is_not(None)
         assert count(store.engine, alert_notifications, sent) == 1

@@ -1,4 +1,4 @@
-"""Migration 0010 creates the alert tables and takes them away again."""
+"""Migrations 0010 and 0011 create the alert tables and take them away again."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ TABLES = {
     "alert_leases",
     "alert_recipients",
     "alert_notifications",
+    "alert_silences",  # 0011
+    "alert_preferences",  # 0012
 }
 
 

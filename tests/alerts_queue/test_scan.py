@@ -22,10 +22,12 @@ class NoReading:
     def __init__(self) -> None:
         self.scanned: list[str] = []
 
-    def evaluate(self, patient_id, state, observations, now):  # pragma: no cover
+    def evaluate(
+        self, patient_id, state, observations, now, *, connection=None
+    ):  # pragma: no cover
         raise AssertionError("a scan evaluates no readings")
 
-    def scan(self, patient_id, state, now):
+    def scan(self, patient_id, state, now, *, connection=None):
         if patient_id == "p-bad":
             raise ValueError("bad state")
         self.scanned.append(patient_id)

@@ -72,6 +72,7 @@ def test_metadata_is_a_truthful_capability_statement(client):
         "Task",
         "Communication",
         "AuditEvent",
+        "DetectedIssue",  # the alerts, read-only (issue 13)
     }
     assert types["Observation"]["conditionalCreate"] is True
     params = {p["name"] for p in types["Observation"]["searchParam"]}

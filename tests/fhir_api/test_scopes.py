@@ -114,6 +114,7 @@ def test_the_readme_table_states_the_scopes_the_code_grants() -> None:
         "Task",
         "Communication",
         "AuditEvent",
+        "DetectedIssue",
     )
     assert scopes_for_roles([StaffRole.NURSE]).scopes == scopes_for_roles([StaffRole.DOCTOR]).scopes
     for label, granted in rows.items():

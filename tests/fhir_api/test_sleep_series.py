@@ -117,7 +117,7 @@ def test_migration_0012_moves_stored_epochs_to_the_in_bed_series(
         with ExitStack() as before:
             store = open_store(before, settings)
             spot = night_and_day(FhirService(store))
-            downgrade(store.engine, "0010")  # the points as the code before the fix filed them
+            downgrade(store.engine, "0012")  # the points as the code before the fix filed them
             with store.reading() as tx:
                 codes = tx.connection.execute(select(vital_series.c.code).distinct()).scalars()
                 assert sorted(codes) == ["8867-4", "9279-1"]

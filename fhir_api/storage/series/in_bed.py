@@ -14,7 +14,7 @@ An Observation is measured in bed when it says so with the category
 live ones too), or when it is a rate over a period (`effectivePeriod`): an epoch,
 as the bed sensor sends them, never a spot reading, which has an instant. That
 second rule also files the epochs of stores written before the marker existed
-(migration 0012) and of other senders that send one epoch each.
+(migration 0013) and of other senders that send one epoch each.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Heart and breathing rates measured in bed move to a series of their own.
 
-Revision ID: 0012
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-30
 
 The bed sensor's epoch heart rates (LOINC 8867-4) and breathing rates (9279-1)
@@ -26,8 +26,8 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
