@@ -19,6 +19,7 @@ from fhir_api.accounts.sessions import CsrfRefused, LoginRequired, SessionStore
 from fhir_api.accounts.store import AccountStore
 from fhir_api.settings import Settings
 
+from .alerts_routes import router as alerts_router
 from .gateway_routes import router as gateway_router
 from .list_routes import router as list_router
 from .login_routes import router
@@ -57,6 +58,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(patient_router)
     app.include_router(gateway_router)
     app.include_router(unassigned_router)
+    app.include_router(alerts_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.alerts import inbox
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 from fhir_api.service import FhirService
@@ -30,6 +31,7 @@ from fhir_api.storage.resources import Stored
 
 from . import summary
 from .access import SessionAccess
+from .alerts_data import SEVERITY_GLYPHS, SEVERITY_TEXTS
 from .formatting import age_text, duration_text, long_date, moment
 from .rendering import Pages
 from .thresholds import Level, limits_of
@@ -42,7 +44,7 @@ _PAGE = "1000"  # the search's largest page
 _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
 PAGE_ROWS = 100  # rows per page: about 130 KB of HTML (a page stays under 300 KB)
-_COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags")
+_COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags", "alerts")
 _HEADERS = {
     "name": "Patient",
     "bp": "Blood pressure",
@@ -51,6 +53,7 @@ _HEADERS = {
     "sleep": "Sleep",
     "adherence": "Adherence",
     "flags": "Flags",
+    "alerts": "Open alerts",
 }
 # A flag is never colour alone: a glyph and a word as well.
 _GLYPHS = {Level.URGENT: "▲▲", Level.HIGH: "▲", Level.LOW: "▼"}
@@ -147,6 +150,7 @@ class ListQuery:
     descending: bool
     flagged: bool
     page: int = 1
+    alerted: bool = False  # only patients with open alerts
 
     @classmethod
     def of(cls, request: Request) -> ListQuery:
@@ -158,6 +162,7 @@ class ListQuery:
             sort=sort if sort in _COLUMNS else "name",
             descending=params.get("order") == "desc",
             flagged=params.get("flagged") == "1",
+            alerted=params.get("alerts") == "1",
             page=int(page)
             if (page := params.get("page", "1")).isdigit() and 0 < len(page) < 6
             else 1,
@@ -170,6 +175,7 @@ class ListQuery:
             "sort": self.sort,
             "order": "desc" if self.descending else "asc",
             "flagged": "1" if self.flagged else "",
+            "alerts": "1" if self.alerted else "",
             "page": "",  # a new sort, filter or language starts at the first page
         }
         values.update(change)
@@ -213,7 +219,11 @@ def build_rows(
                 limits_of(patient.content),
             )
         )
+    # Each patient's unresolved alerts, in one query for the whole list (issue 13).
+    counts = inbox.open_counts(service.store.engine, access, ids) if ids else {}
+    rows = [replace(r, alerts=counts[r.id]) if r.id in counts else r for r in rows]
     shown = [r for r in rows if r.flagged] if query.flagged else rows
+    shown = [r for r in shown if r.open_alerts] if query.alerted else shown
     return summary.sort_rows(shown, query.sort, query.descending), len(rows)
 
 
@@ -259,6 +269,8 @@ async def patient_list(
         adherence_days=summary.ADHERENCE_DAYS,
         headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],
         glyphs=_GLYPHS,
+        alert_glyphs=SEVERITY_GLYPHS,
+        alert_texts={level: gettext(text) for level, text in SEVERITY_TEXTS.items()},
         flag_texts={level: gettext(text) for level, text in _FLAG_TEXTS.items()},
         lang_links={"ja": query.link(lang="ja"), "en": query.link(lang="en")},
         nav="patients",

@@ -31,6 +31,7 @@ from fhir_api.storage.series.base import DayStatistics
 
 from . import summary
 from .access import SessionAccess
+from .alerts_data import SEVERITY_GLYPHS, SEVERITY_TEXTS, patient_alerts, values_text
 from .charts import (
     BP_PANEL,
     FLAG_NAMES,
@@ -49,7 +50,7 @@ from .charts import (
     format_day,
     reading_of,
 )
-from .formatting import age_text, duration_text
+from .formatting import age_text, duration_text, moment
 from .i18n import LANGUAGES
 from .list_routes import FLAG_TEXTS, GLYPHS, page_clock
 from .patient_facts import SEXES, Facts, facts_of
@@ -418,6 +419,17 @@ async def patient_page(
         )
     translate = pages.catalogs.gettext(language)
     flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
+    # The patient's alerts, in a block near the top (alertsui; patient_alerts.html).
+    alert_rows = await run_in_threadpool(
+        patient_alerts,
+        request.app.state.service,
+        access,
+        patient_id,
+        now_ms,
+        request.app.state.store.zone,
+        display_name,
+    )
+    alert_zone = zone_named(view.zone_name) or request.app.state.store.zone
     browser = {
         **for_browser(view.data, flag_texts),
         "labels": _labels(pages, language),
@@ -448,4 +460,9 @@ async def patient_page(
         account=account,
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},
+        alert_rows=alert_rows,
+        alert_glyphs=SEVERITY_GLYPHS,
+        alert_severity_texts=SEVERITY_TEXTS,
+        alert_values=lambda found: values_text(found, translate),
+        alert_when=lambda ms: moment(ms, alert_zone, language),
     )
