@@ -89,6 +89,7 @@ class AlertRow:
     last: dict[Kind, float]
     worst: dict[Kind, float]
     count: int
+    last_at_ms: int | None  # the newest reading beyond the limit (None: a no-reading alert)
     severity: Severity
     status: Status
     opened_ms: int
@@ -133,6 +134,7 @@ def row_of(view: inbox.AlertView, name: str, zone: tzinfo, names: Mapping[str, s
         last=dict(alert.last),
         worst=dict(alert.worst),
         count=alert.count,
+        last_at_ms=_ms(alert.last_at) if alert.last else None,
         severity=alert.severity,
         status=alert.status,
         opened_ms=_ms(alert.opened_at) or 0,

@@ -179,7 +179,7 @@ def test_the_list_has_an_open_alerts_cell_sortable_and_filterable(
     assert row, page.text
     cell = re.search(r'<td class="alerts-cell">(.*?)</td>', row.group(0), re.S)
     assert cell and f'href="/alerts?patient={suzuki}"' in cell.group(1)
-    assert "▲▲" in cell.group(1) and "Urgent" in cell.group(1) and "1 alerts" in cell.group(1)
+    assert "▲▲" in cell.group(1) and "Urgent" in cell.group(1) and "Unresolved: 1" in cell.group(1)
     only = doctor.get("/patients", params={"alerts": "1"})
     shown = re.findall(r'<tr id="patient-([^"]+)"', only.text)
     assert suzuki in shown
