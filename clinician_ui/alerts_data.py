@@ -28,9 +28,12 @@ __all__ = [
     "SEVERITY_GLYPHS",
     "SEVERITY_TEXTS",
     "AlertRow",
+    "chart_marks",
     "inbox_rows",
     "open_total",
+    "panel_of",
     "patient_alerts",
+    "period_alerts",
     "row_of",
     "staff_names",
     "values_text",
@@ -249,6 +252,59 @@ def patient_alerts(
     rows = inbox_rows(service, access, active, default_zone, display_name)[0]
     done = inbox_rows(service, access, recent, default_zone, display_name)[0]
     return rows + done
+
+
+# The chart panel each condition is marked on (the others have no panel of their own).
+PANELS = {"bp": "bp", "spo2": "spo2", "pulse": "pulse"}
+
+
+def panel_of(condition: str) -> str | None:
+    """The chart panel of a condition: "bp" for bp-high and bp-urgent, "spo2", "pulse"; None
+    for the rest."""
+    return PANELS.get(condition.split("-", 1)[0])
+
+
+def chart_marks(
+    rows: Iterable[AlertRow], start_s: float, end_s: float, gettext: Callable[[str], str]
+) -> dict[str, list[tuple[int, str]]]:
+    """Per chart panel, each alert opened within the charts' period: (epoch seconds, text).
+
+    The text is what the mark says on hover: severity word, condition, values, state.
+    """
+    marks: dict[str, list[tuple[int, str]]] = {}
+    states = {"open": "Open", "acknowledged": "Acknowledged", "resolved": "Resolved"}
+    for row in rows:
+        panel = panel_of(row.condition)
+        at = row.opened_ms // 1000
+        if panel is None or not start_s <= at < end_s:
+            continue
+        text = f"{SEVERITY_GLYPHS[row.severity]} {gettext(SEVERITY_TEXTS[row.severity])} "
+        text += gettext(row.what)
+        if row.last:
+            text += f": {values_text(row.last, gettext)}"
+        text += f" ({gettext(states[row.status.value])})"
+        marks.setdefault(panel, []).append((at, text))
+    return marks
+
+
+def period_alerts(
+    service: FhirService,
+    access: Access,
+    patient_id: str,
+    start_ms: int,
+    end_ms: int,
+    default_zone: tzinfo,
+    display_name: Callable[[dict[str, Any]], str],
+) -> list[AlertRow]:
+    """The patient's alerts that opened within the charts' period, any state (at most 200)."""
+    filters = inbox.AlertFilters(
+        patients=frozenset({patient_id}),
+        identified_from_ms=start_ms,
+        identified_before_ms=end_ms,
+        sort="identified",
+        count=200,
+    )
+    return inbox_rows(service, access, filters, default_zone, display_name)[0]
 
 
 def open_total(engine: Engine, access: Access) -> int:

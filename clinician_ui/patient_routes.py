@@ -31,7 +31,14 @@ from fhir_api.storage.series.base import DayStatistics
 
 from . import summary
 from .access import SessionAccess
-from .alerts_data import SEVERITY_GLYPHS, SEVERITY_TEXTS, patient_alerts, values_text
+from .alerts_data import (
+    SEVERITY_GLYPHS,
+    SEVERITY_TEXTS,
+    chart_marks,
+    patient_alerts,
+    period_alerts,
+    values_text,
+)
 from .charts import (
     BP_PANEL,
     FLAG_NAMES,
@@ -430,10 +437,22 @@ async def patient_page(
         display_name,
     )
     alert_zone = zone_named(view.zone_name) or request.app.state.store.zone
+    # Each alert that opened within the period, as a mark on its chart panel.
+    in_period = await run_in_threadpool(
+        period_alerts,
+        request.app.state.service,
+        access,
+        patient_id,
+        int(view.data["start"] * 1000),
+        int(view.data["end"] * 1000),
+        request.app.state.store.zone,
+        display_name,
+    )
     browser = {
         **for_browser(view.data, flag_texts),
         "labels": _labels(pages, language),
         "lang": language,
+        "alerts": chart_marks(in_period, view.data["start"], view.data["end"], translate),
     }
     return pages.render(
         request,

@@ -21,6 +21,14 @@ from .conftest import axe, screenshot, sign_in
 from .test_settings_http import add_care_manager
 from .world import Clinic
 
+# The newest alert mark of the blood-pressure chart: where it is on the page, its words.
+MARK = """() => {
+  const u = window.hvCharts.bp;
+  const mark = u.alertMarks[u.alertMarks.length - 1];
+  const box = u.over.getBoundingClientRect();
+  return [box.left + u.valToPos(mark[0], "x"), box.top + box.height / 2, mark[1]];
+}"""
+
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
@@ -127,6 +135,12 @@ def test_a_care_manager_sees_the_cell_the_block_and_the_inbox(
     page.goto(f"{clinic.root}/patients/{yamada}")
     block = page.locator(f"#patient-alert-{alert}")
     assert block.is_visible()
+    # The chart marks the opening; its words show when the cursor is on the mark.
+    page.locator("#chart-bp").scroll_into_view_if_needed()
+    x, y, words = page.evaluate(MARK)
+    assert ("Very high blood pressure" if lang == "en" else "血圧が著しく高値") in words
+    page.mouse.move(x, y)
+    assert words in page.locator("#alert-marks-bp").inner_text()
     axe(page)
     screenshot(page, f"alerts-patient-{lang}")
     block.get_by_role("link").click()
