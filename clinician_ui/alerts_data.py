@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, or_, select
 from fhir_api.access.principal import Access
 from fhir_api.alerts import inbox
 from fhir_api.alerts.model import UNITS, Alert, Kind, Severity, Status
+from fhir_api.alerts.store import recipient_channels
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.service import FhirService
 from fhir_api.storage.schema import alerts, staff_accounts
@@ -30,6 +31,7 @@ __all__ = [
     "AlertRow",
     "chart_marks",
     "inbox_rows",
+    "my_channels",
     "open_total",
     "panel_of",
     "patient_alerts",
@@ -305,6 +307,17 @@ def period_alerts(
         count=200,
     )
     return inbox_rows(service, access, filters, default_zone, display_name)[0]
+
+
+def my_channels(engine: Engine, access: Access) -> list[tuple[str, str | None]] | None:
+    """How the caller's alert messages reach them: (channel, address) pairs, as an
+    administrator set them (`homevitals admin alerts`); None for a caller who is no
+    Practitioner (no message is addressed to them)."""
+    recipient = access.principal.agent_reference
+    if recipient is None:
+        return None
+    with engine.connect() as connection:
+        return recipient_channels(connection, recipient)
 
 
 def open_total(engine: Engine, access: Access) -> int:

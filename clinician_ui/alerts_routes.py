@@ -31,7 +31,14 @@ from fhir_api.audit.http import bind_write_audit
 from fhir_api.service import FhirService
 
 from .access import SessionAccess
-from .alerts_data import CONDITIONS, SEVERITY_GLYPHS, SEVERITY_TEXTS, inbox_rows, values_text
+from .alerts_data import (
+    CONDITIONS,
+    SEVERITY_GLYPHS,
+    SEVERITY_TEXTS,
+    inbox_rows,
+    my_channels,
+    values_text,
+)
 from .formatting import age_text, moment
 from .list_routes import page_clock, search_all
 from .patient_routes import display_name
@@ -133,9 +140,10 @@ def _may_change(access: Access) -> bool:
 
 def _read(
     service: FhirService, access: Access, query: InboxQuery, zone: tzinfo
-) -> tuple[list[Any], int, list[tuple[str, str]]]:
+) -> tuple[list[Any], int, list[tuple[str, str]], list[tuple[str, str | None]] | None]:
     rows, total = inbox_rows(service, access, query.filters(), zone, display_name)
-    return rows, total, _patients(service, access)
+    channels = my_channels(service.store.engine, access)
+    return rows, total, _patients(service, access), channels
 
 
 async def _render(
@@ -153,7 +161,7 @@ async def _render(
     pages: Pages = request.app.state.pages
     service: FhirService = request.app.state.service
     zone: tzinfo = request.app.state.store.zone
-    rows, total, patients = await run_in_threadpool(_read, service, access, query, zone)
+    rows, total, patients, channels = await run_in_threadpool(_read, service, access, query, zone)
     language, _chosen = pages.language(request)
     gettext = pages.catalogs.gettext(language)
     now_ms = int(page_clock(request)() * 1000)
@@ -187,6 +195,9 @@ async def _render(
         message=message,
         failed=failed,
         note=note,
+        channels=None
+        if channels is None
+        else ", ".join(f"{name} ({address})" if address else name for name, address in channels),
         lang_links={code: query.link(lang=code) for code in ("ja", "en")},
     )
 

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fhir_api.alerts.store import set_recipient_channel
+
 from ..fhir_api.login_helpers import csrf_of, post_login
 from .alerts_world import alert_clinic, upload_spo2, wait_for_alert
 from .world import Clinic
@@ -55,6 +57,14 @@ def _status(clinic: Clinic, alert_id: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
+def _open_count(clinic: Clinic, keys: list[str]) -> int:
+    """How many alerts of these patients are open (not yet acknowledged), by the API."""
+    patients = ",".join(clinic.patients[key] for key in keys)
+    with clinic.client() as system:
+        found = system.get("/DetectedIssue", params={"patient": patients, "status": "open"})
+    return int(found.json()["total"])
+
+
 def _state(issue: dict[str, Any]) -> str:
     return str(issue["extension"][0]["valueCode"])
 
@@ -73,8 +83,9 @@ def test_the_doctor_sees_the_urgent_alert_in_words_with_its_patient_and_time(
     assert "▲▲" in text and "緊急" in text and "未確認" in text
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日\([月火水木金土日]\) \d\d:\d\d", text)
     # The header says how many alerts are open, in words.
-    nav = r'id="nav-alerts"[^>]*>アラート <span class="nav-count">\(未確認 \d+件\)'
-    assert re.search(nav, page.text)
+    nav = r'id="nav-alerts"[^>]*>アラート <span class="nav-count">\(未確認 (\d+)件\)'
+    shown = re.search(nav, page.text)
+    assert shown and int(shown.group(1)) == _open_count(clinic, list(clinic.patients))
 
 
 def test_a_nurse_outside_the_care_team_sees_none_of_it(clinic: Clinic, as_staff: Any) -> None:
@@ -213,3 +224,15 @@ def test_the_patient_page_shows_its_alerts_with_a_link_to_the_inbox(
     assert f'href="/alerts?patient={suzuki}#alert-{alert}"' in item.group(0)
     other = as_staff("doctor").get(f"/patients/{clinic.patients['yamada']}")
     assert "patient-alerts" in other.text
+
+
+def test_the_inbox_says_how_alert_messages_reach_the_person(clinic: Clinic, as_staff: Any) -> None:
+    nurse = as_staff("nurse")
+    before = nurse.get("/alerts")
+    assert "No alert channel is set for you" in before.text
+    recipient = f"Practitioner/{clinic.practitioners['nurse']}"
+    with clinic.app.state.store.engine.begin() as connection:
+        set_recipient_channel(connection, recipient, "clinic-mail", "nurse@clinic.example")
+    after = nurse.get("/alerts")
+    line = re.search(r'<p class="meta" id="my-channels">(.*?)</p>', after.text, re.S)
+    assert line and "clinic-mail (nurse@clinic.example)" in line.group(1)
