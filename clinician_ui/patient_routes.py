@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -23,6 +24,7 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.alerts.model import Status
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.errors import BadRequest, FhirError
 from fhir_api.service import FhirService
@@ -38,6 +40,7 @@ from .alerts_data import (
     patient_alerts,
     period_alerts,
     values_text,
+    worst_of,
 )
 from .charts import (
     BP_PANEL,
@@ -480,6 +483,9 @@ async def patient_page(
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},
         alert_rows=alert_rows,
+        alert_worst=worst_of(
+            Counter(r.severity.value for r in alert_rows if r.status is not Status.RESOLVED)
+        ),
         alert_glyphs=SEVERITY_GLYPHS,
         alert_severity_texts=SEVERITY_TEXTS,
         alert_values=lambda found: values_text(found, translate),

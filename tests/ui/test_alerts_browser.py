@@ -128,7 +128,7 @@ def test_a_care_manager_sees_the_cell_the_block_and_the_inbox(
     yamada = clinic.patients["yamada"]
     page = page_in(lang)
     sign_in(page, clinic.root, staff)
-    cell = page.locator(f"#patient-{yamada} td.alerts-cell")
+    cell = page.locator(f"#patient-{yamada} .row-alerts")
     assert ("Urgent" if lang == "en" else "緊急") in cell.inner_text()
     axe(page)
     screenshot(page, f"alerts-list-{lang}")

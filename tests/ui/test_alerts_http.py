@@ -179,7 +179,7 @@ def test_an_acknowledgement_returns_to_the_inbox_with_its_filters(
     }
 
 
-def test_the_list_has_an_open_alerts_cell_sortable_and_filterable(
+def test_the_list_shows_open_alerts_under_the_name_sortable_and_filterable(
     clinic: Clinic, as_staff: Any
 ) -> None:
     wait_for_alert(clinic, "suzuki", "bp-urgent")
@@ -188,7 +188,7 @@ def test_the_list_has_an_open_alerts_cell_sortable_and_filterable(
     suzuki = clinic.patients["suzuki"]
     row = re.search(rf'<tr id="patient-{suzuki}".*?</tr>', page.text, re.S)
     assert row, page.text
-    cell = re.search(r'<td class="alerts-cell">(.*?)</td>', row.group(0), re.S)
+    cell = re.search(r'<a class="row-alerts"(.*?)</a>', row.group(0), re.S)
     assert cell and f'href="/alerts?patient={suzuki}"' in cell.group(1)
     assert "▲▲" in cell.group(1) and "Urgent" in cell.group(1) and "Unresolved: 1" in cell.group(1)
     only = doctor.get("/patients", params={"alerts": "1"})
@@ -222,8 +222,9 @@ def test_the_patient_page_shows_its_alerts_with_a_link_to_the_inbox(
     item = re.search(rf'<li id="patient-alert-{alert}".*?</li>', block.group(0), re.S)
     assert item and "血圧が著しく高値" in item.group(0) and "緊急" in item.group(0)
     assert f'href="/alerts?patient={suzuki}#alert-{alert}"' in item.group(0)
-    other = as_staff("doctor").get(f"/patients/{clinic.patients['yamada']}")
-    assert "patient-alerts" in other.text
+    glance = re.search(r'<div class="latest-item" id="latest-alerts">.*?</div>', page.text, re.S)
+    assert glance and "▲▲" in glance.group(0) and "緊急" in glance.group(0)
+    assert "未解決 1件" in glance.group(0)
 
 
 def test_the_inbox_says_how_alert_messages_reach_the_person(clinic: Clinic, as_staff: Any) -> None:

@@ -10,7 +10,7 @@ from clinician_ui import alerts_data, alerts_routes
 from clinician_ui.i18n import Catalogs
 
 UI = Path(__file__).parents[2] / "clinician_ui"
-TEMPLATES = ("alerts.html", "patient_alerts.html")
+TEMPLATES = ("alerts.html", "patient_alerts.html", "patient_alerts_summary.html")
 
 
 def alert_texts() -> list[str]:
@@ -28,7 +28,7 @@ def alert_texts() -> list[str]:
         alerts_routes.ACKNOWLEDGED_ALREADY,
         alerts_routes.NOTE_NEEDED,
         alerts_routes.NOTE_TOO_LONG,
-        "Open alerts",
+        "Sort by open alerts",
         "Only patients with open alerts",
         "Unresolved: {n}",
         "{n} open",
