@@ -25,10 +25,13 @@ from .alerts_world import alert_clinic, upload_spo2, wait_for_alert
 from .world import Clinic
 
 
-@pytest.fixture(scope="module")
-def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
-    """This module's own server: alerts on (SQLite)."""
-    with alert_clinic("sqlite", Path(tmp_path_factory.mktemp("alerts-http"))) as found:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def clinic(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Clinic]:
+    """This module's own server: alerts on (SQLite and PostgreSQL)."""
+    tmp = Path(tmp_path_factory.mktemp(f"alerts-http-{request.param}"))
+    with alert_clinic(request.param, tmp) as found:
         yield found
 
 
