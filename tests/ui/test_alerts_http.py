@@ -11,6 +11,7 @@ only; the nurse sees 山田 and 佐藤.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fhir_api.accounts.store import AccountStore
 from fhir_api.alerts.store import set_recipient_channel
+from fhir_api.roles import StaffRole
 
 from ..fhir_api.login_helpers import csrf_of, post_login
 from .alerts_world import alert_clinic, upload_spo2, wait_for_alert
@@ -240,3 +243,22 @@ def test_the_inbox_says_how_alert_messages_reach_the_person(clinic: Clinic, as_s
     after = nurse.get("/alerts")
     line = re.search(r'<p class="meta" id="my-channels">(.*?)</p>', after.text, re.S)
     assert line and "clinic-mail (nurse@clinic.example)" in line.group(1)
+
+
+def test_an_administrator_gets_a_page_saying_alerts_are_not_for_the_role(
+    clinic: Clinic,
+) -> None:
+    username, password = f"adm-{secrets.token_hex(3)}", f"correct horse {secrets.token_hex(6)}"
+    accounts = AccountStore(clinic.app.state.store.engine)
+    accounts.create(username, (StaffRole.ADMIN,), None, "管理 者")
+    accounts.set_password(username, password, by_admin=False)
+    alert = wait_for_alert(clinic, "suzuki", "bp-urgent")
+    english = {"Accept-Language": "en"}
+    with httpx.Client(base_url=clinic.root, timeout=30, headers=english) as admin:
+        assert post_login(admin, username, password).status_code == 303
+        page = admin.get("/alerts")
+        assert page.status_code == 403 and "Your role does not see alerts" in page.text
+        token = csrf_of(page)
+        refused = admin.post(f"/alerts/{alert}/resolve", data={"csrf": token, "note": "x"})
+        assert refused.status_code == 403 and "text/html" in refused.headers["content-type"]
+    assert _state(_status(clinic, alert)) == "open"

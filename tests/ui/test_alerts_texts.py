@@ -27,6 +27,7 @@ def alert_texts() -> list[str]:
         alerts_routes.ALREADY,
         alerts_routes.ACKNOWLEDGED_ALREADY,
         alerts_routes.NOTE_NEEDED,
+        alerts_routes.NO_ALERTS,
         alerts_routes.NOTE_TOO_LONG,
         "Sort by open alerts",
         "Only patients with open alerts",
