@@ -70,6 +70,7 @@ _DONE = {"acknowledged": "Alert acknowledged.", "resolved": "Alert resolved."}
 NOT_FOUND = "No alert of that id is in your care."
 ALREADY = "Someone else resolved this alert in the meantime: the list below shows it as it is now."
 ACKNOWLEDGED_ALREADY = "This alert was acknowledged already (the row shows by whom)."
+NO_ALERTS = "Your role does not see alerts: they go to the patients' care teams."
 NOTE_NEEDED = "Resolving by hand needs a note saying why."
 NOTE_TOO_LONG = "The note is too long (at most 2,000 characters)."
 
@@ -202,9 +203,25 @@ async def _render(
     )
 
 
+def _refused(request: Request, account: Any) -> Response:
+    """403 as a page: the role has no alerts (an administrator: no clinical data)."""
+    pages: Pages = request.app.state.pages
+    request.state.audit_detail = "the role may not see or change alerts"
+    return pages.render(
+        request,
+        "error.html",
+        status=403,
+        csrf_for=session_id_from(request) or "",
+        message=NO_ALERTS,
+        account=account,
+    )
+
+
 @router.get("/alerts")
 async def alert_inbox(request: Request, account: CurrentAccount, access: SessionAccess) -> Response:
     """The signed-in person's alerts: open first, by severity, then age."""
+    if not access.principal.scopes.allows("DetectedIssue", Interaction.READ):
+        return _refused(request, account)
     return await _render(request, account, access, InboxQuery.of(request.query_params))
 
 
@@ -227,6 +244,8 @@ async def _change(
     action: str,
 ) -> Response:
     note, query = await _form(request)
+    if not _may_change(access):
+        return _refused(request, account)
     if len(note) > _MAX_NOTE:
         return await _render(
             request, account, access, query, status=400, message=NOTE_TOO_LONG, failed=alert_id
@@ -236,7 +255,6 @@ async def _change(
             request, account, access, query, status=400, message=NOTE_NEEDED, failed=alert_id
         )
     store = request.app.state.store
-    access.require("DetectedIssue", Interaction.UPDATE)
     # The AuditEvent commits with the change, as for $acknowledge / $resolve on the API.
     bind_write_audit(access, request.scope, request.app.state.audit)
     change = inbox.acknowledge if action == "acknowledge" else inbox.resolve
