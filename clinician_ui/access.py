@@ -18,6 +18,8 @@ from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount
 from fhir_api.auth import staff_principal
 
+from .alerts_data import open_total
+
 __all__ = ["SessionAccess", "session_access"]
 
 
@@ -34,6 +36,10 @@ async def session_access(request: Request, account: CurrentAccount) -> Access:
     if access is None:
         access = await run_in_threadpool(loader.load, principal)
     request.state.access = access
+    # The header's "Alerts (n open)" on every page that reads patient data (alertsui).
+    request.state.alerts_open = await run_in_threadpool(
+        open_total, request.app.state.store.engine, access
+    )
     return access
 
 

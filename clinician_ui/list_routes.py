@@ -25,6 +25,7 @@ from starlette.responses import Response
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
 from fhir_api.codes import CALL_ME
+from fhir_api.alerts import inbox
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 from fhir_api.service import FhirService
@@ -32,6 +33,7 @@ from fhir_api.storage.resources import Stored
 
 from . import summary
 from .access import SessionAccess
+from .alerts_data import SEVERITY_GLYPHS, SEVERITY_TEXTS
 from .formatting import age_text, duration_text, long_date, moment
 from .patient_requests import recent_requests
 from .rendering import Pages
@@ -48,7 +50,10 @@ _MAX_PAGES = 20  # 20,000 patients: far beyond one person's list
 _MAX_QUERY = 100  # characters of a name search
 PAGE_ROWS = 100  # rows per page: about 130 KB of HTML (a page stays under 300 KB)
 _COLUMNS = ("name", "bp", "pulse", "spo2", "sleep", "adherence", "flags")
-_SORTABLE = (*_COLUMNS, "reviewed")  # "Last reviewed" sorts too, after the gateway column
+# "Last reviewed" sorts too, after the gateway column; sorting by open alerts has its
+# link in the patient column's header (the alerts are shown in the patient cell: a
+# column of their own made the list wider than 1600 px).
+_SORTABLE = (*_COLUMNS, "reviewed", "alerts")
 _HEADERS = {
     "name": "Patient",
     "bp": "Blood pressure",
@@ -154,6 +159,7 @@ class ListQuery:
     flagged: bool
     page: int = 1
     stale: bool = False  # only patients not reviewed for STALE_DAYS days (or never)
+    alerted: bool = False  # only patients with open alerts
 
     @classmethod
     def of(cls, request: Request) -> ListQuery:
@@ -166,6 +172,7 @@ class ListQuery:
             descending=params.get("order") == "desc",
             flagged=params.get("flagged") == "1",
             stale=params.get("stale") == "1",
+            alerted=params.get("alerts") == "1",
             page=int(page)
             if (page := params.get("page", "1")).isdigit() and 0 < len(page) < 6
             else 1,
@@ -179,6 +186,7 @@ class ListQuery:
             "order": "desc" if self.descending else "asc",
             "flagged": "1" if self.flagged else "",
             "stale": "1" if self.stale else "",
+            "alerts": "1" if self.alerted else "",
             "page": "",  # a new sort, filter or language starts at the first page
         }
         values.update(change)
@@ -244,7 +252,11 @@ def build_rows(
             reviewed=reviews.get(patient.id),
             call_asked_ms=call.at_ms if call is not None else None,
         )
+    # Each patient's unresolved alerts, in one query for the whole list (issue 13).
+    counts = inbox.open_counts(service.store.engine, access, ids) if ids else {}
+    rows = [replace(r, alerts=counts[r.id]) if r.id in counts else r for r in rows]
     shown = [r for r in rows if r.flagged] if query.flagged else rows
+    shown = [r for r in shown if r.open_alerts] if query.alerted else shown
     if query.stale:
         shown = [r for r in shown if not reviewed_within(r.reviewed, now_ms, STALE_DAYS)]
     return summary.sort_rows(shown, query.sort, query.descending), len(rows)
@@ -377,6 +389,8 @@ async def patient_list(
         stale_days=STALE_DAYS,
         headers=[(column, gettext(_HEADERS[column])) for column in _COLUMNS],
         glyphs=_GLYPHS,
+        alert_glyphs=SEVERITY_GLYPHS,
+        alert_texts={level: gettext(text) for level, text in SEVERITY_TEXTS.items()},
         flag_texts={level: gettext(text) for level, text in _FLAG_TEXTS.items()},
         lang_links={"ja": query.link(lang="ja"), "en": query.link(lang="en")},
         nav="patients",

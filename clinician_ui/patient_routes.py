@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -24,6 +25,7 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
+from fhir_api.alerts.model import Status
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.errors import BadRequest, FhirError
 from fhir_api.service import FhirService
@@ -33,6 +35,15 @@ from fhir_api.storage.series.in_bed import IN_BED, SETTING_SYSTEM
 
 from . import summary
 from .access import SessionAccess
+from .alerts_data import (
+    SEVERITY_GLYPHS,
+    SEVERITY_TEXTS,
+    chart_marks,
+    patient_alerts,
+    period_alerts,
+    values_text,
+    worst_of,
+)
 from .charts import (
     BP_PANEL,
     FLAG_NAMES,
@@ -54,7 +65,7 @@ from .charts import (
     night_windows,
     reading_of,
 )
-from .formatting import age_text, duration_text
+from .formatting import age_text, duration_text, moment
 from .i18n import LANGUAGES
 from .list_routes import FLAG_TEXTS, GLYPHS, page_clock
 from .patient_facts import SEXES, Facts, facts_of
@@ -440,10 +451,33 @@ async def patient_page(
     )
     requests = request_lines(asked.get(patient_id, {}), now_ms, zone, language, translate)
     flag_texts = {code: translate(text) for code, text in FLAG_NAMES.items()}
+    # The patient's alerts, in a block near the top (alertsui; patient_alerts.html).
+    alert_rows = await run_in_threadpool(
+        patient_alerts,
+        request.app.state.service,
+        access,
+        patient_id,
+        now_ms,
+        request.app.state.store.zone,
+        display_name,
+    )
+    alert_zone = zone_named(view.zone_name) or request.app.state.store.zone
+    # Each alert that opened within the period, as a mark on its chart panel.
+    in_period = await run_in_threadpool(
+        period_alerts,
+        request.app.state.service,
+        access,
+        patient_id,
+        int(view.data["start"] * 1000),
+        int(view.data["end"] * 1000),
+        request.app.state.store.zone,
+        display_name,
+    )
     browser = {
         **for_browser(view.data, flag_texts),
         "labels": _labels(pages, language),
         "lang": language,
+        "alerts": chart_marks(in_period, view.data["start"], view.data["end"], translate),
     }
     return pages.render(
         request,
@@ -472,4 +506,12 @@ async def patient_page(
         account=account,
         nav="patients",
         lang_links={code: _link(period, end, code) for code in LANGUAGES},
+        alert_rows=alert_rows,
+        alert_worst=worst_of(
+            Counter(r.severity.value for r in alert_rows if r.status is not Status.RESOLVED)
+        ),
+        alert_glyphs=SEVERITY_GLYPHS,
+        alert_severity_texts=SEVERITY_TEXTS,
+        alert_values=lambda found: values_text(found, translate),
+        alert_when=lambda ms: moment(ms, alert_zone, language),
     )

@@ -83,7 +83,11 @@ class Pages:
             nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
             token = csrf_token(key, "login", nonce)
         body = self.environment.get_template(template).render(
-            _=self.catalogs.gettext(language), lang=language, csrf=token, **context
+            _=self.catalogs.gettext(language),
+            lang=language,
+            csrf=token,
+            alerts_open=getattr(request.state, "alerts_open", None),
+            **context,
         )
         response = HTMLResponse(body, status_code=status)
         response.headers["Cache-Control"] = "no-store"

@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
+from fhir_api.alerts.model import Severity
+from fhir_api.codes import codings
 from fhir_api.dates import parse_date_range
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 
@@ -115,6 +117,19 @@ class PatientRow:
     flags: tuple[str, ...] = field(default=())  # which values are flagged: "bp", "pulse", …
     reviewed: Review | None = None  # the newest review of the patient's vitals (issue 12)
     call_asked_ms: int | None = None  # the newest "please call me" from home (issue 14)
+    # Unresolved alerts by severity ("urgent": 1, …), from `inbox.open_counts` (issue 13).
+    alerts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def open_alerts(self) -> int:
+        """How many alerts of this patient are open or acknowledged."""
+        return sum(self.alerts.values())
+
+    @property
+    def worst_alert(self) -> str | None:
+        """The most severe level among them ("urgent", "warning", "info"), if any."""
+        present = [s for s in Severity if self.alerts.get(s.value)]
+        return max(present, key=lambda s: s.rank).value if present else None
 
     @property
     def seen(self) -> int | None:
@@ -384,6 +399,12 @@ SORT_KEYS: dict[str, Any] = {
     "sleep": _value_key("sleep"),
     "adherence": lambda row: (row.adherence, _name_key(row)),
     "flags": lambda row: (-len(row.flags), _name_key(row)),
+    # Most severe first, then the most alerts (as "flags": the rows to look at first).
+    "alerts": lambda row: (
+        -(Severity(row.worst_alert).rank + 1 if row.worst_alert else 0),
+        -row.open_alerts,
+        _name_key(row),
+    ),
     "seen": _seen_key,
     # Never reviewed first, then the longest ago: who needs a look next.
     "reviewed": lambda row: (row.reviewed.at_ms if row.reviewed else -1, _name_key(row)),

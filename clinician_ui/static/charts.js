@@ -127,6 +127,55 @@
     };
   }
 
+  /* The alerts that opened in the period (alertsui): a dashed line at each opening time
+     with a "!" in a box at the top (shape, not colour alone); the alert's words under the
+     chart when the cursor is near it. The patient page's alert block lists them as text. */
+  function alertMarks(key) {
+    var marks = (data.alerts || {})[key] || [];
+    var box = document.getElementById("chart-" + key);
+    if (!marks.length || !box) return null;
+    var line = document.createElement("p");
+    line.className = "hover-alerts";
+    line.id = "alert-marks-" + key;
+    line.setAttribute("aria-hidden", "true");
+    box.parentNode.insertBefore(line, box.nextSibling);
+    return {
+      marks: marks,
+      draw: function (u) {
+        var ctx = u.ctx, top = u.bbox.top, bottom = u.bbox.top + u.bbox.height;
+        ctx.save();
+        ctx.strokeStyle = "#a30000";
+        ctx.fillStyle = "#a30000";
+        ctx.lineWidth = 2 * ratio;
+        ctx.font = "bold " + (13 * ratio) + "px sans-serif";
+        ctx.textAlign = "center";
+        marks.forEach(function (mark) {
+          var x = u.valToPos(mark[0], "x", true);
+          ctx.setLineDash([6 * ratio, 4 * ratio]);
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, bottom);
+          ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.fillRect(x - 8 * ratio, top, 16 * ratio, 16 * ratio);
+          ctx.fillStyle = "#fff";
+          ctx.fillText("!", x, top + 13 * ratio);
+          ctx.fillStyle = "#a30000";
+        });
+        ctx.restore();
+      },
+      setCursor: function (u) {
+        var left = u.cursor.left, near = [];
+        if (left != null && left >= 0) {
+          marks.forEach(function (mark) {
+            if (Math.abs(u.valToPos(mark[0], "x") - left) <= 12) near.push(mark[1]);
+          });
+        }
+        line.textContent = near.join(" · ");
+      }
+    };
+  }
+
   /* The index of the newest x with any value: what the legend shows when nothing is
      hovered (uPlot's default is "--", which told a doctor nothing). */
   function newestIndex(u) {
@@ -182,8 +231,14 @@
         setLegend: [legendAtNewest]
       }
     };
+    var alerted = alertMarks(key);
+    if (alerted) {
+      options.hooks.draw.push(alerted.draw);
+      options.hooks.setCursor.push(alerted.setCursor);
+    }
     undrawn += 1;
     charts[key] = new uPlot(options, values, box);
+    charts[key].alertMarks = alerted ? alerted.marks : [];
   }
 
   function point(label, colour, hollow, extra) {
