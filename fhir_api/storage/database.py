@@ -27,6 +27,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .compression import load_dictionaries
+
 __all__ = ["READ_ONLY", "WalCheckpointer", "make_engine", "migrate", "prepare_private_file"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -97,12 +99,14 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision; load its compression dictionaries."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    with engine.connect() as connection:
+        load_dictionaries(connection)  # also any newer than the ones this code ships
 
 
 class WalCheckpointer:

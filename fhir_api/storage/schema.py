@@ -14,12 +14,15 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     false,
 )
+
+from .compression import CompressedJSON
 
 __all__ = [
     "alert_leases",
@@ -32,6 +35,7 @@ __all__ = [
     "audit_chain_head",
     "audit_event_patients",
     "audit_events",
+    "compression_dictionaries",
     "gateway_patients",
     "gateways",
     "identifiers",
@@ -54,7 +58,9 @@ __all__ = [
 
 metadata = MetaData()
 
-# The current version of every resource (the source of truth, with resource_versions).
+# The current version of every resource, its JSON compressed (compression.py). The
+# history keeps only the versions before it: one copy of each version (issue 15).
+# WITHOUT ROWID on SQLite: the table is its primary key's B-tree, not a second copy.
 resources = Table(
     "resources",
     metadata,
@@ -63,9 +69,11 @@ resources = Table(
     Column("version_id", Integer, nullable=False),
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", CompressedJSON, nullable=False),  # "" once deleted
+    sqlite_with_rowid=False,
 )
 
+# Every version; `content` is NULL for the current one (it is in `resources`).
 resource_versions = Table(
     "resource_versions",
     metadata,
@@ -74,7 +82,17 @@ resource_versions = Table(
     Column("version_id", Integer, primary_key=True),
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", CompressedJSON, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+# The dictionaries resource JSON is compressed with, by the id each stored value names.
+compression_dictionaries = Table(
+    "compression_dictionaries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )
 
 # One row per business identifier. The primary key is the de-duplication guarantee:

@@ -45,7 +45,7 @@ from sqlalchemy import (
 from ..dates import DateValue, instants, parse_date, wall_clock, zone_named
 from ..search_values import EscapeError, split_alternatives, split_token, unescape
 from .indexing import OPEN_END, ZONE_PARAM, normalize_string
-from .resources import Stored, Tx
+from .resources import Stored, Tx, versions_query
 from .schema import (
     resource_versions,
     resources,
@@ -901,7 +901,7 @@ def history_page(
                 .where(versions.resource_type == resource_type, versions.id == resource_id)
             ).scalar_one()
         )
-    statement = select(resource_versions).where(
+    statement = versions_query().where(
         versions.resource_type == resource_type, versions.id == resource_id
     )
     if cursor is not None:
