@@ -41,18 +41,18 @@ def vacuum(engine: Engine) -> tuple[int, int]:
     """Vacuum the store; its size (bytes) before and after."""
     before = store_bytes(engine)
     if engine.dialect.name == "sqlite":
-        connection = engine.raw_connection()  # VACUUM runs outside any transaction
+        raw = engine.raw_connection()  # VACUUM runs outside any transaction
         try:
-            cursor = connection.cursor()
+            cursor = raw.cursor()
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             cursor.execute("VACUUM")
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             cursor.close()
         finally:
-            connection.close()
+            raw.close()
     else:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM (ANALYZE)")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as autocommit:
+            autocommit.exec_driver_sql("VACUUM (ANALYZE)")
     return before, store_bytes(engine)
 
 
