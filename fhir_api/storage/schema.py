@@ -96,25 +96,19 @@ compression_dictionaries = Table(
 )
 
 # One row per business identifier. The primary key is the de-duplication guarantee:
-# two concurrent conditional creates of the same reading cannot both commit.
+# two concurrent conditional creates of the same reading cannot both commit. It leads
+# with the value, so it also serves look-ups by value with or without a system
+# (conditional creates, a transaction's gathered look-ups): one B-tree, where a key
+# leading with the system needed a second index repeating every value (issue 15).
 identifiers = Table(
     "identifiers",
     metadata,
     Column("resource_type", String(64), primary_key=True),
-    Column("system", String(512), primary_key=True),
     Column("value", String(512), primary_key=True),
+    Column("system", String(512), primary_key=True),
     Column("resource_id", String(64), nullable=False),
 )
 Index("ix_identifiers_resource", identifiers.c.resource_type, identifiers.c.resource_id)
-# Look-ups by value, with or without a system (conditional creates, a transaction's
-# gathered look-ups); the primary key leads with the system and cannot serve them.
-Index(
-    "ix_identifiers_value",
-    identifiers.c.resource_type,
-    identifiers.c.value,
-    identifiers.c.system,
-    unique=True,
-)
 
 search_tokens = Table(
     "search_tokens",

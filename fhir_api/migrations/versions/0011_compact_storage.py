@@ -9,6 +9,9 @@ ones (NULL for the current version), each as a zstd frame naming its dictionary
 (fhir_api/storage/compression.py); the dictionaries are kept in
 `compression_dictionaries`. Both tables become WITHOUT ROWID on SQLite (the table is
 its primary key's B-tree instead of a table plus an index repeating the key).
+`identifiers` gets the primary key (resource_type, value, system), which serves the
+look-ups by value that needed `ix_identifiers_value` (dropped: it repeated every
+identifier a third time).
 
 Rows are copied into new tables page by page and the old tables dropped, so every
 resource and version is kept with exactly the JSON it had (tests/fhir_api/
@@ -162,8 +165,38 @@ def upgrade() -> None:
         [{"id": k, "created_ms": now, "content": v} for k, v in bundled_dictionaries().items()],
     )
     _rebuild(_compact_table, _compact)
+    _key_identifiers(("resource_type", "value", "system"))  # ix_identifiers_value goes with it
 
 
 def downgrade() -> None:
+    _key_identifiers(("resource_type", "system", "value"))
+    op.create_index(
+        "ix_identifiers_value", "identifiers", ["resource_type", "value", "system"], unique=True
+    )
     _rebuild(_plain_table, _expand)
     op.drop_table("compression_dictionaries")
+
+
+def _key_identifiers(key: tuple[str, ...]) -> None:
+    """Rebuild `identifiers` with the primary key `key` (same rows, same columns)."""
+    connection = op.get_bind()
+    columns = {
+        "resource_type": sa.String(64),
+        "system": sa.String(512),
+        "value": sa.String(512),
+    }
+    op.create_table(
+        "identifiers_new",
+        *(sa.Column(name, columns[name], primary_key=True) for name in key),
+        sa.Column("resource_id", sa.String(64), nullable=False),
+    )
+    op.execute(
+        "INSERT INTO identifiers_new (resource_type, system, value, resource_id)"
+        " SELECT resource_type, system, value, resource_id FROM identifiers"
+    )
+    op.drop_index("ix_identifiers_resource", table_name="identifiers")
+    op.drop_table("identifiers")
+    op.rename_table("identifiers_new", "identifiers")
+    if connection.dialect.name == "postgresql":
+        op.execute("ALTER INDEX identifiers_new_pkey RENAME TO identifiers_pkey")
+    op.create_index("ix_identifiers_resource", "identifiers", ["resource_type", "resource_id"])
