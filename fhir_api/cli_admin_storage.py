@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-from sqlalchemy import Engine, text
+from typing import TYPE_CHECKING
 
 from .cli_admin_gateways import _audit, _engine
+
+if TYPE_CHECKING:  # building the command line imports no database library (tests/test_cli.py)
+    from sqlalchemy import Engine
 
 __all__ = ["register", "store_bytes", "vacuum"]
 
@@ -32,9 +34,8 @@ def store_bytes(engine: Engine) -> int:
             if (side := path.with_name(path.name + suffix)).exists()
         )
     with engine.connect() as connection:
-        return int(
-            connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
-        )
+        size = connection.exec_driver_sql("SELECT pg_database_size(current_database())")
+        return int(size.scalar_one())
 
 
 def vacuum(engine: Engine) -> tuple[int, int]:

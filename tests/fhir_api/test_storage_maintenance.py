@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,13 @@ from sqlalchemy import select, text
 
 import homevitals_cli
 from fhir_api.app import build_store
+from fhir_api.cli_admin_storage import vacuum
 from fhir_api.service import FhirService
 from fhir_api.settings import Settings
 from fhir_api.storage.database import WAL_SIZE_LIMIT, make_engine
 from fhir_api.storage.schema import audit_events
 
+from .conftest import settings_for
 from .helpers import patient, spo2
 
 
@@ -72,3 +75,17 @@ def test_admin_vacuum_gives_deleted_space_back_and_is_audited(
     assert row.agent.startswith("cli:")
     assert f"{sizes['before_bytes']} bytes before, {sizes['after_bytes']} after" in row.content
     engine.dispose()
+
+
+def test_vacuum_on_postgresql_runs_outside_a_transaction(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        store = build_store(settings_for("postgresql", stack, tmp_path))
+        service = FhirService(store)
+        person = service.create("Patient", patient()).stored.id
+        observation = service.create(
+            "Observation", spo2(f"Patient/{person}", "2026-11-30T07:00:00+09:00", 96)
+        ).stored.id
+        service.delete("Observation", observation)
+        before, after = vacuum(store.engine)  # VACUUM refuses to run inside a transaction
+        assert before > 0 and after > 0
+        store.engine.dispose()
