@@ -96,7 +96,11 @@ def bundled_dictionaries() -> dict[int, bytes]:
 
 
 _BUNDLED = bundled_dictionaries()
-DEFAULT_DICTIONARY = max(_BUNDLED)  # one bundled dictionary; new writes use it
+# The dictionary new writes use, named explicitly (zstd ids are random, not ordered):
+# shipping a newer one means adding its file, a migration row for it, and this id.
+DEFAULT_DICTIONARY = 2022378429
+if DEFAULT_DICTIONARY not in _BUNDLED:
+    raise RuntimeError(f"{_FOLDER}/{DEFAULT_DICTIONARY}.zdict is missing from the installation")
 
 
 def load_dictionaries(connection: Connection) -> None:
