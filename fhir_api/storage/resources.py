@@ -53,6 +53,7 @@ from .schema import (
     search_tokens,
     series_outbox,
 )
+from .search_keys import IDENTIFIER_PARAM
 from .series.base import SeriesPoint, SeriesStore, series_points
 
 __all__ = ["ResourceStore", "Stored", "Tx", "dumps", "versions_query"]
@@ -373,7 +374,13 @@ class Tx:
             {**key, "system": system, "value": value}
             for system, value in dict.fromkeys(entries.identifiers)
         ]
-        batch.tokens += [{**key, "param": p, "system": s, "code": c} for p, s, c in entries.tokens]
+        # An identifier is searched in `identifiers` (search.py), not kept a second time
+        # as a token: with its system URL it was the widest token row (issue 15).
+        batch.tokens += [
+            {**key, "param": p, "system": s, "code": c}
+            for p, s, c in entries.tokens
+            if p != IDENTIFIER_PARAM
+        ]
         batch.references += [{**key, "param": p, "target": t} for p, t in entries.references]
         batch.dates += [
             {**key, "param": p, "start_ms": a, "end_ms": b, "floating": f}

@@ -11,7 +11,8 @@ ones (NULL for the current version), each as a zstd frame naming its dictionary
 its primary key's B-tree instead of a table plus an index repeating the key).
 `identifiers` gets the primary key (resource_type, value, system), which serves the
 look-ups by value that needed `ix_identifiers_value` (dropped: it repeated every
-identifier a third time).
+identifier a third time). `identifier` searches read that table, so the
+`identifier` rows of `search_tokens`, which repeated each identifier once more, go.
 
 Rows are copied into new tables page by page and the old tables dropped, so every
 resource and version is kept with exactly the JSON it had (tests/fhir_api/
@@ -166,9 +167,14 @@ def upgrade() -> None:
     )
     _rebuild(_compact_table, _compact)
     _key_identifiers(("resource_type", "value", "system"))  # ix_identifiers_value goes with it
+    op.execute("DELETE FROM search_tokens WHERE param = 'identifier'")
 
 
 def downgrade() -> None:
+    op.execute(
+        "INSERT INTO search_tokens (resource_type, resource_id, param, system, code)"
+        " SELECT resource_type, resource_id, 'identifier', system, value FROM identifiers"
+    )
     _key_identifiers(("resource_type", "system", "value"))
     op.create_index(
         "ix_identifiers_value", "identifiers", ["resource_type", "value", "system"], unique=True
