@@ -17,7 +17,13 @@ from fhir_api.storage import compression
 from fhir_api.storage.compression import DEFAULT_DICTIONARY, compress, decompress
 from fhir_api.storage.database import migrate
 from fhir_api.storage.resources import ResourceStore, dumps, versions_query
-from fhir_api.storage.schema import compression_dictionaries, resource_versions, resources
+from fhir_api.storage.schema import (
+    compression_dictionaries,
+    identifiers,
+    resource_versions,
+    resources,
+    search_tokens,
+)
 
 from .conftest import settings_for
 from .helpers import blood_pressure, downgrade, patient, spo2
@@ -87,6 +93,15 @@ def plain_snapshot(connection: Connection) -> Snapshot:
     return found
 
 
+def identifier_tokens(connection: Connection) -> int:
+    query = select(func.count()).where(search_tokens.c.param == "identifier")
+    return int(connection.execute(query).scalar_one())
+
+
+def count(connection: Connection, table: Table) -> int:
+    return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
 def copies_of_current_versions(connection: Connection) -> int:
     """History rows holding the JSON of a current version, which `resources` already has."""
     same = and_(
@@ -121,10 +136,14 @@ def test_migration_0011_keeps_every_version_byte_for_byte_issue_15(
         downgrade(store.engine, "0010")
         with store.engine.connect() as connection:
             assert plain_snapshot(connection) == before
+            # The old layout's identifier token rows are back, one per identifier.
+            assert identifier_tokens(connection) == 17 == count(connection, identifiers)
         migrate(store.engine)  # the populated old layout, moved to the new one
         with store.engine.connect() as connection:
             assert snapshot(connection) == before
             assert copies_of_current_versions(connection) == 0
+            assert identifier_tokens(connection) == 0  # searched in identifiers instead
+            assert count(connection, identifiers) == 17
             assert connection.execute(select(compression_dictionaries.c.id)).scalars().all() == [
                 DEFAULT_DICTIONARY
             ]
