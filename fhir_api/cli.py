@@ -257,6 +257,7 @@ def _add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     from .cli_admin_alerts import register as register_alerts
     from .cli_admin_audit import register as register_audit
     from .cli_admin_gateways import register as register_gateways
+    from .cli_admin_storage import register as register_storage
     from .cli_admin_users import register as register_users
 
     admin = commands.add_parser("admin", help="accounts, patients, care teams, gateways, audit")
@@ -265,6 +266,7 @@ def _add_admin_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     register_gateways(admin_commands)
     register_audit(admin_commands)
     register_alerts(admin_commands)
+    register_storage(admin_commands)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

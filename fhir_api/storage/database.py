@@ -5,7 +5,9 @@ on disk, so the gateway may mark it sent in its outbox on that acknowledgement (
 prunes sent rows a week later, `sent_retention_days`).
 Checkpoints (copying the write-ahead log into the database file, with its own
 fsyncs) run in `WalCheckpointer`'s thread, not in the request that happens to
-cross SQLite's threshold; the threshold stays as a backstop at 64 MB.
+cross SQLite's threshold; the threshold stays as a backstop at 64 MB. The log file
+shrinks back to 8 MB once a checkpoint has caught up (`journal_size_limit`): a burst
+of uploads does not leave it at its largest size for good.
 
 The SQLite file holds health data: it is created 0600 in a directory created 0700
 (SQLite gives its -wal and -shm files the database file's own mode), and a file
@@ -27,6 +29,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .compression import load_dictionaries
+
 __all__ = ["READ_ONLY", "WalCheckpointer", "make_engine", "migrate", "prepare_private_file"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ _LOGGER = logging.getLogger(__name__)
 READ_ONLY = "homevitals_read_only"
 
 WAL_BACKSTOP_PAGES = 16_384  # 64 MB of 4 KiB pages
+# After a burst the log is cut back to this size the next time it restarts from its
+# beginning (a checkpoint has caught up), instead of keeping its largest size (issue 15).
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -84,6 +91,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -97,12 +105,14 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision; load its compression dictionaries."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    with engine.connect() as connection:
+        load_dictionaries(connection)  # also any newer than the ones this code ships
 
 
 class WalCheckpointer:

@@ -1,5 +1,10 @@
 """The resource store: FHIR JSON of every resource and version, identifiers, search index.
 
+Each version's JSON is stored once, compressed (compression.py): the current one in
+`resources`, the earlier ones in `resource_versions` (whose row for the current
+version holds NULL and reads through to `resources`). An update moves the
+replaced version's bytes into its history row inside the database (issue 15).
+
 Routes never see SQL: they call `ResourceStore.transaction()` and the `Tx`
 methods. Each write re-indexes the resource and, for Observations, writes its
 series points in the same transaction (SQL series) or queues them in
@@ -18,9 +23,23 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 
 from .bulk import insert_rows
+from .compression import CompressedJSON, compress
 from .database import READ_ONLY
 from .ids import new_id
 from .indexing import REFERRING, index_resource
@@ -34,9 +53,10 @@ from .schema import (
     search_tokens,
     series_outbox,
 )
+from .search_keys import IDENTIFIER_PARAM
 from .series.base import SeriesPoint, SeriesStore, series_points
 
-__all__ = ["ResourceStore", "Stored", "Tx", "dumps"]
+__all__ = ["ResourceStore", "Stored", "Tx", "dumps", "versions_query"]
 
 _INDEX_TABLES = (search_tokens, search_references, search_dates, search_strings)
 
@@ -126,7 +146,7 @@ class Tx:
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> Stored | None:
         """One version."""
         row = self.connection.execute(
-            select(resource_versions).where(
+            versions_query().where(
                 resource_versions.c.resource_type == resource_type,
                 resource_versions.c.id == resource_id,
                 resource_versions.c.version_id == version_id,
@@ -137,7 +157,7 @@ class Tx:
     def history(self, resource_type: str, resource_id: str) -> list[Stored]:
         """Every version, newest first."""
         rows = self.connection.execute(
-            select(resource_versions)
+            versions_query()
             .where(
                 resource_versions.c.resource_type == resource_type,
                 resource_versions.c.id == resource_id,
@@ -255,7 +275,7 @@ class Tx:
             batch.rows.append(row)
             self._collect(batch, resource_type, resource_id, content)
         insert_rows(self.connection, resources, batch.rows)
-        insert_rows(self.connection, resource_versions, batch.rows)
+        insert_rows(self.connection, resource_versions, [_version_row(r) for r in batch.rows])
         self._flush(batch)
         return stored_all
 
@@ -271,6 +291,7 @@ class Tx:
         )
         if resource_type == "Observation":
             self.observations_written.append(stored)
+        self._keep_in_history(resource_type, resource_id, current.version_id)
         self.connection.execute(
             update(resources)
             .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
@@ -278,10 +299,10 @@ class Tx:
                 version_id=row["version_id"],
                 last_updated=row["last_updated"],
                 deleted=False,
-                content=row["content"],
+                content=type_coerce(row["content"], LargeBinary),
             )
         )
-        self.connection.execute(insert(resource_versions).values(**row))
+        insert_rows(self.connection, resource_versions, [_version_row(row)])
         batch = _Batch()
         self._collect(batch, resource_type, resource_id, content, replace=True)
         self._flush(batch)
@@ -292,6 +313,7 @@ class Tx:
         now = self._store.now_ms()
         version = current.version_id + 1
         self._unindex(resource_type, current.id)
+        self._keep_in_history(resource_type, current.id, current.version_id)
         self.connection.execute(
             update(resources)
             .where(resources.c.resource_type == resource_type, resources.c.id == current.id)
@@ -304,7 +326,7 @@ class Tx:
                 version_id=version,
                 last_updated=now,
                 deleted=True,
-                content="",
+                content=None,
             )
         )
         if resource_type == "Observation":
@@ -314,6 +336,26 @@ class Tx:
             else:
                 self._queue_series([current.id])
         return Stored(resource_type, current.id, version, now, True, {})
+
+    def _keep_in_history(self, resource_type: str, resource_id: str, version_id: int) -> None:
+        """Move the current version's JSON into its history row before it is replaced.
+
+        The compressed bytes are copied inside the database, not decoded and re-encoded.
+        """
+        current = (
+            select(resources.c.content)
+            .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
+            .scalar_subquery()
+        )
+        self.connection.execute(
+            update(resource_versions)
+            .where(
+                resource_versions.c.resource_type == resource_type,
+                resource_versions.c.id == resource_id,
+                resource_versions.c.version_id == version_id,
+            )
+            .values(content=current)
+        )
 
     # --- index and series ---------------------------------------------------------------
 
@@ -332,7 +374,13 @@ class Tx:
             {**key, "system": system, "value": value}
             for system, value in dict.fromkeys(entries.identifiers)
         ]
-        batch.tokens += [{**key, "param": p, "system": s, "code": c} for p, s, c in entries.tokens]
+        # An identifier is searched in `identifiers` (search.py), not kept a second time
+        # as a token: with its system URL it was the widest token row (issue 15).
+        batch.tokens += [
+            {**key, "param": p, "system": s, "code": c}
+            for p, s, c in entries.tokens
+            if p != IDENTIFIER_PARAM
+        ]
         batch.references += [{**key, "param": p, "target": t} for p, t in entries.references]
         batch.dates += [
             {**key, "param": p, "start_ms": a, "end_ms": b, "floating": f}
@@ -400,6 +448,31 @@ class _Batch:
     queued: list[str] = field(default_factory=list)
 
 
+def versions_query() -> Select[Any]:
+    """History rows with their JSON; the current version's comes from `resources`."""
+    return select(
+        resource_versions.c.id,
+        resource_versions.c.version_id,
+        resource_versions.c.last_updated,
+        resource_versions.c.deleted,
+        type_coerce(
+            func.coalesce(resource_versions.c.content, resources.c.content), CompressedJSON
+        ).label("content"),
+    ).join_from(
+        resource_versions,
+        resources,
+        and_(
+            resources.c.resource_type == resource_versions.c.resource_type,
+            resources.c.id == resource_versions.c.id,
+        ),
+    )
+
+
+def _version_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The history row of a current version: its JSON is kept once, in `resources`."""
+    return {**row, "content": None}
+
+
 def _stamp(
     resource_type: str, resource_id: str, content: dict[str, Any], version_id: int, now: int
 ) -> tuple[Stored, dict[str, Any]]:
@@ -416,7 +489,8 @@ def _stamp(
         "version_id": version_id,
         "last_updated": now,
         "deleted": False,
-        "content": dumps(content),
+        # Compressed here: insert_rows binds plain values, past the column's type.
+        "content": compress(dumps(content)),
     }
     return stored, row
 

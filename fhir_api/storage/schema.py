@@ -14,12 +14,15 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     false,
 )
+
+from .compression import CompressedJSON
 
 __all__ = [
     "alert_leases",
@@ -34,6 +37,7 @@ __all__ = [
     "audit_chain_head",
     "audit_event_patients",
     "audit_events",
+    "compression_dictionaries",
     "gateway_patients",
     "gateways",
     "identifiers",
@@ -56,7 +60,9 @@ __all__ = [
 
 metadata = MetaData()
 
-# The current version of every resource (the source of truth, with resource_versions).
+# The current version of every resource, its JSON compressed (compression.py). The
+# history keeps only the versions before it: one copy of each version (issue 15).
+# WITHOUT ROWID on SQLite: the table is its primary key's B-tree, not a second copy.
 resources = Table(
     "resources",
     metadata,
@@ -65,9 +71,11 @@ resources = Table(
     Column("version_id", Integer, nullable=False),
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", CompressedJSON, nullable=False),  # "" once deleted
+    sqlite_with_rowid=False,
 )
 
+# Every version; `content` is NULL for the current one (it is in `resources`).
 resource_versions = Table(
     "resource_versions",
     metadata,
@@ -76,29 +84,33 @@ resource_versions = Table(
     Column("version_id", Integer, primary_key=True),
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False),
-    Column("content", Text, nullable=False),
+    Column("content", CompressedJSON, nullable=True),
+    sqlite_with_rowid=False,
+)
+
+# The dictionaries resource JSON is compressed with, by the id each stored value names.
+compression_dictionaries = Table(
+    "compression_dictionaries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
 )
 
 # One row per business identifier. The primary key is the de-duplication guarantee:
-# two concurrent conditional creates of the same reading cannot both commit.
+# two concurrent conditional creates of the same reading cannot both commit. It leads
+# with the value, so it also serves look-ups by value with or without a system
+# (conditional creates, a transaction's gathered look-ups): one B-tree, where a key
+# leading with the system needed a second index repeating every value (issue 15).
 identifiers = Table(
     "identifiers",
     metadata,
     Column("resource_type", String(64), primary_key=True),
-    Column("system", String(512), primary_key=True),
     Column("value", String(512), primary_key=True),
+    Column("system", String(512), primary_key=True),
     Column("resource_id", String(64), nullable=False),
 )
 Index("ix_identifiers_resource", identifiers.c.resource_type, identifiers.c.resource_id)
-# Look-ups by value, with or without a system (conditional creates, a transaction's
-# gathered look-ups); the primary key leads with the system and cannot serve them.
-Index(
-    "ix_identifiers_value",
-    identifiers.c.resource_type,
-    identifiers.c.value,
-    identifiers.c.system,
-    unique=True,
-)
 
 search_tokens = Table(
     "search_tokens",

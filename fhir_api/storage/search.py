@@ -45,8 +45,9 @@ from sqlalchemy import (
 from ..dates import DateValue, instants, parse_date, wall_clock, zone_named
 from ..search_values import EscapeError, split_alternatives, split_token, unescape
 from .indexing import OPEN_END, ZONE_PARAM, normalize_string
-from .resources import Stored, Tx
+from .resources import Stored, Tx, versions_query
 from .schema import (
+    identifiers,
     resource_versions,
     resources,
     search_dates,
@@ -54,6 +55,7 @@ from .schema import (
     search_strings,
     search_tokens,
 )
+from .search_keys import IDENTIFIER_PARAM
 
 __all__ = [
     "MAX_ALTERNATIVES",
@@ -353,6 +355,41 @@ def _token_clause(resource_type: str, param: str, value: str, modifier: str) -> 
     return not_(found) if modifier == "not" else found
 
 
+def _identifier_clause(resource_type: str, value: str, modifier: str) -> ColumnElement[bool]:
+    """`identifier` (system|value, |value, value, system|; :not, :missing) over `identifiers`.
+
+    Selective, so an IN list of the ids found (the key leads with type and value).
+    """
+    if modifier == "missing":
+        if value not in ("true", "false"):
+            raise SearchError(f"identifier:missing={value!r}: true or false")
+        present = exists().where(
+            identifiers.c.resource_type == resource_type,
+            identifiers.c.resource_id == resources.c.id,
+        )
+        return not_(present) if value == "true" else present
+    try:
+        tokens = [split_token(item) for item in split_alternatives(value)]
+    except EscapeError as exc:
+        raise SearchError(f"identifier: {exc}") from None
+    bare = [code for system, code in tokens if system is None]
+    if any(not code for code in bare):
+        raise SearchError(f"identifier={value!r} has an empty alternative")
+    alternatives: list[ColumnElement[bool]] = []
+    if bare:
+        alternatives.append(identifiers.c.value.in_(bare))
+    for system, code in tokens:
+        if system is not None:
+            condition = identifiers.c.system == system
+            alternatives.append(and_(condition, identifiers.c.value == code) if code else condition)
+    found = resources.c.id.in_(
+        select(identifiers.c.resource_id).where(
+            identifiers.c.resource_type == resource_type, or_(*alternatives)
+        )
+    )
+    return not_(found) if modifier == "not" else found
+
+
 def _reference_targets(param: str, value: str, target_type: str | None) -> list[str]:
     targets = []
     for item in _values(param, value):
@@ -474,7 +511,9 @@ def parse_search(
             )
         index_param = _INDEX_PARAM.get(name, name)
         query.has_status = query.has_status or name == "status"
-        if modifier == "missing":
+        if index_param == IDENTIFIER_PARAM and base_kind == "token":
+            query.clauses.append(_identifier_clause(resource_type, value, modifier))
+        elif modifier == "missing":
             query.clauses.append(_missing(_TABLES[base_kind], resource_type, index_param, value))
         elif kind == "id":
             query.clauses.append(resources.c.id.in_(_values(name, value)))
@@ -921,7 +960,7 @@ def history_page(
                 .where(versions.resource_type == resource_type, versions.id == resource_id)
             ).scalar_one()
         )
-    statement = select(resource_versions).where(
+    statement = versions_query().where(
         versions.resource_type == resource_type, versions.id == resource_id
     )
     if cursor is not None:

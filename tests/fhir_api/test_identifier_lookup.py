@@ -103,9 +103,9 @@ def test_identifier_lookups_seek_an_index_on_value_and_system(store: ResourceSto
         for statement, parameters in lookups:
             if store.engine.dialect.name == "sqlite":
                 plan = _sqlite_plan(connection, statement, parameters)
-                # e.g. "SEARCH identifiers USING INDEX ix_identifiers_value
-                # (resource_type=? AND value=?)"; without the index SQLite seeks the
-                # primary key by resource_type alone and reads every identifier of it.
+                # e.g. "SEARCH identifiers USING INDEX sqlite_autoindex_identifiers_1
+                # (resource_type=? AND value=?)"; with a key leading with the system SQLite
+                # seeks by resource_type alone and reads every identifier of it.
                 assert re.search(r"SEARCH identifiers USING .*INDEX \S+ \(.*value=\?", plan), (
                     statement,
                     plan,
@@ -118,16 +118,16 @@ def test_identifier_lookups_seek_an_index_on_value_and_system(store: ResourceSto
                 plan = _postgres_plan(connection, statement, parameters)
                 used = re.findall(r"(?:Index Scan|Index Only Scan) (?:using|on) (\S+)", plan)
                 assert used, (statement, plan)
-                # PostgreSQL accepts `value = ...` as a condition on the primary key too,
-                # but then walks the whole resource type's range: only an index that
-                # leads with the look-up's own columns is a seek.
+                # The primary key leads with (resource_type, value) since issue 15: every
+                # look-up, with or without a system, seeks it (an index leading with the
+                # system would walk the whole resource type's range instead).
                 for index in used:
-                    assert index == "ix_identifiers_value" or (
-                        index == "identifiers_pkey" and "system" in plan
-                    ), (statement, plan)
+                    assert index == "identifiers_pkey", (statement, plan)
+    key = sa.inspect(store.engine).get_pk_constraint("identifiers")
+    assert key["constrained_columns"] == ["resource_type", "value", "system"]
 
 
-def test_the_migration_adds_the_index_to_an_existing_store(tmp_path: Path) -> None:
+def test_the_migrations_key_an_existing_stores_identifiers_by_value(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
@@ -142,6 +142,11 @@ def test_the_migration_adds_the_index_to_an_existing_store(tmp_path: Path) -> No
         index["name"] for index in sa.inspect(engine).get_indexes("identifiers")
     }
     migrate(engine)
-    indexes = {i["name"]: i["column_names"] for i in sa.inspect(engine).get_indexes("identifiers")}
-    assert indexes["ix_identifiers_value"] == ["resource_type", "value", "system"]
+    inspector = sa.inspect(engine)
+    key = inspector.get_pk_constraint("identifiers")["constrained_columns"]
+    assert key == ["resource_type", "value", "system"]  # 0011: the key serves value look-ups
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("identifiers")}
+    assert indexes == {"ix_identifiers_resource": ["resource_type", "resource_id"]}
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(identifiers.c.resource_id)).scalars().all() == ["o"]
     engine.dispose()

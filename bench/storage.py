@@ -1,0 +1,225 @@
+"""Bytes on disk per Observation, per table and in total, on SQLite and PostgreSQL (issue 15).
+
+Run: `.venv/bin/python bench/storage.py --patients 20 --days 30` (a quick run; the
+issue's data set is `--patients 1000 --days 365`, about 2.9 million Observations).
+
+Every patient has a cuff and an oximeter, each read twice a day: a cuff reading is a
+blood-pressure panel and a pulse rate, an oximeter reading an SpO2 and a pulse rate,
+as the gateway's own mapper builds them (about 2 KB of JSON each). They are written
+through the server's own write path (`ResourceStore.create_many`: resource, history,
+identifiers, search index and series points in one transaction per upload), one upload
+per reading, and the ingest rate is that path's.
+
+Sizes: SQLite's `dbstat` after `wal_checkpoint(TRUNCATE)` (every table with its indexes,
+free pages not counted);
+PostgreSQL's `pg_total_relation_size` (table, indexes and TOAST) after `VACUUM`. The old
+layout (before issue 15) is the same store taken back to migration 0010 with the
+migration's own downgrade, measured in the same run. `$stats` reads only the series
+tables, which this layout does not change; it is timed on both.
+
+Target: at most 1,500 bytes per Observation on SQLite, every table and index included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from _homes import _reading, make_homes
+from _server import PG_ADMIN_URL, postgres_database
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
+
+from fhir_api import migrations
+from fhir_api.storage.database import make_engine, migrate
+from fhir_api.storage.ids import new_id
+from fhir_api.storage.resources import ResourceStore
+from fhir_api.storage.series.sql import SqlSeriesStore
+from gateway.mapping import MappingContext, map_reading
+from gateway.mapping.devices import DeviceKind
+
+ZONE = __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
+START = datetime(2025, 11, 1)
+OLD_HEAD = "0010"
+TARGET = 1_500
+
+
+def _local(reference: dict[str, Any], devices: dict[str, str]) -> None:
+    """Point a bundle-local `urn:uuid:` reference at the Device it names."""
+    if reference.get("reference", "").startswith("urn:uuid:"):
+        reference["reference"] = devices.setdefault(
+            reference["reference"], f"Device/d{len(devices)}"
+        )
+
+
+def uploads(patients: int, days: int) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """The Patients, and every reading's Observations (one upload each), in time order."""
+    rng = random.Random(15)  # noqa: S311 - test data
+    homes = make_homes(patients, prefix="bench")
+    devices: dict[str, str] = {}
+    kinds = (DeviceKind.BLOOD_PRESSURE, DeviceKind.PULSE_OXIMETER)
+    readings = []
+    for day in range(days):
+        for hour in (7, 19):
+            for home in homes:
+                for sensor in home.sensors:
+                    if sensor.kind not in kinds:
+                        continue
+                    when = START + timedelta(days=day, hours=hour, minutes=rng.randint(0, 59))
+                    received = when.replace(tzinfo=UTC) - timedelta(hours=9, seconds=-20)
+                    ctx = MappingContext(sensor, home.gateway, home.patient, received)
+                    upload = map_reading(_reading(sensor.kind, rng, when), ctx)  # type: ignore[arg-type]
+                    for observation in upload:
+                        _local(observation.get("device", {}), devices)
+                        for extension in observation.get("extension", ()):
+                            _local(extension.get("valueReference", {}), devices)
+                    readings.append(upload)
+    people = [
+        {"resourceType": "Patient", "id": h.patient_id, "name": [{"family": f"B{h.index}"}]}
+        for h in homes
+    ]
+    return people, readings
+
+
+def ingest(
+    engine: Engine, people: list[dict[str, Any]], readings: list[list[dict[str, Any]]]
+) -> float:
+    """Write everything through the server's write path; Observations per second."""
+    store = ResourceStore(engine, SqlSeriesStore(engine, ZONE), ZONE)
+    with store.transaction() as tx:
+        tx.create_many([("Patient", p["id"], dict(p)) for p in people])
+    began = time.perf_counter()
+    count = 0
+    for upload in readings:
+        with store.transaction() as tx:
+            tx.create_many([("Observation", new_id(), o) for o in upload])
+        count += len(upload)
+    return count / (time.perf_counter() - began)
+
+
+def stats_ms(engine: Engine, patients: int, days: int) -> float:
+    """Median time of one patient's daily aggregate over the whole span (the chart's `$stats`)."""
+    series = SqlSeriesStore(engine, ZONE)
+    series.ensure_rollups()
+    start = int(START.replace(tzinfo=UTC).timestamp() * 1000) - 86_400_000
+    end = start + (days + 2) * 86_400_000
+    times = []
+    for n in range(min(patients, 20)):
+        began = time.perf_counter()
+        series.daily(f"Patient/bench-{n:05d}", ["8480-6", "8867-4"], start, end, 9 * 3_600_000)
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
+def sqlite_sizes(path: Path) -> dict[str, int]:
+    """Bytes per table (its indexes counted with it) after a truncating checkpoint."""
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    owner = dict(connection.execute("SELECT name, tbl_name FROM sqlite_master"))
+    sizes: dict[str, int] = defaultdict(int)
+    for name, size in connection.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
+        sizes[owner.get(name, name)] += size
+    connection.close()
+    return dict(sizes)
+
+
+def postgres_sizes(engine: Engine) -> dict[str, int]:
+    """Bytes per table: heap, indexes and TOAST (`pg_total_relation_size`), after VACUUM."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")
+        rows = connection.execute(
+            text(
+                "SELECT relname, pg_total_relation_size(oid) FROM pg_class"
+                " WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+            )
+        )
+        return {name: int(size) for name, size in rows}
+
+
+def to_old_layout(engine: Engine) -> None:
+    """Take the store back to the layout before issue 15 (migration 0010)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, OLD_HEAD)
+
+
+def report(title: str, new: dict[str, int], old: dict[str, int] | None, observations: int) -> int:
+    """Print bytes per Observation per table; the new layout's total."""
+    print(f"\n{title}: bytes per Observation ({observations:,} Observations)")
+    print(f"  {'table':<28}{'new':>9}{'old':>9}")
+    names = sorted(
+        set(new) | set(old or {}), key=lambda n: -max(new.get(n, 0), (old or {}).get(n, 0))
+    )
+    for name in names:
+        a, b = new.get(name, 0), (old or {}).get(name, 0)
+        if a or b:
+            print(f"  {name:<28}{a / observations:>9.0f}{b / observations if old else 0:>9.0f}")
+    total = sum(new.values())
+    old_total = sum(old.values()) if old else 0
+    print(f"  {'total':<28}{total / observations:>9.0f}{old_total / observations:>9.0f}")
+    return total // observations
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--postgres", default=PG_ADMIN_URL, help="admin URL ('' to skip)")
+    args = parser.parse_args()
+    people, readings = uploads(args.patients, args.days)
+    observations = sum(len(r) for r in readings)
+    print(f"{args.patients} patients x {args.days} days: {observations:,} Observations")
+    failed = False
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "store.db"
+        engine = make_engine(f"sqlite:///{path}")
+        migrate(engine)
+        rate = ingest(engine, people, readings)
+        stats = stats_ms(engine, args.patients, args.days)
+        engine.dispose()
+        new = sqlite_sizes(path)
+        old_path = Path(scratch) / "old.db"
+        shutil.copy(path, old_path)
+        old_engine = make_engine(f"sqlite:///{old_path}")
+        to_old_layout(old_engine)
+        old_stats = stats_ms(old_engine, args.patients, args.days)
+        old_engine.dispose()
+        old = sqlite_sizes(old_path)  # free pages (the new layout's dropped tables) not counted
+        total = report("SQLite", new, old, observations)
+        print(
+            f"  ingest {rate:,.0f} Observations/s; $stats median {stats:.2f} ms (old layout {old_stats:.2f} ms)"
+        )
+        failed |= total > TARGET
+        print(f"  target <= {TARGET} B per Observation: {'met' if total <= TARGET else 'NOT met'}")
+    if args.postgres:
+        with postgres_database(args.postgres) as url:
+            engine = make_engine(url)
+            migrate(engine)
+            rate = ingest(engine, people, readings)
+            new = postgres_sizes(engine)
+            to_old_layout(engine)
+            old = postgres_sizes(engine)
+            engine.dispose()
+            report("PostgreSQL", new, old, observations)
+            print(f"  ingest {rate:,.0f} Observations/s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
