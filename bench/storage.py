@@ -54,7 +54,7 @@ from gateway.mapping.devices import DeviceKind
 
 ZONE = __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
 START = datetime(2025, 11, 1)
-OLD_HEAD = "0010"
+OLD_HEAD = "0013"
 TARGET = 1_500
 
 

@@ -24,8 +24,8 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
-from fhir_api.codes import CALL_ME
 from fhir_api.alerts import inbox
+from fhir_api.codes import CALL_ME
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 from fhir_api.service import FhirService

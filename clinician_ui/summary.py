@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any
 
 from fhir_api.alerts.model import Severity
-from fhir_api.codes import codings
 from fhir_api.dates import parse_date_range
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 

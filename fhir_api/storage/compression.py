@@ -13,7 +13,7 @@ Each stored value is one zstd frame whose header carries the dictionary id
 (0: none); `compression_dictionaries` keeps every dictionary by that id, so a
 newer one can be shipped for new writes while old rows stay readable, never
 rewritten. The bundled dictionary (`dictionaries/*.zdict`, trained by
-`bench/dictionary.py`) is the one new writes use; migration 0011 stores it in the
+`bench/dictionary.py`) is the one new writes use; migration 0014 stores it in the
 database. Decompressing gives back the exact bytes that were compressed.
 
 `CompressedJSON` is the column type: code on both sides of it sees `str`.

@@ -1,5 +1,5 @@
 """Compact storage (issue 15): each version stored once, compressed, read back byte for byte;
-migration 0011 moves a populated store there and back without changing any resource."""
+migration 0014 moves a populated store there and back without changing any resource."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def copies_of_current_versions(connection: Connection) -> int:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_migration_0011_keeps_every_version_byte_for_byte_issue_15(
+def test_migration_0014_keeps_every_version_byte_for_byte_issue_15(
     tmp_path: Path, backend: str
 ) -> None:
     with ExitStack() as stack:
@@ -133,7 +133,7 @@ def test_migration_0011_keeps_every_version_byte_for_byte_issue_15(
         assert sum(deleted for deleted, _ in before.values()) == 1
         assert len(before) == 3 + 30 + 6 + 1
 
-        downgrade(store.engine, "0010")
+        downgrade(store.engine, "0013")
         with store.engine.connect() as connection:
             assert plain_snapshot(connection) == before
             # The old layout's identifier token rows are back, one per identifier.

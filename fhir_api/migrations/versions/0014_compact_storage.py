@@ -1,7 +1,7 @@
 """Compact storage (issue 15): each version's JSON once, compressed with a stored dictionary.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-30
 
 `resources` keeps the current version's JSON and `resource_versions` only the earlier
@@ -30,8 +30,8 @@ from alembic import op
 
 from fhir_api.storage.compression import bundled_dictionaries, compress, decompress
 
-revision = "0011"
-down_revision = "0010"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
