@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from fhir_api.access.gateways import GatewayRegistry
+from fhir_api.auth import CACHE_SECONDS
 from gateway.mapping.bundle import observation_entry
 from gateway.outbox import Outbox, Supporting
 from gateway.uploader import Uploader
@@ -160,6 +162,9 @@ async def test_a_reading_for_a_patient_the_server_does_not_hold_yet_waits_for_it
     with fhir_server.admin_client() as client:
         ensure_subjects(client, patient)
     GatewayRegistry(fhir_server.store.engine).bind("gateway-tests", [patient.split("/")[1]])
+    # The server reads a gateway's reach anew at most every half second (AccessLoader):
+    # the binding counts from then on, as the README promises ("within a second").
+    await asyncio.sleep(CACHE_SECONDS + 0.1)
     outbox = Outbox(data / "gateway.db")
     uploader = Uploader(fhir_server.base, fhir_server.token, outbox, batch_size=50)
     rows = outbox.due(10, now=time.time() + 3601)  # at most an hour later
