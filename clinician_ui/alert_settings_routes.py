@@ -31,7 +31,7 @@ from fhir_api.errors import FhirError
 from fhir_api.service import FhirService
 
 from .access import SessionAccess
-from .alerts_data import CONDITIONS
+from .alerts_data import CONDITIONS, staff_names
 from .formatting import moment
 from .i18n import LANGUAGES
 from .patient_routes import display_name
@@ -81,7 +81,7 @@ def _local_input(when: datetime, zone: tzinfo) -> str:
 
 def _read(
     service: FhirService, access: Access, patient_id: str
-) -> tuple[dict[str, Any], list[settings_api.SilenceRow]]:
+) -> tuple[dict[str, Any], list[settings_api.SilenceRow], dict[str, str]]:
     patient = service.read("Patient", patient_id, access=access)
     found = list_silences(service.store.engine, access, [patient_id])
     now = datetime.fromtimestamp(service.store.now_ms() / 1000, UTC)
@@ -90,7 +90,9 @@ def _read(
     ended = sorted(
         (r for r in rows if r.state == "ended"), key=lambda r: r.silence.ends, reverse=True
     )
-    return patient.content, current + ended[:_SHOWN_ENDED]
+    shown = current + ended[:_SHOWN_ENDED]
+    names = staff_names(service.store.engine, {r.silence.author for r in shown})
+    return patient.content, shown, names
 
 
 async def _render(
@@ -106,7 +108,7 @@ async def _render(
     pages: Pages = request.app.state.pages
     service: FhirService = request.app.state.service
     try:
-        content, rows = await run_in_threadpool(_read, service, access, patient_id)
+        content, rows, names = await run_in_threadpool(_read, service, access, patient_id)
     except FhirError as error:
         return _error(request, account, error.status, NOT_FOUND)
     zone = _zone_of(content, request.app.state.store.zone)
@@ -126,6 +128,7 @@ async def _render(
         name=display_name(content),
         zone_name=str(getattr(zone, "key", zone)),
         rows=rows,
+        names=names,
         form=form,
         field_texts=_FIELD_TEXTS,
         rules=sorted(CONDITIONS.items(), key=lambda item: gettext(item[1])),
