@@ -1,10 +1,12 @@
-"""What the silence settings (page and CLI) share on top of `silence_store`.
+"""What the alert settings (pages and CLI) share on top of `silence_store` and `preferences`.
 
 `silence_store` already checks access and writes the caller's AuditEvent in the
 change's transaction; this module adds what a person types: a moment in the patient's
 zone ("2026-12-03 09:00", or with an offset), a rule name from the known conditions,
 and the silences as plain data (JSON for the CLI, rows for the page). Pure, apart
-from `cli_access`, whose audit writer runs in the caller's transaction.
+from `cli_access`, whose audit writer runs in the caller's transaction, and the
+caller's own notification preferences (`my_preferences`, `save_preferences`: audited
+in the change's transaction, as `silence_store` does).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from ..access.principal import SYSTEM, Access, Principal
 from ..roles import TokenKind
+from ..storage.resources import ResourceStore
+from .preferences import PreferenceRefused, Preferences, preferences_of, set_preferences
 from .silence_store import SilenceRefused
 from .silences import Silence
 
 __all__ = [
     "SilenceRow",
     "cli_access",
+    "my_preferences",
     "parse_moment",
     "parse_rule",
+    "save_preferences",
     "silence_json",
     "silence_row",
 ]
@@ -98,3 +104,30 @@ def cli_access(user: str, write_audit: Callable[[Connection, Access], None]) -> 
     access = Access(principal, None, None)
     access.write_audit = lambda connection: write_audit(connection, access)
     return access
+
+
+def my_preferences(engine: Engine, access: Access) -> Preferences | None:
+    """The caller's own alert preferences (empty ones: the clinic's defaults); None for a
+    caller who is no Practitioner (no message is addressed to them)."""
+    recipient = access.principal.agent_reference
+    if recipient is None:
+        return None
+    with engine.connect() as connection:
+        return preferences_of(connection, [recipient]).get(recipient, Preferences())
+
+
+def save_preferences(store: ResourceStore, access: Access, chosen: Preferences) -> None:
+    """Keep the caller's own preferences, with the AuditEvent in the same transaction.
+
+    Raises:
+        PreferenceRefused: the caller is no Practitioner, or a value cannot be kept.
+    """
+    recipient = access.principal.agent_reference
+    if recipient is None:
+        raise PreferenceRefused("only a Practitioner is sent alert messages")
+    with store.transaction() as tx:
+        set_preferences(tx.connection, recipient, chosen, store.now_ms())
+        access.entities.append(recipient)
+        if access.write_audit is not None:
+            access.write_audit(tx.connection)
+    access.audited = access.write_audit is not None

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from fhir_api.storage.schema import alert_silences
+from fhir_api.storage.schema import alert_preferences, alert_silences
 
 from .alerts_world import alert_clinic
 from .conftest import axe, screenshot, sign_in
@@ -73,3 +73,30 @@ def test_the_doctor_pauses_a_rule_for_a_hospital_stay_and_ends_it(
     assert page.locator("#silences tbody tr").first.get_attribute("data-state") == "ended"
     with clinic.app.state.store.engine.begin() as connection:
         connection.execute(sa.delete(alert_silences))
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_doctor_sets_quiet_hours_from_the_inbox(
+    clinic: Clinic, page_in: Any, lang: str
+) -> None:
+    ja = lang == "ja"
+    page = page_in(lang)
+    sign_in(page, clinic.root, clinic.staff["doctor"])
+    page.goto(f"{clinic.root}/alerts")
+    page.locator("#alert-preferences").click()
+    page.wait_for_url(f"{clinic.root}/alerts/settings")
+    page.locator("#pref-quiet-start").fill("22:00")
+    page.locator("#pref-quiet-end").fill("07:00")
+    page.locator("#pref-non-urgent").select_option("digest")
+    page.locator("#pref-digest").fill("09:00")
+    page.get_by_role(
+        "button", name="通知設定を保存" if ja else "Save my notification settings"
+    ).click()
+    page.wait_for_url(re.compile(r"/alerts/settings\?saved=1"))
+    assert page.locator("#saved").is_visible()
+    assert page.locator("#pref-quiet-start").input_value() == "22:00"
+    assert page.locator("#pref-non-urgent").input_value() == "digest"
+    axe(page)
+    screenshot(page, f"alert-preferences-{lang}")
+    with clinic.app.state.store.engine.begin() as connection:
+        connection.execute(sa.delete(alert_preferences))

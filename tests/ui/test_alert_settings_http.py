@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +19,17 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from fhir_api.storage.schema import alert_silences, audit_event_patients, audit_events
+from fhir_api.alerts.notify import Delivery
+from fhir_api.alerts.preferences import Preferences, preferences_of
+from fhir_api.alerts.store import set_recipient_channel
+from fhir_api.storage.schema import (
+    alert_preferences,
+    alert_recipients,
+    alert_silences,
+    audit_event_patients,
+    audit_events,
+    staff_accounts,
+)
 
 from ..fhir_api.login_helpers import csrf_of, post_login
 from .alerts_world import alert_clinic
@@ -54,7 +64,8 @@ def as_staff(clinic: Clinic) -> Iterator[Any]:
     for browser in opened:
         browser.close()
     with clinic.app.state.store.engine.begin() as connection:
-        connection.execute(sa.delete(alert_silences))
+        for table in (alert_silences, alert_preferences, alert_recipients):
+            connection.execute(sa.delete(table))
 
 
 def _local(delta: timedelta) -> str:
@@ -150,3 +161,75 @@ def test_refused_forms_save_nothing(clinic: Clinic, as_staff: Any) -> None:
     refused = nurse.post(url, data={**good, "csrf": csrf_of(own)})
     assert refused.status_code == 404
     assert _silences(clinic) == []
+
+
+def _practitioner_of(clinic: Clinic, who: str) -> str:
+    with clinic.app.state.store.engine.connect() as connection:
+        found = connection.execute(
+            sa.select(staff_accounts.c.practitioner_id).where(
+                staff_accounts.c.username == clinic.staff[who].username
+            )
+        ).scalar_one()
+    return f"Practitioner/{found}"
+
+
+def _preferences(clinic: Clinic, recipient: str) -> Preferences | None:
+    with clinic.app.state.store.engine.connect() as connection:
+        return preferences_of(connection, [recipient]).get(recipient)
+
+
+def _audited_path(clinic: Clinic, path: str) -> list[str]:
+    """The actions of the AuditEvents of requests to `path` (newest last)."""
+    with clinic.app.state.store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(audit_events.c.action, audit_events.c.content).order_by(audit_events.c.seq)
+        )
+        return [row.action for row in rows if f'"{path}"' in row.content]
+
+
+def test_the_nurse_sets_quiet_hours_and_a_daily_digest_for_herself(
+    clinic: Clinic, as_staff: Any
+) -> None:
+    recipient = _practitioner_of(clinic, "nurse")
+    with clinic.app.state.store.transaction() as tx:
+        set_recipient_channel(tx.connection, recipient, "clinic-mail", "hana@clinic.example")
+    nurse = as_staff("nurse", "ja")
+    inbox = nurse.get("/alerts")
+    assert 'href="/alerts/settings" id="alert-preferences"' in inbox.text
+    page = nurse.get("/alerts/settings")
+    assert page.status_code == 200
+    assert "自分のアラート通知" in page.text and "clinic-mail (hana@clinic.example)" in page.text
+    before = _audited_path(clinic, "/alerts/settings")
+    form = {
+        "csrf": csrf_of(page),
+        "language": "en",
+        "zone": "",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
+        "non_urgent": "digest",
+        "digest_at": "09:00",
+    }
+    saved = nurse.post("/alerts/settings", data=form)
+    assert saved.status_code == 303 and saved.headers["location"] == "/alerts/settings?saved=1"
+    assert _preferences(clinic, recipient) == Preferences(
+        language="en",
+        quiet=(time(22, 0), time(7, 0)),
+        non_urgent=Delivery.DIGEST,
+        digest_at=time(9, 0),
+    )
+    assert _audited_path(clinic, "/alerts/settings")[len(before) :] == ["E"]
+    page = nurse.get(saved.headers["location"])
+    assert "通知設定を保存しました。" in page.text and 'value="22:00"' in page.text
+
+    # Refused: one end of the quiet hours only, an unknown zone, no CSRF token.
+    for wrong, field_id in (
+        ({"quiet_end": ""}, "pref-quiet-error"),
+        ({"zone": "Mars/Base"}, "pref-zone-error"),
+    ):
+        refused = nurse.post("/alerts/settings", data={**form, **wrong, "csrf": csrf_of(page)})
+        assert refused.status_code == 400 and f'id="{field_id}"' in refused.text
+    assert (
+        nurse.post("/alerts/settings", data={**form, "language": "ja", "csrf": "x"}).status_code
+        == 403
+    )
+    assert _preferences(clinic, recipient).language == "en"  # type: ignore[union-attr]
