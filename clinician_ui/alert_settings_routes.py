@@ -32,6 +32,7 @@ from fhir_api.service import FhirService
 
 from .access import SessionAccess
 from .alerts_data import CONDITIONS, staff_names
+from .alerts_routes import NO_ALERTS
 from .formatting import moment
 from .i18n import LANGUAGES
 from .patient_routes import display_name
@@ -195,7 +196,7 @@ async def alert_settings_page(
 ) -> Response:
     """The patient's silences: in effect and planned first, then the recent ended ones."""
     if not access.principal.scopes.allows("DetectedIssue", Interaction.READ):
-        return _error(request, account, 403, READ_ONLY)
+        return _error(request, account, 403, NO_ALERTS)
     return await _render(request, account, access, patient_id)
 
 

@@ -9,6 +9,7 @@ The clinic (world.py): 鈴木 is in the doctor's team only; the nurse sees 山�
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -19,9 +20,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from fhir_api.accounts.store import AccountStore
 from fhir_api.alerts.notify import Delivery
 from fhir_api.alerts.preferences import Preferences, preferences_of
 from fhir_api.alerts.store import set_recipient_channel
+from fhir_api.roles import StaffRole
 from fhir_api.storage.schema import (
     alert_preferences,
     alert_recipients,
@@ -33,7 +36,8 @@ from fhir_api.storage.schema import (
 
 from ..fhir_api.login_helpers import csrf_of, post_login
 from .alerts_world import alert_clinic
-from .world import Clinic
+from .test_settings_http import add_care_manager
+from .world import Clinic, Staff
 
 _TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -233,3 +237,39 @@ def test_the_nurse_sets_quiet_hours_and_a_daily_digest_for_herself(
         == 403
     )
     assert _preferences(clinic, recipient).language == "en"  # type: ignore[union-attr]
+
+
+def test_a_care_manager_silences_their_patient_and_an_administrator_may_not(
+    clinic: Clinic, as_staff: Any
+) -> None:
+    add_care_manager(clinic)
+    patient = clinic.patients["yamada"]
+    manager = as_staff("care_manager", "ja")
+    page = manager.get(f"/patients/{patient}/alerts/settings")
+    assert page.status_code == 200 and 'id="add-silence"' in page.text
+    form = {
+        "csrf": csrf_of(page),
+        "starts": _local(timedelta(0)),
+        "ends": _local(timedelta(days=3)),
+        "rule": "no-reading-systolic",
+        "reason": "旅行中 血圧計を持参せず",
+    }
+    assert manager.post(f"/patients/{patient}/alerts/silences", data=form).status_code == 303
+    [row] = _silences(clinic)
+    assert row.rule == "no-reading-systolic" and row.patient_id == patient
+
+    username, password = f"adm-{secrets.token_hex(3)}", f"correct horse {secrets.token_hex(6)}"
+    accounts = AccountStore(clinic.app.state.store.engine)
+    accounts.create(username, (StaffRole.ADMIN,), None, "管理 者")
+    accounts.set_password(username, password, by_admin=False)
+    clinic.staff["admin"] = Staff(username, password, "管理 者")
+    admin = as_staff("admin")
+    refused = admin.get(f"/patients/{patient}/alerts/settings")
+    assert refused.status_code == 403 and "Your role does not see alerts" in refused.text
+    ending = admin.post(
+        f"/patients/{patient}/alerts/silences/{row.id}/end", data={"csrf": csrf_of(refused)}
+    )
+    assert ending.status_code == 403
+    assert [r.ends_ms for r in _silences(clinic)] == [row.ends_ms]
+    page = admin.get("/alerts/settings")
+    assert page.status_code == 200 and 'id="no-recipient"' in page.text
