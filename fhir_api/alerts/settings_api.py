@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -40,6 +40,7 @@ __all__ = [
 # A condition name as the rules make them (bp-urgent, no-reading-systolic, …).
 _RULE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+){0,5}")
 _MAX_RULE = 64
+_CANCELLED = timedelta(milliseconds=1)
 
 
 def parse_moment(text: str, zone: tzinfo) -> datetime:
@@ -88,7 +89,13 @@ class SilenceRow:
 
 
 def silence_row(silence: Silence, now: datetime) -> SilenceRow:
-    """Where a silence stands at `now` (ends are exclusive, as in `Silence.covers`)."""
+    """Where a silence stands at `now` (ends are exclusive, as in `Silence.covers`).
+
+    A planned silence ended early keeps its start and ends a millisecond later
+    (`silence_store.end_silence`): it is shown as ended, not as still to come.
+    """
+    if silence.ends - silence.starts <= _CANCELLED:
+        return SilenceRow(silence, "ended")
     if now < silence.starts:
         return SilenceRow(silence, "planned")
     return SilenceRow(silence, "active" if now < silence.ends else "ended")
