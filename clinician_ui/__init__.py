@@ -19,6 +19,8 @@ from fhir_api.accounts.sessions import CsrfRefused, LoginRequired, SessionStore
 from fhir_api.accounts.store import AccountStore
 from fhir_api.settings import Settings
 
+from .alert_preferences_routes import router as alert_preferences_router
+from .alert_settings_routes import router as alert_settings_router
 from .alerts_routes import router as alerts_router
 from .gateway_routes import router as gateway_router
 from .home_settings_routes import router as home_settings_router
@@ -63,6 +65,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(unassigned_router)
     app.include_router(review_router)
     app.include_router(alerts_router)
+    app.include_router(alert_settings_router)
+    app.include_router(alert_preferences_router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
 
     @app.exception_handler(LoginRequired)
