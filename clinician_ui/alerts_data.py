@@ -59,6 +59,7 @@ CONDITIONS: dict[str, str] = {
     "respiration-low": "Slow breathing",
     "weight-gain": "Weight gain",
     "gateway-offline": "Gateway not reporting",
+    "call-me": "Asked to be called",
     "no-reading-systolic": "No blood pressure reading",
     "no-reading-pulse": "No pulse reading",
     "no-reading-spo2": "No SpO2 reading",
