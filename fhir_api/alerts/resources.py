@@ -26,6 +26,7 @@ from typing import Any
 
 from .call_me import CALL_ME_CONDITION
 from .model import UNITS, Alert, Kind, Severity, Status
+from .observations import observation_of
 
 __all__ = ["ACTIONS", "ALERT_ID", "ALERT_STATE", "CONDITIONS", "detected_issue"]
 
@@ -103,7 +104,9 @@ def detected_issue(alert: Alert) -> dict[str, Any]:
         resource["patient"] = {"reference": f"Patient/{alert.patient}"}
     # A call-me alert holds the presses (Communications), the others their readings.
     source = "Communication" if alert.condition == CALL_ME_CONDITION else "Observation"
-    implicated = [{"reference": f"{source}/{o}"} for o in alert.observations]
+    # A night's SampledData gives many readings ("<id>#<i>"): its Observation once.
+    held = dict.fromkeys(observation_of(o) for o in alert.observations)
+    implicated = [{"reference": f"{source}/{o}"} for o in held]
     if alert.gateway is not None and alert.patient is None:
         implicated.append({"reference": alert.gateway})
     if implicated:
