@@ -10,7 +10,7 @@ template), who acknowledged or resolved it by name. `row_of`, `values_text` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
@@ -105,6 +105,7 @@ class AlertRow:
     resolved_by: str | None  # None with resolved_ms: the rule saw the values recover
     resolved_ms: int | None
     resolved_note: str
+    gateway: str | None = None  # a gateway's alert (no patient): the gateway's name
 
 
 def _number(value: float) -> str:
@@ -206,7 +207,7 @@ def inbox_rows(
     """One page of the caller's alerts as rows, and how many match (the service's order).
 
     Patient names and zones come from one `read_many` with the same Access (a gateway's
-    alert, which has no patient, is shown under the gateway's id).
+    alert, which has no patient, is shown under the gateway's name, in the server's zone).
     """
     engine = service.store.engine
     views, total = inbox.list_alerts(engine, access, filters)
@@ -217,13 +218,17 @@ def inbox_rows(
         for p in service.read_many("Patient", patient_ids[start : start + 100], access=access)
     }
     names = staff_names(engine, _people(views))
+    devices = {v.alert.gateway for v in views if not v.patient_id and v.alert.gateway}
+    gateways = inbox.gateway_names(engine, devices)
     rows = []
     for view in views:
         content = patients.get(view.patient_id)
         zone_name = patient_zone_name(content) if content else None
         zone = (zone_named(zone_name) if zone_name else None) or default_zone
-        name = display_name(content) if content else (view.alert.gateway or view.patient_id)
-        rows.append(row_of(view, name, zone, names))
+        device = view.alert.gateway or ""
+        gateway = None if view.patient_id else gateways.get(device, device)
+        name = display_name(content) if content else (gateway or view.patient_id)
+        rows.append(replace(row_of(view, name, zone, names), gateway=gateway))
     access.note(inbox.patients_of(views))
     return rows, total
 
