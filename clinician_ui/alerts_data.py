@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, or_, select
 
 from fhir_api.access.principal import Access
 from fhir_api.alerts import inbox
@@ -22,7 +22,7 @@ from fhir_api.alerts.model import UNITS, Alert, Kind, Severity, Status
 from fhir_api.alerts.store import recipient_channels
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.service import FhirService
-from fhir_api.storage.schema import alerts, staff_accounts
+from fhir_api.storage.schema import staff_accounts
 
 __all__ = [
     "CONDITIONS",
@@ -327,16 +327,9 @@ def my_channels(engine: Engine, access: Access) -> list[tuple[str, str | None]] 
 
 
 def open_total(engine: Engine, access: Access) -> int:
-    """How many open alerts (not yet acknowledged) the caller sees: the header's number."""
-    clauses = [alerts.c.status == Status.OPEN.value]
-    if not access.unrestricted:
-        patients = sorted(access.patients or ())
-        if not patients:
-            return 0
-        clauses += [alerts.c.patient_id != "", alerts.c.patient_id.in_(patients)]
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count()).select_from(alerts).where(*clauses)
-            ).scalar_one()
-        )
+    """How many open alerts (not yet acknowledged) the caller sees: the header's number,
+    their patients' and their patients' gateways' alike (`inbox.list_alerts`' access)."""
+    if not access.unrestricted and not access.patients:
+        return 0
+    only_open = inbox.AlertFilters(statuses=frozenset({Status.OPEN.value}), count=0)
+    return inbox.list_alerts(engine, access, only_open)[1]

@@ -19,9 +19,11 @@ import pytest
 from fhir_api.access.gateways import GatewayRegistry
 from fhir_api.alerts.evaluator import RuleEvaluator
 from fhir_api.alerts.worker import scan_due
+from fhir_api.codes import CALL_ME, PATIENT_REQUEST, PRESS_IDENTIFIER
 
 from ..fhir_api.login_helpers import csrf_of, post_login
-from .alerts_world import alert_clinic
+from .alerts_world import alert_clinic, wait_for_alert
+from .conftest import axe, screenshot, sign_in
 from .world import Clinic
 
 
@@ -61,6 +63,22 @@ def _gateway_alerts(clinic: Clinic) -> dict[str, dict[str, Any]]:
         for e in found.get("entry", ())
         for i in e["resource"]["implicated"]
     }
+
+
+def _press(clinic: Clinic, home: str, patient: str) -> None:
+    """A short press of the call button, uploaded by the home's gateway with its token."""
+    body = {
+        "resourceType": "Communication",
+        "identifier": [{"system": PRESS_IDENTIFIER, "value": f"{home}-1"}],
+        "status": "completed",
+        "category": [{"coding": [{"system": PATIENT_REQUEST, "code": CALL_ME}]}],
+        "subject": {"reference": f"Patient/{patient}"},
+        "sender": {"reference": f"Patient/{patient}"},
+        "sent": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    with clinic.client(home) as gateway:
+        answer = gateway.post("/Communication", json=body)
+        assert answer.status_code in (200, 201), answer.text
 
 
 def _row(page: str, alert: str) -> str | None:
@@ -119,3 +137,31 @@ def test_the_nurse_of_the_gateways_patients_sees_and_resolves_its_offline_alert(
     with clinic.client() as system:
         found = system.get("/DetectedIssue", params={"code": "gateway-offline", "status": "open"})
     assert found.json()["total"] == 2
+
+
+def test_the_gateway_row_and_a_call_me_row_read_well_in_the_browser(
+    clinic: Clinic, page_in: Any
+) -> None:
+    """home-1's offline alert (left open by the test above, or opened by this one's scan)
+    and 山田's "please call me" pressed at home, in Japanese and English."""
+    home_1 = _gateway_alerts(clinic)["home-1"]["id"]
+    _press(clinic, "home-1", clinic.patients["yamada"])
+    call = wait_for_alert(clinic, "yamada", "call-me")
+    for language, gateway, asked in (
+        ("ja", "ゲートウェイ home-1", "電話の依頼"),
+        ("en", "Gateway home-1", "Asked to be called"),
+    ):
+        page = page_in(language)
+        sign_in(page, clinic.root, clinic.staff["nurse"])
+        page.goto(f"{clinic.root}/alerts")
+        row = page.locator(f"#alert-{home_1}")
+        assert gateway in row.inner_text()
+        # The header counts the gateway's alert too: both rows are hers to act on.
+        assert {"ja": "(未確認 2件)", "en": "(2 open)"}[language] in page.locator(
+            "#nav-alerts"
+        ).inner_text()
+        assert row.get_by_role("button", name={"ja": "解決する", "en": "Resolve"}[language])
+        text = page.locator(f"#alert-{call}").inner_text()
+        assert asked in text and "山田 太郎" in text and ("緊急" in text or "Urgent" in text)
+        axe(page)
+        screenshot(page, f"alerts-gateway-call-me-{language}")
