@@ -106,6 +106,7 @@ class AlertRow:
     resolved_ms: int | None
     resolved_note: str
     gateway: str | None = None  # a gateway's alert (no patient): the gateway's name
+    served: tuple[str, ...] = ()  # and the names of the caller's patients it serves
 
 
 def _number(value: float) -> str:
@@ -220,6 +221,14 @@ def inbox_rows(
     names = staff_names(engine, _people(views))
     devices = {v.alert.gateway for v in views if not v.patient_id and v.alert.gateway}
     gateways = inbox.gateway_names(engine, devices)
+    with engine.connect() as connection:
+        serves = {d: inbox.served_patients(connection, d) for d in sorted(devices)}
+    served_ids = sorted({p for found in serves.values() for p in found} - set(patients))
+    patients.update(
+        (p.id, p.content)
+        for start in range(0, len(served_ids), 100)
+        for p in service.read_many("Patient", served_ids[start : start + 100], access=access)
+    )
     rows = []
     for view in views:
         content = patients.get(view.patient_id)
@@ -228,7 +237,11 @@ def inbox_rows(
         device = view.alert.gateway or ""
         gateway = None if view.patient_id else gateways.get(device, device)
         name = display_name(content) if content else (gateway or view.patient_id)
-        rows.append(replace(row_of(view, name, zone, names), gateway=gateway))
+        served = tuple(
+            sorted(display_name(patients[p]) for p in serves.get(device, ()) if p in patients)
+        )
+        row = row_of(view, name, zone, names)
+        rows.append(replace(row, gateway=gateway, served=served) if gateway else row)
     access.note(inbox.patients_of(views))
     return rows, total
 

@@ -99,7 +99,9 @@ def test_the_nurse_of_the_gateways_patients_sees_and_resolves_its_offline_alert(
         page = nurse.get("/alerts")
         row = _row(page.text, alert)
         assert row, page.text
-        assert "ゲートウェイ home-2" in row and "ゲートウェイからの通信なし" in row
+        # Named, with the patients it serves (hers only: 佐藤's home).
+        assert 'ゲートウェイ home-2 <span class="served">(佐藤 花子)</span>' in row
+        assert "ゲートウェイからの通信なし" in row
         assert 'href="/patients/' not in row  # no patient page to go to
         assert f'action="/alerts/{alert}/resolve"' in row
         assert _row(page.text, issues["home-1"]["id"]) and _row(page.text, other) is None
