@@ -14,6 +14,7 @@ transaction's write lock (`BEGIN IMMEDIATE`) already makes a worker alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -64,6 +65,8 @@ def record_work(connection: Connection, observations: Sequence[Stored], now_ms: 
 # A work row names an Observation by its id, a Communication by "Communication/<id>"
 # (`store.read_observations` reads both; an id holds no slash, so they never mix up).
 COMMUNICATION_WORK = "Communication/"
+WORK_ID_LENGTH = 64  # alert_work.observation_id: String(64)
+_LOGGER = logging.getLogger(__name__)
 
 
 def record_requests(connection: Connection, communications: Sequence[Stored], now_ms: int) -> int:
@@ -73,15 +76,18 @@ def record_requests(connection: Connection, communications: Sequence[Stored], no
     press corrected to entered-in-error later does not withdraw the call (someone
     resolves the alert by hand).
     """
-    rows = [
-        {
-            "observation_id": f"{COMMUNICATION_WORK}{stored.id}",
-            "patient_id": patient,
-            "created_ms": now_ms,
-        }
-        for stored in communications
-        if is_call_me(stored.content) and (patient := patient_of(stored.content)) is not None
-    ]
+    rows = []
+    for stored in communications:
+        patient = patient_of(stored.content)
+        if patient is None or not is_call_me(stored.content):
+            continue
+        work = f"{COMMUNICATION_WORK}{stored.id}"
+        if len(work) > WORK_ID_LENGTH:
+            # Only a client-chosen id (a PUT) is this long: the gateway's conditional
+            # creates get the server's 36-character ids. Never a failed write for it.
+            _LOGGER.error("call-me Communication/%s: id too long to queue an alert", stored.id)
+            continue
+        rows.append({"observation_id": work, "patient_id": patient, "created_ms": now_ms})
     if rows:
         connection.execute(alert_work.insert(), rows)
     return len(rows)
