@@ -1,5 +1,6 @@
 """Over real HTTP (issue 14): the call button's "please call me", uploaded by a gateway with
-its own token as the gateway uploads it (a conditional create), raises one urgent alert:
+its own token in the gateway's own shape (`gateway.mapping.communication`: a conditional
+create), raises one urgent alert:
 one mail at a real SMTP server, one DetectedIssue. A second press updates it without a
 message, a repeated upload of the same press counts once, and "fine today" raises nothing.
 """
@@ -18,43 +19,31 @@ from fhir_api.access.gateways import GatewayRegistry
 from fhir_api.alerts import store as alert_store
 from fhir_api.app import real_evaluator
 from fhir_api.auth import TokenStore
-from fhir_api.codes import CALL_ME, FINE_TODAY, PATIENT_REQUEST, PRESS_IDENTIFIER
+from fhir_api.codes import CALL_ME, FINE_TODAY
 from fhir_api.roles import TokenKind
 from fhir_api.settings import Settings
+from gateway.mapping import GatewayIdentity, PatientLink
+from gateway.mapping.bundle import transaction_bundle
+from gateway.mapping.communication import Request, communication_entry
 
 from ..fhir_api.helpers import JSON, patient
 from ..services import postgres_database
 from .receivers import smtp_server
 from .test_end_to_end import _care_manager, _wait, serving
 
+GATEWAY = GatewayIdentity("B827EBFFFE000114", "home-1")
 
-def _press(subject: str, request: str, number: int) -> dict[str, Any]:
-    """One press as the gateway's outbox uploads it: a conditional create in a Bundle."""
-    value = f"home-1-{number}"
-    resource = {
-        "resourceType": "Communication",
-        "identifier": [{"system": PRESS_IDENTIFIER, "value": value}],
-        "status": "completed",
-        "category": [{"coding": [{"system": PATIENT_REQUEST, "code": request}]}],
-        "subject": {"reference": subject},
-        "sender": {"reference": subject},
-        "sent": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-    }
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{number:012d}",
-                "resource": resource,
-                "request": {
-                    "method": "POST",
-                    "url": "Communication",
-                    "ifNoneExist": f"identifier={PRESS_IDENTIFIER}|{value}",
-                },
-            }
-        ],
-    }
+
+def _press(patient_id: str, request: str, number: int) -> dict[str, Any]:
+    """One press as the gateway's own mapping uploads it: a conditional create in a Bundle."""
+    entry = communication_entry(
+        Request(request),
+        gateway=GATEWAY,
+        patient=PatientLink(logical_id=patient_id),
+        number=number,
+        sent=datetime.now(UTC),
+    )
+    return transaction_bundle([entry])
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -89,7 +78,6 @@ def test_a_call_me_press_from_a_gateway_raises_one_alert_and_one_mail(backend, t
 
         GatewayRegistry(store.engine).bind("home-1", [patient_id])
         token = TokenStore(store.engine).create("home-1", TokenKind.GATEWAY, gateway="home-1")
-        subject = f"Patient/{patient_id}"
         with (
             httpx.Client(
                 base_url=base, headers={"Authorization": f"Bearer {token}", **JSON}, timeout=30
@@ -98,16 +86,16 @@ def test_a_call_me_press_from_a_gateway_raises_one_alert_and_one_mail(backend, t
                 base_url=base, headers={"Authorization": f"Bearer {system}", **JSON}, timeout=30
             ) as client,
         ):
-            answer = gateway.post("", json=_press(subject, FINE_TODAY, 1))
+            answer = gateway.post("", json=_press(patient_id, FINE_TODAY, 1))
             assert answer.status_code == 200, answer.text
             uploaded = time.monotonic()
-            assert gateway.post("", json=_press(subject, CALL_ME, 2)).status_code == 200
+            assert gateway.post("", json=_press(patient_id, CALL_ME, 2)).status_code == 200
             _wait(lambda: len(mailbox.messages) >= 1, "the call-me mail")
             latency = time.monotonic() - uploaded
             # The same press again (its answer was lost): found, not created, not counted.
-            again = gateway.post("", json=_press(subject, CALL_ME, 2))
+            again = gateway.post("", json=_press(patient_id, CALL_ME, 2))
             assert again.json()["entry"][0]["response"]["status"] == "200 OK", again.text
-            assert gateway.post("", json=_press(subject, CALL_ME, 3)).status_code == 200
+            assert gateway.post("", json=_press(patient_id, CALL_ME, 3)).status_code == 200
             _wait(lambda: "2 press(es)" in (issues() or [{}])[0].get("detail", ""), "the update")
             time.sleep(0.3)  # nothing more may come
             [issue] = issues()
