@@ -10,11 +10,11 @@ template), who acknowledged or resolved it by name. `row_of`, `values_text` and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, or_, select
 
 from fhir_api.access.principal import Access
 from fhir_api.alerts import inbox
@@ -22,7 +22,7 @@ from fhir_api.alerts.model import UNITS, Alert, Kind, Severity, Status
 from fhir_api.alerts.store import recipient_channels
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.service import FhirService
-from fhir_api.storage.schema import alerts, staff_accounts
+from fhir_api.storage.schema import staff_accounts
 
 __all__ = [
     "CONDITIONS",
@@ -59,6 +59,7 @@ CONDITIONS: dict[str, str] = {
     "respiration-low": "Slow breathing",
     "weight-gain": "Weight gain",
     "gateway-offline": "Gateway not reporting",
+    "call-me": "Asked to be called",
     "no-reading-systolic": "No blood pressure reading",
     "no-reading-pulse": "No pulse reading",
     "no-reading-spo2": "No SpO2 reading",
@@ -104,6 +105,8 @@ class AlertRow:
     resolved_by: str | None  # None with resolved_ms: the rule saw the values recover
     resolved_ms: int | None
     resolved_note: str
+    gateway: str | None = None  # a gateway's alert (no patient): the gateway's name
+    served: tuple[str, ...] = ()  # and the names of the caller's patients it serves
 
 
 def _number(value: float) -> str:
@@ -205,7 +208,7 @@ def inbox_rows(
     """One page of the caller's alerts as rows, and how many match (the service's order).
 
     Patient names and zones come from one `read_many` with the same Access (a gateway's
-    alert, which has no patient, is shown under the gateway's id).
+    alert, which has no patient, is shown under the gateway's name, in the server's zone).
     """
     engine = service.store.engine
     views, total = inbox.list_alerts(engine, access, filters)
@@ -216,13 +219,29 @@ def inbox_rows(
         for p in service.read_many("Patient", patient_ids[start : start + 100], access=access)
     }
     names = staff_names(engine, _people(views))
+    devices = {v.alert.gateway for v in views if not v.patient_id and v.alert.gateway}
+    gateways = inbox.gateway_names(engine, devices)
+    with engine.connect() as connection:
+        serves = {d: inbox.served_patients(connection, d) for d in sorted(devices)}
+    served_ids = sorted({p for found in serves.values() for p in found} - set(patients))
+    patients.update(
+        (p.id, p.content)
+        for start in range(0, len(served_ids), 100)
+        for p in service.read_many("Patient", served_ids[start : start + 100], access=access)
+    )
     rows = []
     for view in views:
         content = patients.get(view.patient_id)
         zone_name = patient_zone_name(content) if content else None
         zone = (zone_named(zone_name) if zone_name else None) or default_zone
-        name = display_name(content) if content else (view.alert.gateway or view.patient_id)
-        rows.append(row_of(view, name, zone, names))
+        device = view.alert.gateway or ""
+        gateway = None if view.patient_id else gateways.get(device, device)
+        name = display_name(content) if content else (gateway or view.patient_id)
+        served = tuple(
+            sorted(display_name(patients[p]) for p in serves.get(device, ()) if p in patients)
+        )
+        row = row_of(view, name, zone, names)
+        rows.append(replace(row, gateway=gateway, served=served) if gateway else row)
     access.note(inbox.patients_of(views))
     return rows, total
 
@@ -321,16 +340,9 @@ def my_channels(engine: Engine, access: Access) -> list[tuple[str, str | None]] 
 
 
 def open_total(engine: Engine, access: Access) -> int:
-    """How many open alerts (not yet acknowledged) the caller sees: the header's number."""
-    clauses = [alerts.c.status == Status.OPEN.value]
-    if not access.unrestricted:
-        patients = sorted(access.patients or ())
-        if not patients:
-            return 0
-        clauses += [alerts.c.patient_id != "", alerts.c.patient_id.in_(patients)]
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count()).select_from(alerts).where(*clauses)
-            ).scalar_one()
-        )
+    """How many open alerts (not yet acknowledged) the caller sees: the header's number,
+    their patients' and their patients' gateways' alike (`inbox.list_alerts`' access)."""
+    if not access.unrestricted and not access.patients:
+        return 0
+    only_open = inbox.AlertFilters(statuses=frozenset({Status.OPEN.value}), count=0)
+    return inbox.list_alerts(engine, access, only_open)[1]

@@ -35,7 +35,7 @@ from .access.compartment import claim, owners, visibility_clause, visible_ids
 from .access.policy import patient_ids, referenced_devices
 from .access.principal import Access, system_access
 from .access.scopes import Interaction
-from .alerts.queue import record_work
+from .alerts.queue import record_requests, record_work
 from .codes import LOINC
 from .dates import parse_date_range
 from .errors import (
@@ -461,17 +461,20 @@ class FhirService:
 
         The request's AuditEvent (`access.write_audit`) is written in the same
         transaction: a committed write is never missing from the audit trail. So is the
-        alerts' work for the Observations written (issue 13): a crash after the commit
-        leaves the readings queued for evaluation, and a failed write queues nothing.
+        alerts' work for the Observations written (issue 13) and for the patients'
+        "please call me" Communications (issue 14): a crash after the commit leaves them
+        queued for evaluation, and a failed write queues nothing.
         """
         queued = 0
         for attempt in range(_RETRIES):
             try:
                 with self.store.transaction() as tx:
                     result = work(tx)
-                    if self._after_alert_work is not None and tx.observations_written:
+                    if self._after_alert_work is not None:
                         queued = record_work(
                             tx.connection, tx.observations_written, self.store.now_ms()
+                        ) + record_requests(
+                            tx.connection, tx.communications_written, self.store.now_ms()
                         )
                     if access is not None and access.write_audit is not None:
                         access.write_audit(tx.connection)

@@ -34,6 +34,7 @@ from .model import (
     Sampling,
     Severity,
 )
+from .observations import observation_of
 from .rules import Rules, no_reading_condition
 
 __all__ = [
@@ -329,7 +330,7 @@ def _merged(
     gone = set(retracted)
     if gone:
         for kind, history in points.items():
-            kept = [p for p in history if p.observation not in gone]
+            kept = [p for p in history if observation_of(p.observation) not in gone]
             if len(kept) != len(history):
                 points[kind] = kept
                 touched.add(kind)

@@ -9,6 +9,9 @@ thresholds of the flags and the alerts alike) and the care team chain
 core's `alert_to_json`, so the DetectedIssue and the inbox read the core's own record)
 and one outgoing part per recipient and alert change, in the recipient's language.
 
+A "please call me" Communication in the work (issue 14) opens or adds to the
+patient's urgent `call-me` alert (`call_me.pressed`).
+
 A reading the rules no longer judge (entered-in-error, cancelled, moved to another
 patient) is passed to the core as `retracted`, so it leaves the history and confirms
 nothing.
@@ -32,11 +35,13 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
 from fhir_api.dates import patient_zone_name, zone_named
+from fhir_api.patient_requests import is_call_me
 from fhir_api.vital_limits import limits_of
 
 from ..storage.indexing import GATEWAY_PARAM
 from ..storage.schema import alert_state, resources, search_references
 from . import silence_store
+from .call_me import Press, pressed
 from .evaluate import evaluate
 from .messages import item_payload
 from .model import (
@@ -55,6 +60,7 @@ from .notify import Recipient, notifications
 from .observations import readings_of
 from .people import care_chain
 from .preferences import recipients
+from .queue import patient_of
 from .rules import Rules, rules_for
 from .schedule import next_due, scan_gateways, scan_patient
 from .seam import GATEWAYS_ROW, AlertRecord, Evaluation, Outgoing
@@ -67,6 +73,7 @@ __all__ = [
     "gateway_heartbeats",
     "gateway_patients",
     "patient_display_name",
+    "press_of",
 ]
 
 # A gateway silent this long is taken as retired (replaced, returned): it raises no new
@@ -98,6 +105,30 @@ def patient_display_name(patient: Mapping[str, Any] | None) -> str | None:
         if text:
             return str(text)
     return None
+
+
+def press_of(communication: Mapping[str, Any], patient_id: str) -> Press | None:
+    """The "please call me" of this patient in a stored Communication (None: anything else).
+
+    The press's time is `sent` (when the button was pressed), else the server's
+    lastUpdated.
+    """
+    if not is_call_me(dict(communication)) or patient_of(communication) != patient_id:
+        return None
+    identifier = communication.get("id")
+    meta = communication.get("meta")
+    text = communication.get("sent") or (
+        meta.get("lastUpdated") if isinstance(meta, dict) else None
+    )
+    if not isinstance(identifier, str) or not isinstance(text, str):
+        return None
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    return Press(identifier, at)
 
 
 def _read_patient(connection: Connection, patient_id: str) -> dict[str, Any] | None:
@@ -213,15 +244,22 @@ class RuleEvaluator:
         """Judge the patient's new readings (see the module docstring)."""
         patient = self._patient(connection, patient_id)
         current = _state_of(patient_id, state)
-        readings, retracted = [], []
+        readings, retracted, presses = [], [], []
         for observation in observations:
+            if observation.get("resourceType") == "Communication":
+                press = press_of(observation, patient_id)
+                if press is not None:
+                    presses.append(press)
+                continue
             found = [r for r in readings_of(observation) if r.patient == patient_id]
             if found:
                 readings.extend(found)
             elif isinstance(observation.get("id"), str):
                 retracted.append(str(observation["id"]))
         outcome = evaluate(current, readings, patient.rules, now, retracted=retracted)
-        return self._conclude(connection, patient, outcome.state, outcome.changes, now)
+        asked = pressed(outcome.state, presses, now)
+        changes = (*outcome.changes, *asked.changes)
+        return self._conclude(connection, patient, asked.state, changes, now)
 
     def scan(
         self, patient_id: str, state: Mapping[str, Any], now: datetime, *, connection: Connection

@@ -6,7 +6,9 @@ a DetectedIssue is a rendering of one (`resources.detected_issue`).
 
 Access: a system token sees every alert; a staff member, the alerts of their care
 teams' patients only: another patient's alert is "not found", never "forbidden", so
-an id tells nobody that the alert exists. Gateway alerts (no patient) are the system's.
+an id tells nobody that the alert exists. A gateway-offline alert (no patient) is seen,
+acknowledged and resolved by the staff of the patients that gateway serves (its Device
+is owned by a gateway bound to one of their patients: `fhir_api.access.gateways`).
 
 `acknowledge` and `resolve` run in one transaction with the patient's state row
 locked (as the worker holds it while evaluating), the alert row and the request's
@@ -25,33 +27,53 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, func, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from ..access.principal import Access
 from ..storage.resources import ResourceStore
-from ..storage.schema import alert_state, alerts
+from ..storage.schema import alert_state, alerts, gateway_patients, resource_owners
 from . import lifecycle
 from .lifecycle import AlertNotFound, TransitionError
 from .model import (
     Alert,
+    GatewayState,
+    PatientState,
     Severity,
     Status,
     alert_from_json,
     alert_to_json,
+    gateways_from_json,
+    gateways_to_json,
     state_from_json,
     state_to_json,
 )
 from .resources import detected_issue
+from .seam import GATEWAYS_ROW
 
 __all__ = [
     "AlertFilters",
     "AlertView",
     "acknowledge",
     "as_detected_issue",
+    "gateway_devices",
+    "gateway_names",
     "get_alert",
     "list_alerts",
     "open_counts",
     "resolve",
+    "served_patients",
 ]
 
 _SEVERITY_RANK = {s.value: s.rank for s in Severity}
@@ -86,11 +108,64 @@ class AlertFilters:
     offset: int = 0
 
 
-def _visible(access: Access) -> ColumnElement[bool]:
+def gateway_devices(connection: Connection, patients: Collection[str]) -> set[str]:
+    """The Devices ("Device/<id>") of the gateways that serve any of these patients."""
+    if not patients:
+        return set()
+    serving = select(gateway_patients.c.gateway).where(
+        gateway_patients.c.patient_id.in_(sorted(patients))
+    )
+    rows = connection.execute(
+        select(resource_owners.c.resource_id).where(
+            resource_owners.c.resource_type == "Device",
+            resource_owners.c.gateway.in_(serving),
+        )
+    ).scalars()
+    return {f"Device/{device}" for device in rows}
+
+
+def gateway_names(engine: Engine, devices: Collection[str]) -> dict[str, str]:
+    """The name of the gateway that owns each Device ("Device/<id>" -> e.g. "home-1")."""
+    ids = sorted({d.removeprefix("Device/") for d in devices if d.startswith("Device/")})
+    if not ids:
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(resource_owners.c.resource_id, resource_owners.c.gateway).where(
+                resource_owners.c.resource_type == "Device",
+                resource_owners.c.resource_id.in_(ids),
+            )
+        )
+        return {f"Device/{device}": str(name) for device, name in rows}
+
+
+def served_patients(connection: Connection, device: str) -> set[str]:
+    """The patients served by the gateway that owns this Device ("Device/<id>")."""
+    owner = select(resource_owners.c.gateway).where(
+        resource_owners.c.resource_type == "Device",
+        resource_owners.c.resource_id == device.removeprefix("Device/"),
+    )
+    rows = connection.execute(
+        select(gateway_patients.c.patient_id).where(gateway_patients.c.gateway.in_(owner))
+    ).scalars()
+    return {str(patient) for patient in rows}
+
+
+def _visible(connection: Connection, access: Access) -> ColumnElement[bool]:
+    """The alerts the caller may see: their patients', and their patients' gateways'."""
     if access.unrestricted:
         return true()
     patients = sorted(access.patients or ())
-    return and_(alerts.c.patient_id != "", alerts.c.patient_id.in_(patients))
+    own = and_(alerts.c.patient_id != "", alerts.c.patient_id.in_(patients))
+    devices = gateway_devices(connection, patients)
+    if not devices:
+        return own
+    # Gateway alerts are few (one per outage): their gateway is read from the record.
+    rows = connection.execute(
+        select(alerts.c.id, alerts.c.content).where(alerts.c.patient_id == "")
+    )
+    ids = sorted(str(row.id) for row in rows if json.loads(row.content).get("gateway") in devices)
+    return or_(own, alerts.c.id.in_(ids)) if ids else or_(own, false())
 
 
 def _view(row: Any) -> AlertView:
@@ -102,8 +177,10 @@ def _view(row: Any) -> AlertView:
     )
 
 
-def _where(access: Access, filters: AlertFilters) -> list[ColumnElement[bool]]:
-    clauses = [_visible(access)]
+def _where(
+    connection: Connection, access: Access, filters: AlertFilters
+) -> list[ColumnElement[bool]]:
+    clauses = [_visible(connection, access)]
     if filters.patients:
         clauses.append(alerts.c.patient_id.in_(sorted(filters.patients)))
     if filters.statuses:
@@ -121,8 +198,8 @@ def list_alerts(
     engine: Engine, access: Access, filters: AlertFilters
 ) -> tuple[list[AlertView], int]:
     """The alerts the caller may see that match, one page of them, and how many match."""
-    clauses = _where(access, filters)
     with engine.connect() as connection:
+        clauses = _where(connection, access, filters)
         total = int(
             connection.execute(
                 select(func.count()).select_from(alerts).where(*clauses)
@@ -156,7 +233,7 @@ def get_alert(engine: Engine, access: Access, alert_id: str) -> AlertView:
     """
     with engine.connect() as connection:
         row = connection.execute(
-            select(alerts).where(alerts.c.id == alert_id, _visible(access))
+            select(alerts).where(alerts.c.id == alert_id, _visible(connection, access))
         ).first()
     if row is None:
         raise AlertNotFound(f"DetectedIssue/{alert_id} is not known")
@@ -174,7 +251,7 @@ def open_counts(
         rows = connection.execute(
             select(alerts.c.patient_id, alerts.c.severity, func.count())
             .where(
-                _visible(access),
+                _visible(connection, access),
                 alerts.c.patient_id.in_(sorted(patient_ids)),
                 alerts.c.status != Status.RESOLVED.value,
             )
@@ -201,30 +278,31 @@ def _change(
     with store.transaction() as tx:
         connection = tx.connection
         row = connection.execute(
-            select(alerts).where(alerts.c.id == alert_id, _visible(access))
+            select(alerts).where(alerts.c.id == alert_id, _visible(connection, access))
         ).first()
         if row is None:
             raise AlertNotFound(f"DetectedIssue/{alert_id} is not known")
         if row.status == Status.RESOLVED.value:
             raise TransitionError(f"DetectedIssue/{alert_id} is already resolved")
-        if not row.patient_id:
-            raise TransitionError(
-                "a gateway's alert is acknowledged by the gateway reporting again"
-            )
-        state_json = _locked_state(connection, str(row.patient_id))
-        state = state_from_json(state_json)
         core = alert_from_json(json.loads(row.content))
+        key = str(row.patient_id) or GATEWAYS_ROW  # a gateway's alert: the gateways' row
+        state_json = _locked_state(connection, key)
+        state: PatientState | GatewayState = (
+            state_from_json(state_json) if row.patient_id else gateways_from_json(state_json)
+        )
         moment = now or datetime.fromtimestamp(store.now_ms() / 1000, UTC)
         outcome = apply(state, core.id, by=_who(access), note=note, now=moment)
         [change] = outcome.changes
         now_ms = store.now_ms()
+        kept = (
+            state_to_json(outcome.state)
+            if isinstance(outcome.state, PatientState)
+            else gateways_to_json(outcome.state)
+        )
         connection.execute(
             update(alert_state)
-            .where(alert_state.c.patient_id == row.patient_id)
-            .values(
-                state=json.dumps(state_to_json(outcome.state), ensure_ascii=False),
-                updated_ms=now_ms,
-            )
+            .where(alert_state.c.patient_id == key)
+            .values(state=json.dumps(kept, ensure_ascii=False), updated_ms=now_ms)
         )
         done = change.alert
         connection.execute(
@@ -236,7 +314,12 @@ def _change(
                 content=json.dumps(alert_to_json(done), ensure_ascii=False),
             )
         )
-        access.note([str(row.patient_id)])
+        if row.patient_id:
+            access.note([str(row.patient_id)])
+        elif core.gateway is not None:  # the audit trail names the patients it served
+            served = served_patients(connection, core.gateway)
+            mine = served if access.patients is None else served & access.patients
+            access.note(sorted(mine))
         if access.write_audit is not None:
             access.write_audit(connection)
     if access.write_audit is not None:
@@ -245,11 +328,16 @@ def _change(
 
 
 def _locked_state(connection: Connection, patient_id: str) -> dict[str, Any]:
-    """The patient's state, its row locked until the transaction ends (the worker waits)."""
+    """The patient's state (or the gateways', `GATEWAYS_ROW`), its row locked until the
+    transaction ends (the worker and the scan wait)."""
     text = connection.execute(
         select(alert_state.c.state).where(alert_state.c.patient_id == patient_id).with_for_update()
     ).scalar()
     data = json.loads(text) if text else {}
+    if patient_id == GATEWAYS_ROW:
+        if not data:
+            raise AlertNotFound("the gateways' alerts are not kept by the rules")
+        return dict(data)
     if data.get("patient") != patient_id:
         raise AlertNotFound(f"the alerts of Patient/{patient_id} are not kept by the rules")
     return dict(data)

@@ -18,6 +18,7 @@ from typing import Any
 
 from babel.dates import format_date
 
+from .call_me import CALL_ME_CONDITION
 from .model import UNITS, ChangeKind, Kind, Severity
 from .notify import Item
 
@@ -47,6 +48,7 @@ _CONDITIONS = {
         "respiration-low": "呼吸数が少ない",
         "weight-gain": "体重増加",
         "gateway-offline": "ゲートウェイからの通信なし",
+        "call-me": "電話の依頼",
     },
     "en": {
         "bp-high": "High home blood pressure",
@@ -64,6 +66,7 @@ _CONDITIONS = {
         "respiration-low": "Slow breathing",
         "weight-gain": "Weight gain",
         "gateway-offline": "Gateway not reporting",
+        "call-me": "Asked to be called",
     },
 }
 _KINDS = {
@@ -111,6 +114,8 @@ _LINES = {
         "since": "最後の測定: {when}",
         "at": "{when}",
         "gain": "{days}日間で +{value} kg",
+        "pressed": "呼び出しボタン: {when}",
+        "presses": "押された回数: {n}回",
     },
     "en": {
         "last": "Last: {values}",
@@ -119,6 +124,8 @@ _LINES = {
         "since": "Last reading: {when}",
         "at": "{when}",
         "gain": "+{value} kg in {days} days",
+        "pressed": "Call button pressed: {when}",
+        "presses": "Times pressed: {n}",
     },
 }
 _UNITS = {"mm[Hg]": "mmHg", "/min": "/min", "%": "%", "Cel": "°C", "kg": "kg"}
@@ -195,7 +202,12 @@ def item_payload(
                 body.append(lines["worst"].format(values=_values(item.worst, language)))
         if item.count > 1:
             body.append(lines["count"].format(n=item.count))
-    if item.last_at is not None:
+    if item.condition == CALL_ME_CONDITION:  # a press, not a reading: no values
+        if item.last_at is not None:
+            body.append(lines["pressed"].format(when=when_text(item.last_at, zone, language)))
+        if item.count > 1:
+            body.append(lines["presses"].format(n=item.count))
+    elif item.last_at is not None:
         key = "at" if item.last else "since"
         body.append(lines[key].format(when=when_text(item.last_at, zone, language)))
     link = f"{base_url.rstrip('/')}{item.link}"

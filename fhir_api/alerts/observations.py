@@ -10,23 +10,32 @@ respiratory rate 9279-1. Values are converted into `UNITS` by the series' table
 Left out, as the charts leave them out: any status but final, amended, corrected or
 preliminary (entered-in-error and cancelled never alert), a subject that is not a
 Patient (an unassigned reading has nobody to alert about), no time with a zone, no
-value (dataAbsentReason), and a heart rate over a period (the bed sensor's sleep
-epochs: a sleeping pulse of 48 is not a low pulse).
+value (dataAbsentReason), and a heart rate measured in bed (`measured_in_bed`: the
+bed sensor's epochs, and its live rates marked `measurement-setting|in-bed`: a
+sleeping pulse of 48 is not a low pulse).
+
+The bed sensor's breathing rate, which the respiration rules judge, comes as one
+Observation per epoch or as a night's `valueSampledData` coded by MDC alone (the HL7
+PHD IG; `fhir_api/sampled_data.py`). Each sample of such a night is a reading of its
+own at the effective start + i x period, named `<id>#<i>` (`observation_of` gives
+the Observation back), so the rules count epochs alike either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from fhir_api.codes import LOINC, codings
+from fhir_api.codes import LOINC, MDC, codings
 from fhir_api.fhir import GATEWAY_EXTENSIONS
-from fhir_api.storage.series.units import to_canonical
+from fhir_api.sampled_data import samples
+from fhir_api.storage.series.in_bed import measured_in_bed
+from fhir_api.storage.series.units import CHARTED_MDC, to_canonical
 
 from .model import UNITS, Kind, Reading
 
-__all__ = ["ALERTING_STATUSES", "CODES", "readings_of"]
+__all__ = ["ALERTING_STATUSES", "CODES", "SAMPLE_MARK", "observation_of", "readings_of"]
 
 ALERTING_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 BP_PANEL = "85354-9"
@@ -41,10 +50,53 @@ CODES: dict[str, Kind] = {
     "9279-1": Kind.RESPIRATION,
 }
 _COMPONENTS = {"8480-6": Kind.SYSTOLIC, "8462-4": Kind.DIASTOLIC}
+# Between an Observation's id and a sample's index ("#" is never in a FHIR id).
+SAMPLE_MARK = "#"
+
+
+def observation_of(reading_id: str) -> str:
+    """The Observation id of a reading's id (a SampledData sample's `<id>#<i>`)."""
+    return reading_id.partition(SAMPLE_MARK)[0]
 
 
 def _loinc(concept: Any) -> list[str]:
-    return [code for system, code in codings(concept) if system == LOINC]
+    """The LOINC codes of a concept, else the LOINC codes its MDC codes chart as."""
+    found = list(codings(concept))
+    loinc = [code for system, code in found if system == LOINC]
+    return loinc or [CHARTED_MDC[c] for system, c in found if system == MDC and c in CHARTED_MDC]
+
+
+def _start(resource: Mapping[str, Any]) -> datetime | None:
+    """When the first sample of a SampledData was taken: the effective start."""
+    period = resource.get("effectivePeriod")
+    text = period.get("start") if isinstance(period, dict) else resource.get("effectiveDateTime")
+    if not isinstance(text, str) or "T" not in text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _sampled(observation: Mapping[str, Any], code: str) -> list[tuple[datetime, float, str]]:
+    """(time, value in the canonical unit, reading id) of each sample of a SampledData."""
+    sampled = observation.get("valueSampledData")
+    start = _start(observation)
+    if not isinstance(sampled, dict) or start is None or (read := samples(sampled)) is None:
+        return []
+    period, values = read
+    origin = sampled.get("origin")
+    unit = origin.get("code") or origin.get("unit") if isinstance(origin, dict) else None
+    if not isinstance(unit, str):
+        return []
+    found = []
+    for index, value in enumerate(values):
+        if value is None or (converted := to_canonical(code, value, unit)) is None:
+            continue
+        at = start + timedelta(milliseconds=index * period)
+        found.append((at, converted[0], f"{observation['id']}{SAMPLE_MARK}{index}"))
+    return found
 
 
 def _value(element: Mapping[str, Any], code: str) -> float | None:
@@ -116,8 +168,14 @@ def readings_of(observation: Mapping[str, Any]) -> list[Reading]:
     else:
         for code in codes:
             kind = CODES.get(code)
-            if kind is None or (kind is Kind.PULSE and "effectivePeriod" in observation):
+            if kind is None or (kind is Kind.PULSE and measured_in_bed(observation)):
                 continue
+            if kind is Kind.RESPIRATION and "valueSampledData" in observation:
+                device, gateway = _reference(observation.get("device")), _gateway(observation)
+                return [
+                    Reading(patient, kind, value, UNITS[kind], when, sample, device, gateway)
+                    for when, value, sample in _sampled(observation, code)
+                ]
             if (value := _value(observation, code)) is not None:
                 found.append((kind, value))
                 break  # SpO2's two codes on one Observation are one reading

@@ -14,11 +14,13 @@ transaction's write lock (`BEGIN IMMEDIATE`) already makes a worker alone.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
 
+from ..patient_requests import is_call_me
 from ..storage.resources import Stored
 from ..storage.schema import alert_state, alert_work
 from ._sql import insert_missing
@@ -31,13 +33,15 @@ __all__ = [
     "missing_states",
     "patient_of",
     "pending_work",
+    "record_requests",
     "record_work",
     "take_work",
 ]
 
 
 def patient_of(observation: Mapping[str, Any]) -> str | None:
-    """The id of the Patient an Observation is about (None: no patient, nothing to alert)."""
+    """The id of the Patient an Observation (or a Communication) is about (None: no
+    patient, nothing to alert)."""
     subject = observation.get("subject")
     reference = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(reference, str) or not reference.startswith("Patient/"):
@@ -53,6 +57,37 @@ def record_work(connection: Connection, observations: Sequence[Stored], now_ms: 
         for stored in observations
         if (patient := patient_of(stored.content)) is not None
     ]
+    if rows:
+        connection.execute(alert_work.insert(), rows)
+    return len(rows)
+
+
+# A work row names an Observation by its id, a Communication by "Communication/<id>"
+# (`store.read_observations` reads both; an id holds no slash, so they never mix up).
+COMMUNICATION_WORK = "Communication/"
+WORK_ID_LENGTH = 64  # alert_work.observation_id: String(64)
+_LOGGER = logging.getLogger(__name__)
+
+
+def record_requests(connection: Connection, communications: Sequence[Stored], now_ms: int) -> int:
+    """Queue the patients' "please call me" presses among these Communications; how many.
+
+    Only a completed call-me press is queued: a "fine today" raises nothing, and a
+    press corrected to entered-in-error later does not withdraw the call (someone
+    resolves the alert by hand).
+    """
+    rows = []
+    for stored in communications:
+        patient = patient_of(stored.content)
+        if patient is None or not is_call_me(stored.content):
+            continue
+        work = f"{COMMUNICATION_WORK}{stored.id}"
+        if len(work) > WORK_ID_LENGTH:
+            # Only a client-chosen id (a PUT) is this long: the gateway's conditional
+            # creates get the server's 36-character ids. Never a failed write for it.
+            _LOGGER.error("call-me Communication/%s: id too long to queue an alert", stored.id)
+            continue
+        rows.append({"observation_id": work, "patient_id": patient, "created_ms": now_ms})
     if rows:
         connection.execute(alert_work.insert(), rows)
     return len(rows)

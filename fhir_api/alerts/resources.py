@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .call_me import CALL_ME_CONDITION
 from .model import UNITS, Alert, Kind, Severity, Status
+from .observations import observation_of
 
 __all__ = ["ACTIONS", "ALERT_ID", "ALERT_STATE", "CONDITIONS", "detected_issue"]
 
@@ -59,6 +61,9 @@ def _values(values: dict[Kind, float]) -> str:
 def _detail(alert: Alert) -> str:
     if alert.gateway is not None and alert.patient is None:
         return f"{alert.condition}: no report since {alert.last_at:%Y-%m-%dT%H:%M%z}"
+    if alert.condition == CALL_ME_CONDITION:
+        pressed = f"{alert.last_at:%Y-%m-%dT%H:%M%z}"
+        return f"{alert.condition}: pressed at {pressed}; {alert.count} press(es)"
     if not alert.last:
         seen = f" since {alert.last_at:%Y-%m-%dT%H:%M%z}" if alert.last_at else ""
         return f"{alert.condition}{seen}"
@@ -97,7 +102,11 @@ def detected_issue(alert: Alert) -> dict[str, Any]:
         resource["extension"].append({"url": ESCALATION, "valueInteger": alert.escalation})
     if alert.patient is not None:
         resource["patient"] = {"reference": f"Patient/{alert.patient}"}
-    implicated = [{"reference": f"Observation/{o}"} for o in alert.observations]
+    # A call-me alert holds the presses (Communications), the others their readings.
+    source = "Communication" if alert.condition == CALL_ME_CONDITION else "Observation"
+    # A night's SampledData gives many readings ("<id>#<i>"): its Observation once.
+    held = dict.fromkeys(observation_of(o) for o in alert.observations)
+    implicated = [{"reference": f"{source}/{o}"} for o in held]
     if alert.gateway is not None and alert.patient is None:
         implicated.append({"reference": alert.gateway})
     if implicated:

@@ -19,6 +19,7 @@ from ..audit import store as audit_store
 from ..audit.record import AuditRecord
 from ..storage.schema import alert_recipients, alert_state, alerts, resources
 from . import outbox
+from .queue import COMMUNICATION_WORK
 from .seam import AlertRecord, Evaluation
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,18 +59,29 @@ def read_state(connection: Connection, patient_id: str) -> dict[str, Any]:
 
 
 def read_observations(connection: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
-    """The current JSON of these Observations, in the order given (deleted ones left out)."""
+    """The current JSON of these Observations, in the order given (deleted ones left out).
+
+    A work row's "Communication/<id>" (a "please call me", `queue.record_requests`)
+    reads that Communication.
+    """
     found: dict[str, dict[str, Any]] = {}
-    unique = sorted(set(ids))
-    for start in range(0, len(unique), 500):
-        rows = connection.execute(
-            select(resources.c.id, resources.c.content).where(
-                resources.c.resource_type == "Observation",
-                resources.c.id.in_(unique[start : start + 500]),
-                resources.c.deleted.is_(False),
-            )
+    for resource_type, prefix in (("Observation", ""), ("Communication", COMMUNICATION_WORK)):
+        unique = sorted(
+            {
+                i.removeprefix(prefix)
+                for i in ids
+                if i.startswith(prefix) and "/" not in i[len(prefix) :]
+            }
         )
-        found.update((rid, json.loads(content)) for rid, content in rows)
+        for start in range(0, len(unique), 500):
+            rows = connection.execute(
+                select(resources.c.id, resources.c.content).where(
+                    resources.c.resource_type == resource_type,
+                    resources.c.id.in_(unique[start : start + 500]),
+                    resources.c.deleted.is_(False),
+                )
+            )
+            found.update((f"{prefix}{rid}", json.loads(content)) for rid, content in rows)
     return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 

@@ -110,6 +110,8 @@ class Tx:
         # Observations created or updated in this transaction, for the alerts' work queue
         # (FhirService._write records them before the transaction commits).
         self.observations_written: list[Stored] = []
+        # Communications likewise: a patient's "please call me" raises an alert (issue 14).
+        self.communications_written: list[Stored] = []
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -272,6 +274,8 @@ class Tx:
             stored_all.append(stored)
             if resource_type == "Observation":
                 self.observations_written.append(stored)
+            elif resource_type == "Communication":
+                self.communications_written.append(stored)
             batch.rows.append(row)
             self._collect(batch, resource_type, resource_id, content)
         insert_rows(self.connection, resources, batch.rows)
@@ -291,6 +295,8 @@ class Tx:
         )
         if resource_type == "Observation":
             self.observations_written.append(stored)
+        elif resource_type == "Communication":
+            self.communications_written.append(stored)
         self._keep_in_history(resource_type, resource_id, current.version_id)
         self.connection.execute(
             update(resources)

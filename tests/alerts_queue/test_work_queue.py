@@ -10,6 +10,7 @@ import pytest
 from fhir_api.access.principal import system_access
 from fhir_api.alerts import store as alert_store
 from fhir_api.alerts.worker import EvaluationFailed, evaluate_next
+from fhir_api.codes import CALL_ME, FINE_TODAY, PATIENT_REQUEST
 from fhir_api.service import FhirService
 from fhir_api.storage.schema import alert_state, alert_work, alerts, resources
 
@@ -163,3 +164,28 @@ def test_a_message_for_someone_with_no_channel_is_logged_once_and_the_alert_kept
     assert sorted(a.patient_id for a in rows(store, alerts)) == sorted(patients)
     said = "Practitioner/nurse-1 has no alert channel: their messages are not sent"
     assert caplog.text.count(said) == 1
+
+
+def test_a_call_me_press_queues_its_work_and_a_fine_today_none(store) -> None:
+    """Issue 14: the press's work commits with it; an id too long for the queue (only a
+    client's own id, by PUT) is stored all the same, never a failed write."""
+    service = alerting_service(store)
+    patient_id = new_patient(service)
+
+    def press(code: str) -> dict:
+        return {
+            "resourceType": "Communication",
+            "status": "completed",
+            "category": [{"coding": [{"system": PATIENT_REQUEST, "code": code}]}],
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "sender": {"reference": f"Patient/{patient_id}"},
+            "sent": "2026-11-30T08:00:00+09:00",
+        }
+
+    called = service.create("Communication", press(CALL_ME)).stored.id
+    service.create("Communication", press(FINE_TODAY))
+    long_id = "c" * 64
+    service.update("Communication", long_id, {**press(CALL_ME), "id": long_id})
+    assert [(r.observation_id, r.patient_id) for r in rows(store, alert_work)] == [
+        (f"Communication/{called}", patient_id)
+    ]
