@@ -183,7 +183,12 @@ def _preferences(clinic: Clinic, recipient: str) -> Preferences | None:
 
 
 def _audited_path(clinic: Clinic, path: str) -> list[str]:
-    """The actions of the AuditEvents of requests to `path` (newest last)."""
+    """The actions of the AuditEvents of requests to `path` (newest last).
+
+    A read's event is written by the audit writer thread within 0.2 s: wait for it, or
+    a page read just before would land after `before` was taken (seen in a full run).
+    """
+    assert clinic.app.state.audit.flush(timeout=10)
     with clinic.app.state.store.engine.connect() as connection:
         rows = connection.execute(
             sa.select(audit_events.c.action, audit_events.c.content).order_by(audit_events.c.seq)

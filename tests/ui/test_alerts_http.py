@@ -89,7 +89,7 @@ def test_the_doctor_sees_the_urgent_alert_in_words_with_its_patient_and_time(
     assert "▲▲" in text and "緊急" in text and "未確認" in text
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日\([月火水木金土日]\) \d\d:\d\d", text)
     # The header says how many alerts are open, in words.
-    nav = r'id="nav-alerts"[^>]*>アラート <span class="nav-count">\(未確認 (\d+)件\)'
+    nav = r'id="nav-alerts"[^>]*>アラート <span class="nav-count[^"]*">\(未確認 (\d+)件\)'
     shown = re.search(nav, page.text)
     assert shown and int(shown.group(1)) == _open_count(clinic, list(clinic.patients))
 
