@@ -18,15 +18,19 @@ from typing import Any
 
 from fhir_api.alert_rules import (
     NO_READING_RANGE,
+    THRESHOLDS,
     TURNABLE_OFF,
     WEIGHT_GAIN_RANGE,
     AlertRules,
     alert_rules_of,
+    default_limit,
+    order_problems,
 )
 from fhir_api.alerts import defaults
 from fhir_api.alerts.model import Kind
 
 __all__ = [
+    "LIMIT_LABELS",
     "NO_READING_KINDS",
     "OFF_CHOICES",
     "TEXTS",
@@ -50,6 +54,14 @@ OFF_CHOICES: tuple[str, ...] = (
     *(code for code in TURNABLE_OFF if not code.startswith("no-reading-")),
     "no-reading-systolic",
 )
+# The moved limits (THRESHOLDS' rule ids), their label msgids and the unit shown.
+LIMIT_LABELS: dict[str, tuple[str, str]] = {
+    "temperature-high": ("Fever: at or above (°C)", "°C"),
+    "temperature-low": ("Low temperature: at or below (°C)", "°C"),
+    "respiration-high": ("Fast breathing: at or above (/min)", "/min"),
+    "respiration-very-high": ("Very fast breathing: at or above (/min)", "/min"),
+    "respiration-low": ("Slow breathing: at or below (/min)", "/min"),
+}
 WEIGHT_FIELD = "weight_gain"
 TEXTS = {
     "weight": "Enter a gain from 0.5 to 10 kg, or leave it empty for the clinic default.",
@@ -57,6 +69,8 @@ TEXTS = {
     "off": "Urgent rules cannot be turned off here; please choose from the list.",
     "default_off": "Off",
     "label_weight": "Weight gain over 3 days (kg)",
+    "limit": "Enter a value from {low} to {high}, or leave it empty for the clinic default.",
+    "order": "Must be below the higher limit of the same kind (temperature or breathing).",
 }
 _DAY = timedelta(days=1)
 _SHORTEST_DAYS = 0.1  # the form's (2.4 hours); the model accepts from 1 hour
@@ -118,6 +132,18 @@ def _rows(values: Mapping[str, str], errors: Mapping[str, str]) -> list[RuleRow]
             errors.get(WEIGHT_FIELD),
         )
     ]
+    for rule_id, (label, unit) in LIMIT_LABELS.items():
+        name = _limit_field(rule_id)
+        rows.append(
+            RuleRow(
+                name,
+                label,
+                values.get(name, ""),
+                _plain(default_limit(rule_id)),
+                unit,
+                errors.get(name),
+            )
+        )
     for kind, label in NO_READING_KINDS:
         name = f"no_reading_{kind.value}"
         rows.append(
@@ -126,12 +152,18 @@ def _rows(values: Mapping[str, str], errors: Mapping[str, str]) -> list[RuleRow]
     return rows
 
 
+def _limit_field(rule_id: str) -> str:
+    return "limit_" + rule_id.replace("-", "_")
+
+
 def form_of(patient: Mapping[str, Any], version: str) -> RulesForm:
     """The form filled from the Patient's own rules (empty fields: the defaults)."""
     own = alert_rules_of(patient)
     values: dict[str, str] = {}
     if own.weight_gain_kg is not None:
         values[WEIGHT_FIELD] = _plain(own.weight_gain_kg)
+    for rule_id, value in own.limits.items():
+        values[_limit_field(rule_id)] = _plain(value)
     for kind, length in own.no_reading.items():
         values[f"no_reading_{kind.value}"] = _plain(round(length / _DAY, 4))
     return RulesForm(_rows(values, {}), own.off, version)
@@ -151,6 +183,21 @@ def read_form(values: Mapping[str, str], off: Sequence[str]) -> tuple[RulesForm,
         low, high = WEIGHT_GAIN_RANGE
         if gain is None or not low <= gain <= high:
             errors[WEIGHT_FIELD] = TEXTS["weight"]
+    typed |= {_limit_field(r): values.get(_limit_field(r), "").strip()[:20] for r in LIMIT_LABELS}
+    limits: dict[str, float] = {}
+    for rule_id in LIMIT_LABELS:
+        name = _limit_field(rule_id)
+        if not typed[name]:
+            continue
+        value = _number(typed[name])
+        _unit, lowest, highest = THRESHOLDS[rule_id]
+        if value is None or not lowest <= value <= highest:
+            errors[name] = TEXTS["limit"].format(low=_plain(lowest), high=_plain(highest))
+        else:
+            limits[rule_id] = value
+    if not errors:
+        for rule_id, _text in order_problems(limits):
+            errors[_limit_field(rule_id)] = TEXTS["order"]
     no_reading: dict[Kind, timedelta] = {}
     longest_days = NO_READING_RANGE[1] / _DAY
     for kind, _label in NO_READING_KINDS:
@@ -170,4 +217,4 @@ def read_form(values: Mapping[str, str], off: Sequence[str]) -> tuple[RulesForm,
     if errors:
         return form, None
     # an empty BP field keeps the default; other kinds without a time stay off
-    return form, AlertRules(gain, no_reading, chosen)
+    return form, AlertRules(gain, no_reading, chosen, limits)

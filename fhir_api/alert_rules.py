@@ -9,6 +9,7 @@ them and the alert worker reads them in the transaction it already reads the Pat
 
     Patient.extension[url=ALERT_RULES_EXTENSION]
         .extension[url="weight-gain"].valueQuantity         {value: 1.5, code: "kg"}
+        .extension[url="temperature-high"].valueQuantity    {value: 38.5, code: "Cel"}
         .extension[url="no-reading-systolic"].valueDuration {value: 1, code: "d"}
         .extension[url="rule-off"].valueCode                "temperature-high"  (repeats)
 
@@ -23,6 +24,8 @@ Decisions (a clinician confirms them):
   season is no longer "stopped measuring"); "rule-off" with `no-reading-<kind>` turns
   the default no-reading rule of that kind off.
 - a weight gain from 0.5 to 10 kg over the rule's 3 days.
+- temperature and respiration limits within `THRESHOLDS`' ranges, keeping their order
+  over the effective values (a low at or above the high would fire on every reading).
 """
 
 from __future__ import annotations
@@ -41,12 +44,15 @@ __all__ = [
     "ALERT_RULES_EXTENSION",
     "NO_READING_RANGE",
     "RULE_OFF",
+    "THRESHOLDS",
     "TURNABLE_OFF",
     "WEIGHT_GAIN",
     "WEIGHT_GAIN_RANGE",
     "AlertRules",
     "alert_rules_of",
+    "default_limit",
     "extension_problems",
+    "order_problems",
     "with_alert_rules",
 ]
 
@@ -56,6 +62,20 @@ WEIGHT_GAIN = "weight-gain"
 RULE_OFF = "rule-off"
 WEIGHT_GAIN_RANGE = (0.5, 10.0)  # kg over the rule's days
 NO_READING_RANGE = (timedelta(hours=1), timedelta(days=90))
+# The one-kind limits a patient may move: rule id -> (UCUM unit, lowest, highest).
+THRESHOLDS: dict[str, tuple[str, float, float]] = {
+    "temperature-high": ("Cel", 37.0, 40.0),
+    "temperature-low": ("Cel", 33.0, 36.5),
+    "respiration-high": ("/min", 12.0, 40.0),
+    "respiration-very-high": ("/min", 15.0, 50.0),
+    "respiration-low": ("/min", 4.0, 16.0),
+}
+# (lower, upper): the lower limit must stay below the upper (effective values).
+_ORDER = (
+    ("temperature-low", "temperature-high"),
+    ("respiration-low", "respiration-high"),
+    ("respiration-high", "respiration-very-high"),
+)
 # UCUM duration codes a no-reading time may be written in, and their length.
 _DURATION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1)}
 _NO_READING_URLS = {no_reading_condition(kind): kind for kind in Kind}
@@ -73,6 +93,7 @@ class AlertRules:
     weight_gain_kg: float | None = None
     no_reading: Mapping[Kind, timedelta] = field(default_factory=dict)
     off: frozenset[str] = frozenset()
+    limits: Mapping[str, float] = field(default_factory=dict)  # THRESHOLDS' rule id -> value
 
     def overrides(self) -> Overrides:
         """The core's overrides: the default no-reading table with the patient's own
@@ -81,9 +102,27 @@ class AlertRules:
         table = {k: t for k, t in table.items() if no_reading_condition(k) not in self.off}
         return Overrides(
             weight_gain_kg=self.weight_gain_kg,
+            limits=dict(self.limits),
             no_reading=table,
             disabled=frozenset(self.off),
         )
+
+
+def default_limit(rule_id: str) -> float:
+    """The clinic default of one of THRESHOLDS' rules."""
+    rule = next(r for r in defaults.RULES if r.id == rule_id)
+    (value,) = rule.limits.values()
+    return value
+
+
+def order_problems(limits: Mapping[str, float]) -> list[tuple[str, str]]:
+    """(rule id, English text) for each limit at or above the one it must stay below."""
+    effective = {name: limits.get(name, default_limit(name)) for name in THRESHOLDS}
+    return [
+        (lower, f"{lower} must be below {upper} ({effective[upper]:g})")
+        for lower, upper in _ORDER
+        if effective[lower] >= effective[upper]
+    ]
 
 
 def _duration_of(value: Any) -> timedelta | None:
@@ -112,6 +151,19 @@ def _part_problem(url: str, part: Mapping[str, Any], at: str) -> tuple[str, str]
             urgent = any(r.id == code for r in defaults.RULES)
             why = "an urgent rule cannot be turned off" if urgent else "not a rule"
             return (f"{RULE_OFF} {code!r}: {why} ({', '.join(TURNABLE_OFF)})", f"{at}.valueCode")
+        return None
+    if url in THRESHOLDS:
+        unit, low, high = THRESHOLDS[url]
+        quantity = part.get("valueQuantity")
+        if values != ["valueQuantity"] or not isinstance(quantity, dict):
+            return (f"{url} takes a valueQuantity in {unit}", at)
+        number = quantity.get("value")
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            return (f"{url} needs a number", f"{at}.valueQuantity.value")
+        if quantity.get("code") != unit or quantity.get("system", UCUM) != UCUM:
+            return (f"{url} is in {unit} (UCUM code {unit!r})", f"{at}.valueQuantity.code")
+        if not math.isfinite(number) or not low <= number <= high:
+            return (f"{url}: enter a value from {low:g} to {high:g}", f"{at}.valueQuantity.value")
         return None
     if url == WEIGHT_GAIN:
         quantity = part.get("valueQuantity")
@@ -151,14 +203,16 @@ def extension_problems(extension: Mapping[str, Any], where: str) -> list[tuple[s
     if not isinstance(parts, list) or not parts:
         return [*issues, ("alert-rules needs at least one sub-extension", where)]
     seen: set[str] = set()
+    limits: dict[str, float] = {}
+    paths: dict[str, str] = {}
     for index, part in enumerate(parts):
         at = f"{where}.extension[{index}]"
         url = part.get("url") if isinstance(part, dict) else None
         if not isinstance(part, dict) or not isinstance(url, str):
             issues.append(("an alert-rules sub-extension needs a url", at))
             continue
-        if url not in {WEIGHT_GAIN, RULE_OFF, *_NO_READING_URLS}:
-            known = ", ".join([WEIGHT_GAIN, RULE_OFF, *_NO_READING_URLS])
+        if url not in {WEIGHT_GAIN, RULE_OFF, *THRESHOLDS, *_NO_READING_URLS}:
+            known = ", ".join([WEIGHT_GAIN, *THRESHOLDS, RULE_OFF, *_NO_READING_URLS])
             issues.append((f"{url!r} is not an alert-rules sub-extension ({known})", at))
             continue
         key = f"{url}={part.get('valueCode')}" if url == RULE_OFF else url
@@ -169,6 +223,11 @@ def extension_problems(extension: Mapping[str, Any], where: str) -> list[tuple[s
         problem = _part_problem(url, part, at)
         if problem is not None:
             issues.append(problem)
+        elif url in THRESHOLDS:
+            limits[url] = float(part["valueQuantity"]["value"])
+            paths[url] = f"{at}.valueQuantity.value"
+    if not issues:
+        issues += [(text, paths.get(name, where)) for name, text in order_problems(limits)]
     return issues
 
 
@@ -186,9 +245,10 @@ def alert_rules_of(patient: Mapping[str, Any]) -> AlertRules:
     gain: float | None = None
     no_reading: dict[Kind, timedelta] = {}
     off: set[str] = set()
+    limits: dict[str, float] = {}
     for index, part in enumerate(_parts(patient)):
         url = str(part.get("url"))
-        if url not in {WEIGHT_GAIN, RULE_OFF, *_NO_READING_URLS}:
+        if url not in {WEIGHT_GAIN, RULE_OFF, *THRESHOLDS, *_NO_READING_URLS}:
             continue
         if _part_problem(url, part, str(index)) is not None:
             continue
@@ -196,11 +256,15 @@ def alert_rules_of(patient: Mapping[str, Any]) -> AlertRules:
             gain = float(part["valueQuantity"]["value"])
         elif url == RULE_OFF:
             off.add(str(part["valueCode"]))
+        elif url in THRESHOLDS:
+            limits[url] = float(part["valueQuantity"]["value"])
         else:
             length = _duration_of(part["valueDuration"])
             if length is not None:
                 no_reading[_NO_READING_URLS[url]] = length
-    return AlertRules(gain, no_reading, frozenset(off))
+    if order_problems(limits):
+        limits = {}
+    return AlertRules(gain, no_reading, frozenset(off), limits)
 
 
 def _plain(value: float) -> float:
@@ -235,6 +299,11 @@ def with_alert_rules(patient: Mapping[str, Any], rules: AlertRules) -> dict[str,
             "code": "kg",
         }
         parts.append({"url": WEIGHT_GAIN, "valueQuantity": quantity})
+    for rule_id, (unit, _low, _high) in THRESHOLDS.items():
+        value = rules.limits.get(rule_id)
+        if value is not None and value != default_limit(rule_id):
+            quantity = {"value": _plain(value), "unit": unit, "system": UCUM, "code": unit}
+            parts.append({"url": rule_id, "valueQuantity": quantity})
     for kind in Kind:
         length = rules.no_reading.get(kind)
         if length is not None and length != defaults.NO_READING.get(kind):

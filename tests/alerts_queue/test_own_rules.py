@@ -61,3 +61,13 @@ def test_a_patient_with_the_fever_rule_off_raises_nothing_for_a_fever(store):
         service.create("Observation", _fever(f"Patient/{patient_id}", 39.2))
         evaluate_next(store, RULES, lambda: NOW)
     assert _open(store) == {(on, "temperature-high")}
+
+
+def test_a_patient_whose_fever_limit_is_37_5_gets_the_alert_at_37_8(store):
+    service = alerting_service(store)
+    low = _patient_with(service, AlertRules(limits={"temperature-high": 37.5}))
+    default = _patient_with(service, AlertRules())
+    for patient_id in (low, default):
+        service.create("Observation", _fever(f"Patient/{patient_id}", 37.8))
+        evaluate_next(store, RULES, lambda: NOW)
+    assert _open(store) == {(low, "temperature-high")}

@@ -87,6 +87,26 @@ def test_own_rules_round_trip_and_only_differences_are_written():
     assert with_alert_rules(body, AlertRules(2.0, {Kind.SYSTOLIC: timedelta(days=3)})) == _patient()
 
 
+def test_a_patients_own_temperature_limit_moves_the_rule_and_keeps_its_margin():
+    own = AlertRules(limits={"temperature-high": 37.5, "respiration-low": 6})
+    body = with_alert_rules(_patient(), own)
+    assert body["extension"][1]["extension"] == [
+        {
+            "url": "temperature-high",
+            "valueQuantity": {"value": 37.5, "unit": "Cel", "system": UCUM, "code": "Cel"},
+        },
+        {
+            "url": "respiration-low",
+            "valueQuantity": {"value": 6, "unit": "/min", "system": UCUM, "code": "/min"},
+        },
+    ]
+    assert alert_rules_of(body) == own
+    rules = rules_for(own.overrides())
+    fever = rules.rule("temperature-high")
+    assert fever is not None and fever.limits == {Kind.TEMPERATURE: 37.5}
+    assert fever.margins == {Kind.TEMPERATURE: 0.6}
+
+
 def test_turning_the_no_reading_rule_off_empties_its_kind():
     own = AlertRules(off=frozenset({"no-reading-systolic"}))
     assert rules_for(own.overrides()).no_reading == {}
@@ -153,6 +173,24 @@ BAD: dict[str, tuple[list[dict[str, Any]], str, str]] = {
         [{"url": "rule-off", "valueCode": "glucose-high"}],
         f"{AT}.valueCode",
         "not a rule",
+    ),
+    "temperature in Fahrenheit": (
+        [{"url": "temperature-high", "valueQuantity": {"value": 100.4, "code": "[degF]"}}],
+        f"{AT}.valueQuantity.code",
+        "Cel",
+    ),
+    "a fever at 42": (
+        [{"url": "temperature-high", "valueQuantity": {"value": 42, "code": "Cel"}}],
+        f"{AT}.valueQuantity.value",
+        "from 37 to 40",
+    ),
+    "respiration low above high": (
+        [
+            {"url": "respiration-low", "valueQuantity": {"value": 16, "code": "/min"}},
+            {"url": "respiration-high", "valueQuantity": {"value": 14, "code": "/min"}},
+        ],
+        f"{AT}.valueQuantity.value",
+        "must be below respiration-high (14)",
     ),
     "twice": (
         [_days("no-reading-systolic", 1), _days("no-reading-systolic", 2)],

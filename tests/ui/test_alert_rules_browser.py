@@ -41,11 +41,11 @@ def test_the_doctor_sets_a_patients_own_rules_and_sees_a_refused_value_at_its_fi
     page.goto(f"{clinic.root}/patients/{patient}/alerts/settings")
     label = "血圧の測定なし（日）" if ja else "No blood pressure for (days)"  # noqa: RUF001
     page.get_by_label(label).fill("1")
-    page.get_by_label("発熱" if ja else "Fever").check()
+    page.get_by_role("checkbox", name="発熱" if ja else "Fever").check()
     page.get_by_role("button", name="アラート規則を保存" if ja else "Save alert rules").click()
     page.wait_for_url(re.compile(r"/alerts/settings\?done=rules"))
     assert page.get_by_label(label).input_value() == "1"
-    assert page.get_by_label("発熱" if ja else "Fever").is_checked()
+    assert page.get_by_role("checkbox", name="発熱" if ja else "Fever").is_checked()
     axe(page)
     screenshot(page, f"alert-rules-{lang}")
 
@@ -59,7 +59,7 @@ def test_the_doctor_sets_a_patients_own_rules_and_sees_a_refused_value_at_its_fi
 
     # back to the defaults for the other language's run
     page.get_by_label(label).fill("")
-    page.get_by_label("発熱" if ja else "Fever").uncheck()
+    page.get_by_role("checkbox", name="発熱" if ja else "Fever").uncheck()
     page.get_by_role("button", name="アラート規則を保存" if ja else "Save alert rules").click()
     page.wait_for_url(re.compile(r"/alerts/settings\?done=rules"))
     with clinic.client() as system:

@@ -18,7 +18,7 @@ from clinician_ui import alert_rules_form as form
 from clinician_ui import alert_settings_routes as routes
 from clinician_ui.alerts_data import CONDITIONS
 from clinician_ui.i18n import Catalogs
-from fhir_api.alert_rules import ALERT_RULES_EXTENSION, AlertRules, alert_rules_of
+from fhir_api.alert_rules import ALERT_RULES_EXTENSION, THRESHOLDS, AlertRules, alert_rules_of
 from fhir_api.alerts.model import Kind
 
 from ..fhir_api.login_helpers import csrf_of, post_login
@@ -80,6 +80,7 @@ def test_the_doctor_sets_a_one_day_no_reading_time_and_turns_the_fever_rule_off(
         "weight_gain": "\uff11\uff0e\uff15",  # "1.5" full-width, as a Japanese IME types it
         "no_reading_systolic": "1",
         "no_reading_spo2": "0.5",
+        "limit_temperature_high": "37.5",
         "off": ["temperature-high"],
     }
     saved = doctor.post(f"/patients/{patient}/alerts/rules", data=form)
@@ -90,6 +91,7 @@ def test_the_doctor_sets_a_one_day_no_reading_time_and_turns_the_fever_rule_off(
         1.5,
         {Kind.SYSTOLIC: timedelta(days=1), Kind.SPO2: timedelta(hours=12)},
         frozenset({"temperature-high"}),
+        {"temperature-high": 37.5},
     )
     page = doctor.get(saved.headers["location"])
     assert "アラート規則を保存しました。" in page.text
@@ -117,6 +119,18 @@ def test_a_bad_value_is_a_400_with_the_message_at_its_field_and_saves_nothing(
     )
     assert field and "from 0.1 to 90" in field.group(1)
     assert 'name="no_reading_systolic" value="400"' in refused.text  # the typing is kept
+    fever = {"csrf": csrf_of(page), "version": _version(page), "limit_temperature_high": "42"}
+    refused = doctor.post(f"/patients/{patient}/alerts/rules", data=fever)
+    assert refused.status_code == 400 and "from 37 to 40" in refused.text
+    order = {
+        "csrf": csrf_of(page),
+        "version": _version(page),
+        "limit_respiration_low": "16",
+        "limit_respiration_high": "14",
+    }
+    refused = doctor.post(f"/patients/{patient}/alerts/rules", data=order)
+    assert refused.status_code == 400
+    assert 'id="rule-limit_respiration_low-error"' in refused.text
     urgent = {"csrf": csrf_of(page), "version": _version(page), "off": ["bp-urgent"]}
     assert doctor.post(f"/patients/{patient}/alerts/rules", data=urgent).status_code == 400
     no_token = {"version": _version(page), "no_reading_systolic": "1"}
@@ -161,7 +175,13 @@ def test_every_text_of_the_rules_form_is_translated() -> None:
     block = template.split("{% block rules %}")[1].split("{% endblock %}")[0]
     texts = {a or b for a, b in re.findall(r"""_\((?:"([^"]+)"|'([^']+)')\)""", block)}
     texts |= {routes.RULES_READ_ONLY, routes.RULES_CONFLICT, routes._DONE["rules"]}
-    texts |= set(form.TEXTS.values()) | {label for _, label in form.NO_READING_KINDS}
+    texts |= {text for key, text in form.TEXTS.items() if key != "limit"}
+    texts |= {label for _, label in form.NO_READING_KINDS}
+    texts |= {label for label, _ in form.LIMIT_LABELS.values()}
+    texts |= {
+        form.TEXTS["limit"].format(low=f"{low:g}", high=f"{high:g}")
+        for _, low, high in THRESHOLDS.values()
+    }
     texts |= {CONDITIONS[code] for code in form.OFF_CHOICES}
     catalogs = Catalogs()
     assert catalogs.missing("ja", sorted(texts)) == [] == catalogs.missing("en", sorted(texts))
