@@ -23,6 +23,7 @@ from fhir_api.alerts.model import Kind
 
 from ..fhir_api.login_helpers import csrf_of, post_login
 from .alerts_world import alert_clinic
+from .test_alert_settings_http import _audited
 from .test_settings_http import add_care_manager
 from .world import Clinic
 
@@ -85,6 +86,7 @@ def test_the_doctor_sets_a_one_day_no_reading_time_and_turns_the_fever_rule_off(
     }
     saved = doctor.post(f"/patients/{patient}/alerts/rules", data=form)
     assert saved.status_code == 303, saved.text
+    assert _audited(clinic, patient, "/alerts/rules") == 1  # committed with the Patient
     assert saved.headers["location"].startswith(f"/patients/{patient}/alerts/settings?done=rules")
     stored = _patient(clinic, patient)
     assert alert_rules_of(stored) == AlertRules(
