@@ -1,4 +1,11 @@
-"""A patient's alert settings page (`/patients/{id}/alerts/settings`): silences (issue 13).
+"""A patient's alert settings page (`/patients/{id}/alerts/settings`): the patient's own
+alert rules and silences (issue 13).
+
+The rules (weight gain, no-reading times, warning rules off) are saved on the Patient
+like the settings page's limits (`settings_routes`): through `FhirService.update` with
+If-Match on the version the form was made from (a change in between is a 409 with their
+values shown), so only roles with Patient update (doctor, nurse) change them; a care
+manager sees them read-only. The form is `alert_rules_form` (pure).
 
 A silence pauses the messages of a patient's alerts (all, or one rule's) for a hospital
 stay, travel or a broken cuff; the alerts are still opened and shown (`silences`).
@@ -23,14 +30,16 @@ from starlette.responses import Response
 from fhir_api.access.principal import Access
 from fhir_api.access.scopes import Interaction
 from fhir_api.accounts.sessions import CurrentAccount, check_csrf, session_id_from
+from fhir_api.alert_rules import with_alert_rules
 from fhir_api.alerts import settings_api
 from fhir_api.alerts.silence_store import SilenceRefused, add_silence, end_silence, list_silences
 from fhir_api.audit.http import bind_write_audit
 from fhir_api.dates import patient_zone_name, zone_named
-from fhir_api.errors import FhirError
+from fhir_api.errors import FhirError, PreconditionFailed
 from fhir_api.service import FhirService
 
 from .access import SessionAccess
+from .alert_rules_form import OFF_CHOICES, RulesForm, form_of, read_form
 from .alerts_data import CONDITIONS, staff_names
 from .alerts_routes import NO_ALERTS
 from .formatting import moment
@@ -42,10 +51,15 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 
-_DONE = {"added": "Silence saved.", "ended": "Silence ended."}
+_DONE = {"added": "Silence saved.", "ended": "Silence ended.", "rules": "Alert rules saved."}
 NOT_FOUND = "No patient of that id is in your care."
 NO_SILENCE = "No silence of that id is in your care."
 READ_ONLY = "Your role may view these silences but not change them."
+RULES_READ_ONLY = "Your role may view these rules but not change them."
+RULES_CONFLICT = (
+    "Someone else changed this patient after you opened this page. Nothing of yours was "
+    "saved: the form now shows their values; check them and save again."
+)
 _FIELD_TEXTS = {
     "reason": "Please give a reason (hospital stay, travel, broken device …).",
     "starts": "Please give the start as a date and time.",
@@ -80,9 +94,13 @@ def _local_input(when: datetime, zone: tzinfo) -> str:
     return when.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
+def _may_edit_rules(access: Access) -> bool:
+    return access.principal.scopes.allows("Patient", Interaction.UPDATE)
+
+
 def _read(
     service: FhirService, access: Access, patient_id: str
-) -> tuple[dict[str, Any], list[settings_api.SilenceRow], dict[str, str]]:
+) -> tuple[dict[str, Any], list[settings_api.SilenceRow], dict[str, str], str]:
     patient = service.read("Patient", patient_id, access=access)
     found = list_silences(service.store.engine, access, [patient_id])
     now = datetime.fromtimestamp(service.store.now_ms() / 1000, UTC)
@@ -93,7 +111,7 @@ def _read(
     )
     shown = current + ended[:_SHOWN_ENDED]
     names = staff_names(service.store.engine, {r.silence.author for r in shown})
-    return patient.content, shown, names
+    return patient.content, shown, names, str(patient.version_id)
 
 
 async def _render(
@@ -103,13 +121,15 @@ async def _render(
     patient_id: str,
     *,
     form: _Form | None = None,
+    rules_form: RulesForm | None = None,
     status: int = 200,
     message: str | None = None,
+    rules_message: str | None = None,
 ) -> Response:
     pages: Pages = request.app.state.pages
     service: FhirService = request.app.state.service
     try:
-        content, rows, names = await run_in_threadpool(_read, service, access, patient_id)
+        content, rows, names, version = await run_in_threadpool(_read, service, access, patient_id)
     except FhirError as error:
         return _error(request, account, error.status, NOT_FOUND)
     zone = _zone_of(content, request.app.state.store.zone)
@@ -118,6 +138,8 @@ async def _render(
     if form is None:
         now = datetime.fromtimestamp(request.app.state.store.now_ms() / 1000, UTC)
         form = _Form(starts=_local_input(now, zone))
+    if rules_form is None:
+        rules_form = form_of(content, version)
     return pages.render(
         request,
         "alert_settings.html",
@@ -136,6 +158,10 @@ async def _render(
         rule_texts=CONDITIONS,
         when=lambda at: moment(int(at.timestamp() * 1000), zone, language),
         may_change=_may_change(access),
+        rules_form=rules_form,
+        off_choices=OFF_CHOICES,
+        may_edit_rules=_may_edit_rules(access),
+        rules_message=rules_message,
         done=_DONE.get(request.query_params.get("done") or ""),
         message=message,
         lang_links={code: "?" + urlencode({"lang": code}) for code in LANGUAGES},
@@ -262,3 +288,48 @@ async def end_patient_silence(
     except SilenceRefused:
         return _error(request, account, 404, NO_SILENCE)
     return Pages.redirect(f"/patients/{patient_id}/alerts/settings?done=ended")
+
+
+@router.post("/patients/{patient_id}/alerts/rules")
+async def save_patient_rules(
+    request: Request, patient_id: str, account: CurrentAccount, access: SessionAccess
+) -> Response:
+    """Save the patient's own rules on the Patient (If-Match): back with "saved", the
+    form again with the messages (400), or their values with a notice (409)."""
+    submitted = await request.form()
+    key: bytes = request.app.state.settings.signing_key
+    check_csrf(key, "session", session_id_from(request), submitted.get("csrf"))
+    if not _may_edit_rules(access):
+        return _error(request, account, 403, RULES_READ_ONLY)
+    values = {k: v for k, v in submitted.items() if isinstance(v, str)}
+    off = [v for v in submitted.getlist("off") if isinstance(v, str)]
+    form, rules = read_form(values, off)
+    if rules is None:
+        request.state.audit_detail = "alert rules refused: " + ", ".join(sorted(form.errors))
+        return await _render(request, account, access, patient_id, rules_form=form, status=400)
+    service: FhirService = request.app.state.service
+    bind_write_audit(access, request.scope, request.app.state.audit)
+
+    def save() -> None:
+        current = service.read("Patient", patient_id, access=access)
+        if not form.version.isdigit():
+            raise PreconditionFailed("the form has no version")
+        service.update(
+            "Patient",
+            patient_id,
+            with_alert_rules(current.content, rules),
+            if_match=f'W/"{form.version}"',
+            access=access,
+        )
+
+    try:
+        await run_in_threadpool(save)
+    except PreconditionFailed:
+        return await _render(
+            request, account, access, patient_id, status=409, rules_message=RULES_CONFLICT
+        )
+    except FhirError as error:
+        return _error(
+            request, account, error.status, NOT_FOUND if error.status == 404 else str(error)
+        )
+    return Pages.redirect(f"/patients/{patient_id}/alerts/settings?done=rules#h-rules")

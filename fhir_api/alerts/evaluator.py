@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
+from fhir_api.alert_rules import alert_rules_of
 from fhir_api.dates import patient_zone_name, zone_named
 from fhir_api.patient_requests import is_call_me
 from fhir_api.vital_limits import limits_of
@@ -333,7 +334,8 @@ class RuleEvaluator:
         resource = _read_patient(connection, patient_id)
         zone_name = (patient_zone_name(resource) if resource else None) or self.server_zone
         limits = limits_of(resource or {})
-        rules = rules_for(limits=limits, zone=zone_name)
+        overrides = alert_rules_of(resource or {}).overrides()
+        rules = rules_for(overrides, limits=limits, zone=zone_name)
         zone = zone_named(zone_name) or UTC
         return _Patient(patient_id, rules, zone, patient_display_name(resource))
 

@@ -66,12 +66,15 @@ class Overrides:
     """One patient's changes to what the vital-sign limits do not set; None keeps the
     clinic default.
 
+    `limits` moves the limit of a one-kind rule of the alerts' own (e.g.
+    {"temperature-high": 38.5}); the recovery margin stays the default's.
     `no_reading` replaces the default table (an empty mapping turns the rule off);
     `disabled` turns conditions off by id (e.g. "bp-high" for a patient whose blood
     pressure is managed elsewhere).
     """
 
     weight_gain_kg: float | None = None
+    limits: Mapping[str, float] = field(default_factory=dict)
     no_reading: Mapping[Kind, timedelta] | None = None
     disabled: frozenset[str] = frozenset()
 
@@ -99,6 +102,10 @@ def rules_for(
         by_id["weight-gain"] = replace(
             gain, limits={**gain.limits, Kind.WEIGHT: float(overrides.weight_gain_kg)}
         )
+    for rule_id, value in overrides.limits.items():
+        rule = by_id[rule_id]
+        (kind,) = rule.kinds
+        by_id[rule_id] = replace(rule, limits={kind: float(value)})
     thresholds = tuple(r for r in by_id.values() if r.id not in overrides.disabled)
     no_reading = (
         dict(defaults.NO_READING) if overrides.no_reading is None else dict(overrides.no_reading)

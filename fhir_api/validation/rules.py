@@ -40,6 +40,7 @@ from ..codes import (
 from ..dates import TIMEZONE_EXTENSION, parse_date_range, to_ms
 from ..home_settings import settings_problems
 from ..sampled_data import last_offset_ms, problems
+from .alert_rules import check_alert_rules
 from .limits import check_vital_limits
 from .narrative import narrative_problem
 
@@ -223,6 +224,7 @@ def check_rules(resource: dict[str, Any], path: str) -> list[Issue]:
         _binding(resource.get("gender"), GENDER, f"{path}.gender", issues)
         _time_zone(resource, path, issues)
         issues += check_vital_limits(resource, path)
+        issues += check_alert_rules(resource, path)
         issues += settings_problems(resource, path)
     elif kind == "Device":
         _binding(resource.get("status"), DEVICE_STATUS, f"{path}.status", issues)
