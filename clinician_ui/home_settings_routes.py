@@ -10,6 +10,7 @@ fetches them with its next poll (issue 14).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -54,11 +55,14 @@ def _save(
     version = form.get("version", "")
     if not version.isdigit():
         return current, None, True
+    # The form does not carry the device bindings: a save keeps the stored ones.
+    kept = settings_of(current.content)
+    settings = replace(submitted.settings, devices=kept.devices if kept else ())
     try:
         stored = service.update(
             "Patient",
             patient_id,
-            with_settings(current.content, submitted.settings),
+            with_settings(current.content, settings),
             if_match=f'W/"{version}"',
             access=access,
         ).stored
