@@ -22,7 +22,7 @@ from gateway.mapping import PatientLink
 from gateway.mapping.devices import DeviceKind
 from gateway.settings import FeedbackConfig
 from gateway.simulation import VirtualBus
-from gateway.simulation.peripherals import BloodPressureCuff
+from gateway.simulation.peripherals import BloodPressureCuff, Thermometer
 
 from ..services import free_port
 from .test_clinic_settings import MORNING, set_on_server
@@ -150,3 +150,31 @@ def test_a_device_binding_the_gateway_cannot_use_changes_nothing() -> None:
     }
     with pytest.raises(ValueError, match="unknown kind"):
         clinic_bindings(bad)
+
+
+async def test_a_device_newly_bound_at_the_clinic_starts_being_read(tmp_path, fhir_server):
+    """The home scans only for its bound kinds: a thermometer bound later restarts the scan."""
+    bus = VirtualBus()
+    thermometer = Thermometer("D0:00:00:00:03:07", "Thermo")
+    thermometer.measure(37.4, when=thermometer.clock.now() - timedelta(minutes=5))
+    await thermometer.start(bus)
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, AT_HOME)
+    clinic = poller(fhir_server, tmp_path, gateway)
+    polling = asyncio.create_task(clinic.run())
+    try:
+        await wait_for(lambda: clinic.applied is not None)
+        await asyncio.sleep(0.5)
+        assert thermometer.connections_made == 0  # not bound: not even scanned for
+        await asyncio.to_thread(
+            set_on_server,
+            fhir_server,
+            "suzuki",
+            HomeSettings(devices=(DeviceBinding("D0:00:00:00:03:07", "thermometer"),)),
+        )
+        await wait_for_server(fhir_server, {"patient=Patient/suzuki&code=8310-5": 1})
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await clinic.aclose()
+        await stop(task, gateway)
+        await thermometer.stop()
