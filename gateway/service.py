@@ -221,7 +221,8 @@ class Gateway:
                 await self._rescan.wait()
                 self._rescan.clear()
                 # A kind of device new to this home advertises a service not scanned for.
-                await scanner.stop()
+                with contextlib.suppress(Exception):  # a stop that fails still lets go
+                    await scanner.stop()
                 scanner = BleakScanner(
                     detection_callback=self._on_advertisement,
                     service_uuids=self.bindings.service_uuids(),
