@@ -249,7 +249,9 @@ def _gateway_settings_definition(base: str) -> dict[str, Any]:
                 "type": "Parameters",
                 "documentation": "language, speech, volume, quietHours (the home's voice: the "
                 "first patient by id who sets each), readValuesFor (patient ids), and one "
-                "reminder part (patient, kind, time...) per patient and kind of device",
+                "reminder part (patient, kind, time...) per patient and kind of device, and one "
+                "device part (address, kind, patient, slot when one user slot) per device and "
+                "slot bound to a patient (the first patient by id who claims it)",
             }
         ],
     }

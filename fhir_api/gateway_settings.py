@@ -2,6 +2,8 @@
 
 Computed on request from the settings on the Patients the gateway's token is bound
 to (home_settings.py holds the shape and the merge); nothing is stored for it.
+The home's device bindings come from the same Patients, so a gateway is only ever
+told about its own patients.
 """
 
 from __future__ import annotations

@@ -23,7 +23,20 @@ Extension shape::
         {"url": "reminder", "extension": [                 # one per kind of device
             {"url": "kind", "valueCode": "blood-pressure"},
             {"url": "time", "valueTime": "07:00:00"},
-            {"url": "time", "valueTime": "19:00:00"}]}]}
+            {"url": "time", "valueTime": "19:00:00"}]},
+        {"url": "device", "extension": [                   # one per device (user slot)
+            {"url": "address", "valueString": "AA:BB:CC:DD:EE:01"},
+            {"url": "kind", "valueCode": "blood-pressure"},
+            {"url": "slot", "valueInteger": 2}]}]}         # absent: the whole device
+
+Which devices of the home read for whom (the bindings) live here too, as "this
+patient's readings come from device <address> (user slot <n>)": staff who may update
+the patient (Patient.u) are the ones who may bind a device to them, a binding can only
+ever name the Patient it sits on (so never a patient outside the home: the gateway
+reads only its own patients), and each change is in the Patient's history. Not on
+the Device resources the gateway creates: it replaces them with every heartbeat.
+When two of a home's patients claim the same device and slot, the first by id holds
+it (`gateway_parameters`), as for the voice options.
 """
 
 from __future__ import annotations
@@ -40,9 +53,11 @@ __all__ = [
     "DEVICE_KINDS",
     "HOME_SETTINGS",
     "LANGUAGES",
+    "DeviceBinding",
     "HomeSettings",
     "Reminder",
     "gateway_parameters",
+    "normal_address",
     "parameters_etag",
     "settings_of",
     "settings_problems",
@@ -62,6 +77,10 @@ DEVICE_KINDS = (
     "sleep",
 )
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+# A Bluetooth address as the gateway knows it (BlueZ: a MAC; macOS: a UUID).
+_ADDRESS = re.compile(
+    r"^([0-9A-F]{2}[:-]){5}[0-9A-F]{2}$|^[0-9A-F]{8}-([0-9A-F]{4}-){3}[0-9A-F]{12}$", re.IGNORECASE
+)
 _QUIET = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
@@ -74,6 +93,20 @@ class Reminder:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceBinding:
+    """A device of the home whose readings (from one user slot, or all) are this patient's."""
+
+    address: str
+    kind: str
+    slot: int | None = None
+
+
+def normal_address(address: str) -> str:
+    """One spelling per address, as gateway/bindings.py compares them."""
+    return address.upper().replace("-", ":") if len(address) == 17 else address.upper()
+
+
+@dataclass(frozen=True, slots=True)
 class HomeSettings:
     """One patient's settings; None means "not set here" (the gateway keeps its own)."""
 
@@ -83,6 +116,7 @@ class HomeSettings:
     quiet_hours: str | None = None
     read_values_aloud: bool = False
     reminders: tuple[Reminder, ...] = field(default_factory=tuple)
+    devices: tuple[DeviceBinding, ...] = field(default_factory=tuple)
 
 
 def _sub(extension: dict[str, Any], url: str) -> list[dict[str, Any]]:
@@ -112,11 +146,12 @@ def settings_problems(patient: dict[str, Any], path: str) -> list[tuple[str, str
         issues.append(("a Patient has one home-settings extension", f"{path}.extension"))
     for extension in found:
         where = f"{path}.extension('{HOME_SETTINGS}')"
-        known = {"language", "speech", "volume", "quietHours", "readValuesAloud", "reminder"}
+        known = {"language", "speech", "volume", "quietHours", "readValuesAloud"}
+        known |= {"reminder", "device"}
         for inner in extension.get("extension", ()):
             if isinstance(inner, dict) and inner.get("url") not in known:
                 issues.append((f"home-settings has no setting {inner.get('url')!r}", where))
-        for url in known - {"reminder"}:
+        for url in known - {"reminder", "device"}:
             if len(_sub(extension, url)) > 1:
                 issues.append((f"home-settings sets {url} once", f"{where}.{url}"))
         language = _value(extension, "language", "valueCode")
@@ -140,6 +175,35 @@ def settings_problems(patient: dict[str, Any], path: str) -> list[tuple[str, str
                 text = str(time.get("valueTime", ""))
                 if not text.endswith(":00") or not _CLOCK.match(text[:5]):
                     issues.append((f"a reminder time {text!r} is not on the minute", where))
+        issues += _device_problems(extension, f"{where}.device")
+    return issues
+
+
+def _device_problems(extension: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    issues: list[tuple[str, str]] = []
+    seen: set[tuple[str, int | None]] = set()
+    for device in _sub(extension, "device"):
+        for inner in device.get("extension", ()):
+            if isinstance(inner, dict) and inner.get("url") not in {"address", "kind", "slot"}:
+                issues.append((f"a device binding has no field {inner.get('url')!r}", where))
+        for url in ("address", "kind", "slot"):
+            if len(_sub(device, url)) > 1:
+                issues.append((f"a device binding has one {url}", where))
+        address = _value(device, "address", "valueString")
+        kind = _value(device, "kind", "valueCode")
+        slot = _value(device, "slot", "valueInteger")
+        if not isinstance(address, str) or not _ADDRESS.match(address):
+            issues.append((f"a device address {address!r} is not a Bluetooth address", where))
+            continue
+        if kind not in DEVICE_KINDS:
+            issues.append((f"a device's kind {kind!r} is not a kind of device", where))
+        if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int) or slot < 1):
+            issues.append((f"a user slot {slot!r} is not a number from 1", where))
+            continue
+        key = (normal_address(address), slot)
+        if key in seen:
+            issues.append((f"device {address} slot {slot} is bound twice", where))
+        seen.add(key)
     return issues
 
 
@@ -163,6 +227,14 @@ def settings_of(patient: dict[str, Any]) -> HomeSettings | None:
         quiet_hours=_value(extension, "quietHours", "valueString"),
         read_values_aloud=bool(_value(extension, "readValuesAloud", "valueBoolean")),
         reminders=tuple(r for r in reminders if r.times),
+        devices=tuple(
+            DeviceBinding(
+                normal_address(str(_value(d, "address", "valueString"))),
+                str(_value(d, "kind", "valueCode")),
+                _value(d, "slot", "valueInteger"),
+            )
+            for d in _sub(extension, "device")
+        ),
     )
 
 
@@ -188,6 +260,14 @@ def _extension(settings: HomeSettings) -> dict[str, Any]:
                     ],
                 }
             )
+    for device in settings.devices:
+        parts: list[dict[str, Any]] = [
+            {"url": "address", "valueString": device.address},
+            {"url": "kind", "valueCode": device.kind},
+        ]
+        if device.slot is not None:
+            parts.append({"url": "slot", "valueInteger": device.slot})
+        inner.append({"url": "device", "extension": parts})
     return {"url": HOME_SETTINGS, "extension": inner}
 
 
@@ -202,8 +282,10 @@ def gateway_parameters(patients: Sequence[tuple[str, HomeSettings | None]]) -> d
 
     Voice options (language, speech, volume, quiet hours) are the home's: the first
     patient by id who sets each decides it. Read-aloud and reminders stay per patient.
+    Device bindings: one patient per device and slot, the first by id who claims it.
     """
     chosen: dict[str, Any] = {}
+    devices: dict[tuple[str, int | None], dict[str, Any]] = {}
     read_for: list[str] = []
     reminders: list[dict[str, Any]] = []
     for patient_id, settings in sorted(patients, key=lambda p: p[0]):
@@ -230,12 +312,22 @@ def gateway_parameters(patients: Sequence[tuple[str, HomeSettings | None]]) -> d
                     ],
                 }
             )
+        for device in settings.devices:
+            parts: list[dict[str, Any]] = [
+                {"name": "address", "valueString": device.address},
+                {"name": "kind", "valueCode": device.kind},
+                {"name": "patient", "valueString": patient_id},
+            ]
+            if device.slot is not None:
+                parts.append({"name": "slot", "valueInteger": device.slot})
+            devices.setdefault((device.address, device.slot), {"name": "device", "part": parts})
     keys = {"language": "valueCode", "speech": "valueBoolean", "volume": "valueInteger"}
     parameter: list[dict[str, Any]] = [
         {"name": name, keys.get(name, "valueString"): value} for name, value in chosen.items()
     ]
     parameter += [{"name": "readValuesFor", "valueString": p} for p in read_for]
     parameter += reminders
+    parameter += list(devices.values())
     return {"resourceType": "Parameters", "parameter": parameter}
 
 

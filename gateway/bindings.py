@@ -3,6 +3,12 @@
 A reading from a device or user slot bound to no patient is uploaded as
 unassigned (subject: the device, as the PHD IG does) for staff to assign; it is
 never guessed onto a patient.
+
+Two sources: `homevitals gateway pair` (and the local file) bind at home; the clinic
+binds from the server (`Device/$gateway-settings`, clinic_settings.py). For a user slot
+(or whole device) the clinic binds, the clinic's binding wins, as its reminder times
+do: staff can move a slot without visiting the home. What is only paired at home
+stays as paired.
 """
 
 from __future__ import annotations
@@ -53,6 +59,20 @@ class Bindings:
     def addresses(self) -> list[str]:
         """Every bound address."""
         return list(self._by_address)
+
+    def overlaid(self, clinic: list[Binding]) -> Bindings:
+        """These bindings with the clinic's over them, user slot by user slot (pure).
+
+        A slot the clinic binds goes to its patient; a slot only paired at home stays
+        with the patient it was paired to (staff binding slot 2 do not unbind slot 1).
+        """
+        merged = dict(self._by_address)
+        for binding in clinic:
+            key = _normal(binding.address)
+            local = merged.get(key)
+            patients = {**(local.patients if local else {}), **binding.patients}
+            merged[key] = Binding(local.address if local else key, binding.kind, patients)
+        return Bindings(list(merged.values()))
 
     def service_uuids(self) -> list[str]:
         """What to scan for: the services the bound kinds advertise."""

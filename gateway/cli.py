@@ -99,6 +99,7 @@ async def _open_storage(settings: GatewaySettings, token: str) -> tuple[Outbox, 
 
 
 async def _run(settings: GatewaySettings) -> None:
+    from .clinic_settings import ClinicSettings
     from .patient_side import build_patient_side
     from .service import Gateway
     from .uploader import Uploader
@@ -107,23 +108,22 @@ async def _run(settings: GatewaySettings) -> None:
     outbox, damaged = await _open_storage(settings, token)
     uploader = Uploader(settings.server_url, token, outbox, batch_size=settings.batch_size)
     patient_side = build_patient_side(settings, outbox, uploader)
-    clinic = None
-    if patient_side is not None:
-        from .clinic_settings import ClinicSettings
-
-        clinic = ClinicSettings(
-            settings.server_url,
-            token,
-            settings.data_dir / "clinic-settings.json",
-            local=settings.feedback,
-            local_reminders=settings.reminders,
-            apply=patient_side.apply,
-            interval=settings.heartbeat_interval,
-        )
+    local = Bindings([*outbox.bindings(), *settings.bindings().all()])
+    # Always polled: the clinic binds the home's devices even where nothing speaks.
+    clinic = ClinicSettings(
+        settings.server_url,
+        token,
+        settings.data_dir / "clinic-settings.json",
+        local=settings.feedback,
+        local_reminders=settings.reminders,
+        apply=patient_side.apply if patient_side is not None else lambda *_: None,
+        interval=settings.heartbeat_interval,
+        local_bindings=local,
+    )
     async with _ble_environment(settings) as ble:
         gateway = Gateway(
             identity=settings.identity(),
-            bindings=Bindings([*outbox.bindings(), *settings.bindings().all()]),
+            bindings=local,
             outbox=outbox,
             uploader=uploader,
             ble=ble,
@@ -138,11 +138,11 @@ async def _run(settings: GatewaySettings) -> None:
             patient_side=patient_side,
             clinic_settings=clinic,
         )
+        clinic.apply_bindings = gateway.rebind
         try:
             await gateway.run()
         finally:
-            if clinic is not None:
-                await clinic.aclose()
+            await clinic.aclose()
             await uploader.aclose()
             outbox.close()
 

@@ -8,6 +8,12 @@ models (`FeedbackConfig`, `ReminderConfig`), and hands them to `PatientSide.appl
 The last good copy is kept in an owner-only file and applied at start, so the
 clinic's settings stay in force while the server cannot be reached.
 
+The home's devices come with them: which device, and which user slot of a shared
+cuff, reads for which patient. For the slots the clinic binds its bindings replace
+the local ones (`Bindings.overlaid`); they are handed to the gateway (`Gateway.rebind`)
+and map every reading prepared from then on (readings already in the outbox keep
+their patient). They are kept with the last copy like the rest.
+
 What stays local: the pins, the button's patient and hold time, the care team and the
 outage time (they belong to the hardware and the install). When the clinic has set
 nothing for the home (an empty `Parameters`), the local file's settings apply as they
@@ -27,13 +33,17 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from .bindings import Binding, Bindings
+from .mapping import PatientLink
+from .mapping.devices import DeviceKind
 from .settings import FeedbackConfig, ReminderConfig
 
-__all__ = ["SETTINGS_PATH", "ClinicSettings", "merged"]
+__all__ = ["SETTINGS_PATH", "ClinicSettings", "clinic_bindings", "merged"]
 
 _LOGGER = logging.getLogger(__name__)
 SETTINGS_PATH = "Device/$gateway-settings"
 Apply = Callable[[FeedbackConfig, list[ReminderConfig]], None]
+ApplyBindings = Callable[[Bindings], None]
 
 
 def _value(parameter: dict[str, Any]) -> Any:
@@ -51,7 +61,13 @@ def merged(
     """
     if parameters.get("resourceType") != "Parameters":
         raise ValueError("the clinic's settings are not a FHIR Parameters")
-    given = [p for p in parameters.get("parameter", ()) if isinstance(p, dict)]
+    # Device bindings are not voice or reminder settings: binding a cuff alone keeps
+    # the local reminders (clinic_bindings reads them).
+    given = [
+        p
+        for p in parameters.get("parameter", ())
+        if isinstance(p, dict) and p.get("name") != "device"
+    ]
     if not given:
         return local, list(local_reminders)
     fields = {"language": "language", "speech": "speech", "volume": "volume"}
@@ -76,6 +92,35 @@ def merged(
     return config, reminders
 
 
+def clinic_bindings(parameters: dict[str, Any]) -> list[Binding]:
+    """The devices the clinic binds, one `Binding` per address (pure).
+
+    Raises:
+        ValueError: a device parameter the gateway cannot use (an unknown kind, a slot
+            that is not a number, one address given two kinds): the last good stay.
+    """
+    found: dict[str, Binding] = {}
+    for parameter in parameters.get("parameter", ()):
+        if not isinstance(parameter, dict) or parameter.get("name") != "device":
+            continue
+        named = {p.get("name"): _value(p) for p in parameter.get("part", ()) if isinstance(p, dict)}
+        address, patient, slot = named.get("address"), named.get("patient"), named.get("slot")
+        try:
+            kind = DeviceKind(str(named.get("kind")))
+        except ValueError as exc:
+            raise ValueError(f"the clinic binds {address!r} as an unknown kind") from exc
+        if not isinstance(address, str) or not isinstance(patient, str) or not patient:
+            raise ValueError(f"the clinic's device binding {named!r} lacks an address or patient")
+        if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int)):
+            raise ValueError(f"the clinic's user slot {slot!r} for {address} is not a number")
+        key = address.upper().replace("-", ":")
+        binding = found.setdefault(key, Binding(address, kind, {}))
+        if binding.kind is not kind:
+            raise ValueError(f"the clinic binds {address} as two kinds of device")
+        binding.patients[slot] = PatientLink(logical_id=patient)
+    return list(found.values())
+
+
 class ClinicSettings:
     """Polls the clinic's settings and applies each change.
 
@@ -87,6 +132,8 @@ class ClinicSettings:
         local_reminders: the local reminder times (used while the clinic sets none).
         apply: takes the settings in force (`PatientSide.apply`).
         interval: seconds between polls.
+        local_bindings: the devices bound at home (`gateway pair`, the local file).
+        apply_bindings: takes the bindings in force (`Gateway.rebind`).
         transport: httpx transport (tests).
     """
 
@@ -100,9 +147,13 @@ class ClinicSettings:
         local_reminders: Sequence[ReminderConfig],
         apply: Apply,
         interval: float = 300.0,
+        local_bindings: Bindings | None = None,
+        apply_bindings: ApplyBindings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.cache = cache
+        self.local_bindings = local_bindings or Bindings([])
+        self.apply_bindings = apply_bindings
         self.local = local
         self.local_reminders = list(local_reminders)
         self.apply = apply
@@ -119,10 +170,13 @@ class ClinicSettings:
     def _use(self, parameters: dict[str, Any]) -> bool:
         try:
             config, reminders = merged(parameters, self.local, self.local_reminders)
+            bindings = self.local_bindings.overlaid(clinic_bindings(parameters))
         except ValueError as exc:
             _LOGGER.error("clinic settings refused, the last ones stay: %s", exc)
             return False
         self.apply(config, reminders)
+        if self.apply_bindings is not None:
+            self.apply_bindings(bindings)
         self.applied = parameters
         return True
 

@@ -153,6 +153,7 @@ class Gateway:
     ) -> None:
         self.identity = identity
         self.bindings = bindings
+        self._rescan = asyncio.Event()
         self.outbox = outbox
         self.uploader = uploader
         self.ble = ble
@@ -216,7 +217,19 @@ class Gateway:
             await scanner.start()
             self.adapter_state = "scanning"
             _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
-            await asyncio.Event().wait()
+            while True:
+                await self._rescan.wait()
+                self._rescan.clear()
+                # A kind of device new to this home advertises a service not scanned for.
+                with contextlib.suppress(Exception):  # a stop that fails still lets go
+                    await scanner.stop()
+                scanner = BleakScanner(
+                    detection_callback=self._on_advertisement,
+                    service_uuids=self.bindings.service_uuids(),
+                    **self.ble.scanner_kwargs,
+                )
+                await scanner.start()
+                _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
         finally:
             # Cancel first: while the scanner stops, a heartbeat task still running would
             # see "stopped" as a change worth sending, and be cancelled mid-request.
@@ -226,6 +239,18 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await scanner.stop()
             await asyncio.gather(*self._sessions, *tasks, return_exceptions=True)
+
+    def rebind(self, bindings: Bindings) -> None:
+        """Read the devices of `bindings` from now on (the clinic's settings, issue 14).
+
+        Readings are mapped to a patient when they are prepared for the outbox, so a
+        user slot moved to another patient sends its next readings there, and those
+        already committed keep theirs. A newly bound kind of device restarts the scan.
+        """
+        scanned = self.bindings.service_uuids()
+        self.bindings = bindings
+        if bindings.service_uuids() != scanned:
+            self._rescan.set()
 
     def _on_advertisement(self, device: BLEDevice, _: AdvertisementData) -> None:
         binding = self.bindings.get(device.address)

@@ -15,6 +15,7 @@ import pytest
 
 from fhir_api.home_settings import (
     HOME_SETTINGS,
+    DeviceBinding,
     HomeSettings,
     Reminder,
     gateway_parameters,
@@ -32,7 +33,12 @@ EVENING = HomeSettings(
     quiet_hours="21:00-07:00",
     read_values_aloud=True,
     reminders=(Reminder("blood-pressure", ("07:00", "19:30")),),
+    devices=(
+        DeviceBinding("AA:BB:CC:DD:EE:01", "blood-pressure", 2),
+        DeviceBinding("AA:BB:CC:DD:EE:02", "pulse-oximeter"),
+    ),
 )
+CUFF = "AA:BB:CC:DD:EE:01"
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +117,48 @@ def test_staff_who_may_not_update_the_patient_cannot_set_them(world: World) -> N
         ([{"url": "quietHours", "valueString": "late"}], "HH:MM-HH:MM"),
         ([{"url": "loudness", "valueInteger": 3}], "no setting"),
         (
+            [{"url": "device", "extension": [{"url": "address", "valueString": "cuff-1"}]}],
+            "not a Bluetooth address",
+        ),
+        (
+            [
+                {
+                    "url": "device",
+                    "extension": [
+                        {"url": "address", "valueString": CUFF},
+                        {"url": "kind", "valueCode": "blood-pressure"},
+                        {"url": "slot", "valueInteger": 0},
+                    ],
+                }
+            ],
+            "not a number from 1",
+        ),
+        (
+            [
+                {
+                    "url": "device",
+                    "extension": [
+                        {"url": "address", "valueString": CUFF},
+                        {"url": "kind", "valueCode": "kettle"},
+                    ],
+                }
+            ],
+            "kind of device",
+        ),
+        (
+            [
+                {
+                    "url": "device",
+                    "extension": [
+                        {"url": "address", "valueString": a},
+                        {"url": "kind", "valueCode": "blood-pressure"},
+                    ],
+                }
+                for a in (CUFF, CUFF.lower().replace(":", "-"))
+            ],
+            "bound twice",
+        ),
+        (
             [
                 {
                     "url": "reminder",
@@ -147,3 +195,28 @@ def test_settings_a_gateway_could_not_use_are_a_400(
         assert response.status_code == 400, response.text
         assert text in response.text
         assert doctor.get(f"/Patient/{patient}").json()["meta"] == before["meta"]
+
+
+def test_one_patient_per_device_and_slot_the_first_by_id_holds_it() -> None:
+    """Two patients of one home claiming slot 2 of the cuff: the home reads one binding."""
+    claim = HomeSettings(devices=(DeviceBinding(CUFF, "blood-pressure", 2),))
+    other = HomeSettings(
+        devices=(DeviceBinding(CUFF, "blood-pressure", 2), DeviceBinding(CUFF, "blood-pressure", 1))
+    )
+    devices = [
+        {p["name"]: next(v for k, v in p.items() if k.startswith("value")) for p in d["part"]}
+        for d in gateway_parameters([("b", other), ("a", claim)])["parameter"]
+    ]
+    assert devices == [
+        {"address": CUFF, "kind": "blood-pressure", "patient": "a", "slot": 2},
+        {"address": CUFF, "kind": "blood-pressure", "patient": "b", "slot": 1},
+    ]
+
+
+def test_a_binding_is_kept_in_one_spelling_of_the_address() -> None:
+    patient = with_settings(
+        {"resourceType": "Patient"},
+        HomeSettings(devices=(DeviceBinding("aa-bb-cc-dd-ee-01", "blood-pressure"),)),
+    )
+    settings = settings_of(patient)
+    assert settings is not None and settings.devices == (DeviceBinding(CUFF, "blood-pressure"),)
