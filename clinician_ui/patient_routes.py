@@ -423,16 +423,7 @@ async def patient_page(
             _view, request.app.state.service, access, patient_id, period, end, language, now_ms
         )
     except FhirError as error:
-        request.state.audit_detail = str(error)[:500]
-        message = "No patient of that id is in your care." if error.status == 404 else str(error)
-        return pages.render(
-            request,
-            "error.html",
-            status=error.status,
-            csrf_for=csrf_for,
-            message=message,
-            account=account,
-        )
+        return pages.patient_error(request, account, error)
     zone = zone_named(view.zone_name) or request.app.state.store.zone
     first = view.last - timedelta(days=int(view.data["period"]) - 1)
     review = await run_in_threadpool(

@@ -88,16 +88,7 @@ async def summary_page(
             _summary, request.app.state.service, access, patient_id, end, now_ms
         )
     except FhirError as error:
-        request.state.audit_detail = str(error)[:500]
-        message = "No patient of that id is in your care." if error.status == 404 else str(error)
-        return pages.render(
-            request,
-            "error.html",
-            status=error.status,
-            csrf_for=csrf_for,
-            message=message,
-            account=account,
-        )
+        return pages.patient_error(request, account, error)
     flagged: list[dict[str, Any]] = [
         {
             # Under the day it counts for, as on the patient page (01:30: the evening before).

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import Response
 
-from fhir_api.accounts.sessions import cookie_name, csrf_token
+from fhir_api.accounts.sessions import cookie_name, csrf_token, session_id_from
+from fhir_api.errors import FhirError
 
 from .i18n import LANGUAGE_COOKIE, Catalogs, choose_language
 
@@ -96,6 +97,23 @@ class Pages:
         if chosen:
             _cookie(response, request, LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600)
         return response
+
+    def patient_error(self, request: Request, account: Any, error: FhirError) -> HTMLResponse:
+        """A refused read or write of a patient's data as the error page, on the audit trail.
+
+        A 404 says only that no such patient is in the caller's care: a patient outside
+        it is as unknown as one that does not exist (the FHIR API answers the same).
+        """
+        request.state.audit_detail = str(error)[:500]
+        message = "No patient of that id is in your care." if error.status == 404 else str(error)
+        return self.render(
+            request,
+            "error.html",
+            status=error.status,
+            csrf_for=session_id_from(request) or "",
+            message=message,
+            account=account,
+        )
 
     @staticmethod
     def redirect(location: str) -> RedirectResponse:

@@ -214,14 +214,5 @@ async def mark_reviewed(
             clock,
         )
     except FhirError as error:
-        request.state.audit_detail = str(error)[:500]
-        message = "No patient of that id is in your care." if error.status == 404 else str(error)
-        return pages.render(
-            request,
-            "error.html",
-            status=error.status,
-            csrf_for=raw_id or "",
-            message=message,
-            account=account,
-        )
+        return pages.patient_error(request, account, error)
     return Pages.redirect(_back(patient_id, form.get("period"), form.get("end")))

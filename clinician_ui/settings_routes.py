@@ -133,16 +133,7 @@ def _render(
 
 def _error(request: Request, account: Any, error: FhirError) -> Response:
     pages: Pages = request.app.state.pages
-    request.state.audit_detail = str(error)[:500]
-    message = "No patient of that id is in your care." if error.status == 404 else str(error)
-    return pages.render(
-        request,
-        "error.html",
-        status=error.status,
-        csrf_for=session_id_from(request) or "",
-        message=message,
-        account=account,
-    )
+    return pages.patient_error(request, account, error)
 
 
 @router.get("/patients/{patient_id}/settings")
