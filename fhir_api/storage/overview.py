@@ -135,17 +135,25 @@ def newest_per_patient(
     chosen = select(ranked.c.id).where(ranked.c.rank == 1).distinct()
     # The caller's reach on the chosen rows: the patients were narrowed to it already,
     # and an Observation names a Patient only as its subject, so this drops none.
+    return _live(tx, "Observation", resources.c.id.in_(chosen), visibility)
+
+
+def _live(
+    tx: Tx, resource_type: str, which: ColumnElement[bool], visibility: ColumnElement[bool] | None
+) -> list[Stored]:
+    """The live resources of `resource_type` that `which` picks and `visibility` keeps, in
+    one query (the reach is checked once for all, not once per resource)."""
     reach = [visibility] if visibility is not None else []
     rows = tx.connection.execute(
         select(resources).where(
-            resources.c.resource_type == "Observation",
-            resources.c.id.in_(chosen),
+            resources.c.resource_type == resource_type,
+            which,
             resources.c.deleted.is_(False),
             *reach,
         )
     ).all()
     return [
-        Stored("Observation", r.id, r.version_id, r.last_updated, False, orjson.loads(r.content))
+        Stored(resource_type, r.id, r.version_id, r.last_updated, False, orjson.loads(r.content))
         for r in rows
     ]
 
@@ -198,19 +206,8 @@ def newest_in_series(
     # `patients` is within the caller's reach already (FhirService narrows it), and an
     # Observation names a Patient only as its subject: the reach clause would drop none
     # of these rows, and cost an EXISTS per row (a third of the list's time).
-    reach = [visibility] if visibility is not None and not patients_in_reach else []
-    rows = tx.connection.execute(
-        select(resources).where(
-            resources.c.resource_type == "Observation",
-            resources.c.id.in_(chosen),
-            resources.c.deleted.is_(False),
-            *reach,
-        )
-    ).all()
-    return [
-        Stored("Observation", r.id, r.version_id, r.last_updated, False, orjson.loads(r.content))
-        for r in rows
-    ]
+    reach = None if patients_in_reach else visibility
+    return _live(tx, "Observation", resources.c.id.in_(chosen), reach)
 
 
 def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
@@ -280,17 +277,7 @@ def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
         .subquery()
     )
     chosen = select(ranked.c.id).where(ranked.c.rank == 1)
-    rows = tx.connection.execute(
-        select(resources).where(
-            resources.c.resource_type == "Task",
-            resources.c.id.in_(chosen),
-            resources.c.deleted.is_(False),
-        )
-    ).all()
-    return [
-        Stored("Task", r.id, r.version_id, r.last_updated, False, orjson.loads(r.content))
-        for r in rows
-    ]
+    return _live(tx, "Task", resources.c.id.in_(chosen), None)
 
 
 def _series_days_in_segment(
@@ -319,19 +306,7 @@ def visible_resources(
     (the reach is checked once for all, not once per resource)."""
     if not ids:
         return []
-    reach = [visibility] if visibility is not None else []
-    rows = tx.connection.execute(
-        select(resources).where(
-            resources.c.resource_type == resource_type,
-            in_values(resources.c.id, ids),
-            resources.c.deleted.is_(False),
-            *reach,
-        )
-    ).all()
-    return [
-        Stored(resource_type, r.id, r.version_id, r.last_updated, False, orjson.loads(r.content))
-        for r in rows
-    ]
+    return _live(tx, resource_type, in_values(resources.c.id, ids), visibility)
 
 
 def patient_zones(tx: Tx, patients: Sequence[str], default: tzinfo) -> dict[str, tzinfo]:
