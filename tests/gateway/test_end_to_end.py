@@ -410,7 +410,10 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
 
     bus = VirtualBus()
     sensor = SleepSensor("D0:00:00:00:05:01")
-    yesterday = sensor.clock.now().replace(hour=23, minute=0, second=0) - timedelta(days=2)
+    # Both nights end more than a day before now, whatever the hour the test runs at: a
+    # night is summarized only once MAX_GAP has passed since its end, so a second night
+    # ending at 23:25 "yesterday" was still open when the suite ran just after midnight.
+    yesterday = sensor.clock.now().replace(hour=23, minute=0, second=0) - timedelta(days=3)
     stages = (
         [1] * 2 + [2] * 6 + [3] * 6 + [4] * 4 + [2] * 2 + [1]
     )  # awake, light, deep, REM, light, awake
