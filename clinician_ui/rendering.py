@@ -85,6 +85,7 @@ class Pages:
             token = csrf_token(key, "login", nonce)
         body = self.environment.get_template(template).render(
             _=self.catalogs.gettext(language),
+            ngettext=self.catalogs.ngettext(language),
             lang=language,
             csrf=token,
             alerts_open=getattr(request.state, "alerts_open", None),

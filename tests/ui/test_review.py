@@ -85,7 +85,7 @@ def _texts() -> list[str]:
     return sorted(
         found
         | {
-            "Not reviewed for {n} days",
+            "Not reviewed for {n} day",  # a plural entry, named by its singular
             "Last reviewed",
             "Not yet",
             "Your account may not mark patients as reviewed.",

@@ -79,6 +79,7 @@ def test_a_full_year_stays_under_300_kb(language: str) -> None:
     pages = Pages()
     html = pages.environment.get_template("patient.html").render(
         _=pages.catalogs.gettext(language),
+        ngettext=pages.catalogs.ngettext(language),
         lang=language,
         csrf="x" * 43,
         patient_id="p" * 36,

@@ -1,0 +1,74 @@
+"""Counted texts agree with their number: "1 gateway", "2 gateways"; Japanese has one form.
+
+Before, a one-point chart's text alternative read "1 points over 7 days" and a clinic
+with one gateway "1 gateways": the catalogs had no plural entries at all.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from clinician_ui.i18n import Catalogs
+
+TEMPLATES = Path(__file__).parents[2] / "clinician_ui" / "templates"
+CALL = re.compile(r'ngettext\(\s*"((?:[^"\\]|\\.)+)",\s*"((?:[^"\\]|\\.)+)"')
+
+
+def plural_calls() -> list[tuple[str, str]]:
+    """Every (singular, plural) pair the templates pass to ngettext."""
+    calls: set[tuple[str, str]] = set()
+    for template in TEMPLATES.glob("*.html"):
+        calls |= set(CALL.findall(template.read_text(encoding="utf-8")))
+    return sorted(calls)
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_the_counted_texts_are_plural_calls() -> None:
+    singulars = {singular for singular, _ in plural_calls()}
+    assert {"{n} gateway", "{n} year", "{n} reading waiting"} <= singulars
+    assert len(singulars) >= 9
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        for counted in ("points over", "{n} gateways", "{n} years", "readings waiting"):
+            assert f'_("{counted}' not in text, (template.name, counted)
+
+
+@pytest.mark.parametrize(("language", "forms"), [("en", 2), ("ja", 1)])
+def test_every_plural_call_has_its_forms_with_the_same_placeholders(
+    language: str, forms: int
+) -> None:
+    catalogs = Catalogs()
+    for singular, plural in plural_calls():
+        translated = catalogs.plural_forms(language, singular)
+        assert translated is not None and len(translated) == forms, (language, singular)
+        for form in translated:
+            assert placeholders(form) == placeholders(plural), (language, form)
+
+
+def test_english_counts_one_in_the_singular_and_japanese_is_unchanged() -> None:
+    catalogs = Catalogs()
+    english, japanese = catalogs.ngettext("en"), catalogs.ngettext("ja")
+    one = english("{n} gateway", "{n} gateways", 1).format(n=1)
+    two = english("{n} gateway", "{n} gateways", 2).format(n=2)
+    none = english("{n} gateway", "{n} gateways", 0).format(n=0)
+    assert (one, two, none) == ("1 gateway", "2 gateways", "0 gateways")
+    points = english(
+        "{title}: {points} point over {days} days, lowest {low} {unit}, highest {high} {unit}.",
+        "{title}: {points} points over {days} days, lowest {low} {unit}, highest {high} {unit}.",
+        1,
+    )
+    assert points.startswith("{title}: {points} point over")
+    assert [japanese("{n} year", "{n} years", n).format(n=n) for n in (1, 78)] == ["1歳", "78歳"]
+
+
+def test_an_untranslated_plural_falls_back_to_the_english_rule() -> None:
+    translate = Catalogs().ngettext("ja")
+    assert translate("{n} apple", "{n} apples", 1) == "{n} apple"
+    assert translate("{n} apple", "{n} apples", 3) == "{n} apples"
