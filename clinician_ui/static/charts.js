@@ -215,6 +215,8 @@
     var options = {
       width: Math.max(box.clientWidth, 300),
       height: 200,
+      // Room on the right for the last day's label, which is centred on the plot's edge.
+      padding: [null, 28, null, null],
       tzDate: function (ts) { return uPlot.tzDate(when(ts), zone); },
       cursor: { sync: { key: "hv-patient", setSeries: false }, points: { size: 8 } },
       scales: {
