@@ -24,8 +24,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select
 
-from ..schema import series_rollups, vital_daily, vital_series
+from ..schema import (
+    series_codes,
+    series_rollups,
+    series_subjects,
+    series_zones,
+    vital_daily,
+    vital_series,
+)
 from .base import DailyRow, SeriesPoint, constant_offset_segments, merge_days
+from .lookups import find_ids, zone_id
 
 __all__ = [
     "affected_days",
@@ -94,6 +102,48 @@ def refresh_days(
     last: int,
 ) -> None:
     """Recompute the rollups of `codes` for days first..last from the points."""
+    _refresh(
+        connection,
+        query,
+        zone,
+        _Ids.of(connection, zone, [subject], codes),
+        subject,
+        codes,
+        first,
+        last,
+    )
+
+
+class _Ids:
+    """The lookup ids one refresh needs, found once for all its days."""
+
+    def __init__(self, zone: int, subjects: dict[str, int], codes: dict[str, int]) -> None:
+        self.zone, self.subjects, self.codes = zone, subjects, codes
+
+    @classmethod
+    def of(
+        cls, connection: Connection, zone: tzinfo, subjects: Iterable[str], codes: Iterable[str]
+    ) -> _Ids:
+        return cls(
+            zone_id(connection, zone_key(zone)),
+            find_ids(connection, series_subjects.c.subject, subjects),
+            find_ids(connection, series_codes.c.code, codes),
+        )
+
+
+def _refresh(
+    connection: Connection,
+    query: DailyQuery,
+    zone: tzinfo,
+    ids: _Ids,
+    subject: str,
+    codes: Sequence[str],
+    first: int,
+    last: int,
+) -> None:
+    subject_id = ids.subjects.get(subject)
+    if subject_id is None:  # never had a point: no rollups either
+        return
     start, end = day_start_ms(first, zone), day_start_ms(last + 1, zone)
     segments = constant_offset_segments(start, end, zone)
     rows: list[DailyRow] = []
@@ -103,9 +153,9 @@ def refresh_days(
         rows = merge_days(rows)
     connection.execute(
         delete(vital_daily).where(
-            vital_daily.c.subject == subject,
-            vital_daily.c.zone == zone_key(zone),
-            vital_daily.c.code.in_(list(codes)),
+            vital_daily.c.subject_id == subject_id,
+            vital_daily.c.zone_id == ids.zone,
+            vital_daily.c.code_id.in_([ids.codes[c] for c in codes if c in ids.codes]),
             vital_daily.c.day >= first,
             vital_daily.c.day <= last,
         )
@@ -115,9 +165,9 @@ def refresh_days(
             insert(vital_daily),
             [
                 {
-                    "subject": subject,
-                    "code": row.code,
-                    "zone": zone_key(zone),
+                    "subject_id": subject_id,
+                    "code_id": ids.codes[row.code],
+                    "zone_id": ids.zone,
                     "day": row.day,
                     "minimum": row.minimum,
                     "maximum": row.maximum,
@@ -147,9 +197,10 @@ def refresh_points(
             connection.execute(
                 select(func.pg_advisory_xact_lock(func.hashtextextended(subject, 0)))
             )
+    ids = _Ids.of(connection, zone, touched, {p.code for p in points})
     for subject, (codes, days) in touched.items():
         for first, last in day_runs(days):
-            refresh_days(connection, query, zone, subject, sorted(codes), first, last)
+            _refresh(connection, query, zone, ids, subject, sorted(codes), first, last)
 
 
 def rebuild_rollups(connection: Connection, query: DailyQuery, zone: tzinfo) -> int:
@@ -158,22 +209,34 @@ def rebuild_rollups(connection: Connection, query: DailyQuery, zone: tzinfo) -> 
     connection.execute(delete(series_rollups))
     spans = connection.execute(
         select(
-            vital_series.c.subject, func.min(vital_series.c.ts_ms), func.max(vital_series.c.ts_ms)
-        ).group_by(vital_series.c.subject)
+            series_subjects.c.id,
+            series_subjects.c.subject,
+            func.min(vital_series.c.ts_ms),
+            func.max(vital_series.c.ts_ms),
+        )
+        .join(series_subjects, series_subjects.c.id == vital_series.c.subject_id)
+        .group_by(series_subjects.c.id, series_subjects.c.subject)
     ).all()
-    for subject, first_ms, last_ms in spans:
-        codes = [
-            row[0]
-            for row in connection.execute(
-                select(vital_series.c.code).where(vital_series.c.subject == subject).distinct()
-            )
-        ]
-        refresh_days(
+    codes_of: dict[int, list[str]] = {}
+    for subject_id, code in connection.execute(
+        select(vital_series.c.subject_id, series_codes.c.code)
+        .join(series_codes, series_codes.c.id == vital_series.c.code_id)
+        .distinct()
+    ):
+        codes_of.setdefault(subject_id, []).append(code)
+    ids = _Ids(
+        zone_id(connection, zone_key(zone)),
+        {subject: subject_id for subject_id, subject, _, _ in spans},
+        find_ids(connection, series_codes.c.code, {c for cs in codes_of.values() for c in cs}),
+    )
+    for subject_id, subject, first_ms, last_ms in spans:
+        _refresh(
             connection,
             query,
             zone,
+            ids,
             subject,
-            codes,
+            sorted(codes_of[subject_id]),
             local_day(first_ms, zone),
             local_day(last_ms, zone),
         )
@@ -192,19 +255,26 @@ def rollup_statement(code_count: int) -> Select[Any]:
     """Days first..last of `code_count` codes, by code and day (one bind per code)."""
     return (
         select(
-            vital_daily.c.code,
+            series_codes.c.code,
             vital_daily.c.day,
             vital_daily.c.minimum,
             vital_daily.c.maximum,
             vital_daily.c.total,
             vital_daily.c.readings,
         )
+        .select_from(vital_daily.join(series_codes, series_codes.c.id == vital_daily.c.code_id))
         .where(
-            vital_daily.c.subject == bindparam("subject"),
-            vital_daily.c.zone == bindparam("zone"),
-            vital_daily.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
+            vital_daily.c.subject_id
+            == select(series_subjects.c.id)
+            .where(series_subjects.c.subject == bindparam("subject"))
+            .scalar_subquery(),
+            vital_daily.c.zone_id
+            == select(series_zones.c.id)
+            .where(series_zones.c.zone == bindparam("zone"))
+            .scalar_subquery(),
+            series_codes.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
             vital_daily.c.day >= bindparam("first"),
             vital_daily.c.day <= bindparam("last"),
         )
-        .order_by(vital_daily.c.code, vital_daily.c.day)
+        .order_by(series_codes.c.code, vital_daily.c.day)
     )

@@ -3,13 +3,19 @@
 Points are written on the resource store's connection, in its transaction: a
 stored Observation, its points and the daily rollups of the days they fall on
 (`rollups.py`) commit or roll back together.
+
+A point row is (subject id, code id, time, Observation key, value): the names are
+small integers into lookup tables (`lookups.py`) and the Observation's id is kept
+once, in `series_observations`, with the subject and the first and last instant of
+its points. Removing an Observation's points seeks them through the clustered key
+(per code, within that span) instead of a second index on every point (issue 15).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, tzinfo
 from typing import Any
 
@@ -18,16 +24,28 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    and_,
     bindparam,
     delete,
     func,
+    insert,
     select,
+    update,
 )
 
 from ..bulk import insert_rows
 from ..database import READ_ONLY
-from ..schema import resources, series_outbox, vital_daily, vital_series
+from ..schema import (
+    resources,
+    series_codes,
+    series_observations,
+    series_outbox,
+    series_subjects,
+    vital_daily,
+    vital_series,
+)
 from .base import DAY_MS, DailyRow, SeriesPoint, series_points
+from .lookups import code_ids, subject_ids
 from .rollups import (
     day_start_ms,
     local_day,
@@ -38,11 +56,12 @@ from .rollups import (
     zone_key,
 )
 
-__all__ = ["SqlSeriesStore"]
+__all__ = ["SqlSeriesStore", "subject_id_of"]
 
 _LOGGER = logging.getLogger(__name__)
 _ROLLUP_BUILD_LOCK = 0x486F6D6556  # "HomeV": the advisory lock key of a rollup build
 _REDERIVE_BATCH = 500  # Observations per statement when points are derived again
+_CHUNK = 500  # ids per IN list
 
 _DAY = (
     (vital_series.c.ts_ms + bindparam("offset", type_=BigInteger))
@@ -50,36 +69,170 @@ _DAY = (
 ).label("day")
 
 
+def subject_id_of(subject: Any) -> Any:
+    """The id of a subject reference, as a scalar subquery (NULL when it has no points)."""
+    return (
+        select(series_subjects.c.id).where(series_subjects.c.subject == subject).scalar_subquery()
+    )
+
+
 def _daily_statement(code_count: int) -> Select[Any]:
     """The daily aggregate over `code_count` codes (one bind each, so it compiles once)."""
     return (
         select(
-            vital_series.c.code,
+            series_codes.c.code,
             _DAY,
             func.min(vital_series.c.value),
             func.max(vital_series.c.value),
             func.sum(vital_series.c.value),
             func.count(),
         )
+        .select_from(vital_series.join(series_codes, series_codes.c.id == vital_series.c.code_id))
         .where(
-            vital_series.c.subject == bindparam("subject"),
-            vital_series.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
+            vital_series.c.subject_id == subject_id_of(bindparam("subject")),
+            series_codes.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
             vital_series.c.ts_ms >= bindparam("start"),
             vital_series.c.ts_ms < bindparam("end"),
         )
-        .group_by(vital_series.c.code, _DAY)
+        .group_by(series_codes.c.code, _DAY)
     )
 
 
-def _row(point: SeriesPoint) -> dict[str, Any]:
-    return {
-        "subject": point.subject,
-        "code": point.code,
-        "ts_ms": point.ts_ms,
-        "observation_id": point.observation_id,
-        "value": point.value,
-        "unit": point.unit,
-    }
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _observation_keys(
+    connection: Connection, spans: dict[str, tuple[int, int, int]]
+) -> dict[str, int]:
+    """The key of each Observation in `spans` (id -> subject id, first and last instant),
+    its row created, or widened to the new points where one is left (points written in
+    two calls of one transaction, or a row whose points were removed by hand)."""
+    keys: dict[str, int] = {}
+    ids = sorted(spans)
+    for chunk in _chunks(ids):
+        found = connection.execute(
+            select(
+                series_observations.c.observation_id,
+                series_observations.c.key,
+                series_observations.c.subject_id,
+                series_observations.c.first_ms,
+                series_observations.c.last_ms,
+            ).where(series_observations.c.observation_id.in_(chunk))
+        ).all()
+        for observation_id, key, subject, first, last in found:
+            new_subject, new_first, new_last = spans[observation_id]
+            if subject != new_subject:  # its points filed under another subject: gone
+                _remove(connection, [observation_id])
+                continue
+            keys[observation_id] = int(key)
+            if new_first < first or new_last > last:
+                connection.execute(
+                    update(series_observations)
+                    .where(series_observations.c.key == key)
+                    .values(first_ms=min(first, new_first), last_ms=max(last, new_last))
+                )
+    missing = [i for i in ids if i not in keys]
+    if missing:
+        connection.execute(
+            insert(series_observations),
+            [
+                {
+                    "observation_id": i,
+                    "subject_id": spans[i][0],
+                    "first_ms": spans[i][1],
+                    "last_ms": spans[i][2],
+                }
+                for i in missing
+            ],
+        )
+        for chunk in _chunks(missing):
+            keys.update(
+                (observation_id, int(key))
+                for observation_id, key in connection.execute(
+                    select(series_observations.c.observation_id, series_observations.c.key).where(
+                        series_observations.c.observation_id.in_(chunk)
+                    )
+                )
+            )
+    return keys
+
+
+def _insert(connection: Connection, points: Sequence[SeriesPoint]) -> None:
+    """Insert points with their subjects', codes' and Observations' ids."""
+    subjects = subject_ids(connection, {p.subject for p in points})
+    codes = code_ids(connection, {p.code: p.unit for p in points})
+    spans: dict[str, tuple[int, int, int]] = {}
+    for point in points:
+        span = spans.get(point.observation_id)
+        if span is None:
+            spans[point.observation_id] = (subjects[point.subject], point.ts_ms, point.ts_ms)
+        else:
+            spans[point.observation_id] = (
+                span[0],
+                min(span[1], point.ts_ms),
+                max(span[2], point.ts_ms),
+            )
+    keys = _observation_keys(connection, spans)
+    insert_rows(
+        connection,
+        vital_series,
+        [
+            {
+                "subject_id": subjects[p.subject],
+                "code_id": codes[p.code],
+                "ts_ms": p.ts_ms,
+                "observation": keys[p.observation_id],
+                "value": p.value,
+            }
+            for p in points
+        ],
+    )
+
+
+def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
+    """Delete the points of these Observations and their keys; the points that were there
+    (subject, code and time only)."""
+    gone: list[SeriesPoint] = []
+    for chunk in _chunks(sorted(set(observation_ids))):
+        owners = connection.execute(
+            select(
+                series_observations.c.observation_id,
+                series_observations.c.key,
+                series_observations.c.subject_id,
+                series_observations.c.first_ms,
+                series_observations.c.last_ms,
+                series_subjects.c.subject,
+            )
+            .join(series_subjects, series_subjects.c.id == series_observations.c.subject_id)
+            .where(series_observations.c.observation_id.in_(chunk))
+        ).all()
+        for observation_id, key, subject_id, first, last, subject in owners:
+            # Every code's range of this subject within the span: seeks in the clustered key.
+            where = and_(
+                vital_series.c.subject_id == subject_id,
+                vital_series.c.code_id.in_(select(series_codes.c.id)),
+                vital_series.c.ts_ms >= first,
+                vital_series.c.ts_ms <= last,
+                vital_series.c.observation == key,
+            )
+            gone += [
+                SeriesPoint(subject, code, ts, 0.0, "", observation_id)
+                for code, ts in connection.execute(
+                    select(series_codes.c.code, vital_series.c.ts_ms)
+                    .join(series_codes, series_codes.c.id == vital_series.c.code_id)
+                    .where(where)
+                )
+            ]
+            connection.execute(delete(vital_series).where(where))
+        if owners:
+            connection.execute(
+                delete(series_observations).where(
+                    series_observations.c.key.in_([row.key for row in owners])
+                )
+            )
+    return gone
 
 
 class SqlSeriesStore:
@@ -131,7 +284,7 @@ class SqlSeriesStore:
         ids = list(dict.fromkeys(observation_id for _, observation_id in queued))
         for start in range(0, len(ids), _REDERIVE_BATCH):
             chunk = ids[start : start + _REDERIVE_BATCH]
-            connection.execute(delete(vital_series).where(vital_series.c.observation_id.in_(chunk)))
+            _remove(connection, chunk)
             live = connection.execute(
                 select(resources.c.id, resources.c.content).where(
                     resources.c.resource_type == "Observation",
@@ -144,7 +297,8 @@ class SqlSeriesStore:
                 for observation_id, content in live
                 for point in series_points(json.loads(content), observation_id, zone)
             ]
-            insert_rows(connection, vital_series, [_row(p) for p in points])
+            if points:
+                _insert(connection, points)
         connection.execute(delete(series_outbox).where(series_outbox.c.seq <= queued[-1][0]))
         return len(ids)
 
@@ -157,7 +311,7 @@ class SqlSeriesStore:
             return
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        insert_rows(connection, vital_series, [_row(p) for p in points])
+        _insert(connection, points)
         if self._zone is not None:
             refresh_points(connection, self._query_daily, self._zone, points)
 
@@ -165,17 +319,9 @@ class SqlSeriesStore:
         """Remove an Observation's points and recompute the days they fell on."""
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        gone = connection.execute(
-            select(vital_series.c.subject, vital_series.c.code, vital_series.c.ts_ms).where(
-                vital_series.c.observation_id == observation_id
-            )
-        ).all()
-        connection.execute(
-            delete(vital_series).where(vital_series.c.observation_id == observation_id)
-        )
+        gone = _remove(connection, [observation_id])
         if gone and self._zone is not None:
-            points = [SeriesPoint(s, c, ts, 0.0, "", observation_id) for s, c, ts in gone]
-            refresh_points(connection, self._query_daily, self._zone, points)
+            refresh_points(connection, self._query_daily, self._zone, gone)
 
     def daily_rollup(
         self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
@@ -261,7 +407,9 @@ class SqlSeriesStore:
         """Nothing to release: the engine belongs to the resource store."""
 
     def clear(self) -> None:
-        """Remove every point and every rollup (both empty: the rollups stay complete)."""
+        """Remove every point and every rollup (both empty: the rollups stay complete); the
+        lookup tables stay (a few rows per patient and code)."""
         with self._engine.begin() as connection:
             connection.execute(delete(vital_series))
+            connection.execute(delete(series_observations))
             connection.execute(delete(vital_daily))

@@ -1,0 +1,63 @@
+"""The small integers a series row names its subject, code and zone by (issue 15).
+
+A point repeated "Patient/<uuid>" (44 characters) and its code as text in its
+key; each is now an id into a lookup table of a few rows per patient or code.
+Ids are found, or created, in the writer's own transaction. They are not cached
+between transactions: an id created in a transaction that rolls back is given
+again to another name, and a cache would then file one patient's points under
+another's. Creation is `INSERT ... ON CONFLICT DO NOTHING` and a second SELECT,
+so two PostgreSQL writers creating the same name concurrently both get its one
+id (READ COMMITTED: the second insert waits for the first and then does nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Column, Connection, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..schema import series_codes, series_subjects, series_zones
+
+__all__ = ["code_ids", "find_ids", "subject_ids", "zone_id"]
+
+
+def find_ids(connection: Connection, name: Column[str], names: Iterable[str]) -> dict[str, int]:
+    """The ids of those of `names` that a lookup table holds (`name`: its name column)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    table = name.table
+    rows = connection.execute(select(name, table.c.id).where(name.in_(wanted)))
+    return {found: int(identifier) for found, identifier in rows}
+
+
+def _ensure(
+    connection: Connection, name: Column[str], names: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """The ids of `names`, creating the missing ones (each with its other columns)."""
+    found = find_ids(connection, name, names)
+    missing = sorted(names.keys() - found.keys())
+    if missing:
+        rows = [{name.name: each, **names[each]} for each in missing]
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert(name.table).on_conflict_do_nothing(), rows)
+        found.update(find_ids(connection, name, missing))
+    return found
+
+
+def subject_ids(connection: Connection, subjects: Iterable[str]) -> dict[str, int]:
+    """Ids of subject references ("Patient/<id>"), created where missing."""
+    return _ensure(connection, series_subjects.c.subject, {s: {} for s in subjects})
+
+
+def code_ids(connection: Connection, units: Mapping[str, str]) -> dict[str, int]:
+    """Ids of series codes, created where missing with their unit (`units`: code -> unit)."""
+    return _ensure(connection, series_codes.c.code, {c: {"unit": u} for c, u in units.items()})
+
+
+def zone_id(connection: Connection, zone: str) -> int:
+    """The id of a zone's IANA name, created if missing."""
+    return _ensure(connection, series_zones.c.zone, {zone: {}})[zone]
