@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from sqlalchemy import Connection, func, select, text
 
 from fhir_api import migrations
 from fhir_api.service import FhirService
-from fhir_api.storage.database import migrate
-from fhir_api.storage.schema import series_observations, vital_series
+from fhir_api.storage.database import make_engine, migrate
+from fhir_api.storage.schema import series_observations, series_subjects, vital_series
+from fhir_api.storage.series.lookups import subject_ids
 
+from ..services import postgres_database
 from .conftest import settings_for
 from .helpers import blood_pressure, downgrade, spo2
 from .test_sampled_data import night
@@ -167,3 +170,32 @@ def test_a_point_costs_a_few_tens_of_bytes_on_sqlite(tmp_path: Path) -> None:
         connection.close()
     assert points == 28 * (2 + 2 + 96)
     assert size / points < 40, f"{size / points:.1f} bytes per point"
+
+
+def test_two_postgresql_writers_of_a_new_subject_get_its_one_id() -> None:
+    """The second writer's insert waits for the first's commit, then finds its row: no
+    unique violation (a 500) and no second id for one patient."""
+    with postgres_database() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        first = engine.connect()
+        first.begin()
+        mine = subject_ids(first, ["Patient/new"])["Patient/new"]
+        answers: list[int] = []
+
+        def second_writer() -> None:
+            with engine.begin() as connection:
+                answers.append(subject_ids(connection, ["Patient/new"])["Patient/new"])
+
+        other = threading.Thread(target=second_writer)
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # waits for the first transaction
+        first.commit()
+        other.join(10)
+        first.close()
+        with engine.connect() as connection:
+            count = select(func.count()).select_from(series_subjects)
+            assert connection.execute(count).scalar_one() == 1
+        engine.dispose()
+    assert answers == [mine]

@@ -13,25 +13,41 @@ id (READ COMMITTED: the second insert waits for the first and then does nothing)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Column, Connection, select
+from sqlalchemy import Column, Connection, Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..schema import series_codes, series_subjects, series_zones
+from .statements import padded, run
 
 __all__ = ["code_ids", "find_ids", "subject_ids", "zone_id"]
+
+_CHUNK = 512  # names per look-up
 
 
 def find_ids(connection: Connection, name: Column[str], names: Iterable[str]) -> dict[str, int]:
     """The ids of those of `names` that a lookup table holds (`name`: its name column)."""
     wanted = sorted(set(names))
-    if not wanted:
-        return {}
+    found: dict[str, int] = {}
     table = name.table
-    rows = connection.execute(select(name, table.c.id).where(name.in_(wanted)))
-    return {found: int(identifier) for found, identifier in rows}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = padded(wanted[start : start + _CHUNK])
+        rows = run(
+            connection,
+            ("lookup", table.name, len(chunk)),
+            partial(_lookup, name, len(chunk)),
+            {f"v{i}": value for i, value in enumerate(chunk)},
+        )
+        found.update((str(value), int(identifier)) for value, identifier in rows)
+    return found
+
+
+def _lookup(name: Column[str], count: int) -> Select[tuple[str, int]]:
+    """SELECT name, id WHERE name IN (v0 .. v{count-1})."""
+    return select(name, name.table.c.id).where(name.in_([bindparam(f"v{i}") for i in range(count)]))
 
 
 def _ensure(

@@ -17,13 +17,15 @@ and builds the new zone's from every point.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from datetime import time as day_time
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Delete, Select, bindparam, delete, func, insert, select
 
+from ..bulk import insert_rows
 from ..schema import (
     series_codes,
     series_rollups,
@@ -34,6 +36,7 @@ from ..schema import (
 )
 from .base import DailyRow, SeriesPoint, constant_offset_segments, merge_days
 from .lookups import find_ids, zone_id
+from .statements import padded, run
 
 __all__ = [
     "affected_days",
@@ -151,18 +154,16 @@ def _refresh(
         rows += query(connection, subject, codes, seg_start, seg_end, offset)
     if len(segments) > 1:
         rows = merge_days(rows)
-    connection.execute(
-        delete(vital_daily).where(
-            vital_daily.c.subject_id == subject_id,
-            vital_daily.c.zone_id == ids.zone,
-            vital_daily.c.code_id.in_([ids.codes[c] for c in codes if c in ids.codes]),
-            vital_daily.c.day >= first,
-            vital_daily.c.day <= last,
-        )
-    )
+    code_ids = [ids.codes[c] for c in codes if c in ids.codes]
+    if code_ids:
+        code_ids = padded(code_ids)
+        values = {"subject": subject_id, "zone": ids.zone, "first": first, "last": last}
+        values.update((f"c{i}", code) for i, code in enumerate(code_ids))
+        run(connection, ("rollups-delete", len(code_ids)), partial(_delete, len(code_ids)), values)
     if rows:
-        connection.execute(
-            insert(vital_daily),
+        insert_rows(
+            connection,
+            vital_daily,
             [
                 {
                     "subject_id": subject_id,
@@ -179,10 +180,27 @@ def _refresh(
         )
 
 
+def _delete(code_count: int) -> Delete:
+    """DELETE the rollups of one subject, zone, `code_count` codes and days first..last."""
+    return delete(vital_daily).where(
+        vital_daily.c.subject_id == bindparam("subject"),
+        vital_daily.c.zone_id == bindparam("zone"),
+        vital_daily.c.code_id.in_([bindparam(f"c{i}") for i in range(code_count)]),
+        vital_daily.c.day >= bindparam("first"),
+        vital_daily.c.day <= bindparam("last"),
+    )
+
+
 def refresh_points(
-    connection: Connection, query: DailyQuery, zone: tzinfo, points: Sequence[SeriesPoint]
+    connection: Connection,
+    query: DailyQuery,
+    zone: tzinfo,
+    points: Sequence[SeriesPoint],
+    subject_ids: Mapping[str, int] | None = None,
+    code_ids: Mapping[str, int] | None = None,
 ) -> None:
-    """Recompute every day these points fall on (after they were written or deleted).
+    """Recompute every day these points fall on (after they were written or deleted);
+    `subject_ids` and `code_ids`: their names' ids where the caller has them already.
 
     SQLite runs one writer at a time. On PostgreSQL two transactions could each
     aggregate a day before the other commits (READ COMMITTED), and the later one
@@ -197,7 +215,14 @@ def refresh_points(
             connection.execute(
                 select(func.pg_advisory_xact_lock(func.hashtextextended(subject, 0)))
             )
-    ids = _Ids.of(connection, zone, touched, {p.code for p in points})
+    codes = {p.code for p in points}
+    ids = _Ids(
+        zone_id(connection, zone_key(zone)),
+        dict(subject_ids)
+        if subject_ids
+        else find_ids(connection, series_subjects.c.subject, touched),
+        dict(code_ids) if code_ids else find_ids(connection, series_codes.c.code, codes),
+    )
     for subject, (codes, days) in touched.items():
         for first, last in day_runs(days):
             _refresh(connection, query, zone, ids, subject, sorted(codes), first, last)

@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, tzinfo
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -55,6 +56,7 @@ from .rollups import (
     rollups_built_for,
     zone_key,
 )
+from .statements import padded, run
 
 __all__ = ["SqlSeriesStore", "subject_id_of"]
 
@@ -103,6 +105,38 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+def _owners_statement(count: int) -> Select[Any]:
+    """The rows of `count` Observations in `series_observations` (binds o0..)."""
+    return select(
+        series_observations.c.observation_id,
+        series_observations.c.key,
+        series_observations.c.subject_id,
+        series_observations.c.first_ms,
+        series_observations.c.last_ms,
+    ).where(series_observations.c.observation_id.in_([bindparam(f"o{i}") for i in range(count)]))
+
+
+def _owners(connection: Connection, ids: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """(Observation id, key, subject id, first and last instant) of those of `ids` with points."""
+    found: list[tuple[str, int, int, int, int]] = []
+    for chunk in _chunks(ids):
+        chunk = padded(chunk)
+        rows = run(
+            connection,
+            ("owners", len(chunk)),
+            partial(_owners_statement, len(chunk)),
+            {f"o{i}": value for i, value in enumerate(chunk)},
+        )
+        found += [(str(o), int(k), int(s), int(a), int(b)) for o, k, s, a, b in rows]
+    return found
+
+
+def _new_owner() -> Any:
+    return insert(series_observations).values(
+        {name: bindparam(name) for name in ("observation_id", "subject_id", "first_ms", "last_ms")}
+    )
+
+
 def _observation_keys(
     connection: Connection, spans: dict[str, tuple[int, int, int]]
 ) -> dict[str, int]:
@@ -111,56 +145,35 @@ def _observation_keys(
     two calls of one transaction, or a row whose points were removed by hand)."""
     keys: dict[str, int] = {}
     ids = sorted(spans)
-    for chunk in _chunks(ids):
-        found = connection.execute(
-            select(
-                series_observations.c.observation_id,
-                series_observations.c.key,
-                series_observations.c.subject_id,
-                series_observations.c.first_ms,
-                series_observations.c.last_ms,
-            ).where(series_observations.c.observation_id.in_(chunk))
-        ).all()
-        for observation_id, key, subject, first, last in found:
-            new_subject, new_first, new_last = spans[observation_id]
-            if subject != new_subject:  # its points filed under another subject: gone
-                _remove(connection, [observation_id])
-                continue
-            keys[observation_id] = int(key)
-            if new_first < first or new_last > last:
-                connection.execute(
-                    update(series_observations)
-                    .where(series_observations.c.key == key)
-                    .values(first_ms=min(first, new_first), last_ms=max(last, new_last))
-                )
+    for observation_id, key, subject, first, last in _owners(connection, ids):
+        new_subject, new_first, new_last = spans[observation_id]
+        if subject != new_subject:  # its points filed under another subject: gone
+            _remove(connection, [observation_id])
+            continue
+        keys[observation_id] = key
+        if new_first < first or new_last > last:
+            connection.execute(
+                update(series_observations)
+                .where(series_observations.c.key == key)
+                .values(first_ms=min(first, new_first), last_ms=max(last, new_last))
+            )
     missing = [i for i in ids if i not in keys]
     if missing:
-        connection.execute(
-            insert(series_observations),
-            [
-                {
-                    "observation_id": i,
-                    "subject_id": spans[i][0],
-                    "first_ms": spans[i][1],
-                    "last_ms": spans[i][2],
-                }
-                for i in missing
-            ],
-        )
-        for chunk in _chunks(missing):
-            keys.update(
-                (observation_id, int(key))
-                for observation_id, key in connection.execute(
-                    select(series_observations.c.observation_id, series_observations.c.key).where(
-                        series_observations.c.observation_id.in_(chunk)
-                    )
-                )
-            )
+        rows = [
+            {"observation_id": i, "subject_id": s, "first_ms": a, "last_ms": b}
+            for i in missing
+            for s, a, b in (spans[i],)
+        ]
+        run(connection, "new owner", _new_owner, rows)
+        keys.update((owner[0], owner[1]) for owner in _owners(connection, missing))
     return keys
 
 
-def _insert(connection: Connection, points: Sequence[SeriesPoint]) -> None:
-    """Insert points with their subjects', codes' and Observations' ids."""
+def _insert(
+    connection: Connection, points: Sequence[SeriesPoint]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Insert points with their subjects', codes' and Observations' ids; the subjects' and
+    codes' ids."""
     subjects = subject_ids(connection, {p.subject for p in points})
     codes = code_ids(connection, {p.code: p.unit for p in points})
     spans: dict[str, tuple[int, int, int]] = {}
@@ -189,6 +202,7 @@ def _insert(connection: Connection, points: Sequence[SeriesPoint]) -> None:
             for p in points
         ],
     )
+    return subjects, codes
 
 
 def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
@@ -311,9 +325,9 @@ class SqlSeriesStore:
             return
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        _insert(connection, points)
+        subjects, codes = _insert(connection, points)
         if self._zone is not None:
-            refresh_points(connection, self._query_daily, self._zone, points)
+            refresh_points(connection, self._query_daily, self._zone, points, subjects, codes)
 
     def delete_observation(self, connection: Connection | None, observation_id: str) -> None:
         """Remove an Observation's points and recompute the days they fell on."""
