@@ -17,7 +17,7 @@ and builds the new zone's from every point.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from datetime import time as day_time
 from functools import partial
@@ -35,7 +35,7 @@ from ..schema import (
     vital_series,
 )
 from .base import DailyRow, SeriesPoint, constant_offset_segments, merge_days
-from .lookups import find_ids, zone_id
+from .lookups import SeriesIds, find_ids, zone_id
 from .statements import padded, run
 
 __all__ = [
@@ -109,7 +109,7 @@ def refresh_days(
         connection,
         query,
         zone,
-        _Ids.of(connection, zone, [subject], codes),
+        _found_ids(connection, zone, [subject], codes),
         subject,
         codes,
         first,
@@ -117,28 +117,23 @@ def refresh_days(
     )
 
 
-class _Ids:
-    """The lookup ids one refresh needs, found once for all its days."""
-
-    def __init__(self, zone: int, subjects: dict[str, int], codes: dict[str, int]) -> None:
-        self.zone, self.subjects, self.codes = zone, subjects, codes
-
-    @classmethod
-    def of(
-        cls, connection: Connection, zone: tzinfo, subjects: Iterable[str], codes: Iterable[str]
-    ) -> _Ids:
-        return cls(
-            zone_id(connection, zone_key(zone)),
-            find_ids(connection, series_subjects.c.subject, subjects),
-            find_ids(connection, series_codes.c.code, codes),
-        )
+def _found_ids(
+    connection: Connection, zone: tzinfo, subjects: Iterable[str], codes: Iterable[str]
+) -> SeriesIds:
+    """The ids a refresh needs, found once for all its days (names without points have no
+    rollups: they are left out, not created)."""
+    return SeriesIds(
+        find_ids(connection, series_subjects.c.subject, subjects),
+        find_ids(connection, series_codes.c.code, codes),
+        zone_id(connection, zone_key(zone)),
+    )
 
 
 def _refresh(
     connection: Connection,
     query: DailyQuery,
     zone: tzinfo,
-    ids: _Ids,
+    ids: SeriesIds,
     subject: str,
     codes: Sequence[str],
     first: int,
@@ -196,11 +191,10 @@ def refresh_points(
     query: DailyQuery,
     zone: tzinfo,
     points: Sequence[SeriesPoint],
-    subject_ids: Mapping[str, int] | None = None,
-    code_ids: Mapping[str, int] | None = None,
+    ids: SeriesIds | None = None,
 ) -> None:
     """Recompute every day these points fall on (after they were written or deleted);
-    `subject_ids` and `code_ids`: their names' ids where the caller has them already.
+    `ids`: their names' ids and the zone's where the caller has them already.
 
     SQLite runs one writer at a time. On PostgreSQL two transactions could each
     aggregate a day before the other commits (READ COMMITTED), and the later one
@@ -215,14 +209,8 @@ def refresh_points(
             connection.execute(
                 select(func.pg_advisory_xact_lock(func.hashtextextended(subject, 0)))
             )
-    codes = {p.code for p in points}
-    ids = _Ids(
-        zone_id(connection, zone_key(zone)),
-        dict(subject_ids)
-        if subject_ids
-        else find_ids(connection, series_subjects.c.subject, touched),
-        dict(code_ids) if code_ids else find_ids(connection, series_codes.c.code, codes),
-    )
+    if ids is None:
+        ids = _found_ids(connection, zone, touched, {p.code for p in points})
     for subject, (codes, days) in touched.items():
         for first, last in day_runs(days):
             _refresh(connection, query, zone, ids, subject, sorted(codes), first, last)
@@ -249,10 +237,10 @@ def rebuild_rollups(connection: Connection, query: DailyQuery, zone: tzinfo) -> 
         .distinct()
     ):
         codes_of.setdefault(subject_id, []).append(code)
-    ids = _Ids(
-        zone_id(connection, zone_key(zone)),
+    ids = SeriesIds(
         {subject: subject_id for subject_id, subject, _, _ in spans},
         find_ids(connection, series_codes.c.code, {c for cs in codes_of.values() for c in cs}),
+        zone_id(connection, zone_key(zone)),
     )
     for subject_id, subject, first_ms, last_ms in spans:
         _refresh(

@@ -29,10 +29,11 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..bulk import insert_rows
 from ..database import READ_ONLY
@@ -46,7 +47,7 @@ from ..schema import (
     vital_series,
 )
 from .base import DAY_MS, DailyRow, SeriesPoint, series_points
-from .lookups import code_ids, subject_ids
+from .lookups import SeriesIds, series_ids
 from .rollups import (
     day_start_ms,
     local_day,
@@ -131,10 +132,45 @@ def _owners(connection: Connection, ids: Sequence[str]) -> list[tuple[str, int, 
     return found
 
 
-def _new_owner() -> Any:
-    return insert(series_observations).values(
-        {name: bindparam(name) for name in ("observation_id", "subject_id", "first_ms", "last_ms")}
+def _claim_statement(dialect: str, count: int) -> Any:
+    """INSERT `count` Observations' rows (binds o, s, a, b + row number) unless there, returning
+    (Observation id, key) of those inserted."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows: list[dict[str, Any]] = [
+        {
+            "observation_id": bindparam(f"o{i}"),
+            "subject_id": bindparam(f"s{i}"),
+            "first_ms": bindparam(f"a{i}"),
+            "last_ms": bindparam(f"b{i}"),
+        }
+        for i in range(count)
+    ]
+    return (
+        insert(series_observations)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[series_observations.c.observation_id])
+        .returning(series_observations.c.observation_id, series_observations.c.key)
     )
+
+
+def _claim(
+    connection: Connection, spans: dict[str, tuple[int, int, int]], ids: Sequence[str]
+) -> dict[str, int]:
+    """Keys of those of `ids` whose row this inserts (one statement per chunk: on PostgreSQL
+    a round trip each); rows already there are left as they are."""
+    keys: dict[str, int] = {}
+    dialect = connection.dialect.name
+    for chunk in _chunks(ids):
+        chunk = padded(chunk)  # a repeated row conflicts with itself: nothing more is stored
+        values: dict[str, Any] = {}
+        for i, observation_id in enumerate(chunk):
+            subject, first, last = spans[observation_id]
+            values.update({f"o{i}": observation_id, f"s{i}": subject, f"a{i}": first})
+            values[f"b{i}"] = last
+        shape = len(chunk)
+        rows = run(connection, ("claim", shape), partial(_claim_statement, dialect, shape), values)
+        keys.update((str(observation_id), int(key)) for observation_id, key in rows)
+    return keys
 
 
 def _observation_keys(
@@ -143,12 +179,15 @@ def _observation_keys(
     """The key of each Observation in `spans` (id -> subject id, first and last instant),
     its row created, or widened to the new points where one is left (points written in
     two calls of one transaction, or a row whose points were removed by hand)."""
-    keys: dict[str, int] = {}
     ids = sorted(spans)
-    for observation_id, key, subject, first, last in _owners(connection, ids):
+    keys = _claim(connection, spans, ids)
+    left = [i for i in ids if i not in keys]
+    again = []
+    for observation_id, key, subject, first, last in _owners(connection, left) if left else ():
         new_subject, new_first, new_last = spans[observation_id]
         if subject != new_subject:  # its points filed under another subject: gone
             _remove(connection, [observation_id])
+            again.append(observation_id)
             continue
         keys[observation_id] = key
         if new_first < first or new_last > last:
@@ -157,25 +196,18 @@ def _observation_keys(
                 .where(series_observations.c.key == key)
                 .values(first_ms=min(first, new_first), last_ms=max(last, new_last))
             )
-    missing = [i for i in ids if i not in keys]
-    if missing:
-        rows = [
-            {"observation_id": i, "subject_id": s, "first_ms": a, "last_ms": b}
-            for i in missing
-            for s, a, b in (spans[i],)
-        ]
-        run(connection, "new owner", _new_owner, rows)
-        keys.update((owner[0], owner[1]) for owner in _owners(connection, missing))
+    if again:
+        keys.update(_claim(connection, spans, again))
     return keys
 
 
-def _insert(
-    connection: Connection, points: Sequence[SeriesPoint]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Insert points with their subjects', codes' and Observations' ids; the subjects' and
-    codes' ids."""
-    subjects = subject_ids(connection, {p.subject for p in points})
-    codes = code_ids(connection, {p.code: p.unit for p in points})
+def _insert(connection: Connection, points: Sequence[SeriesPoint], zone: str | None) -> SeriesIds:
+    """Insert points with their subjects', codes' and Observations' ids; those ids and
+    `zone`'s (the rollups' zone, if any)."""
+    ids = series_ids(
+        connection, {p.subject for p in points}, {p.code: p.unit for p in points}, zone
+    )
+    subjects, codes = ids.subjects, ids.codes
     spans: dict[str, tuple[int, int, int]] = {}
     for point in points:
         span = spans.get(point.observation_id)
@@ -202,7 +234,7 @@ def _insert(
             for p in points
         ],
     )
-    return subjects, codes
+    return ids
 
 
 def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
@@ -312,7 +344,7 @@ class SqlSeriesStore:
                 for point in series_points(json.loads(content), observation_id, zone)
             ]
             if points:
-                _insert(connection, points)
+                _insert(connection, points, None)
         connection.execute(delete(series_outbox).where(series_outbox.c.seq <= queued[-1][0]))
         return len(ids)
 
@@ -325,9 +357,10 @@ class SqlSeriesStore:
             return
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        subjects, codes = _insert(connection, points)
+        zone = zone_key(self._zone) if self._zone is not None else None
+        ids = _insert(connection, points, zone)
         if self._zone is not None:
-            refresh_points(connection, self._query_daily, self._zone, points, subjects, codes)
+            refresh_points(connection, self._query_daily, self._zone, points, ids)
 
     def delete_observation(self, connection: Connection | None, observation_id: str) -> None:
         """Remove an Observation's points and recompute the days they fell on."""
