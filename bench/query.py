@@ -70,12 +70,23 @@ def fill(path: Path, patients: int, long_years: int) -> int:
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=OFF")
-    insert = "INSERT INTO vital_series (subject, code, ts_ms, observation_id, value, unit) VALUES (?,?,?,?,?,?)"
+    # The series tables' lean layout (issue 15): subject, code and Observation by integer.
+    insert = "INSERT INTO vital_series (subject_id, code_id, ts_ms, observation, value) VALUES (?,?,?,?,?)"
+    insert_observation = (
+        "INSERT INTO series_observations (key, observation_id, subject_id, first_ms, last_ms)"
+        " VALUES (?,?,?,?,?)"
+    )
     insert_identifier = (
         "INSERT INTO identifiers (resource_type, system, value, resource_id) VALUES (?,?,?,?)"
     )
+    code_ids = {}
+    for code in CODES:
+        code_ids[code] = connection.execute(
+            "INSERT INTO series_codes (code, unit) VALUES (?, ?)", (code, UNITS[code])
+        ).lastrowid
     end_ms = int(END.timestamp() * 1000)
     total = 0
+    keys = iter(range(1, 1 << 62))
 
     def rows_for(subject: str, days: int, per_day: int):
         start = end_ms - days * DAY_MS
@@ -90,7 +101,7 @@ def fill(path: Path, patients: int, long_years: int) -> int:
                         ts,
                         f"{subject}-{ts}-{code}",
                         BASE[code] + rng.gauss(0, 8),
-                        UNITS[code],
+                        next(keys),
                     )
 
     subjects = [(f"Patient/p{n:04d}", 365, 4) for n in range(patients)] + [
@@ -98,7 +109,19 @@ def fill(path: Path, patients: int, long_years: int) -> int:
     ]
     for subject, days, per_day in subjects:
         batch = list(rows_for(subject, days, per_day))
-        connection.executemany(insert, batch)
+        subject_id = connection.execute(
+            "INSERT INTO series_subjects (subject) VALUES (?)", (subject,)
+        ).lastrowid
+        connection.executemany(
+            insert_observation,
+            ((key, observation, subject_id, ts, ts) for _, _, ts, observation, _, key in batch),
+        )
+        connection.executemany(
+            insert,
+            sorted(
+                (subject_id, code_ids[code], ts, key, value) for _, code, ts, _, value, key in batch
+            ),
+        )
         connection.executemany(
             insert_identifier,
             (
@@ -119,9 +142,10 @@ def direct_sql(connection: sqlite3.Connection, days: int) -> float:
     """The same daily aggregate over the raw points, straight through sqlite3 (ms)."""
     end_ms = int(END.timestamp() * 1000)
     query = (
-        "SELECT code, (ts_ms + ?) / ? AS day, min(value), max(value), sum(value), count(*) "
-        "FROM vital_series WHERE subject = ? AND code IN (?,?,?,?) AND ts_ms >= ? AND ts_ms < ? "
-        "GROUP BY code, day"
+        "SELECT c.code, (ts_ms + ?) / ? AS day, min(value), max(value), sum(value), count(*) "
+        "FROM vital_series v JOIN series_codes c ON c.id = v.code_id "
+        "WHERE v.subject_id = (SELECT id FROM series_subjects WHERE subject = ?) "
+        "AND c.code IN (?,?,?,?) AND ts_ms >= ? AND ts_ms < ? GROUP BY c.code, day"
     )
     began = time.perf_counter()
     connection.execute(
@@ -134,9 +158,11 @@ def direct_rollup_sql(connection: sqlite3.Connection, days: int) -> tuple[float,
     """The same days read from the rollup table, straight through sqlite3: (ms, rows)."""
     last = int(END.timestamp() * 1000 + 9 * 3_600_000) // DAY_MS - 1
     query = (
-        "SELECT code, day, minimum, maximum, total, readings FROM vital_daily "
-        "WHERE subject = ? AND zone = 'Asia/Tokyo' AND code IN (?,?,?,?) AND day >= ? AND day <= ? "
-        "ORDER BY code, day"
+        "SELECT c.code, day, minimum, maximum, total, readings FROM vital_daily d "
+        "JOIN series_codes c ON c.id = d.code_id "
+        "WHERE d.subject_id = (SELECT id FROM series_subjects WHERE subject = ?) "
+        "AND d.zone_id = (SELECT id FROM series_zones WHERE zone = 'Asia/Tokyo') "
+        "AND c.code IN (?,?,?,?) AND day >= ? AND day <= ? ORDER BY c.code, day"
     )
     began = time.perf_counter()
     rows = connection.execute(query, (LONG_PATIENT, *CODES, last - days + 1, last)).fetchall()

@@ -28,7 +28,6 @@ from sqlalchemy import (
     select,
     true,
     union,
-    union_all,
 )
 from sqlalchemy.sql import Select
 
@@ -36,7 +35,16 @@ from ..codes import HOMEVITALS_TASK, VITALS_REVIEW
 from ..dates import zone_named
 from .indexing import ZONE_PARAM
 from .resources import Stored, Tx
-from .schema import resources, search_dates, search_references, search_tokens, vital_series
+from .schema import (
+    resources,
+    search_dates,
+    search_references,
+    search_tokens,
+    series_codes,
+    series_observations,
+    series_subjects,
+    vital_series,
+)
 from .series.base import DAY_MS, constant_offset_segments
 from .value_lists import in_values
 
@@ -167,7 +175,8 @@ def newest_in_series(
     patients_in_reach: bool = False,
 ) -> list[Stored]:
     """`newest_per_patient` from the SQL series table (`vital_series`), whose key is
-    (subject, code, time): one index seek per patient and code, however long the history.
+    (subject id, code id, time): one index seek per patient and code, however long the
+    history; the chosen points' Observation keys are then looked up by their ids.
 
     A value's code is a charted LOINC code (a component's for the blood-pressure panel:
     8480-6 finds the panel); the Observation holding the newest value is returned.
@@ -175,34 +184,33 @@ def newest_in_series(
     """
     if not patients or not codes:
         return []
-    # The listed Patients' own rows drive the seeks, crossed with the codes (portable: no
-    # VALUES list). One IN list of the patients, not one per code: SQLAlchemy renders each
-    # listed id as a parameter on every request (5 codes x 1,000 patients cost 30 ms).
+    # The listed Patients' own rows drive the seeks, crossed with the codes' ids. One IN
+    # list of the patients, not one per code: SQLAlchemy renders each listed id as a
+    # parameter on every request (5 codes x 1,000 patients cost 30 ms).
     patient = resources.alias("overview_patient")
-    wanted = sorted(set(codes))
-    code_rows = (
-        union_all(*(select(literal(code).label("code")) for code in wanted))
-        if len(wanted) > 1
-        else select(literal(wanted[0]).label("code"))
-    ).subquery("overview_code")
+    subject = series_subjects.alias("overview_subject")
+    code = series_codes.alias("overview_code")
     newest = (
-        select(vital_series.c.observation_id)
-        .where(
-            vital_series.c.subject == literal("Patient/") + patient.c.id,
-            vital_series.c.code == code_rows.c.code,
-        )
+        select(vital_series.c.observation)
+        .where(vital_series.c.subject_id == subject.c.id, vital_series.c.code_id == code.c.id)
         .order_by(vital_series.c.ts_ms.desc())
         .limit(1)
         .scalar_subquery()
     )
-    chosen = (
-        select(newest.label("id"))
-        .select_from(patient.join(code_rows, true()))
+    keys = (
+        select(newest.label("key"))
+        .select_from(
+            patient.join(subject, subject.c.subject == literal("Patient/") + patient.c.id).join(
+                code, true()
+            )
+        )
         .where(
             patient.c.resource_type == "Patient",
             in_values(patient.c.id, patients),
+            code.c.code.in_(sorted(set(codes))),
         )
     )
+    chosen = select(series_observations.c.observation_id).where(series_observations.c.key.in_(keys))
     # `patients` is within the caller's reach already (FhirService narrows it), and an
     # Observation names a Patient only as its subject: the reach clause would drop none
     # of these rows, and cost an EXISTS per row (a third of the list's time).
@@ -286,12 +294,17 @@ def _series_days_in_segment(
     """(Patient/id, local day number) of the charted values in [start, end) at one offset."""
     return (
         select(
-            vital_series.c.subject,
+            series_subjects.c.subject,
             ((vital_series.c.ts_ms + offset_ms) // literal(DAY_MS)).label("day"),
         )
+        .select_from(
+            series_subjects.join(vital_series, vital_series.c.subject_id == series_subjects.c.id)
+        )
         .where(
-            in_values(vital_series.c.subject, [f"Patient/{p}" for p in patients]),
-            vital_series.c.code.in_(sorted(set(codes))),
+            in_values(series_subjects.c.subject, [f"Patient/{p}" for p in patients]),
+            vital_series.c.code_id.in_(
+                select(series_codes.c.id).where(series_codes.c.code.in_(sorted(set(codes))))
+            ),
             vital_series.c.ts_ms >= start_ms,
             vital_series.c.ts_ms < end_ms,
         )

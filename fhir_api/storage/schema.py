@@ -50,8 +50,12 @@ __all__ = [
     "search_references",
     "search_strings",
     "search_tokens",
+    "series_codes",
+    "series_observations",
     "series_outbox",
     "series_rollups",
+    "series_subjects",
+    "series_zones",
     "staff_accounts",
     "vital_daily",
     "vital_series",
@@ -282,28 +286,69 @@ resource_owners = Table(
 )
 Index("ix_resource_owners_gateway", resource_owners.c.gateway, resource_owners.c.resource_type)
 
-# Vital-sign series (the SQL backends): clustered on (subject, code, time) for charts.
+# Vital-sign series (the SQL backends). A point is a few tens of bytes (issue 15): the
+# subject, the series code and the rollups' zone are small integers into the lookup
+# tables below, the unit is the code's (one per code, series/units.py), and a point
+# names its Observation by a small integer key (`series_observations`).
+series_subjects = Table(
+    "series_subjects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(128), nullable=False, unique=True),  # "Patient/<id>"
+)
+
+series_codes = Table(
+    "series_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False, unique=True),  # a LOINC code, or `code@in-bed`
+    Column("unit", String(32), nullable=False),  # the canonical unit of its values
+)
+
+series_zones = Table(
+    "series_zones",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("zone", String(64), nullable=False, unique=True),  # an IANA name
+)
+
+# One row per Observation with points: its key in `vital_series`, and where its points
+# lie (subject and first..last instant), so they are found through the clustered key:
+# no second index repeats every point (a 36-character id per point and index entry
+# was half of a point's 250 bytes).
+series_observations = Table(
+    "series_observations",
+    metadata,
+    Column(
+        "key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("observation_id", String(64), nullable=False, unique=True),
+    Column("subject_id", Integer, nullable=False),
+    Column("first_ms", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+)
+
+# The points, clustered on (subject, code, time) for charts; WITHOUT ROWID on SQLite:
+# the table is its primary key's B-tree.
 vital_series = Table(
     "vital_series",
     metadata,
-    Column("subject", String(128), primary_key=True),
-    Column("code", String(64), primary_key=True),
+    Column("subject_id", Integer, primary_key=True),
+    Column("code_id", Integer, primary_key=True),
     Column("ts_ms", BigInteger, primary_key=True),
-    Column("observation_id", String(64), primary_key=True),
+    Column("observation", BigInteger, primary_key=True),  # series_observations.key
     Column("value", Float, nullable=False),
-    Column("unit", String(32), nullable=False),
     sqlite_with_rowid=False,
 )
-Index("ix_vital_series_observation", vital_series.c.observation_id)
 
 # Daily rollups of vital_series for charts, per calendar day in one time zone (the
 # server's); kept by every write in the same transaction as the points themselves.
 vital_daily = Table(
     "vital_daily",
     metadata,
-    Column("subject", String(128), primary_key=True),
-    Column("code", String(64), primary_key=True),
-    Column("zone", String(64), primary_key=True),
+    Column("subject_id", Integer, primary_key=True),
+    Column("code_id", Integer, primary_key=True),
+    Column("zone_id", Integer, primary_key=True),
     Column("day", Integer, primary_key=True),  # days since 1970-01-01 in that zone
     Column("minimum", Float, nullable=False),
     Column("maximum", Float, nullable=False),

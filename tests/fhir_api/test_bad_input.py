@@ -164,8 +164,8 @@ def test_the_length_rules_match_the_index_columns():
     assert schema.identifiers.c.system.type.length == rules.INDEXED_LENGTH
     assert schema.search_tokens.c.code.type.length == rules.INDEXED_LENGTH
     assert schema.search_references.c.target.type.length == rules.REFERENCE_LENGTH
-    assert schema.vital_series.c.code.type.length == rules.SERIES_CODE_LENGTH
-    assert schema.vital_series.c.unit.type.length == rules.SERIES_UNIT_LENGTH
+    assert schema.series_codes.c.code.type.length == rules.SERIES_CODE_LENGTH
+    assert schema.series_codes.c.unit.type.length == rules.SERIES_UNIT_LENGTH
 
 
 # --- impossible values -----------------------------------------------------------------------

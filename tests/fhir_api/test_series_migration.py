@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import select, text
 
 from fhir_api.app import build_store
 from fhir_api.service import FhirService
-from fhir_api.storage.schema import series_outbox, vital_series
+from fhir_api.storage.schema import series_codes, series_outbox, vital_series
 from fhir_api.storage.series.base import SeriesPoint, daily_statistics
 from fhir_api.storage.series.influx import InfluxSeriesStore
 from fhir_api.storage.series.sync import flush_series_outbox, pending_series
@@ -49,12 +49,14 @@ def test_migration_0004_derives_old_points_again_issue_10(tmp_path: Path, backen
         legacy = SeriesPoint("Patient/m", "8310-5", ts, 98.6, "[degF]", fahrenheit)
         with store.transaction() as tx:
             if store.series.in_resource_transaction:
+                # The layout before 0016: codes, units and Observation ids as text.
                 tx.connection.execute(
-                    update(vital_series)
-                    .where(vital_series.c.observation_id == fahrenheit)
-                    .values(value=98.6, unit="[degF]")
+                    text(
+                        "UPDATE vital_series SET value = 98.6, unit = '[degF]'"
+                        " WHERE observation_id = :id"
+                    ).bindparams(id=fahrenheit)
                 )
-                tx.connection.execute(delete(vital_series).where(vital_series.c.code == "59408-5"))
+                tx.connection.execute(text("DELETE FROM vital_series WHERE code = '59408-5'"))
             # Later revisions run again on the way back to head: undo 0005's index too.
             tx.connection.execute(text("DROP INDEX ix_identifiers_value"))
             tx.connection.execute(text("UPDATE alembic_version SET version_num = '0003'"))
@@ -74,8 +76,18 @@ def test_migration_0004_derives_old_points_again_issue_10(tmp_path: Path, backen
             days = daily_statistics(store.series, "Patient/m", [code], START, END, settings.zone)
             return [(d.day.isoformat(), round(d.mean, 3), d.readings) for d in days]
 
-        assert means("8310-5") == [("2024-11-27", 67.8, 2)]  # the defect
-        assert means("59408-5") == []
+        if store.series.in_resource_transaction:  # the layout before 0016: read as text
+            with store.reading() as tx:
+                old = tx.connection.execute(
+                    text(
+                        "SELECT code, AVG(value), COUNT(*) FROM vital_series"
+                        " WHERE code IN ('8310-5', '59408-5') GROUP BY code"
+                    )
+                ).all()
+            assert [(c, round(m, 3), n) for c, m, n in old] == [("8310-5", 67.8, 2)]  # the defect
+        else:
+            assert means("8310-5") == [("2024-11-27", 67.8, 2)]  # the defect
+            assert means("59408-5") == []
         store.series.close()
         store.engine.dispose()
 
@@ -89,7 +101,9 @@ def test_migration_0004_derives_old_points_again_issue_10(tmp_path: Path, backen
         if store.series.in_resource_transaction:
             with store.reading() as tx:
                 units = tx.connection.execute(
-                    select(vital_series.c.code, vital_series.c.unit).distinct()
+                    select(series_codes.c.code, series_codes.c.unit)
+                    .join(vital_series, vital_series.c.code_id == series_codes.c.id)
+                    .distinct()
                 ).all()
                 assert not tx.connection.execute(select(series_outbox)).all()
             assert sorted(units) == [("2708-6", "%"), ("59408-5", "%"), ("8310-5", "Cel")]

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import text
 
 from fhir_api.app import build_store
 from fhir_api.errors import BadRequest
 from fhir_api.service import FhirService
 from fhir_api.settings import Settings
 from fhir_api.storage.resources import ResourceStore
-from fhir_api.storage.schema import vital_series
 from fhir_api.storage.series.in_bed import IN_BED, SETTING_SYSTEM, measured_in_bed
 from gateway.mapping.codes import MEASUREMENT_SETTING_SYSTEM
 
@@ -119,7 +118,9 @@ def test_migration_0012_moves_stored_epochs_to_the_in_bed_series(
             spot = night_and_day(FhirService(store))
             downgrade(store.engine, "0012")  # the points as the code before the fix filed them
             with store.reading() as tx:
-                codes = tx.connection.execute(select(vital_series.c.code).distinct()).scalars()
+                codes = tx.connection.execute(  # the layout before 0016: codes as text
+                    text("SELECT DISTINCT code FROM vital_series")
+                ).scalars()
                 assert sorted(codes) == ["8867-4", "9279-1"]
 
         # Opening the store migrates it to head and derives the points again.

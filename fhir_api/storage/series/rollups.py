@@ -20,12 +20,23 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from datetime import time as day_time
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Delete, Select, bindparam, delete, func, insert, select
 
-from ..schema import series_rollups, vital_daily, vital_series
+from ..bulk import insert_rows
+from ..schema import (
+    series_codes,
+    series_rollups,
+    series_subjects,
+    series_zones,
+    vital_daily,
+    vital_series,
+)
 from .base import DailyRow, SeriesPoint, constant_offset_segments, merge_days
+from .lookups import SeriesIds, find_ids, zone_id
+from .statements import padded, run
 
 __all__ = [
     "affected_days",
@@ -94,6 +105,43 @@ def refresh_days(
     last: int,
 ) -> None:
     """Recompute the rollups of `codes` for days first..last from the points."""
+    _refresh(
+        connection,
+        query,
+        zone,
+        _found_ids(connection, zone, [subject], codes),
+        subject,
+        codes,
+        first,
+        last,
+    )
+
+
+def _found_ids(
+    connection: Connection, zone: tzinfo, subjects: Iterable[str], codes: Iterable[str]
+) -> SeriesIds:
+    """The ids a refresh needs, found once for all its days (names without points have no
+    rollups: they are left out, not created)."""
+    return SeriesIds(
+        find_ids(connection, series_subjects.c.subject, subjects),
+        find_ids(connection, series_codes.c.code, codes),
+        zone_id(connection, zone_key(zone)),
+    )
+
+
+def _refresh(
+    connection: Connection,
+    query: DailyQuery,
+    zone: tzinfo,
+    ids: SeriesIds,
+    subject: str,
+    codes: Sequence[str],
+    first: int,
+    last: int,
+) -> None:
+    subject_id = ids.subjects.get(subject)
+    if subject_id is None:  # never had a point: no rollups either
+        return
     start, end = day_start_ms(first, zone), day_start_ms(last + 1, zone)
     segments = constant_offset_segments(start, end, zone)
     rows: list[DailyRow] = []
@@ -101,23 +149,21 @@ def refresh_days(
         rows += query(connection, subject, codes, seg_start, seg_end, offset)
     if len(segments) > 1:
         rows = merge_days(rows)
-    connection.execute(
-        delete(vital_daily).where(
-            vital_daily.c.subject == subject,
-            vital_daily.c.zone == zone_key(zone),
-            vital_daily.c.code.in_(list(codes)),
-            vital_daily.c.day >= first,
-            vital_daily.c.day <= last,
-        )
-    )
+    code_ids = [ids.codes[c] for c in codes if c in ids.codes]
+    if code_ids:
+        code_ids = padded(code_ids)
+        values = {"subject": subject_id, "zone": ids.zone, "first": first, "last": last}
+        values.update((f"c{i}", code) for i, code in enumerate(code_ids))
+        run(connection, ("rollups-delete", len(code_ids)), partial(_delete, len(code_ids)), values)
     if rows:
-        connection.execute(
-            insert(vital_daily),
+        insert_rows(
+            connection,
+            vital_daily,
             [
                 {
-                    "subject": subject,
-                    "code": row.code,
-                    "zone": zone_key(zone),
+                    "subject_id": subject_id,
+                    "code_id": ids.codes[row.code],
+                    "zone_id": ids.zone,
                     "day": row.day,
                     "minimum": row.minimum,
                     "maximum": row.maximum,
@@ -129,10 +175,26 @@ def refresh_days(
         )
 
 
+def _delete(code_count: int) -> Delete:
+    """DELETE the rollups of one subject, zone, `code_count` codes and days first..last."""
+    return delete(vital_daily).where(
+        vital_daily.c.subject_id == bindparam("subject"),
+        vital_daily.c.zone_id == bindparam("zone"),
+        vital_daily.c.code_id.in_([bindparam(f"c{i}") for i in range(code_count)]),
+        vital_daily.c.day >= bindparam("first"),
+        vital_daily.c.day <= bindparam("last"),
+    )
+
+
 def refresh_points(
-    connection: Connection, query: DailyQuery, zone: tzinfo, points: Sequence[SeriesPoint]
+    connection: Connection,
+    query: DailyQuery,
+    zone: tzinfo,
+    points: Sequence[SeriesPoint],
+    ids: SeriesIds | None = None,
 ) -> None:
-    """Recompute every day these points fall on (after they were written or deleted).
+    """Recompute every day these points fall on (after they were written or deleted);
+    `ids`: their names' ids and the zone's where the caller has them already.
 
     SQLite runs one writer at a time. On PostgreSQL two transactions could each
     aggregate a day before the other commits (READ COMMITTED), and the later one
@@ -147,9 +209,11 @@ def refresh_points(
             connection.execute(
                 select(func.pg_advisory_xact_lock(func.hashtextextended(subject, 0)))
             )
+    if ids is None:
+        ids = _found_ids(connection, zone, touched, {p.code for p in points})
     for subject, (codes, days) in touched.items():
         for first, last in day_runs(days):
-            refresh_days(connection, query, zone, subject, sorted(codes), first, last)
+            _refresh(connection, query, zone, ids, subject, sorted(codes), first, last)
 
 
 def rebuild_rollups(connection: Connection, query: DailyQuery, zone: tzinfo) -> int:
@@ -158,22 +222,34 @@ def rebuild_rollups(connection: Connection, query: DailyQuery, zone: tzinfo) -> 
     connection.execute(delete(series_rollups))
     spans = connection.execute(
         select(
-            vital_series.c.subject, func.min(vital_series.c.ts_ms), func.max(vital_series.c.ts_ms)
-        ).group_by(vital_series.c.subject)
+            series_subjects.c.id,
+            series_subjects.c.subject,
+            func.min(vital_series.c.ts_ms),
+            func.max(vital_series.c.ts_ms),
+        )
+        .join(series_subjects, series_subjects.c.id == vital_series.c.subject_id)
+        .group_by(series_subjects.c.id, series_subjects.c.subject)
     ).all()
-    for subject, first_ms, last_ms in spans:
-        codes = [
-            row[0]
-            for row in connection.execute(
-                select(vital_series.c.code).where(vital_series.c.subject == subject).distinct()
-            )
-        ]
-        refresh_days(
+    codes_of: dict[int, list[str]] = {}
+    for subject_id, code in connection.execute(
+        select(vital_series.c.subject_id, series_codes.c.code)
+        .join(series_codes, series_codes.c.id == vital_series.c.code_id)
+        .distinct()
+    ):
+        codes_of.setdefault(subject_id, []).append(code)
+    ids = SeriesIds(
+        {subject: subject_id for subject_id, subject, _, _ in spans},
+        find_ids(connection, series_codes.c.code, {c for cs in codes_of.values() for c in cs}),
+        zone_id(connection, zone_key(zone)),
+    )
+    for subject_id, subject, first_ms, last_ms in spans:
+        _refresh(
             connection,
             query,
             zone,
+            ids,
             subject,
-            codes,
+            sorted(codes_of[subject_id]),
             local_day(first_ms, zone),
             local_day(last_ms, zone),
         )
@@ -192,19 +268,26 @@ def rollup_statement(code_count: int) -> Select[Any]:
     """Days first..last of `code_count` codes, by code and day (one bind per code)."""
     return (
         select(
-            vital_daily.c.code,
+            series_codes.c.code,
             vital_daily.c.day,
             vital_daily.c.minimum,
             vital_daily.c.maximum,
             vital_daily.c.total,
             vital_daily.c.readings,
         )
+        .select_from(vital_daily.join(series_codes, series_codes.c.id == vital_daily.c.code_id))
         .where(
-            vital_daily.c.subject == bindparam("subject"),
-            vital_daily.c.zone == bindparam("zone"),
-            vital_daily.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
+            vital_daily.c.subject_id
+            == select(series_subjects.c.id)
+            .where(series_subjects.c.subject == bindparam("subject"))
+            .scalar_subquery(),
+            vital_daily.c.zone_id
+            == select(series_zones.c.id)
+            .where(series_zones.c.zone == bindparam("zone"))
+            .scalar_subquery(),
+            series_codes.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
             vital_daily.c.day >= bindparam("first"),
             vital_daily.c.day <= bindparam("last"),
         )
-        .order_by(vital_daily.c.code, vital_daily.c.day)
+        .order_by(series_codes.c.code, vital_daily.c.day)
     )

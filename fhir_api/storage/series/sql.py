@@ -3,14 +3,21 @@
 Points are written on the resource store's connection, in its transaction: a
 stored Observation, its points and the daily rollups of the days they fall on
 (`rollups.py`) commit or roll back together.
+
+A point row is (subject id, code id, time, Observation key, value): the names are
+small integers into lookup tables (`lookups.py`) and the Observation's id is kept
+once, in `series_observations`, with the subject and the first and last instant of
+its points. Removing an Observation's points seeks them through the clustered key
+(per code, within that span) instead of a second index on every point (issue 15).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, tzinfo
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -18,16 +25,29 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    and_,
     bindparam,
     delete,
     func,
     select,
+    update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..bulk import insert_rows
 from ..database import READ_ONLY
-from ..schema import resources, series_outbox, vital_daily, vital_series
+from ..schema import (
+    resources,
+    series_codes,
+    series_observations,
+    series_outbox,
+    series_subjects,
+    vital_daily,
+    vital_series,
+)
 from .base import DAY_MS, DailyRow, SeriesPoint, series_points
+from .lookups import SeriesIds, series_ids
 from .rollups import (
     day_start_ms,
     local_day,
@@ -37,12 +57,14 @@ from .rollups import (
     rollups_built_for,
     zone_key,
 )
+from .statements import padded, run
 
-__all__ = ["SqlSeriesStore"]
+__all__ = ["SqlSeriesStore", "subject_id_of"]
 
 _LOGGER = logging.getLogger(__name__)
 _ROLLUP_BUILD_LOCK = 0x486F6D6556  # "HomeV": the advisory lock key of a rollup build
 _REDERIVE_BATCH = 500  # Observations per statement when points are derived again
+_CHUNK = 500  # ids per IN list
 
 _DAY = (
     (vital_series.c.ts_ms + bindparam("offset", type_=BigInteger))
@@ -50,36 +72,213 @@ _DAY = (
 ).label("day")
 
 
+def subject_id_of(subject: Any) -> Any:
+    """The id of a subject reference, as a scalar subquery (NULL when it has no points)."""
+    return (
+        select(series_subjects.c.id).where(series_subjects.c.subject == subject).scalar_subquery()
+    )
+
+
 def _daily_statement(code_count: int) -> Select[Any]:
     """The daily aggregate over `code_count` codes (one bind each, so it compiles once)."""
     return (
         select(
-            vital_series.c.code,
+            series_codes.c.code,
             _DAY,
             func.min(vital_series.c.value),
             func.max(vital_series.c.value),
             func.sum(vital_series.c.value),
             func.count(),
         )
+        .select_from(vital_series.join(series_codes, series_codes.c.id == vital_series.c.code_id))
         .where(
-            vital_series.c.subject == bindparam("subject"),
-            vital_series.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
+            vital_series.c.subject_id == subject_id_of(bindparam("subject")),
+            series_codes.c.code.in_([bindparam(f"code{i}") for i in range(code_count)]),
             vital_series.c.ts_ms >= bindparam("start"),
             vital_series.c.ts_ms < bindparam("end"),
         )
-        .group_by(vital_series.c.code, _DAY)
+        .group_by(series_codes.c.code, _DAY)
     )
 
 
-def _row(point: SeriesPoint) -> dict[str, Any]:
-    return {
-        "subject": point.subject,
-        "code": point.code,
-        "ts_ms": point.ts_ms,
-        "observation_id": point.observation_id,
-        "value": point.value,
-        "unit": point.unit,
-    }
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _owners_statement(count: int) -> Select[Any]:
+    """The rows of `count` Observations in `series_observations` (binds o0..)."""
+    return select(
+        series_observations.c.observation_id,
+        series_observations.c.key,
+        series_observations.c.subject_id,
+        series_observations.c.first_ms,
+        series_observations.c.last_ms,
+    ).where(series_observations.c.observation_id.in_([bindparam(f"o{i}") for i in range(count)]))
+
+
+def _owners(connection: Connection, ids: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """(Observation id, key, subject id, first and last instant) of those of `ids` with points."""
+    found: list[tuple[str, int, int, int, int]] = []
+    for chunk in _chunks(ids):
+        chunk = padded(chunk)
+        rows = run(
+            connection,
+            ("owners", len(chunk)),
+            partial(_owners_statement, len(chunk)),
+            {f"o{i}": value for i, value in enumerate(chunk)},
+        )
+        found += [(str(o), int(k), int(s), int(a), int(b)) for o, k, s, a, b in rows]
+    return found
+
+
+def _claim_statement(dialect: str, count: int) -> Any:
+    """INSERT `count` Observations' rows (binds o, s, a, b + row number) unless there, returning
+    (Observation id, key) of those inserted."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows: list[dict[str, Any]] = [
+        {
+            "observation_id": bindparam(f"o{i}"),
+            "subject_id": bindparam(f"s{i}"),
+            "first_ms": bindparam(f"a{i}"),
+            "last_ms": bindparam(f"b{i}"),
+        }
+        for i in range(count)
+    ]
+    return (
+        insert(series_observations)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[series_observations.c.observation_id])
+        .returning(series_observations.c.observation_id, series_observations.c.key)
+    )
+
+
+def _claim(
+    connection: Connection, spans: dict[str, tuple[int, int, int]], ids: Sequence[str]
+) -> dict[str, int]:
+    """Keys of those of `ids` whose row this inserts (one statement per chunk: on PostgreSQL
+    a round trip each); rows already there are left as they are."""
+    keys: dict[str, int] = {}
+    dialect = connection.dialect.name
+    for chunk in _chunks(ids):
+        chunk = padded(chunk)  # a repeated row conflicts with itself: nothing more is stored
+        values: dict[str, Any] = {}
+        for i, observation_id in enumerate(chunk):
+            subject, first, last = spans[observation_id]
+            values.update({f"o{i}": observation_id, f"s{i}": subject, f"a{i}": first})
+            values[f"b{i}"] = last
+        shape = len(chunk)
+        rows = run(connection, ("claim", shape), partial(_claim_statement, dialect, shape), values)
+        keys.update((str(observation_id), int(key)) for observation_id, key in rows)
+    return keys
+
+
+def _observation_keys(
+    connection: Connection, spans: dict[str, tuple[int, int, int]]
+) -> dict[str, int]:
+    """The key of each Observation in `spans` (id -> subject id, first and last instant),
+    its row created, or widened to the new points where one is left (points written in
+    two calls of one transaction, or a row whose points were removed by hand)."""
+    ids = sorted(spans)
+    keys = _claim(connection, spans, ids)
+    left = [i for i in ids if i not in keys]
+    again = []
+    for observation_id, key, subject, first, last in _owners(connection, left) if left else ():
+        new_subject, new_first, new_last = spans[observation_id]
+        if subject != new_subject:  # its points filed under another subject: gone
+            _remove(connection, [observation_id])
+            again.append(observation_id)
+            continue
+        keys[observation_id] = key
+        if new_first < first or new_last > last:
+            connection.execute(
+                update(series_observations)
+                .where(series_observations.c.key == key)
+                .values(first_ms=min(first, new_first), last_ms=max(last, new_last))
+            )
+    if again:
+        keys.update(_claim(connection, spans, again))
+    return keys
+
+
+def _insert(connection: Connection, points: Sequence[SeriesPoint], zone: str | None) -> SeriesIds:
+    """Insert points with their subjects', codes' and Observations' ids; those ids and
+    `zone`'s (the rollups' zone, if any)."""
+    ids = series_ids(
+        connection, {p.subject for p in points}, {p.code: p.unit for p in points}, zone
+    )
+    subjects, codes = ids.subjects, ids.codes
+    spans: dict[str, tuple[int, int, int]] = {}
+    for point in points:
+        span = spans.get(point.observation_id)
+        if span is None:
+            spans[point.observation_id] = (subjects[point.subject], point.ts_ms, point.ts_ms)
+        else:
+            spans[point.observation_id] = (
+                span[0],
+                min(span[1], point.ts_ms),
+                max(span[2], point.ts_ms),
+            )
+    keys = _observation_keys(connection, spans)
+    insert_rows(
+        connection,
+        vital_series,
+        [
+            {
+                "subject_id": subjects[p.subject],
+                "code_id": codes[p.code],
+                "ts_ms": p.ts_ms,
+                "observation": keys[p.observation_id],
+                "value": p.value,
+            }
+            for p in points
+        ],
+    )
+    return ids
+
+
+def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
+    """Delete the points of these Observations and their keys; the points that were there
+    (subject, code and time only)."""
+    gone: list[SeriesPoint] = []
+    for chunk in _chunks(sorted(set(observation_ids))):
+        owners = connection.execute(
+            select(
+                series_observations.c.observation_id,
+                series_observations.c.key,
+                series_observations.c.subject_id,
+                series_observations.c.first_ms,
+                series_observations.c.last_ms,
+                series_subjects.c.subject,
+            )
+            .join(series_subjects, series_subjects.c.id == series_observations.c.subject_id)
+            .where(series_observations.c.observation_id.in_(chunk))
+        ).all()
+        for observation_id, key, subject_id, first, last, subject in owners:
+            # Every code's range of this subject within the span: seeks in the clustered key.
+            where = and_(
+                vital_series.c.subject_id == subject_id,
+                vital_series.c.code_id.in_(select(series_codes.c.id)),
+                vital_series.c.ts_ms >= first,
+                vital_series.c.ts_ms <= last,
+                vital_series.c.observation == key,
+            )
+            gone += [
+                SeriesPoint(subject, code, ts, 0.0, "", observation_id)
+                for code, ts in connection.execute(
+                    select(series_codes.c.code, vital_series.c.ts_ms)
+                    .join(series_codes, series_codes.c.id == vital_series.c.code_id)
+                    .where(where)
+                )
+            ]
+            connection.execute(delete(vital_series).where(where))
+        if owners:
+            connection.execute(
+                delete(series_observations).where(
+                    series_observations.c.key.in_([row.key for row in owners])
+                )
+            )
+    return gone
 
 
 class SqlSeriesStore:
@@ -131,7 +330,7 @@ class SqlSeriesStore:
         ids = list(dict.fromkeys(observation_id for _, observation_id in queued))
         for start in range(0, len(ids), _REDERIVE_BATCH):
             chunk = ids[start : start + _REDERIVE_BATCH]
-            connection.execute(delete(vital_series).where(vital_series.c.observation_id.in_(chunk)))
+            _remove(connection, chunk)
             live = connection.execute(
                 select(resources.c.id, resources.c.content).where(
                     resources.c.resource_type == "Observation",
@@ -144,7 +343,8 @@ class SqlSeriesStore:
                 for observation_id, content in live
                 for point in series_points(json.loads(content), observation_id, zone)
             ]
-            insert_rows(connection, vital_series, [_row(p) for p in points])
+            if points:
+                _insert(connection, points, None)
         connection.execute(delete(series_outbox).where(series_outbox.c.seq <= queued[-1][0]))
         return len(ids)
 
@@ -157,25 +357,18 @@ class SqlSeriesStore:
             return
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        insert_rows(connection, vital_series, [_row(p) for p in points])
+        zone = zone_key(self._zone) if self._zone is not None else None
+        ids = _insert(connection, points, zone)
         if self._zone is not None:
-            refresh_points(connection, self._query_daily, self._zone, points)
+            refresh_points(connection, self._query_daily, self._zone, points, ids)
 
     def delete_observation(self, connection: Connection | None, observation_id: str) -> None:
         """Remove an Observation's points and recompute the days they fell on."""
         if connection is None:
             raise ValueError("SQL series writes need the resource transaction's connection")
-        gone = connection.execute(
-            select(vital_series.c.subject, vital_series.c.code, vital_series.c.ts_ms).where(
-                vital_series.c.observation_id == observation_id
-            )
-        ).all()
-        connection.execute(
-            delete(vital_series).where(vital_series.c.observation_id == observation_id)
-        )
+        gone = _remove(connection, [observation_id])
         if gone and self._zone is not None:
-            points = [SeriesPoint(s, c, ts, 0.0, "", observation_id) for s, c, ts in gone]
-            refresh_points(connection, self._query_daily, self._zone, points)
+            refresh_points(connection, self._query_daily, self._zone, gone)
 
     def daily_rollup(
         self, subject: str, codes: Sequence[str], start_ms: int, end_ms: int, zone: tzinfo
@@ -261,7 +454,9 @@ class SqlSeriesStore:
         """Nothing to release: the engine belongs to the resource store."""
 
     def clear(self) -> None:
-        """Remove every point and every rollup (both empty: the rollups stay complete)."""
+        """Remove every point and every rollup (both empty: the rollups stay complete); the
+        lookup tables stay (a few rows per patient and code)."""
         with self._engine.begin() as connection:
             connection.execute(delete(vital_series))
+            connection.execute(delete(series_observations))
             connection.execute(delete(vital_daily))
