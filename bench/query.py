@@ -71,9 +71,19 @@ def fill(path: Path, patients: int, long_years: int) -> int:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=OFF")
     insert = "INSERT INTO vital_series (subject, code, ts_ms, observation_id, value, unit) VALUES (?,?,?,?,?,?)"
-    insert_identifier = (
-        "INSERT INTO identifiers (resource_type, system, value, resource_id) VALUES (?,?,?,?)"
+    # An identifier names its system by a term of the keyed index (issue 15), and the
+    # resource by its key: these readings have no resource, so keys no resource has.
+    connection.execute(
+        "INSERT OR IGNORE INTO search_terms (resource_type, param, system, code)"
+        " VALUES ('Observation', 'identifier', ?, '')",
+        (PHD_SYSTEM,),
     )
+    (term,) = connection.execute(
+        "SELECT id FROM search_terms WHERE resource_type = 'Observation'"
+        " AND param = 'identifier' AND system = ? AND code = ''",
+        (PHD_SYSTEM,),
+    ).fetchone()
+    insert_identifier = "INSERT INTO identifiers (value, term, resource_key) VALUES (?,?,?)"
     end_ms = int(END.timestamp() * 1000)
     total = 0
 
@@ -102,8 +112,8 @@ def fill(path: Path, patients: int, long_years: int) -> int:
         connection.executemany(
             insert_identifier,
             (
-                ("Observation", PHD_SYSTEM, f"FEEDABEEDEAD0099-{who}-{code}-{ts}", observation)
-                for who, code, ts, observation, _, _ in batch
+                (f"FEEDABEEDEAD0099-{who}-{code}-{ts}", term, -(total + n + 1))
+                for n, (who, code, ts, _, _, _) in enumerate(batch)
             ),
         )
         total += len(batch)
