@@ -19,7 +19,7 @@ measured in the same run: "0014" (compressed JSON, text-keyed search index) and
 which these layouts do not change; it is timed on each.
 
 `--baseline REV` also runs this bench as it was at git revision REV (e.g. the commit
-before migration 0015), SQLite only, on the same data set, for its ingest rate and
+before migration 0015) on the same data set, for its ingest rates and
 `$stats` time beside this layout's: the write path of an earlier layout is that
 revision's code, which this one no longer has.
 
@@ -185,8 +185,9 @@ def report(title: str, layouts: dict[str, dict[str, int]], observations: int) ->
     return totals[0] // observations
 
 
-def baseline(revision: str, patients: int, days: int) -> list[str]:
-    """This bench as it was at `revision` (SQLite only): its ingest and `$stats` lines."""
+def baseline(revision: str, patients: int, days: int, postgres: str) -> list[str]:
+    """This bench as it was at `revision`: its ingest and `$stats` lines (SQLite, and
+    PostgreSQL unless `postgres` is '')."""
     with tempfile.TemporaryDirectory() as scratch:
         archive = subprocess.run(
             ["git", "-C", str(ROOT), "archive", revision],  # noqa: S607 - git on the PATH
@@ -200,7 +201,7 @@ def baseline(revision: str, patients: int, days: int) -> list[str]:
                 str(Path(scratch) / "bench" / "storage.py"),
                 f"--patients={patients}",
                 f"--days={days}",
-                "--postgres=",
+                f"--postgres={postgres}",
             ],
             capture_output=True,
             text=True,
@@ -245,7 +246,7 @@ def main() -> int:
         failed |= total > TARGET
         print(f"  target <= {TARGET} B per Observation: {'met' if total <= TARGET else 'NOT met'}")
     if args.baseline:
-        for line in baseline(args.baseline, args.patients, args.days):
+        for line in baseline(args.baseline, args.patients, args.days, args.postgres):
             print(f"  at {args.baseline}: {line}")
     if args.postgres:
         with postgres_database(args.postgres) as url:
