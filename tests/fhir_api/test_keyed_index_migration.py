@@ -220,3 +220,30 @@ def test_only_replaced_versions_have_a_history_row_issue_15(tmp_path: Path, back
         assert versions[2].content["valueQuantity"]["value"] == 97
         assert versions[1].content["valueQuantity"]["value"] == 96
         store.engine.dispose()
+
+
+def test_a_migration_forgets_the_term_ids_a_store_remembered(tmp_path: Path) -> None:
+    """Term ids are remembered per engine; a migration may renumber them (0015 numbers them
+    anew), so `migrate` forgets them: a reading written after it is indexed under the
+    new numbers, and found."""
+    with ExitStack() as stack:
+        store = build_store(settings_for("sqlite", stack, tmp_path))
+        service = FhirService(store)
+        person = service.create("Patient", patient()).stored.id
+        service.create("Observation", spo2(f"Patient/{person}", WHEN, 97))  # terms remembered
+        downgrade(store.engine, "0014")
+        with store.engine.begin() as connection:  # a term sorting first: every id shifts
+            connection.exec_driver_sql(
+                "INSERT INTO search_tokens (resource_type, resource_id, param, system, code)"
+                " VALUES ('AAA', 'x', 'a', '', 'a')"
+            )
+        migrate(store.engine)
+        later = service.create("Observation", spo2(f"Patient/{person}", WHEN, 95)).stored.id
+        for params in (
+            [("code", "59408-5")],
+            [("subject", f"Patient/{person}")],
+            [("date", "2026-11-30")],
+        ):
+            found = [m.id for m in service.search("Observation", params)[0].matches]
+            assert later in found, params
+        store.engine.dispose()
