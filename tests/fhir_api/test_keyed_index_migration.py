@@ -32,6 +32,8 @@ WHEN = "2026-11-30T07:00:00+09:00"
 IndexRow = tuple[Any, ...]
 _KEYED = (
     "resources",
+    "resource_versions",
+    "identifiers",
     "search_terms",
     "search_tokens",
     "search_references",
