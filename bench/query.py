@@ -76,14 +76,24 @@ def fill(path: Path, patients: int, long_years: int) -> int:
         "INSERT INTO series_observations (key, observation_id, subject_id, first_ms, last_ms)"
         " VALUES (?,?,?,?,?)"
     )
-    insert_identifier = (
-        "INSERT INTO identifiers (resource_type, system, value, resource_id) VALUES (?,?,?,?)"
-    )
     code_ids = {}
     for code in CODES:
         code_ids[code] = connection.execute(
             "INSERT INTO series_codes (code, unit) VALUES (?, ?)", (code, UNITS[code])
         ).lastrowid
+    # An identifier names its system by a term of the keyed index (issue 15), and the
+    # resource by its key: these readings have no resource, so keys no resource has.
+    connection.execute(
+        "INSERT OR IGNORE INTO search_terms (resource_type, param, system, code)"
+        " VALUES ('Observation', 'identifier', ?, '')",
+        (PHD_SYSTEM,),
+    )
+    (term,) = connection.execute(
+        "SELECT id FROM search_terms WHERE resource_type = 'Observation'"
+        " AND param = 'identifier' AND system = ? AND code = ''",
+        (PHD_SYSTEM,),
+    ).fetchone()
+    insert_identifier = "INSERT INTO identifiers (value, term, resource_key) VALUES (?,?,?)"
     end_ms = int(END.timestamp() * 1000)
     total = 0
     keys = iter(range(1, 1 << 62))
@@ -125,8 +135,8 @@ def fill(path: Path, patients: int, long_years: int) -> int:
         connection.executemany(
             insert_identifier,
             (
-                ("Observation", PHD_SYSTEM, f"FEEDABEEDEAD0099-{who}-{code}-{ts}", observation)
-                for who, code, ts, observation, _, _ in batch
+                (f"FEEDABEEDEAD0099-{who}-{code}-{ts}", term, -(total + n + 1))
+                for n, (who, code, ts, _, _, _) in enumerate(batch)
             ),
         )
         total += len(batch)

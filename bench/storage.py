@@ -12,10 +12,16 @@ per reading, and the ingest rate is that path's.
 
 Sizes: SQLite's `dbstat` after `wal_checkpoint(TRUNCATE)` (every table with its indexes,
 free pages not counted);
-PostgreSQL's `pg_total_relation_size` (table, indexes and TOAST) after `VACUUM`. The old
-layout (before issue 15) is the same store taken back to migration 0010 with the
-migration's own downgrade, measured in the same run. `$stats` reads only the series
-tables, which this layout does not change; it is timed on both.
+PostgreSQL's `pg_total_relation_size` (table, indexes and TOAST) after `VACUUM`. The
+earlier layouts are the same store taken back with the migrations' own downgrades and
+measured in the same run: "0014" (compressed JSON, text-keyed search index) and
+"before" (migration 0013, before issue 15). `$stats` reads only the series tables,
+which these layouts do not change; it is timed on each.
+
+`--baseline REV` also runs this bench as it was at git revision REV (e.g. the commit
+before migration 0015) on the same data set, for its ingest rates and
+`$stats` time beside this layout's: the write path of an earlier layout is that
+revision's code, which this one no longer has.
 
 Target: at most 1,500 bytes per Observation on SQLite, every table and index included.
 """
@@ -23,10 +29,12 @@ Target: at most 1,500 bytes per Observation on SQLite, every table and index inc
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +63,7 @@ from gateway.mapping.devices import DeviceKind
 ZONE = __import__("zoneinfo").ZoneInfo("Asia/Tokyo")
 START = datetime(2025, 11, 1)
 OLD_HEAD = "0013"
+LAYOUTS = ("0014", OLD_HEAD)  # the earlier layouts measured beside the newest
 TARGET = 1_500
 
 
@@ -150,30 +159,56 @@ def postgres_sizes(engine: Engine) -> dict[str, int]:
         return {name: int(size) for name, size in rows}
 
 
-def to_old_layout(engine: Engine) -> None:
-    """Take the store back to the layout before issue 15 (migration 0010)."""
+def to_layout(engine: Engine, revision: str) -> None:
+    """Take the store back to an earlier layout (the migrations' own downgrades)."""
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, OLD_HEAD)
+        command.downgrade(config, revision)
 
 
-def report(title: str, new: dict[str, int], old: dict[str, int] | None, observations: int) -> int:
-    """Print bytes per Observation per table; the new layout's total."""
+def report(title: str, layouts: dict[str, dict[str, int]], observations: int) -> int:
+    """Print bytes per Observation per table, a column per layout; the first one's total."""
     print(f"\n{title}: bytes per Observation ({observations:,} Observations)")
-    print(f"  {'table':<28}{'new':>9}{'old':>9}")
+    print(f"  {'table':<28}" + "".join(f"{name:>9}" for name in layouts))
     names = sorted(
-        set(new) | set(old or {}), key=lambda n: -max(new.get(n, 0), (old or {}).get(n, 0))
+        {n for sizes in layouts.values() for n in sizes},
+        key=lambda n: -max(sizes.get(n, 0) for sizes in layouts.values()),
     )
     for name in names:
-        a, b = new.get(name, 0), (old or {}).get(name, 0)
-        if a or b:
-            print(f"  {name:<28}{a / observations:>9.0f}{b / observations if old else 0:>9.0f}")
-    total = sum(new.values())
-    old_total = sum(old.values()) if old else 0
-    print(f"  {'total':<28}{total / observations:>9.0f}{old_total / observations:>9.0f}")
-    return total // observations
+        row = [sizes.get(name, 0) for sizes in layouts.values()]
+        if any(row):
+            print(f"  {name:<28}" + "".join(f"{b / observations:>9.0f}" for b in row))
+    totals = [sum(sizes.values()) for sizes in layouts.values()]
+    print(f"  {'total':<28}" + "".join(f"{t / observations:>9.0f}" for t in totals))
+    return totals[0] // observations
+
+
+def baseline(revision: str, patients: int, days: int, postgres: str) -> list[str]:
+    """This bench as it was at `revision`: its ingest and `$stats` lines (SQLite, and
+    PostgreSQL unless `postgres` is '')."""
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision],  # noqa: S607 - git on the PATH
+            check=True,
+            capture_output=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", scratch], input=archive, check=True)  # noqa: S607
+        run = subprocess.run(
+            [
+                sys.executable,
+                str(Path(scratch) / "bench" / "storage.py"),
+                f"--patients={patients}",
+                f"--days={days}",
+                f"--postgres={postgres}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": scratch},
+        )
+    return [line.strip() for line in run.stdout.splitlines() if "ingest" in line]
 
 
 def main() -> int:
@@ -181,6 +216,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--postgres", default=PG_ADMIN_URL, help="admin URL ('' to skip)")
+    parser.add_argument("--baseline", default="", help="git revision to compare ingest with")
     args = parser.parse_args()
     people, readings = uploads(args.patients, args.days)
     observations = sum(len(r) for r in readings)
@@ -193,30 +229,36 @@ def main() -> int:
         rate = ingest(engine, people, readings)
         stats = stats_ms(engine, args.patients, args.days)
         engine.dispose()
-        new = sqlite_sizes(path)
-        old_path = Path(scratch) / "old.db"
-        shutil.copy(path, old_path)
-        old_engine = make_engine(f"sqlite:///{old_path}")
-        to_old_layout(old_engine)
-        old_stats = stats_ms(old_engine, args.patients, args.days)
-        old_engine.dispose()
-        old = sqlite_sizes(old_path)  # free pages (the new layout's dropped tables) not counted
-        total = report("SQLite", new, old, observations)
-        print(
-            f"  ingest {rate:,.0f} Observations/s; $stats median {stats:.2f} ms (old layout {old_stats:.2f} ms)"
-        )
+        layouts = {"new": sqlite_sizes(path)}
+        times = []
+        for revision in LAYOUTS:
+            old_path = Path(scratch) / f"{revision}.db"
+            shutil.copy(path, old_path)
+            old_engine = make_engine(f"sqlite:///{old_path}")
+            to_layout(old_engine, revision)
+            times.append(f"{revision}: {stats_ms(old_engine, args.patients, args.days):.2f} ms")
+            old_engine.dispose()
+            # Free pages (the dropped tables of the newer layout) are not counted.
+            layouts[revision] = sqlite_sizes(old_path)
+        total = report("SQLite", layouts, observations)
+        print(f"  ingest {rate:,.0f} Observations/s; $stats median {stats:.2f} ms")
+        print(f"  $stats on the earlier layouts: {'; '.join(times)}")
         failed |= total > TARGET
         print(f"  target <= {TARGET} B per Observation: {'met' if total <= TARGET else 'NOT met'}")
+    if args.baseline:
+        for line in baseline(args.baseline, args.patients, args.days, args.postgres):
+            print(f"  at {args.baseline}: {line}")
     if args.postgres:
         with postgres_database(args.postgres) as url:
             engine = make_engine(url)
             migrate(engine)
             rate = ingest(engine, people, readings)
-            new = postgres_sizes(engine)
-            to_old_layout(engine)
-            old = postgres_sizes(engine)
+            layouts = {"new": postgres_sizes(engine)}
+            for revision in LAYOUTS:
+                to_layout(engine, revision)
+                layouts[revision] = postgres_sizes(engine)
             engine.dispose()
-            report("PostgreSQL", new, old, observations)
+            report("PostgreSQL", layouts, observations)
             print(f"  ingest {rate:,.0f} Observations/s")
     return 1 if failed else 0
 

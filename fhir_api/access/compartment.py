@@ -32,8 +32,10 @@ from ..storage.schema import (
     resource_owners,
     resources,
     search_references,
+    search_terms,
     search_tokens,
 )
+from ..storage.search_keys import terms
 from ..storage.value_lists import in_values
 from .principal import Access, Principal
 
@@ -47,27 +49,26 @@ _INACTIVE = ("inactive", "entered-in-error", "suspended")
 
 def _care_team_patients(connection: Connection, practitioner_id: str) -> frozenset[str]:
     refs = search_references
-    teams = select(refs.c.resource_id).where(
-        refs.c.resource_type == "CareTeam",
-        refs.c.param == "participant",
-        refs.c.target == f"Practitioner/{practitioner_id}",
+    me = f"Practitioner/{practitioner_id}"
+    teams = select(refs.c.resource_key).where(
+        refs.c.term.in_(terms("CareTeam", "participant", search_terms.c.code == me))
     )
-    inactive = select(search_tokens.c.resource_id).where(
-        search_tokens.c.resource_type == "CareTeam",
-        search_tokens.c.param == "status",
-        search_tokens.c.code.in_(_INACTIVE),
+    inactive = select(search_tokens.c.resource_key).where(
+        search_tokens.c.term.in_(terms("CareTeam", "status", search_terms.c.code.in_(_INACTIVE)))
     )
-    live = select(resources.c.id).where(
+    live = select(resources.c.key).where(
         resources.c.resource_type == "CareTeam", resources.c.deleted.is_(False)
     )
     rows = connection.execute(
-        select(refs.c.target).where(
-            refs.c.resource_type == "CareTeam",
-            refs.c.param == "subject",
-            refs.c.target.like("Patient/%"),
-            refs.c.resource_id.in_(teams),
-            refs.c.resource_id.not_in(inactive),
-            refs.c.resource_id.in_(live),
+        select(search_terms.c.code)
+        .select_from(search_terms.join(refs, refs.c.term == search_terms.c.id))
+        .where(
+            search_terms.c.resource_type == "CareTeam",
+            search_terms.c.param == "subject",
+            search_terms.c.code.like("Patient/%"),
+            refs.c.resource_key.in_(teams),
+            refs.c.resource_key.not_in(inactive),
+            refs.c.resource_key.in_(live),
         )
     ).scalars()
     return frozenset(target.split("/", 1)[1] for target in rows)
@@ -127,10 +128,8 @@ def _owned(resource_type: str, gateway_is: ColumnElement[bool]) -> ColumnElement
             owned_by.c.resource_type == "Device", gateway_is
         )
         return exists().where(
-            refs.c.resource_type == "Observation",
-            refs.c.resource_id == resources.c.id,
-            refs.c.param == GATEWAY_PARAM,
-            refs.c.target.in_(devices),
+            refs.c.resource_key == resources.c.key,
+            refs.c.term.in_(terms("Observation", GATEWAY_PARAM, search_terms.c.code.in_(devices))),
         )
     return false()
 
@@ -156,18 +155,30 @@ def visibility_clause(access: Access, resource_type: str) -> ColumnElement[bool]
     if resource_type == "Patient":
         return in_values(resources.c.id, access.patients or ())
     allowed = _patient_refs(access)
+    # The terms (references of this type) naming an allowed Patient, and those naming
+    # any other Patient: a few rows of `search_terms`, read once per statement.
     refs = search_references.alias("access_refs")
     names_allowed = exists().where(
-        refs.c.resource_type == resource_type,
-        refs.c.resource_id == resources.c.id,
-        in_values(refs.c.target, allowed),
+        refs.c.resource_key == resources.c.key,
+        refs.c.term.in_(
+            select(search_terms.c.id).where(
+                search_terms.c.resource_type == resource_type,
+                search_terms.c.system == "",
+                in_values(search_terms.c.code, allowed),
+            )
+        ),
     )
     outside = search_references.alias("access_outside")
     names_other = exists().where(
-        outside.c.resource_type == resource_type,
-        outside.c.resource_id == resources.c.id,
-        outside.c.target.like("Patient/%"),
-        not_(in_values(outside.c.target, allowed)),
+        outside.c.resource_key == resources.c.key,
+        outside.c.term.in_(
+            select(search_terms.c.id).where(
+                search_terms.c.resource_type == resource_type,
+                search_terms.c.system == "",
+                search_terms.c.code.like("Patient/%"),
+                not_(in_values(search_terms.c.code, allowed)),
+            )
+        ),
     )
     # Unassigned readings and Devices of no patient: for the staff of the patients
     # their gateway serves.
@@ -177,12 +188,11 @@ def visibility_clause(access: Access, resource_type: str) -> ColumnElement[bool]
     ]
     if resource_type == "CareTeam" and access.principal.practitioner_id:
         member = search_references.alias("access_member")
+        me = f"Practitioner/{access.principal.practitioner_id}"
         reach.append(
             exists().where(
-                member.c.resource_type == "CareTeam",
-                member.c.resource_id == resources.c.id,
-                member.c.param == "participant",
-                member.c.target == f"Practitioner/{access.principal.practitioner_id}",
+                member.c.resource_key == resources.c.key,
+                member.c.term.in_(terms("CareTeam", "participant", search_terms.c.code == me)),
             )
         )
     return and_(or_(*reach), ~names_other)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, exists, select
 from sqlalchemy.orm import aliased
 
 from fhir_api.alert_rules import alert_rules_of
@@ -40,7 +40,8 @@ from fhir_api.patient_requests import is_call_me
 from fhir_api.vital_limits import limits_of
 
 from ..storage.indexing import GATEWAY_PARAM
-from ..storage.schema import alert_state, resources, search_references
+from ..storage.schema import alert_state, resources, search_references, search_terms
+from ..storage.search_keys import terms
 from . import silence_store
 from .call_me import Press, pressed
 from .evaluate import evaluate
@@ -147,14 +148,13 @@ def gateway_heartbeats(connection: Connection, now: datetime) -> dict[str, datet
     """Each gateway readings name ("Device/<id>") and its last contact: its heartbeat
     Device's lastUpdated (the heartbeat replaces that Device). Gateways silent for more
     than `RETIRED_AFTER`, or whose Device is gone, are left out."""
-    named = (
-        select(search_references.c.target)
-        .where(
-            search_references.c.resource_type == "Observation",
-            search_references.c.param == GATEWAY_PARAM,
-            search_references.c.target.like("Device/%"),
-        )
-        .distinct()
+    # The gateway terms in use: a term is kept after its last reading goes, so only
+    # those some index row still names.
+    named = select(search_terms.c.code).where(
+        search_terms.c.resource_type == "Observation",
+        search_terms.c.param == GATEWAY_PARAM,
+        search_terms.c.code.like("Device/%"),
+        exists().where(search_references.c.term == search_terms.c.id),
     )
     ids = sorted(str(t).split("/", 1)[1] for t in connection.execute(named).scalars())
     found: dict[str, datetime] = {}
@@ -178,16 +178,20 @@ def gateway_patients(connection: Connection, gateway: str) -> list[str]:
     """The patients whose readings name this gateway (ids)."""
     by_gateway = aliased(search_references)
     subject = aliased(search_references)
+    subject_term = aliased(search_terms)
+    gateway_terms = terms("Observation", GATEWAY_PARAM, search_terms.c.code == gateway)
     rows = connection.execute(
-        select(subject.c.target)
-        .join(by_gateway, by_gateway.c.resource_id == subject.c.resource_id)
+        select(subject_term.c.code)
+        .select_from(
+            by_gateway.join(subject, subject.c.resource_key == by_gateway.c.resource_key).join(
+                subject_term, subject_term.c.id == subject.c.term
+            )
+        )
         .where(
-            by_gateway.c.resource_type == "Observation",
-            by_gateway.c.param == GATEWAY_PARAM,
-            by_gateway.c.target == gateway,
-            subject.c.resource_type == "Observation",
-            subject.c.param == "subject",
-            subject.c.target.like("Patient/%"),
+            by_gateway.c.term.in_(gateway_terms),
+            subject_term.c.resource_type == "Observation",
+            subject_term.c.param == "subject",
+            subject_term.c.code.like("Patient/%"),
         )
         .distinct()
     ).scalars()

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ..roles import StaffRole
-from ..storage.schema import resources, search_references, staff_accounts
+from ..storage.schema import resources, search_references, search_terms, staff_accounts
+from ..storage.search_keys import terms
 
 __all__ = ["CHAIN_ORDER", "care_chain", "chain_order"]
 
@@ -57,17 +58,17 @@ def chain_order(members: Sequence[str], roles: dict[str, Iterable[StaffRole] | N
 
 def care_chain(connection: Connection, patient_id: str) -> list[str]:
     """The patient's chain, as `Practitioner/<id>` references (may be empty)."""
-    teams = select(search_references.c.resource_id).where(
-        search_references.c.resource_type == "CareTeam",
-        search_references.c.param == "subject",
-        search_references.c.target == f"Patient/{patient_id}",
+    teams = select(search_references.c.resource_key).where(
+        search_references.c.term.in_(
+            terms("CareTeam", "subject", search_terms.c.code == f"Patient/{patient_id}")
+        )
     )
     rows = connection.execute(
         select(resources.c.content)
         .where(
             resources.c.resource_type == "CareTeam",
             resources.c.deleted.is_(False),
-            resources.c.id.in_(teams),
+            resources.c.key.in_(teams),
         )
         .order_by(resources.c.id)
     ).scalars()

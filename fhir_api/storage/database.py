@@ -30,6 +30,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from .compression import load_dictionaries
+from .search_keys import forget_terms
 
 __all__ = ["READ_ONLY", "WalCheckpointer", "make_engine", "migrate", "prepare_private_file"]
 
@@ -111,6 +112,7 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    forget_terms(engine)  # a migration may have renumbered the search index's terms
     with engine.connect() as connection:
         load_dictionaries(connection)  # also any newer than the ones this code ships
 

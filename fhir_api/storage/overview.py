@@ -39,12 +39,14 @@ from .schema import (
     resources,
     search_dates,
     search_references,
+    search_terms,
     search_tokens,
     series_codes,
     series_observations,
     series_subjects,
     vital_series,
 )
+from .search_keys import param_term, terms
 from .series.base import DAY_MS, constant_offset_segments
 from .value_lists import in_values
 
@@ -61,27 +63,25 @@ _NO_READING = ("entered-in-error", "cancelled")  # as `$lastn` and `$stats`: not
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-def _a_reading(observation_id: ColumnElement[str] = resources.c.id) -> ColumnElement[bool]:
-    """Not entered-in-error or cancelled (the Observation whose id is `observation_id`)."""
+def _a_reading(observation_key: ColumnElement[int] = resources.c.key) -> ColumnElement[bool]:
+    """Not entered-in-error or cancelled (the Observation whose key is `observation_key`)."""
     status = search_tokens.alias("overview_status")
     return not_(
         exists().where(
-            status.c.resource_type == "Observation",
-            status.c.resource_id == observation_id,
-            status.c.param == "status",
-            status.c.code.in_(_NO_READING),
+            status.c.resource_key == observation_key,
+            status.c.term.in_(terms("Observation", "status", search_terms.c.code.in_(_NO_READING))),
         )
     )
 
 
-def _unindexed(column: ColumnElement[str], since_ms: int | None) -> ColumnElement[str]:
-    """`column`, or `column || ''` when the date range should drive the query.
+def _unindexed(column: ColumnElement[int], since_ms: int | None) -> ColumnElement[int]:
+    """`column`, or `column + 0` when the date range should drive the query.
 
     With a recency bound the few recent date rows are the cheapest start; SQLite's
     planner otherwise started from every reading of each listed patient and probed the
-    date range for each (1.9 s for 100 patients). `|| ''` keeps it off those indexes.
+    date range for each (1.9 s for 100 patients). `+ 0` keeps it off those indexes.
     """
-    return column if since_ms is None else column.concat("")
+    return column if since_ms is None else column + 0
 
 
 def newest_per_patient(
@@ -102,48 +102,53 @@ def newest_per_patient(
     if not patients or not codes:
         return []
     code = search_tokens.alias("overview_code")
+    code_term = search_terms.alias("overview_code_term")
     subject = search_references.alias("overview_subject")
     when = search_dates.alias("overview_date")
+    targets = [f"Patient/{p}" for p in patients]
     # The index rows alone (a deleted resource has none left); bodies only for the chosen.
-    joined = when.join(
-        subject,
-        and_(
-            subject.c.resource_type == "Observation",
-            subject.c.resource_id == when.c.resource_id,
-            _unindexed(subject.c.param, since_ms) == "subject",
-            in_values(_unindexed(subject.c.target, since_ms), [f"Patient/{p}" for p in patients]),
-        ),
-    ).join(
-        code,
-        and_(
-            code.c.resource_type == "Observation",
-            code.c.resource_id == when.c.resource_id,
-            _unindexed(code.c.param, since_ms).in_(("code", "component-code")),
-            _unindexed(code.c.code, since_ms).in_(sorted(set(codes))),
-        ),
+    joined = (
+        when.join(
+            subject,
+            and_(
+                subject.c.resource_key == when.c.resource_key,
+                _unindexed(subject.c.term, since_ms).in_(
+                    terms("Observation", "subject", in_values(search_terms.c.code, targets))
+                ),
+            ),
+        )
+        .join(code, code.c.resource_key == when.c.resource_key)
+        .join(
+            code_term,
+            and_(
+                code_term.c.id == _unindexed(code.c.term, since_ms),
+                code_term.c.resource_type == "Observation",
+                code_term.c.param.in_(("code", "component-code")),
+                code_term.c.code.in_(sorted(set(codes))),
+            ),
+        )
     )
     where: list[ColumnElement[bool]] = [
-        when.c.resource_type == "Observation",
-        when.c.param == "date",
-        _a_reading(when.c.resource_id),
+        when.c.term == param_term("Observation", "date"),
+        _a_reading(when.c.resource_key),
     ]
     if since_ms is not None:
         where.append(when.c.start_ms >= since_ms)
     rank = (
         func.row_number()
         .over(
-            partition_by=(subject.c.target, code.c.code),
-            order_by=(when.c.start_ms.desc(), when.c.resource_id),
+            partition_by=(subject.c.term, code_term.c.code),
+            order_by=(when.c.start_ms.desc(), when.c.resource_key),
         )
         .label("rank")
     )
     ranked = (
-        select(when.c.resource_id.label("id"), rank).select_from(joined).where(*where).subquery()
+        select(when.c.resource_key.label("key"), rank).select_from(joined).where(*where).subquery()
     )
-    chosen = select(ranked.c.id).where(ranked.c.rank == 1).distinct()
+    chosen = select(ranked.c.key).where(ranked.c.rank == 1).distinct()
     # The caller's reach on the chosen rows: the patients were narrowed to it already,
     # and an Observation names a Patient only as its subject, so this drops none.
-    return _live(tx, "Observation", resources.c.id.in_(chosen), visibility)
+    return _live(tx, "Observation", resources.c.key.in_(chosen), visibility)
 
 
 def _live(
@@ -237,55 +242,58 @@ def newest_reviews(tx: Tx, patients: Sequence[str]) -> list[Stored]:
     code = search_tokens.alias("review_code")
     status = search_tokens.alias("review_status")
     when = search_dates.alias("review_when")
+    subject_term = search_terms.alias("review_subject_term")
+    review = terms(
+        "Task",
+        "code",
+        search_terms.c.system == HOMEVITALS_TASK,
+        search_terms.c.code == VITALS_REVIEW,
+    )
+    completed = terms("Task", "status", search_terms.c.code == "completed")
     joined = (
-        subject.join(
+        subject_term.join(subject, subject.c.term == subject_term.c.id)
+        .join(
             code,
             and_(
-                code.c.resource_type == "Task",
-                code.c.resource_id == subject.c.resource_id,
-                code.c.param.concat("") == "code",
-                code.c.system == HOMEVITALS_TASK,
-                code.c.code.concat("") == VITALS_REVIEW,
+                code.c.resource_key == subject.c.resource_key,
+                (code.c.term + 0).in_(review),
             ),
         )
         .join(
             status,
             and_(
-                status.c.resource_type == "Task",
-                status.c.resource_id == subject.c.resource_id,
-                status.c.param.concat("") == "status",
-                status.c.code.concat("") == "completed",
+                status.c.resource_key == subject.c.resource_key,
+                (status.c.term + 0).in_(completed),
             ),
         )
         .join(
             when,
             and_(
-                when.c.resource_type == "Task",
-                when.c.resource_id == subject.c.resource_id,
-                when.c.param == "authored-on",
+                when.c.resource_key == subject.c.resource_key,
+                when.c.term == param_term("Task", "authored-on"),
             ),
         )
     )
     rank = (
         func.row_number()
         .over(
-            partition_by=subject.c.target,
-            order_by=(when.c.start_ms.desc(), subject.c.resource_id.desc()),
+            partition_by=subject_term.c.code,
+            order_by=(when.c.start_ms.desc(), subject.c.resource_key.desc()),
         )
         .label("rank")
     )
     ranked = (
-        select(subject.c.resource_id.label("id"), rank)
+        select(subject.c.resource_key.label("key"), rank)
         .select_from(joined)
         .where(
-            subject.c.resource_type == "Task",
-            subject.c.param == "subject",
-            in_values(subject.c.target, [f"Patient/{p}" for p in patients]),
+            subject_term.c.resource_type == "Task",
+            subject_term.c.param == "subject",
+            in_values(subject_term.c.code, [f"Patient/{p}" for p in patients]),
         )
         .subquery()
     )
-    chosen = select(ranked.c.id).where(ranked.c.rank == 1)
-    return _live(tx, "Task", resources.c.id.in_(chosen), None)
+    chosen = select(ranked.c.key).where(ranked.c.rank == 1)
+    return _live(tx, "Task", resources.c.key.in_(chosen), None)
 
 
 def _series_days_in_segment(
@@ -324,12 +332,20 @@ def visible_resources(
 
 def patient_zones(tx: Tx, patients: Sequence[str], default: tzinfo) -> dict[str, tzinfo]:
     """Each patient's zone (its tz-code, else `default`), from the index in one query."""
+    patient = resources.alias("zone_patient")
     named = dict(
         tx.connection.execute(
-            select(search_tokens.c.resource_id, search_tokens.c.code).where(
-                search_tokens.c.resource_type == "Patient",
-                search_tokens.c.param == ZONE_PARAM,
-                in_values(search_tokens.c.resource_id, patients),
+            select(patient.c.id, search_terms.c.code)
+            .select_from(
+                search_terms.join(search_tokens, search_tokens.c.term == search_terms.c.id).join(
+                    patient, patient.c.key == search_tokens.c.resource_key
+                )
+            )
+            .where(
+                search_terms.c.resource_type == "Patient",
+                search_terms.c.param == ZONE_PARAM,
+                patient.c.resource_type == "Patient",
+                in_values(patient.c.id, patients),
             )
         ).all()
     )
@@ -344,29 +360,25 @@ def _days_in_segment(
     A date without offset (floating) is wall-clock time already: its day is its own.
     """
     subject = search_references.alias("days_subject")
+    subject_term = search_terms.alias("days_subject_term")
     when = search_dates.alias("days_date")
     local = case((when.c.floating, when.c.start_ms), else_=when.c.start_ms + offset_ms)
     return (
-        select(subject.c.target, (local // literal(DAY_MS)).label("day"))
+        select(subject_term.c.code, (local // literal(DAY_MS)).label("day"))
         .select_from(
-            when.join(
-                subject,
+            when.join(subject, subject.c.resource_key == when.c.resource_key)
+            .join(
+                subject_term,
                 and_(
-                    subject.c.resource_type == "Observation",
-                    subject.c.resource_id == when.c.resource_id,
-                    subject.c.param == "subject",
-                ),
-            ).join(
-                resources,
-                and_(
-                    resources.c.resource_type == "Observation",
-                    resources.c.id == when.c.resource_id,
+                    subject_term.c.id == subject.c.term,
+                    subject_term.c.resource_type == "Observation",
+                    subject_term.c.param == "subject",
                 ),
             )
+            .join(resources, resources.c.key == when.c.resource_key)
         )
         .where(
-            when.c.resource_type == "Observation",
-            when.c.param == "date",
+            when.c.term == param_term("Observation", "date"),
             # One index range for both kinds, then each kind's own bounds.
             when.c.start_ms >= min(start_ms, start_ms + offset_ms),
             when.c.start_ms < max(end_ms, end_ms + offset_ms),
@@ -382,7 +394,7 @@ def _days_in_segment(
                     when.c.start_ms < end_ms + offset_ms,
                 ),
             ),
-            in_values(subject.c.target, [f"Patient/{p}" for p in patients]),
+            in_values(subject_term.c.code, [f"Patient/{p}" for p in patients]),
             resources.c.deleted.is_(False),
             _a_reading(),
         )

@@ -1,9 +1,9 @@
 """The resource store: FHIR JSON of every resource and version, identifiers, search index.
 
 Each version's JSON is stored once, compressed (compression.py): the current one in
-`resources`, the earlier ones in `resource_versions` (whose row for the current
-version holds NULL and reads through to `resources`). An update moves the
-replaced version's bytes into its history row inside the database (issue 15).
+`resources`, only the earlier ones in `resource_versions` (by the resource's integer
+key). An update copies the replaced version's row, bytes and all, into the history
+inside the database before it overwrites it (issue 15).
 
 Routes never see SQL: they call `ResourceStore.transaction()` and the `Tx`
 methods. Each write re-indexes the resource and, for Observations, writes its
@@ -28,18 +28,19 @@ from sqlalchemy import (
     Engine,
     LargeBinary,
     Select,
+    Subquery,
     and_,
     delete,
-    func,
     insert,
     or_,
     select,
     type_coerce,
+    union_all,
     update,
 )
 
 from .bulk import insert_rows
-from .compression import CompressedJSON, compress
+from .compression import compress
 from .database import READ_ONLY
 from .ids import new_id
 from .indexing import REFERRING, index_resource
@@ -50,10 +51,17 @@ from .schema import (
     search_dates,
     search_references,
     search_strings,
+    search_terms,
     search_tokens,
     series_outbox,
 )
-from .search_keys import IDENTIFIER_PARAM
+from .search_keys import (
+    IDENTIFIER_PARAM,
+    Term,
+    identifier_terms,
+    remember_terms,
+    resolve_terms,
+)
 from .series.base import SeriesPoint, SeriesStore, series_points
 
 __all__ = ["ResourceStore", "Stored", "Tx", "dumps", "versions_query"]
@@ -112,6 +120,8 @@ class Tx:
         self.observations_written: list[Stored] = []
         # Communications likewise: a patient's "please call me" raises an alert (issue 14).
         self.communications_written: list[Stored] = []
+        # Term ids found or created here, remembered once the transaction commits.
+        self.terms: dict[Term, int] = {}
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -147,24 +157,17 @@ class Tx:
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> Stored | None:
         """One version."""
+        versions = versions_query(resource_type, resource_id)
         row = self.connection.execute(
-            versions_query().where(
-                resource_versions.c.resource_type == resource_type,
-                resource_versions.c.id == resource_id,
-                resource_versions.c.version_id == version_id,
-            )
+            select(versions).where(versions.c.version_id == version_id)
         ).first()
         return _stored(row, resource_type) if row else None
 
     def history(self, resource_type: str, resource_id: str) -> list[Stored]:
         """Every version, newest first."""
+        versions = versions_query(resource_type, resource_id)
         rows = self.connection.execute(
-            versions_query()
-            .where(
-                resource_versions.c.resource_type == resource_type,
-                resource_versions.c.id == resource_id,
-            )
-            .order_by(resource_versions.c.version_id.desc())
+            select(versions).order_by(versions.c.version_id.desc())
         ).all()
         return [_stored(row, resource_type) for row in rows]
 
@@ -174,35 +177,53 @@ class Tx:
 
         Deleted resources are unindexed, so every row found is a live referrer.
         """
+        referring = select(search_terms.c.id).where(
+            or_(
+                *(
+                    and_(
+                        search_terms.c.resource_type == kind,
+                        search_terms.c.param.in_(params),
+                    )
+                    for kind, params in REFERRING.items()
+                )
+            ),
+            search_terms.c.system == "",
+            search_terms.c.code == target,
+        )
         query = (
-            select(search_references.c.resource_type, search_references.c.resource_id)
+            select(resources.c.resource_type, resources.c.id)
             .where(
-                or_(
-                    *(
-                        and_(
-                            search_references.c.resource_type == kind,
-                            search_references.c.param.in_(params),
-                        )
-                        for kind, params in REFERRING.items()
+                resources.c.key.in_(
+                    select(search_references.c.resource_key).where(
+                        search_references.c.term.in_(referring)
                     )
                 ),
-                search_references.c.target == target,
             )
-            .distinct()
-            .order_by(search_references.c.resource_id)
+            .order_by(resources.c.id)
         )
         if limit is not None:
             query = query.limit(limit)
         return [(row[0], row[1]) for row in self.connection.execute(query)]
 
+    def _identified(self, resource_type: str, *conditions: Any) -> Select[Any]:
+        """(system, value, resource id) of `resource_type`'s identifiers meeting `conditions`."""
+        return (
+            select(search_terms.c.system, identifiers.c.value, resources.c.id)
+            .select_from(
+                identifiers.join(search_terms, search_terms.c.id == identifiers.c.term).join(
+                    resources, resources.c.key == identifiers.c.resource_key
+                )
+            )
+            .where(identifiers.c.term.in_(identifier_terms(resource_type)), *conditions)
+        )
+
     def match_identifier(self, resource_type: str, system: str | None, value: str) -> list[str]:
         """Ids of live resources with that identifier (any system when `system` is None)."""
-        query = select(identifiers.c.resource_id).where(
-            identifiers.c.resource_type == resource_type, identifiers.c.value == value
-        )
+        conditions = [identifiers.c.value == value]
         if system is not None:
-            query = query.where(identifiers.c.system == system)
-        return sorted({row[0] for row in self.connection.execute(query)})
+            conditions.append(search_terms.c.system == system)
+        query = self._identified(resource_type, *conditions)
+        return sorted({row[2] for row in self.connection.execute(query)})
 
     def lookup_identifiers(
         self, resource_type: str, values: Sequence[str]
@@ -212,16 +233,8 @@ class Tx:
         unique = sorted(set(values))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            found += [
-                (row[0], row[1], row[2])
-                for row in self.connection.execute(
-                    select(
-                        identifiers.c.system, identifiers.c.value, identifiers.c.resource_id
-                    ).where(
-                        identifiers.c.resource_type == resource_type, identifiers.c.value.in_(chunk)
-                    )
-                )
-            ]
+            query = self._identified(resource_type, identifiers.c.value.in_(chunk))
+            found += [(row[0], row[1], row[2]) for row in self.connection.execute(query)]
         return found
 
     def identifier_owner(
@@ -234,14 +247,12 @@ class Tx:
                 continue
             system = identifier.get("system", "")
             row = self.connection.execute(
-                select(identifiers.c.resource_id).where(
-                    identifiers.c.resource_type == resource_type,
-                    identifiers.c.system == system,
-                    identifiers.c.value == value,
+                self._identified(
+                    resource_type, identifiers.c.value == value, search_terms.c.system == system
                 )
             ).first()
-            if row is not None and row[0] != resource_id:
-                return system, value, str(row[0])
+            if row is not None and row[2] != resource_id:
+                return system, value, str(row[2])
         return None
 
     # --- writes ---------------------------------------------------------------------------
@@ -277,11 +288,32 @@ class Tx:
             elif resource_type == "Communication":
                 self.communications_written.append(stored)
             batch.rows.append(row)
-            self._collect(batch, resource_type, resource_id, content)
         insert_rows(self.connection, resources, batch.rows)
-        insert_rows(self.connection, resource_versions, [_version_row(r) for r in batch.rows])
+        # The new rows' keys, which their index rows name (and the series writer could).
+        keys = self._keys([(t, i) for t, i, _ in items])
+        for resource_type, resource_id, content in items:
+            key = keys[(resource_type, resource_id)]
+            self._collect(batch, resource_type, resource_id, key, content)
         self._flush(batch)
         return stored_all
+
+    def _keys(self, named: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The integer key of each (type, id) in `named` (resources that exist)."""
+        by_type: dict[str, list[str]] = {}
+        for resource_type, resource_id in named:
+            by_type.setdefault(resource_type, []).append(resource_id)
+        found: dict[tuple[str, str], int] = {}
+        for resource_type, ids in by_type.items():
+            unique = sorted(set(ids))
+            for start in range(0, len(unique), 500):
+                rows = self.connection.execute(
+                    select(resources.c.id, resources.c.key).where(
+                        resources.c.resource_type == resource_type,
+                        resources.c.id.in_(unique[start : start + 500]),
+                    )
+                )
+                found.update({(resource_type, rid): int(key) for rid, key in rows})
+        return found
 
     def update(
         self, resource_type: str, resource_id: str, content: dict[str, Any], current: Stored | None
@@ -308,9 +340,9 @@ class Tx:
                 content=type_coerce(row["content"], LargeBinary),
             )
         )
-        insert_rows(self.connection, resource_versions, [_version_row(row)])
         batch = _Batch()
-        self._collect(batch, resource_type, resource_id, content, replace=True)
+        key = self._keys([(resource_type, resource_id)])[(resource_type, resource_id)]
+        self._collect(batch, resource_type, resource_id, key, content, replace=True)
         self._flush(batch)
         return stored
 
@@ -325,16 +357,6 @@ class Tx:
             .where(resources.c.resource_type == resource_type, resources.c.id == current.id)
             .values(version_id=version, last_updated=now, deleted=True, content="")
         )
-        self.connection.execute(
-            insert(resource_versions).values(
-                resource_type=resource_type,
-                id=current.id,
-                version_id=version,
-                last_updated=now,
-                deleted=True,
-                content=None,
-            )
-        )
         if resource_type == "Observation":
             series = self._store.series
             if series.in_resource_transaction:
@@ -344,23 +366,25 @@ class Tx:
         return Stored(resource_type, current.id, version, now, True, {})
 
     def _keep_in_history(self, resource_type: str, resource_id: str, version_id: int) -> None:
-        """Move the current version's JSON into its history row before it is replaced.
+        """Copy the current version into the history before it is replaced.
 
         The compressed bytes are copied inside the database, not decoded and re-encoded.
         """
-        current = (
-            select(resources.c.content)
-            .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
-            .scalar_subquery()
+        current = select(
+            resources.c.key,
+            resources.c.version_id,
+            resources.c.last_updated,
+            resources.c.deleted,
+            type_coerce(resources.c.content, LargeBinary),
+        ).where(
+            resources.c.resource_type == resource_type,
+            resources.c.id == resource_id,
+            resources.c.version_id == version_id,
         )
         self.connection.execute(
-            update(resource_versions)
-            .where(
-                resource_versions.c.resource_type == resource_type,
-                resource_versions.c.id == resource_id,
-                resource_versions.c.version_id == version_id,
+            insert(resource_versions).from_select(
+                ["resource_key", "version_id", "last_updated", "deleted", "content"], current
             )
-            .values(content=current)
         )
 
     # --- index and series ---------------------------------------------------------------
@@ -370,31 +394,28 @@ class Tx:
         batch: _Batch,
         resource_type: str,
         resource_id: str,
+        key: int,
         content: dict[str, Any],
         *,
         replace: bool = False,
     ) -> None:
         entries = index_resource(content, self._store.zone)
-        key = {"resource_type": resource_type, "resource_id": resource_id}
         batch.identifiers += [
-            {**key, "system": system, "value": value}
+            ((resource_type, IDENTIFIER_PARAM, system, ""), key, value)
             for system, value in dict.fromkeys(entries.identifiers)
         ]
         # An identifier is searched in `identifiers` (search.py), not kept a second time
         # as a token: with its system URL it was the widest token row (issue 15).
         batch.tokens += [
-            {**key, "param": p, "system": s, "code": c}
-            for p, s, c in entries.tokens
+            ((resource_type, p, s, c), key)
+            for p, s, c in dict.fromkeys(entries.tokens)
             if p != IDENTIFIER_PARAM
         ]
-        batch.references += [{**key, "param": p, "target": t} for p, t in entries.references]
-        batch.dates += [
-            {**key, "param": p, "start_ms": a, "end_ms": b, "floating": f}
-            for p, a, b, f in entries.dates
+        batch.references += [
+            ((resource_type, p, "", t), key) for p, t in dict.fromkeys(entries.references)
         ]
-        batch.strings += [
-            {**key, "param": p, "value": v, "value_exact": x} for p, v, x in entries.strings
-        ]
+        batch.dates += [((resource_type, p, "", ""), key, a, b, f) for p, a, b, f in entries.dates]
+        batch.strings += [((resource_type, p, "", ""), key, v, x) for p, v, x in entries.strings]
         if resource_type == "Observation":
             if self._store.series.in_resource_transaction:
                 if replace:
@@ -404,32 +425,51 @@ class Tx:
                 batch.queued.append(resource_id)
 
     def _flush(self, batch: _Batch) -> None:
-        for table, rows in (
-            (identifiers, batch.identifiers),
-            (search_tokens, batch.tokens),
-            (search_references, batch.references),
-            (search_dates, batch.dates),
-            (search_strings, batch.strings),
-        ):
-            insert_rows(self.connection, table, rows)
+        ids = resolve_terms(
+            self.connection,
+            [
+                *(t for t, _ in batch.tokens),
+                *(t for t, _ in batch.references),
+                *(d[0] for d in batch.dates),
+                *(s[0] for s in batch.strings),
+                *(i[0] for i in batch.identifiers),
+            ],
+        )
+        self.terms.update(ids)
+        insert_rows(
+            self.connection,
+            identifiers,
+            [{"value": v, "term": ids[t], "resource_key": k} for t, k, v in batch.identifiers],
+        )
+        for table, pairs in ((search_tokens, batch.tokens), (search_references, batch.references)):
+            insert_rows(
+                self.connection, table, [{"term": ids[t], "resource_key": k} for t, k in pairs]
+            )
+        insert_rows(
+            self.connection,
+            search_dates,
+            [
+                {"term": ids[t], "resource_key": k, "start_ms": a, "end_ms": b, "floating": f}
+                for t, k, a, b, f in batch.dates
+            ],
+        )
+        insert_rows(
+            self.connection,
+            search_strings,
+            [
+                {"term": ids[t], "resource_key": k, "value": v, "value_exact": x}
+                for t, k, v, x in batch.strings
+            ],
+        )
         if batch.points:
             self._store.series.write(self.connection, batch.points)
         if batch.queued:
             self._queue_series(batch.queued)
 
     def _unindex(self, resource_type: str, resource_id: str) -> None:
-        self.connection.execute(
-            delete(identifiers).where(
-                identifiers.c.resource_type == resource_type,
-                identifiers.c.resource_id == resource_id,
-            )
-        )
-        for table in _INDEX_TABLES:
-            self.connection.execute(
-                delete(table).where(
-                    and_(table.c.resource_type == resource_type, table.c.resource_id == resource_id)
-                )
-            )
+        key = self._keys([(resource_type, resource_id)]).get((resource_type, resource_id))
+        for table in (identifiers, *_INDEX_TABLES):
+            self.connection.execute(delete(table).where(table.c.resource_key == key))
 
     def _queue_series(self, resource_ids: Sequence[str]) -> None:
         now = self._store.now_ms()
@@ -445,38 +485,38 @@ class _Batch:
     """Rows gathered for one multi-row INSERT per table."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
-    identifiers: list[dict[str, Any]] = field(default_factory=list)
-    tokens: list[dict[str, Any]] = field(default_factory=list)
-    references: list[dict[str, Any]] = field(default_factory=list)
-    dates: list[dict[str, Any]] = field(default_factory=list)
-    strings: list[dict[str, Any]] = field(default_factory=list)
+    identifiers: list[tuple[Term, int, str]] = field(default_factory=list)  # term, key, value
+    tokens: list[tuple[Term, int]] = field(default_factory=list)  # term, resource key
+    references: list[tuple[Term, int]] = field(default_factory=list)
+    dates: list[tuple[Term, int, int, int, bool]] = field(default_factory=list)
+    strings: list[tuple[Term, int, str, str]] = field(default_factory=list)
     points: list[SeriesPoint] = field(default_factory=list)
     queued: list[str] = field(default_factory=list)
 
 
-def versions_query() -> Select[Any]:
-    """History rows with their JSON; the current version's comes from `resources`."""
-    return select(
-        resource_versions.c.id,
-        resource_versions.c.version_id,
-        resource_versions.c.last_updated,
-        resource_versions.c.deleted,
-        type_coerce(
-            func.coalesce(resource_versions.c.content, resources.c.content), CompressedJSON
-        ).label("content"),
-    ).join_from(
-        resource_versions,
-        resources,
-        and_(
-            resources.c.resource_type == resource_versions.c.resource_type,
-            resources.c.id == resource_versions.c.id,
-        ),
+def versions_query(resource_type: str, resource_id: str) -> Subquery:
+    """Every version of one resource: its history rows and its current row, one subquery
+    of (id, version_id, last_updated, deleted, content)."""
+    history = resource_versions.c
+    earlier = (
+        select(
+            resources.c.id,
+            history.version_id,
+            history.last_updated,
+            history.deleted,
+            history.content,
+        )
+        .select_from(resource_versions.join(resources, resources.c.key == history.resource_key))
+        .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
     )
-
-
-def _version_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The history row of a current version: its JSON is kept once, in `resources`."""
-    return {**row, "content": None}
+    current = select(
+        resources.c.id,
+        resources.c.version_id,
+        resources.c.last_updated,
+        resources.c.deleted,
+        resources.c.content,
+    ).where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
+    return union_all(current, earlier).subquery("versions")
 
 
 def _stamp(
@@ -531,8 +571,11 @@ class ResourceStore:
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
         """One database transaction; commits on success, rolls back on any error."""
-        with self._write_gate or nullcontext(), self.engine.begin() as connection:
-            yield Tx(connection, self)
+        with self._write_gate or nullcontext():
+            with self.engine.begin() as connection:
+                tx = Tx(connection, self)
+                yield tx
+            remember_terms(self.engine, tx.terms)
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:

@@ -49,6 +49,7 @@ __all__ = [
     "search_dates",
     "search_references",
     "search_strings",
+    "search_terms",
     "search_tokens",
     "series_codes",
     "series_observations",
@@ -66,29 +67,34 @@ metadata = MetaData()
 
 # The current version of every resource, its JSON compressed (compression.py). The
 # history keeps only the versions before it: one copy of each version (issue 15).
-# WITHOUT ROWID on SQLite: the table is its primary key's B-tree, not a second copy.
+# `key`: the resource's integer key (SQLite: the rowid itself; PostgreSQL: an identity),
+# which the search index rows name instead of repeating the type and a 36-character id.
 resources = Table(
     "resources",
     metadata,
-    Column("resource_type", String(64), primary_key=True),
-    Column("id", String(64), primary_key=True),
+    Column(
+        "key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("resource_type", String(64), nullable=False),
+    Column("id", String(64), nullable=False),
     Column("version_id", Integer, nullable=False),
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("content", CompressedJSON, nullable=False),  # "" once deleted
-    sqlite_with_rowid=False,
 )
+Index("ux_resources_id", resources.c.resource_type, resources.c.id, unique=True)
 
-# Every version; `content` is NULL for the current one (it is in `resources`).
+# The versions before the current one (which is in `resources` only), by resource key:
+# a reading never updated costs no row here (issue 15). History reads are these rows
+# and the current version together (resources.versions_query).
 resource_versions = Table(
     "resource_versions",
     metadata,
-    Column("resource_type", String(64), primary_key=True),
-    Column("id", String(64), primary_key=True),
-    Column("version_id", Integer, primary_key=True),
+    Column("resource_key", BigInteger, primary_key=True, autoincrement=False),
+    Column("version_id", Integer, primary_key=True, autoincrement=False),
     Column("last_updated", BigInteger, nullable=False),
     Column("deleted", Boolean, nullable=False),
-    Column("content", CompressedJSON, nullable=True),
+    Column("content", CompressedJSON, nullable=False),  # "" for a deleted version
     sqlite_with_rowid=False,
 )
 
@@ -101,93 +107,94 @@ compression_dictionaries = Table(
     Column("content", LargeBinary, nullable=False),
 )
 
-# One row per business identifier. The primary key is the de-duplication guarantee:
-# two concurrent conditional creates of the same reading cannot both commit. It leads
-# with the value, so it also serves look-ups by value with or without a system
-# (conditional creates, a transaction's gathered look-ups): one B-tree, where a key
-# leading with the system needed a second index repeating every value (issue 15).
+# One row per business identifier: its value, the term of its type and system
+# (`search_terms`: type, "identifier", system, "") and the resource's key. The primary
+# key is the de-duplication guarantee: two concurrent conditional creates of the same
+# reading cannot both commit. It leads with the value, so it also serves look-ups by
+# value with or without a system (conditional creates, a transaction's gathered
+# look-ups). WITHOUT ROWID on SQLite: the table is that key's B-tree (issue 15).
 identifiers = Table(
     "identifiers",
     metadata,
-    Column("resource_type", String(64), primary_key=True),
     Column("value", String(512), primary_key=True),
-    Column("system", String(512), primary_key=True),
-    Column("resource_id", String(64), nullable=False),
+    Column("term", BigInteger, primary_key=True, autoincrement=False),
+    Column("resource_key", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
-Index("ix_identifiers_resource", identifiers.c.resource_type, identifiers.c.resource_id)
+Index("ix_identifiers_resource", identifiers.c.resource_key)
 
-search_tokens = Table(
-    "search_tokens",
+# --- the search index (issue 15): integer keys, not repeated text --------------------------
+# A term is what an index row says of a resource, numbered once: a token's (type, param,
+# system, code), a reference's (type, param, "", target), and for a date or string
+# parameter the parameter itself (type, param, "", ""). Index rows hold the resource's
+# key and a term's id: a few bytes where each row repeated the type, a 36-character id,
+# the parameter and the system URL. Terms are never deleted (there are few: codes,
+# statuses, the patients and devices referred to).
+search_terms = Table(
+    "search_terms",
     metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("resource_type", String(64), nullable=False),
-    Column("resource_id", String(64), nullable=False),
     Column("param", String(64), nullable=False),
     Column("system", String(512), nullable=False),
     Column("code", String(512), nullable=False),
 )
+# Leads with the code: a search by code with or without its system is one range.
 Index(
-    "ix_search_tokens_lookup",
-    search_tokens.c.resource_type,
-    search_tokens.c.param,
-    search_tokens.c.code,
+    "ux_search_terms",
+    search_terms.c.resource_type,
+    search_terms.c.param,
+    search_terms.c.code,
+    search_terms.c.system,
+    unique=True,
 )
-Index("ix_search_tokens_resource", search_tokens.c.resource_type, search_tokens.c.resource_id)
+
+# The resources with a term (code=, status=): the primary key, a WITHOUT ROWID B-tree on
+# SQLite (a row is its key: half the bytes of a table plus an index); a resource's
+# terms (EXISTS, unindexing): the second index.
+search_tokens = Table(
+    "search_tokens",
+    metadata,
+    Column("term", BigInteger, primary_key=True, autoincrement=False),
+    Column("resource_key", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+Index("ix_search_tokens_resource", search_tokens.c.resource_key, search_tokens.c.term)
 
 search_references = Table(
     "search_references",
     metadata,
-    Column("resource_type", String(64), nullable=False),
-    Column("resource_id", String(64), nullable=False),
-    Column("param", String(64), nullable=False),
-    Column("target", String(256), nullable=False),
+    Column("term", BigInteger, nullable=False),  # (type, param, "", target)
+    Column("resource_key", BigInteger, nullable=False),
 )
-Index(
-    "ix_search_references_lookup",
-    search_references.c.resource_type,
-    search_references.c.param,
-    search_references.c.target,
-)
-Index(
-    "ix_search_references_resource",
-    search_references.c.resource_type,
-    search_references.c.resource_id,
-)
+Index("ix_search_references_lookup", search_references.c.term, search_references.c.resource_key)
+Index("ix_search_references_resource", search_references.c.resource_key, search_references.c.term)
 
 search_dates = Table(
     "search_dates",
     metadata,
-    Column("resource_type", String(64), nullable=False),
-    Column("resource_id", String(64), nullable=False),
-    Column("param", String(64), nullable=False),
+    Column("term", BigInteger, nullable=False),  # the parameter: (type, param, "", "")
+    Column("resource_key", BigInteger, nullable=False),
     Column("start_ms", BigInteger, nullable=False),
     Column("end_ms", BigInteger, nullable=False),
     # True: [start_ms, end_ms) is a wall-clock range (a date without offset), not instants.
     Column("floating", Boolean, nullable=False, server_default=false()),
 )
-Index(
-    "ix_search_dates_lookup",
-    search_dates.c.resource_type,
-    search_dates.c.param,
-    search_dates.c.start_ms,
-)
-Index("ix_search_dates_resource", search_dates.c.resource_type, search_dates.c.resource_id)
+Index("ix_search_dates_lookup", search_dates.c.term, search_dates.c.start_ms)
+Index("ix_search_dates_resource", search_dates.c.resource_key, search_dates.c.term)
 
 search_strings = Table(
     "search_strings",
     metadata,
-    Column("resource_type", String(64), nullable=False),
-    Column("resource_id", String(64), nullable=False),
-    Column("param", String(64), nullable=False),
+    Column("term", BigInteger, nullable=False),  # the parameter: (type, param, "", "")
+    Column("resource_key", BigInteger, nullable=False),
     Column("value", String(512), nullable=False),  # normalized: case and accents folded
     Column("value_exact", String(512), nullable=False, server_default=""),  # as written
 )
-Index(
-    "ix_search_strings_lookup",
-    search_strings.c.resource_type,
-    search_strings.c.param,
-    search_strings.c.value,
-)
-Index("ix_search_strings_resource", search_strings.c.resource_type, search_strings.c.resource_id)
+Index("ix_search_strings_lookup", search_strings.c.term, search_strings.c.value)
+Index("ix_search_strings_resource", search_strings.c.resource_key)
 
 # Bearer tokens, stored as SHA-256 of the (high-entropy, random) token. `role` is the
 # token's kind (roles.TokenKind); `scopes` its SMART v2 scopes, space-separated;

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     and_,
     case,
@@ -48,14 +49,14 @@ from .indexing import OPEN_END, ZONE_PARAM, normalize_string
 from .resources import Stored, Tx, versions_query
 from .schema import (
     identifiers,
-    resource_versions,
     resources,
     search_dates,
     search_references,
     search_strings,
+    search_terms,
     search_tokens,
 )
-from .search_keys import IDENTIFIER_PARAM
+from .search_keys import IDENTIFIER_PARAM, identifier_terms, param_term, terms
 
 __all__ = [
     "MAX_ALTERNATIVES",
@@ -258,6 +259,9 @@ class SearchQuery:
     elements: frozenset[str] | None = None
     cursor: Cursor | None = None
     has_status: bool = False  # a `status` parameter (`$lastn` leaves the choice to it)
+    # A clause names the resources by key, from their index rows (`_in_index`): those
+    # keys are of this type already (terms are per type).
+    keyed: bool = False
 
 
 def _check_size(params: Sequence[tuple[str, str]]) -> None:
@@ -293,32 +297,44 @@ def _values(param: str, value: str) -> list[str]:
 def _indexed(
     table: Table, resource_type: str, param: str, matches: ColumnElement[bool]
 ) -> ColumnElement[bool]:
-    """The resource has a row in a search index table for `param` that `matches`."""
+    """The resource has a row in a search index table for `param` that `matches`.
+
+    `matches` is on the table's own columns (a date's range, a string's value); the
+    parameter is its term.
+    """
     return exists().where(
-        table.c.resource_type == resource_type,
-        table.c.resource_id == resources.c.id,
-        table.c.param == param,
+        table.c.resource_key == resources.c.key,
+        table.c.term == param_term(resource_type, param),
         matches,
+    )
+
+
+def _has_term(
+    table: Table, resource_type: str, param: str, matches: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """The resource has a token or reference row for `param` whose term `matches`
+    (a condition on search_terms: its system and code)."""
+    return exists().where(
+        table.c.resource_key == resources.c.key,
+        table.c.term.in_(terms(resource_type, param, matches)),
     )
 
 
 def _in_index(
     table: Table, resource_type: str, param: str, matches: ColumnElement[bool]
 ) -> ColumnElement[bool]:
-    """The same test as `_indexed`, written as `id IN (ids from the index)`.
+    """The same test as `_has_term`, written as `key IN (keys from the index)`.
 
     For a selective parameter (a reference: a patient's, a device's readings, a
     Practitioner's CareTeams). SQLite never starts from a correlated EXISTS: with one,
     a patient's search visited every Observation of the store (40 ms among 6,000,
     seconds among millions) and a Practitioner's CareTeams took 260 ms among 20,000;
-    an IN list of the index's ids lets it start from the few (0.1 ms, 4 ms). Broad
+    an IN list of the index's keys lets it start from the few (0.1 ms, 4 ms). Broad
     parameters (codes, statuses) stay EXISTS: as an IN list SQLite would gather every
     match first.
     """
-    return resources.c.id.in_(
-        select(table.c.resource_id).where(
-            table.c.resource_type == resource_type, table.c.param == param, matches
-        )
+    return resources.c.key.in_(
+        select(table.c.resource_key).where(table.c.term.in_(terms(resource_type, param, matches)))
     )
 
 
@@ -326,7 +342,10 @@ def _missing(table: Table, resource_type: str, param: str, value: str) -> Column
     """`:missing=true` (no value for the parameter) or `:missing=false` (some value)."""
     if value not in ("true", "false"):
         raise SearchError(f"{param}:missing={value!r}: true or false")
-    present = _indexed(table, resource_type, param, true())
+    if table is search_tokens or table is search_references:
+        present = _has_term(table, resource_type, param, true())
+    else:
+        present = _indexed(table, resource_type, param, true())
     return not_(present) if value == "true" else present
 
 
@@ -343,14 +362,12 @@ def _token_clause(resource_type: str, param: str, value: str, modifier: str) -> 
     if any(not code for code in bare):
         raise SearchError(f"{param}={value!r} has an empty alternative")
     if bare:
-        alternatives.append(search_tokens.c.code.in_(bare))
+        alternatives.append(search_terms.c.code.in_(bare))
     for system, code in tokens:
         if system is not None:
-            condition = search_tokens.c.system == system
-            alternatives.append(
-                and_(condition, search_tokens.c.code == code) if code else condition
-            )
-    found = _indexed(search_tokens, resource_type, param, or_(*alternatives))
+            condition = search_terms.c.system == system
+            alternatives.append(and_(condition, search_terms.c.code == code) if code else condition)
+    found = _has_term(search_tokens, resource_type, param, or_(*alternatives))
     # :not: every resource without a matching value, those without any value included.
     return not_(found) if modifier == "not" else found
 
@@ -358,14 +375,14 @@ def _token_clause(resource_type: str, param: str, value: str, modifier: str) -> 
 def _identifier_clause(resource_type: str, value: str, modifier: str) -> ColumnElement[bool]:
     """`identifier` (system|value, |value, value, system|; :not, :missing) over `identifiers`.
 
-    Selective, so an IN list of the ids found (the key leads with type and value).
+    Selective, so an IN list of the keys found (the primary key leads with the value).
     """
     if modifier == "missing":
         if value not in ("true", "false"):
             raise SearchError(f"identifier:missing={value!r}: true or false")
         present = exists().where(
-            identifiers.c.resource_type == resource_type,
-            identifiers.c.resource_id == resources.c.id,
+            identifiers.c.resource_key == resources.c.key,
+            identifiers.c.term.in_(identifier_terms(resource_type)),
         )
         return not_(present) if value == "true" else present
     try:
@@ -377,16 +394,18 @@ def _identifier_clause(resource_type: str, value: str, modifier: str) -> ColumnE
         raise SearchError(f"identifier={value!r} has an empty alternative")
     alternatives: list[ColumnElement[bool]] = []
     if bare:
-        alternatives.append(identifiers.c.value.in_(bare))
+        alternatives.append(
+            and_(
+                identifiers.c.value.in_(bare),
+                identifiers.c.term.in_(identifier_terms(resource_type)),
+            )
+        )
     for system, code in tokens:
         if system is not None:
-            condition = identifiers.c.system == system
-            alternatives.append(and_(condition, identifiers.c.value == code) if code else condition)
-    found = resources.c.id.in_(
-        select(identifiers.c.resource_id).where(
-            identifiers.c.resource_type == resource_type, or_(*alternatives)
-        )
-    )
+            systems = identifier_terms(resource_type, search_terms.c.system == system)
+            condition = identifiers.c.term.in_(systems)
+            alternatives.append(and_(identifiers.c.value == code, condition) if code else condition)
+    found = resources.c.key.in_(select(identifiers.c.resource_key).where(or_(*alternatives)))
     return not_(found) if modifier == "not" else found
 
 
@@ -526,12 +545,13 @@ def parse_search(
             targets = _reference_targets(name, value, target_type)
             if index_param == "subject" and query.subjects is None:
                 query.subjects = targets
+            query.keyed = True
             query.clauses.append(
                 _in_index(
                     search_references,
                     resource_type,
                     index_param,
-                    search_references.c.target.in_(targets),
+                    and_(search_terms.c.system == "", search_terms.c.code.in_(targets)),
                 )
             )
         elif kind == "date":
@@ -642,23 +662,32 @@ def _zone_name(zone: tzinfo) -> str:
     return str(getattr(zone, "key", zone))
 
 
+def _zone_rows() -> Select[Any]:
+    """(Patient id, tz-code) of every Patient with a tz-code (its `_tz` token)."""
+    return (
+        select(resources.c.id, search_terms.c.code)
+        .select_from(
+            search_terms.join(search_tokens, search_tokens.c.term == search_terms.c.id).join(
+                resources, resources.c.key == search_tokens.c.resource_key
+            )
+        )
+        .where(search_terms.c.resource_type == "Patient", search_terms.c.param == ZONE_PARAM)
+    )
+
+
 def _patient_zones(tx: Tx, patient_ids: Sequence[str]) -> dict[str, str]:
     """Patient id -> its tz-code, for those of the given Patients that have one."""
-    statement = select(search_tokens.c.resource_id, search_tokens.c.code).where(
-        search_tokens.c.resource_type == "Patient",
-        search_tokens.c.param == ZONE_PARAM,
-        search_tokens.c.resource_id.in_(patient_ids),
+    statement = _zone_rows().where(
+        resources.c.resource_type == "Patient", resources.c.id.in_(patient_ids)
     )
     return {rid: code for rid, code in tx.connection.execute(statement)}
 
 
 def _patients_by_zone(tx: Tx) -> dict[str, list[str]]:
-    """tz-code -> ids of the Patients that have it (one index range; no resource is read)."""
-    statement = select(search_tokens.c.code, search_tokens.c.resource_id).where(
-        search_tokens.c.resource_type == "Patient", search_tokens.c.param == ZONE_PARAM
-    )
+    """tz-code -> ids of the Patients that have it (index rows; no resource body is read)."""
+    statement = _zone_rows()
     zones: dict[str, list[str]] = {}
-    for code, patient_id in tx.connection.execute(statement):
+    for patient_id, code in tx.connection.execute(statement):
         zones.setdefault(code, []).append(patient_id)
     return zones
 
@@ -671,12 +700,16 @@ def _of_patients(resource_type: str, patient_ids: Sequence[str]) -> ColumnElemen
     """
     if resource_type == "Patient":
         return resources.c.id.in_(patient_ids)
+    targets = [f"Patient/{pid}" for pid in patient_ids]
+    return _subject_in(resource_type, targets)
+
+
+def _subject_in(resource_type: str, targets: Sequence[str]) -> ColumnElement[bool]:
+    """The resource's `subject` is one of `targets` (correlated on its key)."""
     subject = search_references.alias("zone_subject")
     return exists().where(
-        subject.c.resource_type == resource_type,
-        subject.c.resource_id == resources.c.id,
-        subject.c.param == "subject",
-        subject.c.target.in_([f"Patient/{pid}" for pid in patient_ids]),
+        subject.c.resource_key == resources.c.key,
+        subject.c.term.in_(terms(resource_type, "subject", search_terms.c.code.in_(targets))),
     )
 
 
@@ -701,17 +734,8 @@ def _date_clauses(tx: Tx, query: SearchQuery, default: tzinfo) -> list[ColumnEle
             groups.setdefault(name, []).append(target)
         if len(groups) == 1:
             return [in_zone(next(iter(groups)))]
-        subject = search_references.alias("zone_subject")
         branches = [
-            and_(
-                exists().where(
-                    subject.c.resource_type == query.resource_type,
-                    subject.c.resource_id == resources.c.id,
-                    subject.c.param == "subject",
-                    subject.c.target.in_(targets),
-                ),
-                in_zone(name),
-            )
+            and_(_subject_in(query.resource_type, targets), in_zone(name))
             for name, targets in groups.items()
         ]
         return [or_(*branches)]
@@ -730,8 +754,11 @@ def _date_clauses(tx: Tx, query: SearchQuery, default: tzinfo) -> list[ColumnEle
 
 
 def _where(tx: Tx, query: SearchQuery, zone: tzinfo) -> list[ColumnElement[bool]]:
+    # With keys from an index, SQLite must start from them (a rowid look-up each), not
+    # from every resource of the type: `|| ''` keeps the type test off ux_resources_id.
+    kind = resources.c.resource_type
     return [
-        resources.c.resource_type == query.resource_type,
+        (kind.concat("") if query.keyed else kind) == query.resource_type,
         resources.c.deleted.is_(False),
         *query.clauses,
         *_date_clauses(tx, query, zone),
@@ -759,9 +786,8 @@ def _sort_key(query: SearchQuery) -> ColumnElement[Any]:
     earliest = (
         select(func.min(search_dates.c.start_ms + 0))
         .where(
-            search_dates.c.resource_type == query.resource_type,
-            search_dates.c.resource_id == resources.c.id,
-            search_dates.c.param == "date",
+            search_dates.c.resource_key == resources.c.key,
+            search_dates.c.term == param_term(query.resource_type, "date"),
         )
         .scalar_subquery()
     )
@@ -845,7 +871,7 @@ def _readings(query: SearchQuery) -> list[ColumnElement[bool]]:
         return []
     return [
         not_(
-            _indexed(search_tokens, "Observation", "status", search_tokens.c.code.in_(_NO_READING))
+            _has_term(search_tokens, "Observation", "status", search_terms.c.code.in_(_NO_READING))
         )
     ]
 
@@ -866,6 +892,7 @@ def lastn(
     per code (ROW_NUMBER) over the index alone and only the chosen bodies are read.
     """
     code = search_tokens.alias("lastn_code")
+    code_term = search_terms.alias("lastn_code_term")
     when = search_dates.alias("lastn_date")
     source: Any = resources
     if query.subjects:
@@ -873,42 +900,42 @@ def lastn(
         # resources, SQLite started from every Observation's date row (20 ms among
         # 6,000 Observations; 0.2 ms from the patient's).
         mine = (
-            select(search_references.c.resource_id.label("id"))
+            select(search_references.c.resource_key.label("key"))
             .where(
-                search_references.c.resource_type == "Observation",
-                search_references.c.param == "subject",
-                search_references.c.target.in_(query.subjects),
+                search_references.c.term.in_(
+                    terms("Observation", "subject", search_terms.c.code.in_(query.subjects))
+                )
             )
             .cte("lastn_subject")
             .prefix_with("MATERIALIZED")
         )
-        source = mine.join(
-            resources,
-            and_(resources.c.resource_type == "Observation", resources.c.id == mine.c.id),
+        source = mine.join(resources, resources.c.key == mine.c.key)
+    joined = (
+        source.join(code, code.c.resource_key == resources.c.key)
+        .join(
+            code_term,
+            and_(
+                code_term.c.id == code.c.term,
+                code_term.c.resource_type == "Observation",
+                code_term.c.param == "code",
+            ),
         )
-    joined = source.join(
-        code,
-        and_(
-            code.c.resource_type == "Observation",
-            code.c.resource_id == resources.c.id,
-            code.c.param == "code",
-        ),
-    ).join(
-        when,
-        and_(
-            when.c.resource_type == "Observation",
-            when.c.resource_id == resources.c.id,
-            when.c.param == "date",
-        ),
+        .join(
+            when,
+            and_(
+                when.c.resource_key == resources.c.key,
+                when.c.term == param_term("Observation", "date"),
+            ),
+        )
     )
     wanted: list[ColumnElement[bool]] = [
-        code.c.code == c if s is None else and_(code.c.system == s, code.c.code == c)
+        code_term.c.code == c if s is None else and_(code_term.c.system == s, code_term.c.code == c)
         for s, c in codes
     ]
     rank = (
         func.row_number()
         .over(
-            partition_by=(code.c.system, code.c.code),
+            partition_by=(code_term.c.system, code_term.c.code),
             order_by=(when.c.start_ms.desc(), resources.c.id),
         )
         .label("rank")
@@ -950,19 +977,12 @@ def history_page(
 
     The cursor holds the last version shown; versions only ever grow, so pages never shift.
     """
-    versions = resource_versions.c
+    table = versions_query(resource_type, resource_id)
+    versions = table.c
     total = cursor.total if cursor is not None and cursor.total is not None else None
     if total is None:
-        total = int(
-            tx.connection.execute(
-                select(func.count())
-                .select_from(resource_versions)
-                .where(versions.resource_type == resource_type, versions.id == resource_id)
-            ).scalar_one()
-        )
-    statement = versions_query().where(
-        versions.resource_type == resource_type, versions.id == resource_id
-    )
+        total = int(tx.connection.execute(select(func.count()).select_from(table)).scalar_one())
+    statement = select(table)
     if cursor is not None:
         if cursor.id != resource_id or cursor.backward:
             raise SearchError("_cursor belongs to another history")

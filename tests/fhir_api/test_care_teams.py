@@ -565,4 +565,5 @@ def test_a_teams_look_up_goes_through_the_reference_index_not_every_team(server,
                 for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             ]
             assert any("ix_search_references_lookup" in step for step in plan), plan
-            assert any("(resource_type=? AND id=?)" in step for step in plan), plan
+            # Each team by its key (issue 15: the index rows name resource keys).
+            assert any("INTEGER PRIMARY KEY (rowid=?)" in step for step in plan), plan

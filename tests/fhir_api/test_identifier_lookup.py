@@ -1,10 +1,11 @@
-"""Identifier look-ups seek an index on (system, value), whatever the store holds (issue 10).
+"""Identifier look-ups seek an index on (value, system), whatever the store holds (issue 10).
 
-The identifiers table's primary key leads with the system; a look-up that leads with
+The identifiers table's primary key led with the system; a look-up that leads with
 the value (a conditional create `identifier=value`, a transaction's gathered
 look-ups) read every identifier of the resource type: 67 ms per look-up at
 265,000 Observation identifiers. These tests capture the SQL the store really
-runs for each kind of look-up and ask the database for its plan.
+runs for each kind of look-up and ask the database for its plan. Since issue 15 the
+key is (value, term): the term names the resource type and the system.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,8 @@ from sqlalchemy import event, insert
 from fhir_api.app import build_store
 from fhir_api.storage.database import _MIGRATIONS, make_engine, migrate
 from fhir_api.storage.resources import ResourceStore
-from fhir_api.storage.schema import identifiers
+from fhir_api.storage.schema import identifiers, resources
+from fhir_api.storage.search_keys import IDENTIFIER_PARAM, resolve_terms
 
 from .conftest import settings_for
 
@@ -38,16 +41,34 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ResourceSt
     with ExitStack() as stack:
         settings = settings_for(request.param, stack, tmp_path)
         store = build_store(settings)
-        rows = [
+        readings = [
             {
                 "resource_type": "Observation",
-                "system": SYSTEM if n % 3 else OTHER_SYSTEM,
-                "value": f"reading-{n}",
-                "resource_id": f"obs-{n}",
+                "id": f"obs-{n}",
+                "version_id": 1,
+                "last_updated": n,
+                "deleted": False,
+                "content": "{}",
             }
             for n in range(IDENTIFIERS)
         ]
         with store.engine.begin() as connection:
+            connection.execute(insert(resources), readings)
+            keys = dict(connection.execute(sa.select(resources.c.id, resources.c.key)).all())
+            terms = resolve_terms(
+                connection,
+                [("Observation", IDENTIFIER_PARAM, s, "") for s in (SYSTEM, OTHER_SYSTEM)],
+            )
+            rows = [
+                {
+                    "value": f"reading-{n}",
+                    "term": terms[
+                        ("Observation", IDENTIFIER_PARAM, SYSTEM if n % 3 else OTHER_SYSTEM, "")
+                    ],
+                    "resource_key": keys[f"obs-{n}"],
+                }
+                for n in range(IDENTIFIERS)
+            ]
             connection.execute(insert(identifiers), rows)
             connection.exec_driver_sql("ANALYZE")
         try:
@@ -103,28 +124,29 @@ def test_identifier_lookups_seek_an_index_on_value_and_system(store: ResourceSto
         for statement, parameters in lookups:
             if store.engine.dialect.name == "sqlite":
                 plan = _sqlite_plan(connection, statement, parameters)
-                # e.g. "SEARCH identifiers USING INDEX sqlite_autoindex_identifiers_1
-                # (resource_type=? AND value=?)"; with a key leading with the system SQLite
-                # seeks by resource_type alone and reads every identifier of it.
-                assert re.search(r"SEARCH identifiers USING .*INDEX \S+ \(.*value=\?", plan), (
-                    statement,
-                    plan,
-                )
+                # e.g. "SEARCH identifiers USING PRIMARY KEY (value=? AND term=?)"; with a
+                # key leading with the system SQLite seeks by resource_type alone and reads
+                # every identifier of it.
+                assert re.search(
+                    r"SEARCH identifiers USING (?:.*INDEX \S+|PRIMARY KEY) \(value=\?", plan
+                ), (statement, plan)
                 assert "SCAN identifiers" not in plan, (statement, plan)
                 # Not a skip-scan of the primary key over every system SQLite's statistics
                 # know of: the server never runs ANALYZE, and a skip-scan grows with them.
                 assert "ANY(" not in plan, (statement, plan)
             else:
                 plan = _postgres_plan(connection, statement, parameters)
-                used = re.findall(r"(?:Index Scan|Index Only Scan) (?:using|on) (\S+)", plan)
+                indexes = re.findall(r"Index (?:Only )?Scan (?:using|on) (\S+)", plan)
+                used = [name for name in indexes if name.startswith("identifiers")]
                 assert used, (statement, plan)
-                # The primary key leads with (resource_type, value) since issue 15: every
-                # look-up, with or without a system, seeks it (an index leading with the
-                # system would walk the whole resource type's range instead).
+                assert "Seq Scan on identifiers" not in plan, (statement, plan)
+                # The primary key leads with the value since issue 15: every look-up, with
+                # or without a system, seeks it (an index leading with the system would
+                # walk the whole resource type's range instead).
                 for index in used:
                     assert index == "identifiers_pkey", (statement, plan)
     key = sa.inspect(store.engine).get_pk_constraint("identifiers")
-    assert key["constrained_columns"] == ["resource_type", "value", "system"]
+    assert key["constrained_columns"] == ["value", "term"]
 
 
 def test_the_migrations_key_an_existing_stores_identifiers_by_value(tmp_path: Path) -> None:
@@ -134,19 +156,26 @@ def test_the_migrations_key_an_existing_stores_identifiers_by_value(tmp_path: Pa
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0004")
-        connection.execute(
-            insert(identifiers),
-            [{"resource_type": "Observation", "system": SYSTEM, "value": "v", "resource_id": "o"}],
+        connection.exec_driver_sql(
+            "INSERT INTO identifiers (resource_type, system, value, resource_id)"
+            " VALUES ('Observation', ?, 'v', 'o')",
+            (SYSTEM,),
         )
+        for table in ("resources", "resource_versions"):
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} (resource_type, id, version_id, last_updated, deleted,"  # noqa: S608
+                " content) VALUES ('Observation', 'o', 1, 0, 0, '{}')"
+            )
     assert "ix_identifiers_value" not in {
         index["name"] for index in sa.inspect(engine).get_indexes("identifiers")
     }
     migrate(engine)
     inspector = sa.inspect(engine)
     key = inspector.get_pk_constraint("identifiers")["constrained_columns"]
-    assert key == ["resource_type", "value", "system"]  # 0011: the key serves value look-ups
+    assert key == ["value", "term"]  # 0014 led with the value, 0015 names the system's term
     indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("identifiers")}
-    assert indexes == {"ix_identifiers_resource": ["resource_type", "resource_id"]}
-    with engine.connect() as connection:
-        assert connection.execute(sa.select(identifiers.c.resource_id)).scalars().all() == ["o"]
+    assert indexes == {"ix_identifiers_resource": ["resource_key"]}
+    store = ResourceStore(engine, None, UTC)  # type: ignore[arg-type]
+    with store.reading() as tx:
+        assert tx.match_identifier("Observation", SYSTEM, "v") == ["o"]
     engine.dispose()

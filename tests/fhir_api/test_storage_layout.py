@@ -22,7 +22,7 @@ from fhir_api.storage.schema import (
     identifiers,
     resource_versions,
     resources,
-    search_tokens,
+    search_terms,
 )
 
 from .conftest import settings_for
@@ -65,14 +65,25 @@ def populate(store: ResourceStore) -> dict[tuple[str, str, int], str]:
 
 def snapshot(connection: Connection) -> Snapshot:
     """Every version of every resource as the store reads it: (deleted, JSON text)."""
-    found: Snapshot = {}
-    for row in connection.execute(versions_query().add_columns(resource_versions.c.resource_type)):
+    found: Snapshot = {
+        (row.resource_type, row.id, row.version_id): (bool(row.deleted), row.content)
+        for row in connection.execute(select(resources))
+    }
+    earlier = select(
+        resources.c.resource_type,
+        resources.c.id,
+        resource_versions.c.version_id,
+        resource_versions.c.deleted,
+        resource_versions.c.content,
+    ).join_from(resource_versions, resources, resources.c.key == resource_versions.c.resource_key)
+    for row in connection.execute(earlier):
+        assert (row.resource_type, row.id, row.version_id) not in found
         found[(row.resource_type, row.id, row.version_id)] = (bool(row.deleted), row.content)
-    for row in connection.execute(select(resources)):
-        assert found[(row.resource_type, row.id, row.version_id)] == (
-            bool(row.deleted),
-            row.content,
-        )
+    # What history reads give (versions_query) is the same, version for version.
+    for kind, rid in {(k[0], k[1]) for k in found}:
+        versions = versions_query(kind, rid)
+        for row in connection.execute(select(versions)):
+            assert found[(kind, rid, row.version_id)] == (bool(row.deleted), row.content)
     return found
 
 
@@ -94,7 +105,16 @@ def plain_snapshot(connection: Connection) -> Snapshot:
 
 
 def identifier_tokens(connection: Connection) -> int:
-    query = select(func.count()).where(search_tokens.c.param == "identifier")
+    """`identifier` rows of search_tokens, in the layout the store has now."""
+    tokens = Table("search_tokens", MetaData(), autoload_with=connection)
+    if "param" in tokens.c:  # before migration 0015: the parameter on every row
+        query = select(func.count()).where(tokens.c.param == "identifier")
+    else:
+        query = (
+            select(func.count())
+            .select_from(tokens.join(search_terms, search_terms.c.id == tokens.c.term))
+            .where(search_terms.c.param == "identifier")
+        )
     return int(connection.execute(query).scalar_one())
 
 
@@ -103,17 +123,14 @@ def count(connection: Connection, table: Table) -> int:
 
 
 def copies_of_current_versions(connection: Connection) -> int:
-    """History rows holding the JSON of a current version, which `resources` already has."""
+    """History rows of a current version, which `resources` already has (issue 15: none)."""
     same = and_(
-        resources.c.resource_type == resource_versions.c.resource_type,
-        resources.c.id == resource_versions.c.id,
-        resources.c.version_id == resource_versions.c.version_id,
+        resources.c.key == resource_versions.c.resource_key,
+        resources.c.version_id <= resource_versions.c.version_id,
     )
     return int(
         connection.execute(
-            select(func.count())
-            .select_from(resource_versions.join(resources, same))
-            .where(resource_versions.c.content.is_not(None))
+            select(func.count()).select_from(resource_versions.join(resources, same))
         ).scalar_one()
     )
 

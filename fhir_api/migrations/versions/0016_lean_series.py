@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"  # TODO(lead): "0015" once helper keys' 0015 is merged
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
