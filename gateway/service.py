@@ -69,6 +69,7 @@ from .mapping import (
 )
 from .mapping.devices import DeviceKind
 from .mapping.sleep_nights import MAX_GAP
+from .mapping.sleep_samples import epoch_windows, map_epoch_samples
 from .outbox import Batch, Outbox, Supporting, utc_now
 from .patient_side import PatientSide
 from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
@@ -269,13 +270,28 @@ class Gateway:
         self._session_ids += 1
         session = self._session_ids
 
+        delivered: SessionContext | None = None  # the context values arrived with
+        complete = True  # every record this session received is committed, window and all
+
         def deliver(received: Received) -> None:
+            nonlocal delivered
+            delivered = received.context
             self._queue.put_nowait(_Pending(session, received, time.monotonic()))
 
         async def committed() -> bool:
+            nonlocal complete
             await self._queue.join()
             allowed = deletion_allowed(self._uncommitted[session], session in self._dropped)
+            if allowed and binding.kind is DeviceKind.SLEEP and delivered is not None:
+                # Issue 15: the epochs go as one window's SampledData, committed before the
+                # device may delete them, or it keeps them and sends them again.
+                try:
+                    await self.outbox.run(self._send_windows, device.address, delivered)
+                except StorageError as exc:
+                    self._storage_failed(exc)
+                    allowed = False
             if not allowed:
+                complete = False
                 self.deletes_withheld += 1
                 _LOGGER.error(
                     "%s keeps its records: %d of its values are not committed (%s)",
@@ -312,7 +328,9 @@ class Gateway:
                             _LAST_SEQUENCE,
                             str(context.max_sequence),
                         )
-                    if binding.kind is DeviceKind.SLEEP:
+                    if binding.kind is DeviceKind.SLEEP and complete:
+                        # Not after a session that could not commit everything: its night
+                        # would be summarised without the epochs the device sends again.
                         await self.outbox.run(self._summarize_nights, device.address, context)
                 else:
                     context = await collect_session(
@@ -333,6 +351,8 @@ class Gateway:
             self._storage_failed(exc)
         except (BleakError, GatewayError, TimeoutError, OSError) as exc:
             _LOGGER.warning("session with %s failed: %s", device.address, exc)
+            if binding.kind is DeviceKind.SLEEP and delivered is not None:
+                await self._send_leftover_windows(device.address, delivered)
         finally:
             self._busy.discard(device.address)
             self._quiet_until[device.address] = time.monotonic() + self.cooldown
@@ -497,6 +517,11 @@ class Gateway:
             self.zone,
             self.test_data,
         )
+        if isinstance(reading, da.SleepEpoch) and reading.device_time is not None:
+            # Issue 15: kept, and sent in the session's window (`_send_windows`) as
+            # SampledData. An epoch without a device time has no place on the window's
+            # grid: it goes on its own, as below.
+            return Batch(epochs=[(address, reading)])
         try:
             resources = map_reading(reading, context)
         except NotAMeasurement:
@@ -528,18 +553,86 @@ class Gateway:
             ],
         )
 
+    async def _send_leftover_windows(self, address: str, context: SessionContext) -> None:
+        """After a sleep session cut short: send what it committed as a window of its own.
+
+        The device keeps those records (no delete) and sends them again; they are kept
+        once and already sent, so only the rest goes in the next session's window.
+        """
+        await self._queue.join()
+        try:
+            await self.outbox.run(self._send_windows, address, context)
+        except StorageError as exc:
+            self._storage_failed(exc)
+
+    def _send_windows(self, address: str, context: SessionContext) -> None:
+        """In the writer thread: the device's kept epochs that no window has carried yet,
+        as SampledData Observations, committed with the marks saying which window did.
+
+        One transaction: the Observations and the marks go together or not at all, so an
+        epoch is sent in exactly one window (issue 15).
+        """
+        epochs = self.outbox.unsampled_epochs(address)
+        if not epochs:
+            return
+        binding = self.bindings.get(address)
+        patient = binding.patient_for(None) if binding else None
+        mapping = MappingContext(
+            context.sensor,
+            self.identity,
+            patient,
+            self.now(),
+            context.clock,
+            self.zone,
+            self.test_data,
+        )
+        batch = Batch()
+        windows = epoch_windows(epochs)
+        resources = map_epoch_samples(epochs, mapping)
+        if resources:
+            batch.extend(self._rows(resources, context.sensor, patient))
+        batch.sampled = [
+            (address, e.device_time.isoformat(), e.sequence_number, window.name)
+            for window in windows
+            for e in window.epochs
+            if e.device_time is not None
+        ]
+        self.outbox.commit(batch)
+        self.uploader.wake()
+        _LOGGER.info(
+            "%s: %d epochs sent as %d windows (%d Observations)",
+            address,
+            len(batch.sampled),
+            len(windows),
+            len(batch.entries),
+        )
+
     def _summarize_nights(self, address: str, context: SessionContext) -> None:
-        """In the writer thread: sleep summaries for nights that are over and not yet done."""
+        """In the writer thread: sleep summaries for nights that are over and not yet done.
+
+        Each epoch counts in one summary at most: only epochs after the last summarised
+        night's end are grouped, so epochs arriving after their night was summarised
+        make a night of their own rather than a second, overlapping summary of it. A
+        night is over once MAX_GAP has passed on the device's clock, which stamped the
+        epochs (the session's clock sample): a device running an hour behind would
+        otherwise have its night summarised an hour early, before its last epochs.
+        """
         done_until = self.outbox.mark(address, _NIGHTS_UNTIL)
-        epochs = self.outbox.sleep_epochs(address)
+        after = datetime.fromisoformat(done_until) if done_until is not None else None
+        epochs = [
+            e
+            for e in self.outbox.sleep_epochs(address)
+            if after is None or (e.device_time is not None and e.device_time >= after)
+        ]
         nights = nights_from_epochs(epochs)
-        now_local = self.now().astimezone(self.zone).replace(tzinfo=None)
+        now_device = self.now().astimezone(self.zone).replace(tzinfo=None)
+        drift = context.clock.drift(self.zone) if context.clock is not None else None
+        if drift is not None:
+            now_device -= drift
         binding = self.bindings.get(address)
         patient = binding.patient_for(None) if binding else None
         for night in nights:
-            if done_until is not None and night.end <= datetime.fromisoformat(done_until):
-                continue
-            if now_local - night.end < MAX_GAP:
+            if now_device - night.end < MAX_GAP:
                 continue  # the night may not be over
             mapping = MappingContext(
                 context.sensor,
