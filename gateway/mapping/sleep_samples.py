@@ -17,9 +17,10 @@ unit "1".
 
 A window is what one session delivered (`gateway/service.py`), cut where its
 epochs stop lying on one grid: a different epoch length, a start off the grid or
-before the last slot (a clock set back), a gap longer than a night's `MAX_GAP`, or
-`MAX_SLOTS` slots. Every epoch lands in exactly one window, so a night split over
-two sessions is two windows whose samples the server expands once each. An epoch
+before the last slot (a clock set back: an epoch goes on in the newest window whose
+grid it fits), a gap longer than a night's `MAX_GAP`, or `MAX_SLOTS` slots. Every
+epoch lands in exactly one window, so a night split over two sessions is two
+windows whose samples the server expands once each. An epoch
 repeated with another sequence number but the same start and values is the same
 reading (as its one-epoch identifier was): it joins the window, and takes no slot.
 
@@ -128,7 +129,9 @@ def epoch_windows(epochs: Sequence[da.SleepEpoch]) -> list[EpochWindow]:
     )
     windows: list[EpochWindow] = []
     for start, epoch in timed:
-        if not windows or not windows[-1].take(start, epoch):
+        # The newest window it fits first: after a clock set back, the epochs of both
+        # grids interleave in time, and each goes on with its own window.
+        if not any(window.take(start, epoch) for window in reversed(windows)):
             window = EpochWindow(start, int(epoch.duration.value or 0))
             window.take(start, epoch)
             windows.append(window)
