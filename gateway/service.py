@@ -329,8 +329,12 @@ class Gateway:
                             str(context.max_sequence),
                         )
                     if binding.kind is DeviceKind.SLEEP and complete:
-                        # Not after a session that could not commit everything: its night
-                        # would be summarised without the epochs the device sends again.
+                        # Epochs left unsent by an earlier session (cut short, or held
+                        # through a storage fault and committed since) go now, even when
+                        # the device had nothing new. Not after a session that could not
+                        # commit everything: its night would be summarised without the
+                        # epochs the device sends again.
+                        await self.outbox.run(self._send_windows, device.address, context)
                         await self.outbox.run(self._summarize_nights, device.address, context)
                 else:
                     context = await collect_session(
