@@ -1,6 +1,7 @@
 """What a night of sleep costs, sent one Observation per epoch (before issue 15) and as
-one SampledData window per signal (since): Observations, JSON bytes, and bytes on disk
-in the server's SQLite store.
+SampledData windows (since): one window per signal for the night (a sensor read in the
+morning), or one every 2 hours (a sensor the gateway reads all night): Observations,
+JSON bytes, and bytes on disk in the server's SQLite store.
 
     python bench/sleep_night.py [--nights 14]
 
@@ -74,6 +75,17 @@ def sampled(epochs: list[da.SleepEpoch], ctx: MappingContext) -> list[Resource]:
     return map_epoch_samples(epochs, ctx)
 
 
+def sampled_every_two_hours(epochs: list[da.SleepEpoch], ctx: MappingContext) -> list[Resource]:
+    """As a gateway that reads the sensor all night sends it: a window per 2 hours."""
+    seconds = int(epochs[0].duration.value or 1)
+    per_window = 7200 // seconds
+    return [
+        r
+        for i in range(0, len(epochs), per_window)
+        for r in map_epoch_samples(epochs[i : i + per_window], ctx)
+    ]
+
+
 def summary(epochs: list[da.SleepEpoch], ctx: MappingContext) -> list[Resource]:
     return [r for n in nights_from_epochs(epochs) for r in map_sleep_night(n, ctx)]
 
@@ -144,6 +156,7 @@ def main() -> None:
         label = f"{epochs} epochs of {seconds} s"
         measure(f"{label}, one per epoch", nights, per_epoch, not args.no_store)
         measure(f"{label}, SampledData", nights, sampled, not args.no_store)
+        measure(f"{label}, 2-h windows", nights, sampled_every_two_hours, not args.no_store)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -145,6 +145,7 @@ class Gateway:
         heartbeat_interval: float = 300.0,
         heartbeat_keepalive: float = 6 * 3600.0,
         prune_after: float = 7 * 86400.0,
+        sleep_window: float = 2 * 3600.0,
         retry_interval: float = 5.0,
         max_held: int = 10_000,
         damaged_outbox: Path | None = None,
@@ -172,6 +173,11 @@ class Gateway:
         self.heartbeat = HeartbeatPolicy(keepalive=heartbeat_keepalive)
         self.heartbeats_sent = 0
         self.prune_after = prune_after
+        # Issue 15: a sleep sensor's epochs wait in the outbox until they span this long
+        # (or their night is over), then go as one window; the newest session context per
+        # sensor lets the hourly maintenance send a window once its night is over.
+        self.sleep_window = timedelta(seconds=sleep_window)
+        self._sleep_contexts: dict[str, SessionContext] = {}
         self.retry_interval = retry_interval
         self.max_held = max_held
         self.damaged_outbox = damaged_outbox
@@ -271,7 +277,7 @@ class Gateway:
         session = self._session_ids
 
         delivered: SessionContext | None = None  # the context values arrived with
-        complete = True  # every record this session received is committed, window and all
+        complete = True  # every record this session received is committed
 
         def deliver(received: Received) -> None:
             nonlocal delivered
@@ -282,14 +288,6 @@ class Gateway:
             nonlocal complete
             await self._queue.join()
             allowed = deletion_allowed(self._uncommitted[session], session in self._dropped)
-            if allowed and binding.kind is DeviceKind.SLEEP and delivered is not None:
-                # Issue 15: the epochs go as one window's SampledData, committed before the
-                # device may delete them, or it keeps them and sends them again.
-                try:
-                    await self.outbox.run(self._send_windows, device.address, delivered)
-                except StorageError as exc:
-                    self._storage_failed(exc)
-                    allowed = False
             if not allowed:
                 complete = False
                 self.deletes_withheld += 1
@@ -328,12 +326,13 @@ class Gateway:
                             _LAST_SEQUENCE,
                             str(context.max_sequence),
                         )
+                    if binding.kind is DeviceKind.SLEEP:
+                        self._sleep_contexts[device.address] = context
                     if binding.kind is DeviceKind.SLEEP and complete:
-                        # Epochs left unsent by an earlier session (cut short, or held
-                        # through a storage fault and committed since) go now, even when
-                        # the device had nothing new. Not after a session that could not
-                        # commit everything: its night would be summarised without the
-                        # epochs the device sends again.
+                        # The kept epochs (this session's and any left by an earlier one)
+                        # go as windows once they span `sleep_window` or their night is
+                        # over. Not after a session that could not commit everything: its
+                        # night would be summarised without the epochs the device resends.
                         await self.outbox.run(self._send_windows, device.address, context)
                         await self.outbox.run(self._summarize_nights, device.address, context)
                 else:
@@ -356,7 +355,8 @@ class Gateway:
         except (BleakError, GatewayError, TimeoutError, OSError) as exc:
             _LOGGER.warning("session with %s failed: %s", device.address, exc)
             if binding.kind is DeviceKind.SLEEP and delivered is not None:
-                await self._send_leftover_windows(device.address, delivered)
+                # What it committed is kept; the next session or the maintenance sends it.
+                self._sleep_contexts.setdefault(device.address, delivered)
         finally:
             self._busy.discard(device.address)
             self._quiet_until[device.address] = time.monotonic() + self.cooldown
@@ -490,6 +490,12 @@ class Gateway:
                         _LOGGER.info(
                             "pruned %d rows sent more than %.0f s ago", pruned, self.prune_after
                         )
+                for address, context in list(self._sleep_contexts.items()):
+                    # A sensor that stopped connecting: its night's last window still goes.
+                    try:
+                        await self.outbox.run(self._send_windows, address, context)
+                    except StorageError as exc:
+                        self._storage_failed(exc)
 
     async def drain(self) -> None:
         """Wait until every received value has been through a commit (committed or held)."""
@@ -522,7 +528,7 @@ class Gateway:
             self.test_data,
         )
         if isinstance(reading, da.SleepEpoch) and reading.device_time is not None:
-            # Issue 15: kept, and sent in the session's window (`_send_windows`) as
+            # Issue 15: kept, and sent in a window (`_send_windows`) as
             # SampledData. An epoch without a device time has no place on the window's
             # grid: it goes on its own, as below.
             return Batch(epochs=[(address, reading)])
@@ -557,28 +563,29 @@ class Gateway:
             ],
         )
 
-    async def _send_leftover_windows(self, address: str, context: SessionContext) -> None:
-        """After a sleep session cut short: send what it committed as a window of its own.
-
-        The device keeps those records (no delete) and sends them again; they are kept
-        once and already sent, so only the rest goes in the next session's window.
-        """
-        await self._queue.join()
-        try:
-            await self.outbox.run(self._send_windows, address, context)
-        except StorageError as exc:
-            self._storage_failed(exc)
-
     def _send_windows(self, address: str, context: SessionContext) -> None:
         """In the writer thread: the device's kept epochs that no window has carried yet,
         as SampledData Observations, committed with the marks saying which window did.
 
         One transaction: the Observations and the marks go together or not at all, so an
-        epoch is sent in exactly one window (issue 15).
+        epoch is sent in exactly one window (issue 15). The epochs are committed (the
+        device may delete them) before this; a window waits until it spans
+        `sleep_window` or its night is over (`MAX_GAP` after its end on the device's
+        clock), so a sensor read every few minutes through the night still sends a few
+        windows a night, not one per session.
         """
         epochs = self.outbox.unsampled_epochs(address)
         if not epochs:
             return
+        now = self._device_now(context)
+        windows = [
+            w
+            for w in epoch_windows(epochs)
+            if w.span >= self.sleep_window or now - (w.start + w.span) >= MAX_GAP
+        ]
+        if not windows:
+            return
+        epochs = [e for w in windows for e in w.epochs]
         binding = self.bindings.get(address)
         patient = binding.patient_for(None) if binding else None
         mapping = MappingContext(
@@ -591,7 +598,6 @@ class Gateway:
             self.test_data,
         )
         batch = Batch()
-        windows = epoch_windows(epochs)
         resources = map_epoch_samples(epochs, mapping)
         if resources:
             batch.extend(self._rows(resources, context.sensor, patient))
@@ -611,6 +617,12 @@ class Gateway:
             len(batch.entries),
         )
 
+    def _device_now(self, context: SessionContext) -> datetime:
+        """Now on the device's clock, as its session's clock sample found it (no zone)."""
+        now = self.now().astimezone(self.zone).replace(tzinfo=None)
+        drift = context.clock.drift(self.zone) if context.clock is not None else None
+        return now if drift is None else now - drift
+
     def _summarize_nights(self, address: str, context: SessionContext) -> None:
         """In the writer thread: sleep summaries for nights that are over and not yet done.
 
@@ -629,10 +641,7 @@ class Gateway:
             if after is None or (e.device_time is not None and e.device_time >= after)
         ]
         nights = nights_from_epochs(epochs)
-        now_device = self.now().astimezone(self.zone).replace(tzinfo=None)
-        drift = context.clock.drift(self.zone) if context.clock is not None else None
-        if drift is not None:
-            now_device -= drift
+        now_device = self._device_now(context)
         binding = self.bindings.get(address)
         patient = binding.patient_for(None) if binding else None
         for night in nights:

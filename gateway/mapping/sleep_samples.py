@@ -15,8 +15,9 @@ in its in-bed series. Stages use the open sleep profile's numbers
 asleep, 6 out of bed) under SNOMED CT 258158006 "Sleep, function", with the
 unit "1".
 
-A window is what one session delivered (`gateway/service.py`), cut where its
-epochs stop lying on one grid: a different epoch length, a start off the grid or
+A window is what the gateway kept and has not sent yet, once it spans two hours
+or its night is over (`gateway/service.py`), cut where its epochs stop lying on
+one grid: a different epoch length, a start off the grid or
 before the last slot (a clock set back: an epoch goes on in the newest window whose
 grid it fits), a gap longer than a night's `MAX_GAP`, or `MAX_SLOTS` slots. Every
 epoch lands in exactly one window, so a night split over two sessions is two
@@ -78,6 +79,11 @@ class EpochWindow:
     period: int
     slots: list[da.SleepEpoch | None] = field(default_factory=list)
     epochs: list[da.SleepEpoch] = field(default_factory=list)
+
+    @property
+    def span(self) -> timedelta:
+        """From the first slot's start to the last one's end."""
+        return timedelta(seconds=self.period * len(self.slots))
 
     @property
     def name(self) -> str:
@@ -149,8 +155,8 @@ def map_epoch_samples(epochs: Sequence[da.SleepEpoch], ctx: MappingContext) -> l
     """The SampledData Observations of a run of epochs (heart rate, breathing rate, stage).
 
     Args:
-        epochs: the epochs one session delivered; those without a device time are left
-            out (they go one Observation each, `map_reading`).
+        epochs: the epochs to send (the gateway's kept, unsent ones); those without a
+            device time are left out (they go one Observation each, `map_reading`).
         ctx: the sensor, gateway, patient and clocks of the connection.
 
     Returns:

@@ -80,15 +80,15 @@ BPM_IRREGULAR = bytes.fromhex("1e7a0050006000e8070b1b0a1e004800010400")
 
 
 def sleep_epoch_payload(
-    sequence: int, start: datetime, stage: da.SleepStage, hr: int, rr: int
+    sequence: int, start: datetime, stage: da.SleepStage, hr: int, rr: int, seconds: int = 300
 ) -> bytes:
-    """An open-profile Sleep Epoch Record of 5 minutes with heart and breathing rate."""
+    """An open-profile Sleep Epoch Record (5 minutes unless told) with heart and breathing rate."""
     stamp = struct.pack("<HBBBBB", start.year, start.month, start.day, start.hour, start.minute, 0)
     return (
         bytes([0x03])
         + struct.pack("<H", sequence)
         + stamp
-        + struct.pack("<HB", 300, stage)
+        + struct.pack("<HB", seconds, stage)
         + struct.pack("<HH", hr, rr)
     )
 

@@ -133,3 +133,27 @@ def test_a_night_stamped_by_a_slow_device_clock_is_summarised_once(gateway: Gate
     session(datetime(2024, 11, 27, 9, 0), rest)
     [summary] = summaries(gateway)
     assert summary["valueQuantity"]["value"] == 60 * 5.0  # every epoch once: 60 x 5 minutes
+
+
+def test_a_sensor_read_every_epoch_sends_a_few_windows_a_night(gateway: Gateway) -> None:
+    """In the field the sensor is in reach all night and the gateway reads it every
+    few minutes: each session brings one epoch. Windows of one session each would be
+    three Observations an epoch again; they wait until they span 2 h, and the night's
+    last part goes once the night is over."""
+    assert isinstance(gateway.now, Clock)
+    night = datetime(2024, 11, 26, 23, 0)
+    stages = [da.SleepStage.LIGHT, da.SleepStage.DEEP, da.SleepStage.REM] * 15  # 7.5 h
+    context = SessionContext(fc.SLEEP_SENSOR, None)
+    for n, stage in enumerate(stages):
+        start = night + timedelta(minutes=10 * n)
+        gateway.now.local = start + timedelta(minutes=11)  # the epoch closed a minute ago
+        deliver(gateway, [fc.sleep_epoch_payload(1 + n, start, stage, 55, 14, 600)], context)
+        gateway._summarize_nights(SENSOR, context)
+    assert [len(w) for w in stage_windows(gateway)] == [12, 12, 12]  # 9 epochs wait
+    gateway.now.local = night + timedelta(hours=7, minutes=30) + timedelta(hours=2)
+    deliver(gateway, [], context)  # a session with nothing new, once the night is over
+    gateway._summarize_nights(SENSOR, context)
+    windows = stage_windows(gateway)
+    assert [s for w in windows for s in w] == [str(int(s)) for s in stages]
+    assert len(windows) == 4 and len(summaries(gateway)) == 1
+    assert len(gateway.outbox.all_resources()) == 4 * 3 + 1  # not 3 x 45 + 1
