@@ -69,7 +69,7 @@ from .mapping import (
 )
 from .mapping.devices import DeviceKind
 from .mapping.sleep_nights import MAX_GAP
-from .mapping.sleep_samples import epoch_windows, map_epoch_samples
+from .mapping.sleep_samples import epoch_windows, map_windows
 from .outbox import Batch, Outbox, Supporting, utc_now
 from .patient_side import PatientSide
 from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
@@ -585,7 +585,6 @@ class Gateway:
         ]
         if not windows:
             return
-        epochs = [e for w in windows for e in w.epochs]
         binding = self.bindings.get(address)
         patient = binding.patient_for(None) if binding else None
         mapping = MappingContext(
@@ -598,7 +597,7 @@ class Gateway:
             self.test_data,
         )
         batch = Batch()
-        resources = map_epoch_samples(epochs, mapping)
+        resources = map_windows(windows, mapping)
         if resources:
             batch.extend(self._rows(resources, context.sensor, patient))
         batch.sampled = [

@@ -62,7 +62,14 @@ from .observations import (
 )
 from .sleep_nights import MAX_GAP
 
-__all__ = ["MAX_SLOTS", "EpochWindow", "epoch_windows", "map_epoch_samples", "map_window"]
+__all__ = [
+    "MAX_SLOTS",
+    "EpochWindow",
+    "epoch_windows",
+    "map_epoch_samples",
+    "map_window",
+    "map_windows",
+]
 
 # Samples per Observation at most: a day of 30-second epochs (the server takes 10,000).
 MAX_SLOTS = 2880
@@ -164,7 +171,13 @@ def map_epoch_samples(epochs: Sequence[da.SleepEpoch], ctx: MappingContext) -> l
         FHIR models, after this connection's coincident time stamp when they refer to it;
         none for no epochs. A signal that no epoch of a window carries gives no Observation.
     """
-    resources = [r for window in epoch_windows(epochs) for r in map_window(window, ctx)]
+    return map_windows(epoch_windows(epochs), ctx)
+
+
+def map_windows(windows: Sequence[EpochWindow], ctx: MappingContext) -> list[Resource]:
+    """The SampledData Observations of these windows, after this connection's coincident
+    time stamp when they refer to it (`map_epoch_samples` without the cutting)."""
+    resources = [r for window in windows for r in map_window(window, ctx)]
     if ctx.clock is not None:
         cts = coincident_time_stamp_reference(ctx)
         if any(
