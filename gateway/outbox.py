@@ -24,7 +24,7 @@ deleted) and starts an empty outbox, so the home keeps being read.
 
 Growth: `prune(older_than)` deletes rows sent more than `older_than` seconds
 ago (the service passes `sent_retention_days`, 7 by default, once an hour), and a
-night's sleep epochs once the night is summarised and as old. Rejected and
+night's sleep epochs once the night is summarised, their window sent, and as old. Rejected and
 quarantined rows are few and kept until someone looks (`homevitals gateway
 status` lists them).
 """
@@ -54,6 +54,7 @@ from .mapping import PatientLink
 from .mapping.devices import DeviceKind
 
 __all__ = [
+    "SENT_ONE_PER_EPOCH",
     "WAITING_FOR_SERVER",
     "Batch",
     "Outbox",
@@ -72,6 +73,9 @@ WAITING_FOR_SERVER = "waiting for the server to know a referenced resource:"
 _LOGGER = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+# What an outbox written before issue 15 holds in `sleep_epochs.sampled_in` after the
+# upgrade: those epochs went to the server one Observation each, and are not sent again.
+SENT_ONE_PER_EPOCH = "sent one Observation per epoch"
 # A dropped WAL is truncated back to this size after a checkpoint, so a burst of
 # writes does not leave a large -wal file on the SD card for good.
 _JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -108,6 +112,7 @@ CREATE TABLE IF NOT EXISTS sleep_epochs (
     start TEXT NOT NULL,
     sequence INTEGER NOT NULL,
     record TEXT NOT NULL,
+    sampled_in TEXT,
     PRIMARY KEY (device, start, sequence)
 );
 CREATE TABLE IF NOT EXISTS bindings (
@@ -155,6 +160,8 @@ class Batch:
     supporting: list[Supporting] = field(default_factory=list)
     quarantined: list[tuple[str, str, bytes, str]] = field(default_factory=list)
     epochs: list[tuple[str, SleepEpoch]] = field(default_factory=list)
+    # Kept epochs sent in a window's SampledData: (device, start, sequence, window name).
+    sampled: list[tuple[str, str, int, str]] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         """Add another batch's content to this one."""
@@ -162,6 +169,7 @@ class Batch:
         self.supporting += other.supporting
         self.quarantined += other.quarantined
         self.epochs += other.epochs
+        self.sampled += other.sampled
 
 
 @contextmanager
@@ -178,7 +186,14 @@ def _translated(what: str) -> Iterator[None]:
         raise StorageError(f"{what}: {exc}") from exc
 
 
+def _rate(quantity: Quantity | None) -> list[Any] | None:
+    """A rate as kept: [value, exponent], value None for a special value (NaN, NRes)."""
+    return None if quantity is None else [quantity.value, quantity.exponent]
+
+
 def _epoch_record(epoch: SleepEpoch, start: datetime) -> str:
+    """An epoch as kept until its night is summarised and its window sent: stage and the
+    rates (issue 15: the rates travel in the window's SampledData, built from this row)."""
     return json.dumps(
         {
             "sequence": epoch.sequence_number,
@@ -186,7 +201,29 @@ def _epoch_record(epoch: SleepEpoch, start: datetime) -> str:
             "duration": epoch.duration.value,
             "stage": int(epoch.stage),
             "unreliable": epoch.device_clock_unreliable,
+            "heart_rate": _rate(epoch.heart_rate),
+            "respiration_rate": _rate(epoch.respiration_rate),
         }
+    )
+
+
+def _kept_rate(item: Any) -> Quantity | None:
+    if not isinstance(item, list):
+        return None  # kept before issue 15, or the epoch had no such rate
+    value, exponent = item
+    return Quantity(None if value is None else float(value), Unit.PER_MIN, int(exponent))
+
+
+def _kept_epoch(text: str) -> SleepEpoch:
+    item = json.loads(text)
+    return SleepEpoch(
+        item["sequence"],
+        datetime.fromisoformat(item["start"]),
+        Quantity(float(item["duration"]), Unit.SECOND),
+        SleepStage(item["stage"]),
+        heart_rate=_kept_rate(item.get("heart_rate")),
+        respiration_rate=_kept_rate(item.get("respiration_rate")),
+        device_clock_unreliable=item["unreliable"],
     )
 
 
@@ -223,9 +260,29 @@ class Outbox:
                 self._db.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
                 self._db.execute(f"PRAGMA journal_size_limit={_JOURNAL_SIZE_LIMIT}")
                 self._db.executescript(_SCHEMA)
+                self._upgrade()
         except BaseException:
             self._db.close()
             self._writer.shutdown(wait=False)
+            raise
+
+    def _upgrade(self) -> None:
+        """Bring an outbox written by an older gateway to this schema (one transaction).
+
+        Issue 15: `sleep_epochs.sampled_in` names the window whose SampledData carried an
+        epoch. Epochs kept before it went to the server one Observation each: they are
+        marked so, and the first window after the upgrade does not send them again.
+        """
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sleep_epochs)")}
+        if "sampled_in" in columns:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("ALTER TABLE sleep_epochs ADD COLUMN sampled_in TEXT")
+            self._db.execute("UPDATE sleep_epochs SET sampled_in = ?", (SENT_ONE_PER_EPOCH,))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
@@ -287,6 +344,11 @@ class Outbox:
                     if e.device_time is not None
                 ],
             )
+            self._db.executemany(
+                "UPDATE sleep_epochs SET sampled_in = ? "
+                "WHERE device = ? AND start = ? AND sequence = ? AND sampled_in IS NULL",
+                [(window, device, start, seq) for device, start, seq, window in batch.sampled],
+            )
         return added
 
     def add(
@@ -335,19 +397,17 @@ class Outbox:
                 "SELECT record FROM sleep_epochs WHERE device = ? ORDER BY start, sequence",
                 (device,),
             ).fetchall()
-        epochs = []
-        for (text,) in rows:
-            item = json.loads(text)
-            epochs.append(
-                SleepEpoch(
-                    item["sequence"],
-                    datetime.fromisoformat(item["start"]),
-                    Quantity(float(item["duration"]), Unit.SECOND),
-                    SleepStage(item["stage"]),
-                    device_clock_unreliable=item["unreliable"],
-                )
-            )
-        return epochs
+        return [_kept_epoch(text) for (text,) in rows]
+
+    def unsampled_epochs(self, device: str) -> list[SleepEpoch]:
+        """A device's kept epochs that no window's SampledData has carried yet, oldest first."""
+        with self._read("cannot read sleep epochs") as db:
+            rows = db.execute(
+                "SELECT record FROM sleep_epochs WHERE device = ? AND sampled_in IS NULL "
+                "ORDER BY start, sequence",
+                (device,),
+            ).fetchall()
+        return [_kept_epoch(text) for (text,) in rows]
 
     def save_binding(self, binding: Binding) -> None:
         """Store a paired device's binding (slot -1 stands for the whole device)."""
@@ -522,8 +582,9 @@ class Outbox:
                     datetime.fromisoformat(until),
                     datetime.fromtimestamp(cutoff, UTC).replace(tzinfo=None) - timedelta(days=1),
                 )
-                self._db.execute(
-                    "DELETE FROM sleep_epochs WHERE device = ? AND start < ?",
+                self._db.execute(  # an epoch no window has sent yet stays, however old
+                    "DELETE FROM sleep_epochs WHERE device = ? AND start < ? "
+                    "AND sampled_in IS NOT NULL",
                     (device, horizon.isoformat()),
                 )
         with self._lock, _translated("cannot checkpoint"):

@@ -41,7 +41,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,6 +69,7 @@ from .mapping import (
 )
 from .mapping.devices import DeviceKind
 from .mapping.sleep_nights import MAX_GAP
+from .mapping.sleep_samples import epoch_windows, map_windows
 from .outbox import Batch, Outbox, Supporting, utc_now
 from .patient_side import PatientSide
 from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
@@ -144,6 +145,7 @@ class Gateway:
         heartbeat_interval: float = 300.0,
         heartbeat_keepalive: float = 6 * 3600.0,
         prune_after: float = 7 * 86400.0,
+        sleep_window: float = 2 * 3600.0,
         retry_interval: float = 5.0,
         max_held: int = 10_000,
         damaged_outbox: Path | None = None,
@@ -171,6 +173,11 @@ class Gateway:
         self.heartbeat = HeartbeatPolicy(keepalive=heartbeat_keepalive)
         self.heartbeats_sent = 0
         self.prune_after = prune_after
+        # Issue 15: a sleep sensor's epochs wait in the outbox until they span this long
+        # (or their night is over), then go as one window; the newest session context per
+        # sensor lets the hourly maintenance send a window once its night is over.
+        self.sleep_window = timedelta(seconds=sleep_window)
+        self._sleep_contexts: dict[str, SessionContext] = {}
         self.retry_interval = retry_interval
         self.max_held = max_held
         self.damaged_outbox = damaged_outbox
@@ -269,13 +276,20 @@ class Gateway:
         self._session_ids += 1
         session = self._session_ids
 
+        delivered: SessionContext | None = None  # the context values arrived with
+        complete = True  # every record this session received is committed
+
         def deliver(received: Received) -> None:
+            nonlocal delivered
+            delivered = received.context
             self._queue.put_nowait(_Pending(session, received, time.monotonic()))
 
         async def committed() -> bool:
+            nonlocal complete
             await self._queue.join()
             allowed = deletion_allowed(self._uncommitted[session], session in self._dropped)
             if not allowed:
+                complete = False
                 self.deletes_withheld += 1
                 _LOGGER.error(
                     "%s keeps its records: %d of its values are not committed (%s)",
@@ -313,6 +327,13 @@ class Gateway:
                             str(context.max_sequence),
                         )
                     if binding.kind is DeviceKind.SLEEP:
+                        self._sleep_contexts[device.address] = context
+                    if binding.kind is DeviceKind.SLEEP and complete:
+                        # The kept epochs (this session's and any left by an earlier one)
+                        # go as windows once they span `sleep_window` or their night is
+                        # over. Not after a session that could not commit everything: its
+                        # night would be summarised without the epochs the device resends.
+                        await self.outbox.run(self._send_windows, device.address, context)
                         await self.outbox.run(self._summarize_nights, device.address, context)
                 else:
                     context = await collect_session(
@@ -333,6 +354,9 @@ class Gateway:
             self._storage_failed(exc)
         except (BleakError, GatewayError, TimeoutError, OSError) as exc:
             _LOGGER.warning("session with %s failed: %s", device.address, exc)
+            if binding.kind is DeviceKind.SLEEP and delivered is not None:
+                # What it committed is kept; the next session or the maintenance sends it.
+                self._sleep_contexts.setdefault(device.address, delivered)
         finally:
             self._busy.discard(device.address)
             self._quiet_until[device.address] = time.monotonic() + self.cooldown
@@ -466,6 +490,12 @@ class Gateway:
                         _LOGGER.info(
                             "pruned %d rows sent more than %.0f s ago", pruned, self.prune_after
                         )
+                for address, context in list(self._sleep_contexts.items()):
+                    # A sensor that stopped connecting: its night's last window still goes.
+                    try:
+                        await self.outbox.run(self._send_windows, address, context)
+                    except StorageError as exc:
+                        self._storage_failed(exc)
 
     async def drain(self) -> None:
         """Wait until every received value has been through a commit (committed or held)."""
@@ -497,6 +527,11 @@ class Gateway:
             self.zone,
             self.test_data,
         )
+        if isinstance(reading, da.SleepEpoch) and reading.device_time is not None:
+            # Issue 15: kept, and sent in a window (`_send_windows`) as
+            # SampledData. An epoch without a device time has no place on the window's
+            # grid: it goes on its own, as below.
+            return Batch(epochs=[(address, reading)])
         try:
             resources = map_reading(reading, context)
         except NotAMeasurement:
@@ -528,18 +563,88 @@ class Gateway:
             ],
         )
 
+    def _send_windows(self, address: str, context: SessionContext) -> None:
+        """In the writer thread: the device's kept epochs that no window has carried yet,
+        as SampledData Observations, committed with the marks saying which window did.
+
+        One transaction: the Observations and the marks go together or not at all, so an
+        epoch is sent in exactly one window (issue 15). The epochs are committed (the
+        device may delete them) before this; a window waits until it spans
+        `sleep_window` or its night is over (`MAX_GAP` after its end on the device's
+        clock), so a sensor read every few minutes through the night still sends a few
+        windows a night, not one per session.
+        """
+        epochs = self.outbox.unsampled_epochs(address)
+        if not epochs:
+            return
+        now = self._device_now(context)
+        windows = [
+            w
+            for w in epoch_windows(epochs)
+            if w.span >= self.sleep_window or now - (w.start + w.span) >= MAX_GAP
+        ]
+        if not windows:
+            return
+        binding = self.bindings.get(address)
+        patient = binding.patient_for(None) if binding else None
+        mapping = MappingContext(
+            context.sensor,
+            self.identity,
+            patient,
+            self.now(),
+            context.clock,
+            self.zone,
+            self.test_data,
+        )
+        batch = Batch()
+        resources = map_windows(windows, mapping)
+        if resources:
+            batch.extend(self._rows(resources, context.sensor, patient))
+        batch.sampled = [
+            (address, e.device_time.isoformat(), e.sequence_number, window.name)
+            for window in windows
+            for e in window.epochs
+            if e.device_time is not None
+        ]
+        self.outbox.commit(batch)
+        self.uploader.wake()
+        _LOGGER.info(
+            "%s: %d epochs sent as %d windows (%d Observations)",
+            address,
+            len(batch.sampled),
+            len(windows),
+            len(batch.entries),
+        )
+
+    def _device_now(self, context: SessionContext) -> datetime:
+        """Now on the device's clock, as its session's clock sample found it (no zone)."""
+        now = self.now().astimezone(self.zone).replace(tzinfo=None)
+        drift = context.clock.drift(self.zone) if context.clock is not None else None
+        return now if drift is None else now - drift
+
     def _summarize_nights(self, address: str, context: SessionContext) -> None:
-        """In the writer thread: sleep summaries for nights that are over and not yet done."""
+        """In the writer thread: sleep summaries for nights that are over and not yet done.
+
+        Each epoch counts in one summary at most: only epochs after the last summarised
+        night's end are grouped, so epochs arriving after their night was summarised
+        make a night of their own rather than a second, overlapping summary of it. A
+        night is over once MAX_GAP has passed on the device's clock, which stamped the
+        epochs (the session's clock sample): a device running an hour behind would
+        otherwise have its night summarised an hour early, before its last epochs.
+        """
         done_until = self.outbox.mark(address, _NIGHTS_UNTIL)
-        epochs = self.outbox.sleep_epochs(address)
+        after = datetime.fromisoformat(done_until) if done_until is not None else None
+        epochs = [
+            e
+            for e in self.outbox.sleep_epochs(address)
+            if after is None or (e.device_time is not None and e.device_time >= after)
+        ]
         nights = nights_from_epochs(epochs)
-        now_local = self.now().astimezone(self.zone).replace(tzinfo=None)
+        now_device = self._device_now(context)
         binding = self.bindings.get(address)
         patient = binding.patient_for(None) if binding else None
         for night in nights:
-            if done_until is not None and night.end <= datetime.fromisoformat(done_until):
-                continue
-            if now_local - night.end < MAX_GAP:
+            if now_device - night.end < MAX_GAP:
                 continue  # the night may not be over
             mapping = MappingContext(
                 context.sensor,

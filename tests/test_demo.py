@@ -17,7 +17,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -141,16 +143,42 @@ def observations(client: httpx.Client, patient: str, code: str) -> int:
 
 # What 1 day of history puts on the server, per patient and code: 2 cuff readings a
 # day (a panel and a pulse each), 1 oximeter spot check a day (SpO2 and pulse) and, for
-# the patient with the sleep sensor, a night of 48 ten-minute epochs (a sleep stage and
-# a heart rate each). The night's summary is left out: whether the gateway counts
-# the last night as over depends on the time of day the test runs.
+# the patient with the sleep sensor, a night of 48 ten-minute epochs: since issue 15 one
+# SampledData Observation per signal (stage, heart rate, breathing rate), which the
+# server expands into the 48 epochs `$stats` counts in bed (`IN_BED_EPOCHS`). The
+# night's summary is left out: whether the gateway counts the last night as over
+# depends on the time of day the test runs.
 BASE = {"85354-9": 2, "59408-5": 1, "8867-4": 3}
 SLEEP_STAGE = "http://snomed.info/sct|258158006"
+SLEEP_HEART_RATE = "urn:iso:std:iso:11073:10101|147842"
+IN_BED_EPOCHS = {"8867-4": 48, "9279-1": 48}
 ONE_DAY = {
-    "田中 花子": {**BASE, "8867-4": 3 + 48, SLEEP_STAGE: 48},
+    "田中 花子": {**BASE, SLEEP_STAGE: 1, SLEEP_HEART_RATE: 1},
     "鈴木 一郎": BASE,
     "佐藤 和子": dict.fromkeys(BASE, 0),  # she stopped measuring 4 days ago
 }
+
+
+def in_bed_epochs(client: httpx.Client, patient: str) -> dict[str, int]:
+    """Epochs per code that `$stats` counts in bed over the last days, as the page asks."""
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    answer = client.get(
+        "/Observation/$stats",
+        params={
+            "patient": f"Patient/{patient}",
+            "code": "8867-4,9279-1",
+            "start": (today - timedelta(days=3)).isoformat(),
+            "end": (today + timedelta(days=1)).isoformat(),
+            "setting": "in-bed",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    counted: dict[str, int] = {}
+    for series in answer.json()["parameter"][2:]:
+        code = series["part"][0]["valueCoding"]["code"]
+        days = [p for p in series["part"] if p["name"] == "day"]
+        counted[code] = sum(day["part"][4]["valueInteger"] for day in days)
+    return counted
 
 
 def test_demo_uploads_the_home_and_the_server_holds_it(demo_factory, tmp_path):
@@ -173,6 +201,7 @@ def test_demo_uploads_the_home_and_the_server_holds_it(demo_factory, tmp_path):
                 break
             assert time.monotonic() < deadline, held
             time.sleep(0.5)
+        assert in_bed_epochs(client, patients["田中 花子"]) == IN_BED_EPOCHS
         # Issue 14: 田中 花子 presses the call button once; the gateway says it was sent and
         # the server holds exactly one request from her.
         demo.wait_for(r"田中 花子: presses the call button")
@@ -221,7 +250,7 @@ def test_demo_uploads_the_home_and_the_server_holds_it(demo_factory, tmp_path):
 
 
 def test_ctrl_c_while_the_history_uploads_stops_the_demo(demo_factory):
-    demo = demo_factory("--days", "14")
+    demo = demo_factory("--days", "90")  # since issue 15 a night is 4 resources, not 145
     # The status line shows uploads under way with more waiting: mid-upload.
     demo.wait_for(r"gateway: [1-9]\d* sent, [1-9]\d* waiting", timeout=120)
     assert demo.ctrl_c() == 0, demo.err

@@ -15,19 +15,29 @@ in its in-bed series. Stages use the open sleep profile's numbers
 asleep, 6 out of bed) under SNOMED CT 258158006 "Sleep, function", with the
 unit "1".
 
-The identifier names the window (first epoch, slots x period) and a digest of
-the samples, so a retried upload of the same window is the same resource
-(If-None-Exist) and a different window never is.
+A window is what the gateway kept and has not sent yet, once it spans two hours
+or its night is over (`gateway/service.py`), cut where its epochs stop lying on
+one grid: a different epoch length, a start off the grid or
+before the last slot (a clock set back: an epoch goes on in the newest window whose
+grid it fits), a gap longer than a night's `MAX_GAP`, or `MAX_SLOTS` slots. Every
+epoch lands in exactly one window, so a night split over two sessions is two
+windows whose samples the server expands once each. An epoch
+repeated with another sequence number but the same start and values is the same
+reading (as its one-epoch identifier was): it joins the window, and takes no slot.
 
-Not yet wired into `gateway/service.py`: the alert rules read the bed sensor's
-breathing rate from one-epoch Observations (fhir_api/alerts/observations.py) and
-would stop seeing it; see the report of issue 15's sleep slice.
+The identifier names the window (first epoch, slots x period) and a digest of the
+samples, so a retried upload of the same window is the same resource
+(If-None-Exist) and a different window never is. The server reads each sample as a
+reading of its own: `$stats` and the charts (fhir_api/storage/series) and the
+breathing-rate alert rules (fhir_api/alerts/observations.py) see the same per-epoch
+values as from one Observation per epoch.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import device_adapters as da
@@ -42,53 +52,150 @@ from .codes import (
     UCUM,
 )
 from .models import validate
-from .observations import MappingContext, Resource, observation
+from .observations import (
+    MappingContext,
+    Resource,
+    coincident_time_stamp,
+    coincident_time_stamp_reference,
+    number,
+    observation,
+)
+from .sleep_nights import MAX_GAP
 
-__all__ = ["map_epoch_samples"]
+__all__ = [
+    "MAX_SLOTS",
+    "EpochWindow",
+    "epoch_windows",
+    "map_epoch_samples",
+    "map_window",
+    "map_windows",
+]
+
+# Samples per Observation at most: a day of 30-second epochs (the server takes 10,000).
+MAX_SLOTS = 2880
 
 
-def _slots(
-    timed: Sequence[tuple[datetime, da.SleepEpoch]],
-) -> tuple[int, list[da.SleepEpoch | None]]:
-    """The epoch length in seconds and the epochs on a regular grid from the first one's
-    start (the first epoch of a slot wins; an empty slot is None)."""
-    period = min(int(epoch.duration.value or 0) for _, epoch in timed)
-    first = timed[0][0]
-    slots: dict[int, da.SleepEpoch] = {}
+@dataclass(slots=True)
+class EpochWindow:
+    """Epochs on one grid: `slots[i]` started at `start` + i x `period` seconds (None: none did).
+
+    `epochs` is every epoch the window carries, repeats included (they are marked sent).
+    """
+
+    start: datetime
+    period: int
+    slots: list[da.SleepEpoch | None] = field(default_factory=list)
+    epochs: list[da.SleepEpoch] = field(default_factory=list)
+
+    @property
+    def span(self) -> timedelta:
+        """From the first slot's start to the last one's end."""
+        return timedelta(seconds=self.period * len(self.slots))
+
+    @property
+    def name(self) -> str:
+        """What the gateway keeps beside each epoch the window sent (`sleep_epochs.sampled_in`)."""
+        return f"{self.start.isoformat()}/{len(self.slots)}x{self.period}s"
+
+    def take(self, start: datetime, epoch: da.SleepEpoch) -> bool:
+        """Put the epoch on this window's grid; False when it does not belong there."""
+        duration = int(epoch.duration.value or 0)
+        offset = (start - self.start).total_seconds()
+        slot, off_grid = divmod(offset, self.period)
+        last = self.slots[-1] if self.slots else None
+        if last is not None and last.device_time == start and _same_values(last, epoch):
+            self.epochs.append(epoch)  # the same reading again, under another sequence number
+            return True
+        end = self.start + timedelta(seconds=self.period * len(self.slots))
+        if (
+            duration != self.period
+            or off_grid
+            or slot < len(self.slots)
+            or slot >= MAX_SLOTS
+            or start - end > MAX_GAP
+        ):
+            return False
+        self.slots.extend([None] * (int(slot) - len(self.slots)))
+        self.slots.append(epoch)
+        self.epochs.append(epoch)
+        return True
+
+
+def _same_values(a: da.SleepEpoch, b: da.SleepEpoch) -> bool:
+    return (a.duration, a.stage, a.heart_rate, a.respiration_rate) == (
+        b.duration,
+        b.stage,
+        b.heart_rate,
+        b.respiration_rate,
+    )
+
+
+def epoch_windows(epochs: Sequence[da.SleepEpoch]) -> list[EpochWindow]:
+    """The epochs with a device time, oldest first, cut into windows on one grid each.
+
+    Epochs without a device time (the sensor's clock unset) belong to no window: they
+    cannot be placed on a grid, and go one Observation each.
+    """
+    timed = sorted(
+        ((e.device_time, e) for e in epochs if e.device_time is not None and e.duration.value),
+        key=lambda pair: (pair[0], pair[1].sequence_number),
+    )
+    windows: list[EpochWindow] = []
     for start, epoch in timed:
-        slots.setdefault(round((start - first).total_seconds() / period), epoch)
-    return period, [slots.get(i) for i in range(max(slots) + 1)]
+        # The newest window it fits first: after a clock set back, the epochs of both
+        # grids interleave in time, and each goes on with its own window.
+        if not any(window.take(start, epoch) for window in reversed(windows)):
+            window = EpochWindow(start, int(epoch.duration.value or 0))
+            window.take(start, epoch)
+            windows.append(window)
+    return windows
 
 
-def _number(quantity: da.Quantity | None) -> str:
+def _sample(quantity: da.Quantity | None) -> str:
+    """A rate as the device reported it (its resolution), `E` for none or a special value."""
     if quantity is None or quantity.value is None:
         return "E"
-    value = float(quantity.value)
-    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+    return str(number(quantity))
 
 
 def map_epoch_samples(epochs: Sequence[da.SleepEpoch], ctx: MappingContext) -> list[Resource]:
     """The SampledData Observations of a run of epochs (heart rate, breathing rate, stage).
 
     Args:
-        epochs: the epochs of one upload window; those without a device time or a
-            duration are left out, as the night summary leaves them out.
+        epochs: the epochs to send (the gateway's kept, unsent ones); those without a
+            device time are left out (they go one Observation each, `map_reading`).
         ctx: the sensor, gateway, patient and clocks of the connection.
 
     Returns:
-        Up to three Observations, validated with the pinned FHIR models; none for no epochs.
-        A signal that no epoch carries gives no Observation.
+        Up to three Observations per window (`epoch_windows`), validated with the pinned
+        FHIR models, after this connection's coincident time stamp when they refer to it;
+        none for no epochs. A signal that no epoch of a window carries gives no Observation.
     """
-    timed = sorted(
-        ((e.device_time, e) for e in epochs if e.device_time is not None and e.duration.value),
-        key=lambda pair: (pair[0], pair[1].sequence_number),
-    )
-    if not timed or min(int(e.duration.value or 0) for _, e in timed) < 1:
-        return []
-    period, slots = _slots(timed)
+    return map_windows(epoch_windows(epochs), ctx)
+
+
+def map_windows(windows: Sequence[EpochWindow], ctx: MappingContext) -> list[Resource]:
+    """The SampledData Observations of these windows, after this connection's coincident
+    time stamp when they refer to it (`map_epoch_samples` without the cutting)."""
+    resources = [r for window in windows for r in map_window(window, ctx)]
+    if ctx.clock is not None:
+        cts = coincident_time_stamp_reference(ctx)
+        if any(
+            e.get("valueReference", {}).get("reference") == cts
+            for r in resources
+            for e in r["extension"]
+        ):
+            resources.insert(0, coincident_time_stamp(ctx))
+    return resources
+
+
+def map_window(window: EpochWindow, ctx: MappingContext) -> list[Resource]:
+    """One window's SampledData Observations (without the coincident time stamp they may
+    refer to: `map_epoch_samples` adds it)."""
+    slots, period = window.slots, window.period
     signals = [
-        ("heart_rate", [_number(e.heart_rate if e else None) for e in slots], "/min"),
-        ("respiration_rate", [_number(e.respiration_rate if e else None) for e in slots], "/min"),
+        ("heart_rate", [_sample(e.heart_rate if e else None) for e in slots], "/min"),
+        ("respiration_rate", [_sample(e.respiration_rate if e else None) for e in slots], "/min"),
         ("sleep_stage", [str(int(e.stage)) if e else "E" for e in slots], "1"),
     ]
     resources = []
@@ -101,8 +208,8 @@ def map_epoch_samples(epochs: Sequence[da.SleepEpoch], ctx: MappingContext) -> l
         resource = observation(
             concept,
             ctx,
-            device_time=timed[0][0],
-            clock_unreliable=any(e.device_clock_unreliable for _, e in timed),
+            device_time=window.start,
+            clock_unreliable=any(e.device_clock_unreliable for e in window.epochs),
             duration=timedelta(seconds=period * len(slots)),
             values=f"{len(slots)}x{period}s-{digest}",
             supplemental=("samples",),

@@ -138,3 +138,38 @@ def test_impossible_samples_and_a_loinc_vital_sign_as_samples_are_422(
     with pytest.raises(Unprocessable) as caught:
         service.create("Observation", loinc)  # the FHIR vital-signs profiles take a Quantity
     assert "heartrate: needs valueQuantity" in str(caught.value.outcome())
+
+
+def test_the_gateways_night_twice_and_another_senders_epoch_each_count_once(
+    tmp_path: Path,
+) -> None:
+    """The contract since issue 15 (`bundle-sleep-night.json`): a session's epochs as one
+    SampledData per signal. Uploaded again (a retry) it is the same resources
+    (If-None-Exist); a one-epoch Observation of another sender is still taken, and
+    `$stats` in bed counts every epoch once."""
+    from .helpers import CONTRACT, load
+
+    bundle = load(next(p for p in CONTRACT if p.stem == "bundle-sleep-night"))
+    one_epoch = load(next(p for p in CONTRACT if p.stem == "bundle-sleep-epoch"))
+    with ExitStack() as stack:
+        service = FhirService(open_store(stack, settings_for("sqlite", stack, tmp_path)))
+        service.update(
+            "Patient", "tanaka-hanako", {"resourceType": "Patient", "id": "tanaka-hanako"}
+        )
+        first = service.bundle(copy.deepcopy(bundle))
+        again = service.bundle(copy.deepcopy(bundle))
+        assert [e["response"]["status"][:3] for e in first["entry"]].count("201") == 6
+        assert {e["response"]["status"][:3] for e in again["entry"]} == {"200"}
+        service.bundle(one_epoch)  # 02:30, after the night: an epoch of its own
+        query = [
+            ("subject", "Patient/tanaka-hanako"),
+            ("start", "2024-11-26"),
+            ("end", "2024-11-28"),
+            ("tz", "Asia/Tokyo"),
+            ("code", "8867-4,9279-1"),
+            ("setting", IN_BED),
+        ]
+        counted: dict[str, int] = {}
+        for day in service.stats(query)[2]:
+            counted[day.code] = counted.get(day.code, 0) + day.readings
+        assert counted == {"8867-4": 24 + 1, "9279-1": 24 + 1}

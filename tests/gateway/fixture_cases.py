@@ -31,6 +31,7 @@ from gateway.mapping import (
     upload_entries,
 )
 from gateway.mapping.devices import DeviceKind
+from gateway.mapping.sleep_samples import map_epoch_samples
 
 from ..device_adapters import captures
 
@@ -79,15 +80,15 @@ BPM_IRREGULAR = bytes.fromhex("1e7a0050006000e8070b1b0a1e004800010400")
 
 
 def sleep_epoch_payload(
-    sequence: int, start: datetime, stage: da.SleepStage, hr: int, rr: int
+    sequence: int, start: datetime, stage: da.SleepStage, hr: int, rr: int, seconds: int = 300
 ) -> bytes:
-    """An open-profile Sleep Epoch Record of 5 minutes with heart and breathing rate."""
+    """An open-profile Sleep Epoch Record (5 minutes unless told) with heart and breathing rate."""
     stamp = struct.pack("<HBBBBB", start.year, start.month, start.day, start.hour, start.minute, 0)
     return (
         bytes([0x03])
         + struct.pack("<H", sequence)
         + stamp
-        + struct.pack("<HB", 300, stage)
+        + struct.pack("<HB", seconds, stage)
         + struct.pack("<HH", hr, rr)
     )
 
@@ -133,8 +134,13 @@ class Case:
         ctx = self.context()
         readings = [da.parse(uuid, payload) for uuid, payload in self.payloads]
         if self.night:
+            # A session's epochs as the gateway sends them since issue 15: one SampledData
+            # per signal (heart rate, breathing rate, stage), then the night's summary.
             epochs = [r for r in readings if isinstance(r, da.SleepEpoch)]
-            return [o for night in nights_from_epochs(epochs) for o in map_sleep_night(night, ctx)]
+            return [
+                *map_epoch_samples(epochs, ctx),
+                *(o for night in nights_from_epochs(epochs) for o in map_sleep_night(night, ctx)),
+            ]
         return [o for r in readings for o in map_reading(r, ctx)]
 
     def bundle(self) -> dict[str, Any]:
@@ -174,6 +180,8 @@ CASES: dict[str, Case] = {
     "glucose": Case(GLUCOMETER, TANAKA, (("2a18", captures.GLUCOSE_105_MG_DL),)),
     "heart-rate": Case(HEART_MONITOR, TANAKA, (("2a37", captures.HEART_RATE_FULL),)),
     "battery-level": Case(OXIMETER, TANAKA, (("2a19", b"\x5a"),)),
+    # One epoch, one Observation per signal: what other senders send (and the gateway for
+    # an epoch without a device time); the server keeps taking it (issue 15).
     "sleep-epoch": Case(SLEEP_SENSOR, TANAKA, ((uuids.SLEEP_EPOCH_RECORD, captures.SLEEP_EPOCH),)),
     "sleep-night": Case(
         SLEEP_SENSOR, TANAKA, tuple((uuids.SLEEP_EPOCH_RECORD, p) for p in NIGHT), night=True

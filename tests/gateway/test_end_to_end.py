@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -405,6 +406,37 @@ async def test_thermometer_and_scale_through_the_same_machinery(tmp_path, fhir_s
     ] == [(58.35, "kg")]
 
 
+MDC = "urn:iso:std:iso:11073:10101"
+SLEEP_STAGE = "http://snomed.info/sct|258158006"
+NIGHT_SUMMARY = "http://loinc.org|93832-4"
+
+
+def in_bed_readings(server, patient: str) -> dict[str, int]:
+    """Epochs per code the server's `$stats` counts in bed (heart and breathing rate)."""
+    from fhir_api.service import FhirService
+
+    today = datetime.now(TOKYO).date()
+    _subject, _zone, days = FhirService(server.store).stats(
+        [
+            ("patient", f"Patient/{patient}"),
+            ("code", "8867-4,9279-1"),
+            ("start", (today - timedelta(days=10)).isoformat()),
+            ("end", (today + timedelta(days=2)).isoformat()),
+            ("setting", "in-bed"),
+        ]
+    )
+    counted: dict[str, int] = {}
+    for day in days:
+        counted[day.code] = counted.get(day.code, 0) + day.readings
+    return counted
+
+
+def samples_of(server, patient: str, code: str) -> list[list[str]]:
+    """The sample lists of a patient's SampledData Observations of `code`, oldest first."""
+    found = search(server, f"patient=Patient/{patient}&code={code}&_sort=date&_count=50")
+    return [e["resource"]["valueSampledData"]["data"].split(" ") for e in found.get("entry", [])]
+
+
 async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhir_server):
     from gateway.simulation.peripherals import SleepSensor
 
@@ -426,7 +458,7 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
     try:
         await wait_for(lambda: sensor.memory == [])
         await wait_for(
-            lambda: gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] > 60
+            lambda: gateway.outbox.counts()["pending"] == 0 and gateway.outbox.counts()["sent"] > 3
         )
         first_requests = list(sensor.requests)
         # A second night arrives: only records after the last stored sequence are asked for.
@@ -436,14 +468,12 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
         # later sessions (nothing new) would add more, so take them at this moment.
         second_requests = list(sensor.requests)
         # A night's summary is queued only after its session ends, so an empty queue
-        # proves nothing: wait until the server holds both summaries and every epoch.
+        # proves nothing: wait until the server holds both summaries and both windows.
         await wait_for_server(
             fhir_server,
             {
-                "patient=Patient/nagai&code=http://loinc.org|93832-4&_summary=count": 2,
-                "patient=Patient/nagai&code=http://snomed.info/sct|258158006&_summary=count": (
-                    len(stages) + 5
-                ),
+                f"patient=Patient/nagai&code={NIGHT_SUMMARY}&_summary=count": 2,
+                f"patient=Patient/nagai&code={SLEEP_STAGE}&_summary=count": 2,
             },
         )
     finally:
@@ -452,7 +482,7 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
     assert first_requests[0] == bytes.fromhex("0101")  # nothing stored yet: all records
     assert second_requests[-2] == bytes.fromhex("0103011600")  # after sequence 21: from 22
     assert sensor.deletions == [bytes.fromhex("0202011500"), bytes.fromhex("0202011a00")]
-    nights = search(fhir_server, "patient=Patient/nagai&code=http://loinc.org|93832-4&_sort=date")
+    nights = search(fhir_server, f"patient=Patient/nagai&code={NIGHT_SUMMARY}&_sort=date")
     assert nights["total"] == 2
     first = nights["entry"][0]["resource"]
     assert first["valueQuantity"]["value"] == 90.0  # 18 asleep epochs of 5 minutes
@@ -460,10 +490,54 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
         c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in first["component"]
     }
     assert minutes == {"93831-6": 30.0, "93830-8": 40.0, "93829-0": 20.0}
-    stages_stored = search(
-        fhir_server, "patient=Patient/nagai&code=http://snomed.info/sct|258158006&_summary=count"
+    # Issue 15: each session's epochs are one SampledData per signal, not 3 Observations
+    # an epoch; the server expands them, and $stats in bed counts every epoch once.
+    assert samples_of(fhir_server, "nagai", SLEEP_STAGE) == [
+        [str(s) for s in stages],
+        ["1", "2", "3", "2", "1"],
+    ]
+    heart = samples_of(fhir_server, "nagai", f"{MDC}|147842")
+    assert heart == [[str(56 + i % 5) for i in range(len(stages))], ["56", "57", "58", "59", "60"]]
+    assert [len(w) for w in samples_of(fhir_server, "nagai", f"{MDC}|151562")] == [21, 5]
+    assert in_bed_readings(fhir_server, "nagai") == {"8867-4": 26, "9279-1": 26}
+    assert search(fhir_server, "patient=Patient/nagai&_summary=count")["total"] == 2 + 3 * 2
+
+
+async def test_a_night_split_over_two_sessions_loses_and_repeats_nothing(tmp_path, fhir_server):
+    """Issue 15: a window is what one session delivered. The sensor hands its night over in
+    two parts; the server gets two windows per signal, `$stats` sees each epoch once, and
+    the summaries count each epoch once (no second summary of the night's first part)."""
+    from gateway.simulation.peripherals import SleepSensor
+
+    bus = VirtualBus()
+    sensor = SleepSensor("D0:00:00:00:05:02")
+    night = sensor.clock.now().replace(hour=23, minute=0, second=0) - timedelta(days=3)
+    stages = [1] * 2 + [2] * 6 + [3] * 6 + [4] * 4 + [2] * 2 + [1]
+    sensor.record_night(night, stages[:10])
+    await sensor.start(bus)
+    bindings = Bindings(
+        [Binding(sensor.address, DeviceKind.SLEEP, {None: PatientLink(logical_id="hayashi")})]
     )
-    assert stages_stored["total"] == len(stages) + 5
+    gateway, task = await run_gateway(tmp_path, fhir_server, bus, bindings)
+    try:
+        await wait_for(lambda: sensor.memory == [] and len(sensor.deletions) == 1)
+        sensor.record_night(night + timedelta(minutes=50), stages[10:])  # the rest of it
+        await wait_for(lambda: sensor.memory == [] and len(sensor.deletions) == 2)
+        await wait_for_server(
+            fhir_server, {f"patient=Patient/hayashi&code={SLEEP_STAGE}&_summary=count": 2}
+        )
+        await wait_for(lambda: gateway.outbox.counts()["pending"] == 0)
+    finally:
+        await stop(task, gateway)
+        await sensor.stop()
+    windows = samples_of(fhir_server, "hayashi", SLEEP_STAGE)
+    assert [s for window in windows for s in window] == [str(s) for s in stages]
+    assert in_bed_readings(fhir_server, "hayashi") == {"8867-4": 21, "9279-1": 21}
+    summaries = search(fhir_server, f"patient=Patient/hayashi&code={NIGHT_SUMMARY}&_sort=date")
+    periods = [e["resource"]["effectivePeriod"] for e in summaries["entry"]]
+    asleep = sum(e["resource"]["valueQuantity"]["value"] for e in summaries["entry"])
+    assert asleep == 90.0  # 18 asleep epochs of 5 minutes, each counted once
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(periods))
 
 
 async def test_pairing_registers_the_device_and_binds_a_user_slot(tmp_path, fhir_server):

@@ -439,6 +439,9 @@ def _found(
         for entry in answer.json().get("entry", []):
             resource = entry["resource"]
             identifier = resource["identifier"][0]["value"]
+            if "valueSampledData" in resource:  # a session's epochs as one window (issue 15)
+                found += _epochs_of_window(device, resource, identifier, times)
+                continue
             if code == "85354-9":
                 values = (_component(resource, "8480-6"), _component(resource, "8462-4"))
             elif device == SLEEP:
@@ -447,6 +450,25 @@ def _found(
                 values = (resource["valueQuantity"]["value"],)
             when = next((w for w in times if f"-{_phd_seconds(w)}" in identifier), "?")
             found.append((Taken(device, values, when), identifier))
+    return found
+
+
+def _epochs_of_window(
+    device: str, resource: dict, identifier: str, times: set[str]
+) -> list[tuple[Taken, str]]:
+    """Each epoch of a SampledData stage window, named by its device time: the window's
+    first one (in its identifier) + i x period, and `<identifier>#<i>`."""
+    match = re.search(r"-(\d+)\.\.\d+-", identifier)
+    assert match, identifier
+    first = datetime(2000, 1, 1) + timedelta(seconds=int(match.group(1)))
+    sampled = resource["valueSampledData"]
+    found = []
+    for index, sample in enumerate(sampled["data"].split(" ")):
+        if sample == "E":
+            continue
+        at = first + timedelta(milliseconds=index * sampled["period"])
+        when = next((w for w in times if datetime.fromisoformat(w) == at), "?")
+        found.append((Taken(device, (STAGES[int(sample)],), when), f"{identifier}#{index}"))
     return found
 
 

@@ -325,7 +325,8 @@ def test_sleep_live_vitals_are_timed_by_the_gateway_and_differ_from_daytime_ones
 
 
 def test_sleep_night_summary():
-    (night,) = fc.CASES["sleep-night"].observations()
+    *samples, night = fc.CASES["sleep-night"].observations()
+    assert [s["code"]["coding"][0]["code"] for s in samples] == ["147842", "151562", "258158006"]
     assert codes(night, LOINC) == ["93832-4"]
     assert night["valueQuantity"]["value"] == 100.0  # 20 asleep epochs of 5 minutes
     assert night["effectivePeriod"] == {

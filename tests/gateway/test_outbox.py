@@ -6,7 +6,7 @@ import time
 import pytest
 
 from gateway.errors import StorageError
-from gateway.outbox import Outbox, Supporting
+from gateway.outbox import Batch, Outbox, Supporting
 
 OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
 
@@ -142,8 +142,65 @@ def test_sleep_epochs_go_once_their_night_is_summarised_and_old(tmp_path):
     outbox.set_mark(
         "D0:00:00:00:00:05", "sleep-nights-until", (night + timedelta(hours=1)).isoformat()
     )
+    # Summarised and old, but no window has carried them yet: they stay (issue 15).
+    outbox.prune(7 * DAY, now=datetime(2026, 1, 30).timestamp())
+    assert len(outbox.sleep_epochs("D0:00:00:00:00:05")) == 5
+    outbox.commit(
+        Batch(
+            sampled=[
+                ("D0:00:00:00:00:05", (night + timedelta(minutes=5 * n)).isoformat(), n, "w1")
+                for n in range(4)
+            ]
+        )
+    )
     outbox.prune(7 * DAY, now=datetime(2026, 1, 30).timestamp())
     assert [e.sequence_number for e in outbox.sleep_epochs("D0:00:00:00:00:05")] == [9]
+
+
+def test_kept_epochs_keep_their_rates_until_a_window_sends_them_once(tmp_path):
+    from datetime import datetime
+
+    from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
+
+    outbox = Outbox(tmp_path / "gateway.db")
+    start = datetime(2026, 1, 10, 23, 0)
+    epoch = SleepEpoch(
+        7,
+        start,
+        Quantity(300.0, Unit.SECOND),
+        SleepStage.DEEP,
+        heart_rate=Quantity(52.5, Unit.PER_MIN, -1),
+        respiration_rate=Quantity(None, Unit.PER_MIN, 0),
+    )
+    outbox.add_sleep_epoch("S", epoch)
+    outbox.add_sleep_epoch("S", epoch)  # delivered again: kept once
+    [kept] = outbox.unsampled_epochs("S")
+    assert kept.heart_rate == Quantity(52.5, Unit.PER_MIN, -1)
+    assert kept.respiration_rate is not None and kept.respiration_rate.value is None
+    outbox.commit(Batch(sampled=[("S", start.isoformat(), 7, "w1")]))
+    outbox.add_sleep_epoch("S", epoch)  # and again after its window was sent
+    assert outbox.unsampled_epochs("S") == []
+    assert len(outbox.sleep_epochs("S")) == 1
+
+
+def test_an_outbox_from_before_issue_15_does_not_send_its_epochs_again(tmp_path):
+    path = tmp_path / "gateway.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE sleep_epochs (device TEXT NOT NULL, start TEXT NOT NULL, "
+        "sequence INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (device, start, sequence));"
+        "INSERT INTO sleep_epochs VALUES ('S', '2026-01-10T23:00:00', 1, '{\"sequence\": 1, "
+        '"start": "2026-01-10T23:00:00", "duration": 300.0, "stage": 2, '
+        '"unreliable": false}\');'
+    )
+    old.commit()
+    old.close()
+    outbox = Outbox(path)  # an upgraded gateway opens it
+    assert outbox.unsampled_epochs("S") == []  # it went one Observation per epoch
+    [kept] = outbox.sleep_epochs("S")  # still there for the night's summary
+    assert kept.heart_rate is None
+    outbox.close()
+    assert Outbox(path).unsampled_epochs("S") == []  # opened again: nothing changes
 
 
 def test_the_outbox_files_are_the_owners_only(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from fhir_api.app import build_store
 from fhir_api.service import FhirService
 from gateway.mapping import map_reading, map_sleep_night, nights_from_epochs
 from gateway.mapping.bundle import transaction_bundle, upload_entries
-from gateway.mapping.sleep_samples import map_epoch_samples
+from gateway.mapping.sleep_samples import MAX_SLOTS, epoch_windows, map_epoch_samples
 
 from ..fhir_api.conftest import settings_for
 from . import fixture_cases as fc
@@ -101,3 +102,57 @@ def test_the_server_charts_the_samples_as_it_charted_the_epochs(tmp_path: Path) 
 
         assert in_bed("tanaka-hanako") == in_bed("other")
         assert [row[5] for row in in_bed("tanaka-hanako")] == [12, 12, 12, 12]  # around midnight
+
+
+def epoch_at(sequence: int, start: datetime, stage: int, seconds: int = 300) -> da.SleepEpoch:
+    return da.SleepEpoch(
+        sequence,
+        start,
+        da.Quantity(float(seconds), da.Unit.SECOND),
+        da.SleepStage(stage),
+        heart_rate=da.Quantity(50.0 + sequence, da.Unit.PER_MIN),
+    )
+
+
+def carried(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(window start, stage) of each stage sample, in order."""
+    found = []
+    for resource in resources:
+        if resource["code"]["coding"][0]["code"] == "258158006":
+            start = resource["effectivePeriod"]["start"]
+            found += [(start, s) for s in values(resource) if s != "E"]
+    return found
+
+
+def test_a_clock_set_back_mid_night_starts_a_window_and_loses_no_epoch() -> None:
+    night = datetime(2024, 11, 26, 23, 0)
+    before = [epoch_at(n, night + timedelta(minutes=5 * n), 2) for n in range(6)]  # to 23:30
+    # The sensor's clock was set back 7 minutes at 23:30: its next epochs start at 23:23.
+    after = [epoch_at(6 + n, night + timedelta(minutes=23 + 5 * n), 3) for n in range(4)]
+    windows = epoch_windows(before + after)
+    assert [len(w.epochs) for w in windows] == [6, 4]
+    stages = [s for _, s in carried(map_epoch_samples(before + after, CASE.context()))]
+    assert sorted(stages) == ["2"] * 6 + ["3"] * 4  # a slot taken twice dropped one
+
+
+def test_windows_break_at_a_long_gap_another_epoch_length_and_max_slots() -> None:
+    night = datetime(2024, 11, 26, 23, 0)
+    first = [epoch_at(n, night + timedelta(minutes=5 * n), 2) for n in range(3)]
+    later = [epoch_at(10 + n, night + timedelta(hours=5, minutes=5 * n), 3) for n in range(2)]
+    short = [epoch_at(20, night + timedelta(hours=5, minutes=10), 4, seconds=30)]
+    windows = epoch_windows(first + later + short)
+    assert [(w.start.hour, w.period, len(w.slots)) for w in windows] == [
+        (23, 300, 3),
+        (4, 300, 2),
+        (4, 30, 1),
+    ]
+    many = [epoch_at(n, night + timedelta(seconds=30 * n), 2, 30) for n in range(MAX_SLOTS + 5)]
+    assert [len(w.slots) for w in epoch_windows(many)] == [MAX_SLOTS, 5]
+
+
+def test_an_epoch_sent_again_under_another_sequence_number_takes_no_slot() -> None:
+    night = datetime(2024, 11, 26, 23, 0)
+    epochs = [epoch_at(n, night + timedelta(minutes=5 * n), 2) for n in range(3)]
+    again = replace(epochs[2], sequence_number=99)
+    [window] = epoch_windows([*epochs, again])
+    assert (len(window.slots), len(window.epochs)) == (3, 4)  # carried (marked sent), once

@@ -177,6 +177,56 @@ async def test_the_disk_full_check_catches_a_failed_commit_counted_as_done(
         assert run.spo2_on_server == SPO2
 
 
+async def test_disk_full_during_a_sleep_session_sends_the_night_once_when_space_returns(
+    tmp_path, fhir_server
+):
+    """Issue 15: the sleep sensor's epochs go as one window per session. With the disk
+    full mid-session no epoch is committed, no window or summary is made and the sensor
+    keeps its records; once space is back they come again and reach the server once:
+    one window per signal, one summary, every epoch once in `$stats`."""
+    from gateway.simulation.peripherals import SleepSensor
+
+    from .test_end_to_end import NIGHT_SUMMARY, SLEEP_STAGE, in_bed_readings, samples_of
+
+    bus = VirtualBus()
+    sensor = SleepSensor("D0:00:00:00:09:03")
+    night = sensor.clock.now().replace(hour=23, minute=0, second=0) - timedelta(days=3)
+    stages = [1] * 2 + [2] * 6 + [3] * 6 + [4] * 4 + [2] * 2 + [1]
+    sensor.record_night(night, stages)
+    bindings = Bindings(
+        [Binding(sensor.address, DeviceKind.SLEEP, {None: PatientLink(logical_id="full")})]
+    )
+    with tmpfs(tmp_path / "sd", "1m") as sd:
+        outbox = Outbox(sd / "gateway.db")
+        filled: list[Path] = []
+        answer = sensor._on_racp_write
+
+        def disk_fills_up(connection, value):  # mid-session: after the probe, before records
+            if not filled:
+                filled.append(fill(sd))
+            answer(connection, value)
+
+        sensor._on_racp_write = disk_fills_up
+        await sensor.start(bus)
+        gateway, task = await start_gateway(outbox, fhir_server, bus, bindings)
+        try:
+            await wait_for(lambda: gateway.sessions_completed >= 1)
+            kept = len(sensor.memory)
+            held = len(gateway.held)
+            filled[0].unlink()  # someone frees space
+            await wait_for(lambda: sensor.memory == [])
+            await wait_for(lambda: gateway.outbox.counts()["pending"] == 0)
+            await asyncio.sleep(0.5)
+        finally:
+            await stop(task, gateway)
+            await sensor.stop()
+            outbox.close()
+    assert (kept, held) == (len(stages), len(stages))  # nothing deleted, all held
+    assert samples_of(fhir_server, "full", SLEEP_STAGE) == [[str(s) for s in stages]]
+    assert search(fhir_server, f"patient=Patient/full&code={NIGHT_SUMMARY}")["total"] == 1
+    assert in_bed_readings(fhir_server, "full") == {"8867-4": 21, "9279-1": 21}
+
+
 async def test_read_only_file_system_holds_the_value_and_stops_reading_devices(
     tmp_path, fhir_server
 ):

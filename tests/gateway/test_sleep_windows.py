@@ -1,0 +1,159 @@
+"""The gateway's sleep windows and night summaries (issue 15), on a real outbox.
+
+No radio here: the values a session delivers go through the consumer's own commit
+(`_prepare_and_commit`), then the session's window (`_send_windows`) and summary
+(`_summarize_nights`), as `Gateway._session` runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import device_adapters as da
+from device_adapters import uuids
+from gateway.bindings import Binding, Bindings
+from gateway.mapping import ClockSample, PatientLink
+from gateway.mapping.devices import DeviceKind
+from gateway.outbox import Outbox
+from gateway.service import BleEnvironment, Gateway
+from gateway.sessions import Received, SessionContext
+from gateway.uploader import Uploader
+
+from . import fixture_cases as fc
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+SENSOR = fc.SLEEP_SENSOR.bluetooth_address
+STAGE = "258158006"
+
+
+class Clock:
+    """The gateway's clock, moved by the test."""
+
+    def __init__(self, local: datetime) -> None:
+        self.local = local
+
+    def __call__(self) -> datetime:
+        return self.local.replace(tzinfo=TOKYO).astimezone(UTC)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    outbox = Outbox(tmp_path / "gateway.db")
+    bindings = Bindings(
+        [Binding(SENSOR, DeviceKind.SLEEP, {None: PatientLink(logical_id="tanaka-hanako")})]
+    )
+    yield Gateway(
+        identity=fc.GATEWAY,
+        bindings=bindings,
+        outbox=outbox,
+        uploader=Uploader("http://127.0.0.1:9/fhir", "unused", outbox),
+        ble=BleEnvironment(),
+        zone=TOKYO,
+        now=Clock(datetime(2024, 11, 27, 10, 0)),
+    )
+    outbox.close()
+
+
+def deliver(gateway: Gateway, payloads: list[bytes], context: SessionContext) -> None:
+    """One session: its values committed by the consumer, then its window."""
+    received = [
+        Received(gateway.now(), context, uuids.SLEEP_EPOCH_RECORD, payload) for payload in payloads
+    ]
+    gateway._prepare_and_commit(received)
+    gateway._send_windows(SENSOR, context)
+
+
+def stage_windows(gateway: Gateway) -> list[list[str]]:
+    return [
+        r["valueSampledData"]["data"].split(" ")
+        for r in gateway.outbox.all_resources()
+        if r["code"]["coding"][0]["code"] == STAGE
+    ]
+
+
+def summaries(gateway: Gateway) -> list[dict]:
+    return [
+        r for r in gateway.outbox.all_resources() if r["code"]["coding"][0]["code"] == "93832-4"
+    ]
+
+
+def test_a_session_delivered_again_sends_nothing_twice(gateway: Gateway) -> None:
+    context = SessionContext(fc.SLEEP_SENSOR, None)
+    deliver(gateway, fc.NIGHT[:10], context)
+    rows = len(gateway.outbox.all_resources())
+    assert rows == 3  # heart rate, breathing rate, stage: no Observation per epoch
+    deliver(gateway, fc.NIGHT[:10], context)  # the device was cut before its delete
+    assert len(gateway.outbox.all_resources()) == rows
+    deliver(gateway, fc.NIGHT[5:], context)  # resent in part, with the rest of the night
+    windows = stage_windows(gateway)
+    assert [s for w in windows for s in w] == [str(int(s)) for s in fc.NIGHT_STAGES]
+    assert [len(w) for w in windows] == [10, 14]
+
+
+def test_an_epoch_without_a_device_time_still_goes_on_its_own(gateway: Gateway) -> None:
+    unset = bytes([0x0B, 0x05, 0x00]) + bytes(7) + bytes.fromhex("2c010238003800")  # SYNTHETIC
+    assert da.parse(uuids.SLEEP_EPOCH_RECORD, unset).device_time is None
+    deliver(gateway, [unset], SessionContext(fc.SLEEP_SENSOR, None))
+    codes = sorted(r["code"]["coding"][0]["code"] for r in gateway.outbox.all_resources())
+    assert codes == [STAGE, "8867-4", "9279-1"]  # the one-epoch form: nothing lost
+
+
+def test_a_night_stamped_by_a_slow_device_clock_is_summarised_once(gateway: Gateway) -> None:
+    """The sensor's clock runs an hour behind and refuses to be set. The first part of its
+    night ended at 01:00 on its clock (02:00 on ours); at 03:30 ours it is not over (02:30
+    on the sensor's, 1 h 30 min later), and the patient is back in bed at 02:30 on its
+    clock: one night, one summary. Judged on the gateway's clock, the first part was
+    summarised at 03:30 and the rest made a second summary."""
+    assert isinstance(gateway.now, Clock)
+    night = datetime(2024, 11, 26, 22, 0)  # the sensor's clock
+    first = [
+        fc.sleep_epoch_payload(1 + i, night + timedelta(minutes=5 * i), da.SleepStage.LIGHT, 55, 14)
+        for i in range(36)
+    ]
+    back = night + timedelta(hours=4, minutes=30)
+    rest = [
+        fc.sleep_epoch_payload(37 + i, back + timedelta(minutes=5 * i), da.SleepStage.DEEP, 52, 13)
+        for i in range(24)
+    ]
+
+    def session(local: datetime, payloads: list[bytes]) -> None:
+        gateway.now.local = local
+        sample = ClockSample(local - timedelta(hours=1), gateway.now())
+        context = SessionContext(fc.SLEEP_SENSOR, sample)
+        deliver(gateway, payloads, context)
+        gateway._summarize_nights(SENSOR, context)
+
+    session(datetime(2024, 11, 27, 3, 30), first)
+    assert summaries(gateway) == []
+    session(datetime(2024, 11, 27, 9, 0), rest)
+    [summary] = summaries(gateway)
+    assert summary["valueQuantity"]["value"] == 60 * 5.0  # every epoch once: 60 x 5 minutes
+
+
+def test_a_sensor_read_every_epoch_sends_a_few_windows_a_night(gateway: Gateway) -> None:
+    """In the field the sensor is in reach all night and the gateway reads it every
+    few minutes: each session brings one epoch. Windows of one session each would be
+    three Observations an epoch again; they wait until they span 2 h, and the night's
+    last part goes once the night is over."""
+    assert isinstance(gateway.now, Clock)
+    night = datetime(2024, 11, 26, 23, 0)
+    stages = [da.SleepStage.LIGHT, da.SleepStage.DEEP, da.SleepStage.REM] * 15  # 7.5 h
+    context = SessionContext(fc.SLEEP_SENSOR, None)
+    for n, stage in enumerate(stages):
+        start = night + timedelta(minutes=10 * n)
+        gateway.now.local = start + timedelta(minutes=11)  # the epoch closed a minute ago
+        deliver(gateway, [fc.sleep_epoch_payload(1 + n, start, stage, 55, 14, 600)], context)
+        gateway._summarize_nights(SENSOR, context)
+    assert [len(w) for w in stage_windows(gateway)] == [12, 12, 12]  # 9 epochs wait
+    gateway.now.local = night + timedelta(hours=7, minutes=30) + timedelta(hours=2)
+    deliver(gateway, [], context)  # a session with nothing new, once the night is over
+    gateway._summarize_nights(SENSOR, context)
+    windows = stage_windows(gateway)
+    assert [s for w in windows for s in w] == [str(int(s)) for s in stages]
+    assert len(windows) == 4 and len(summaries(gateway)) == 1
+    assert len(gateway.outbox.all_resources()) == 4 * 3 + 1  # not 3 x 45 + 1
