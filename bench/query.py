@@ -73,8 +73,7 @@ def fill(path: Path, patients: int, long_years: int) -> int:
     # The series tables' lean layout (issue 15): subject, code and Observation by integer.
     insert = "INSERT INTO vital_series (subject_id, code_id, ts_ms, observation, value) VALUES (?,?,?,?,?)"
     insert_observation = (
-        "INSERT INTO series_observations (key, observation_id, subject_id, first_ms, last_ms)"
-        " VALUES (?,?,?,?,?)"
+        "INSERT INTO series_observations (key, subject_id, first_ms, last_ms) VALUES (?,?,?,?)"
     )
     code_ids = {}
     for code in CODES:
@@ -124,7 +123,7 @@ def fill(path: Path, patients: int, long_years: int) -> int:
         ).lastrowid
         connection.executemany(
             insert_observation,
-            ((key, observation, subject_id, ts, ts) for _, _, ts, observation, _, key in batch),
+            ((key, subject_id, ts, ts) for _, _, ts, _, _, key in batch),
         )
         connection.executemany(
             insert,

@@ -420,7 +420,7 @@ class Tx:
             if self._store.series.in_resource_transaction:
                 if replace:
                     self._store.series.delete_observation(self.connection, resource_id)
-                batch.points += series_points(content, resource_id, self._store.zone)
+                batch.points += series_points(content, resource_id, self._store.zone, key)
             else:
                 batch.queued.append(resource_id)
 

@@ -296,7 +296,7 @@ Index("ix_resource_owners_gateway", resource_owners.c.gateway, resource_owners.c
 # Vital-sign series (the SQL backends). A point is a few tens of bytes (issue 15): the
 # subject, the series code and the rollups' zone are small integers into the lookup
 # tables below, the unit is the code's (one per code, series/units.py), and a point
-# names its Observation by a small integer key (`series_observations`).
+# names its Observation by its resource key (`resources.key`).
 series_subjects = Table(
     "series_subjects",
     metadata,
@@ -319,17 +319,14 @@ series_zones = Table(
     Column("zone", String(64), nullable=False, unique=True),  # an IANA name
 )
 
-# One row per Observation with points: its key in `vital_series`, and where its points
-# lie (subject and first..last instant), so they are found through the clustered key:
-# no second index repeats every point (a 36-character id per point and index entry
-# was half of a point's 250 bytes).
+# One row per Observation with points: its resource key (`resources.key`, which the
+# points name it by), and where its points lie (subject and first..last instant), so
+# they are found through the clustered key: no second index repeats every point. The
+# Observation's id is its `resources` row's, found by the key (issue 15).
 series_observations = Table(
     "series_observations",
     metadata,
-    Column(
-        "key", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
-    Column("observation_id", String(64), nullable=False, unique=True),
+    Column("key", BigInteger, primary_key=True, autoincrement=False),  # resources.key
     Column("subject_id", Integer, nullable=False),
     Column("first_ms", BigInteger, nullable=False),
     Column("last_ms", BigInteger, nullable=False),
@@ -343,7 +340,7 @@ vital_series = Table(
     Column("subject_id", Integer, primary_key=True),
     Column("code_id", Integer, primary_key=True),
     Column("ts_ms", BigInteger, primary_key=True),
-    Column("observation", BigInteger, primary_key=True),  # series_observations.key
+    Column("observation", BigInteger, primary_key=True),  # the Observation's resources.key
     Column("value", Float, nullable=False),
     sqlite_with_rowid=False,
 )

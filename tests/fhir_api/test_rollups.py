@@ -17,6 +17,7 @@ from fhir_api.storage.series.rollups import affected_days, day_runs, day_start_m
 from fhir_api.storage.series.sql import SqlSeriesStore
 
 from ..services import postgres_database
+from .series_stubs import stub_observations
 
 PARIS = ZoneInfo("Europe/Paris")  # 2024-03-31 has 23 hours there
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -85,6 +86,7 @@ def test_rollups_equal_the_points_through_writes_corrections_and_deletes(engine)
     for batch in range(6):
         points = random_points(rng, 40, f"obs{batch}")
         with engine.begin() as connection:
+            stub_observations(connection, {p.observation_id for p in points})
             store.write(connection, points)
         for p in points:
             alive.setdefault(p.observation_id, []).append(p)
@@ -117,6 +119,7 @@ def test_rollups_equal_the_points_through_writes_corrections_and_deletes(engine)
 def test_existing_points_are_rolled_up_and_a_new_zone_replaces_the_old(engine):
     points = random_points(random.Random(9), 200, "obs")
     with engine.begin() as connection:
+        stub_observations(connection, {p.observation_id for p in points})
         SqlSeriesStore(engine).write(connection, points)  # a store without rollups
     tokyo = SqlSeriesStore(engine, TOKYO)
     assert tokyo.ensure_rollups() > 0
@@ -179,6 +182,7 @@ def test_concurrent_writers_of_one_day_leave_it_exact_on_postgresql():
         store = SqlSeriesStore(engine, TOKYO)
         store.ensure_rollups()
         noon = int(datetime(2024, 10, 1, 12, tzinfo=TOKYO).timestamp() * 1000)
+        stub_observations(engine, ["p0", "b"])
         with engine.begin() as connection:
             store.write(
                 connection, [SeriesPoint("Patient/a", "8480-6", noon, 150.0, "mm[Hg]", "p0")]

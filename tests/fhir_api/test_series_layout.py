@@ -16,22 +16,23 @@ from sqlalchemy import Connection, delete, func, select, text
 from fhir_api import migrations
 from fhir_api.service import FhirService
 from fhir_api.storage.database import make_engine, migrate
-from fhir_api.storage.schema import series_observations, series_subjects, vital_series
+from fhir_api.storage.schema import resources, series_observations, series_subjects, vital_series
 from fhir_api.storage.series.base import DAY_MS, SeriesPoint, daily_statistics
 from fhir_api.storage.series.lookups import subject_ids
 
 from ..services import postgres_database
 from .conftest import settings_for
 from .helpers import blood_pressure, downgrade, spo2
+from .series_stubs import stub_observations
 from .test_sampled_data import night
 from .test_sleep_series import figures, open_store
 from .test_stats_correctness import vital
 
 BEFORE_0016 = ScriptDirectory(str(Path(migrations.__file__).parent)).get_revision("0016")
 POINTS = (  # every point and rollup with its names, in the new layout
-    "SELECT s.subject, c.code, v.ts_ms, o.observation_id, v.value, c.unit FROM vital_series v"
+    "SELECT s.subject, c.code, v.ts_ms, r.id, v.value, c.unit FROM vital_series v"
     " JOIN series_subjects s ON s.id = v.subject_id JOIN series_codes c ON c.id = v.code_id"
-    " JOIN series_observations o ON o.key = v.observation"
+    " JOIN series_observations o ON o.key = v.observation JOIN resources r ON r.key = o.key"
 )
 DAYS = (
     "SELECT s.subject, c.code, z.zone, d.day, d.minimum, d.maximum, d.total, d.readings"
@@ -126,7 +127,11 @@ def test_points_at_the_same_instant_stay_apart_by_observation(tmp_path: Path, ba
         assert figures(service, "8867-4", ("setting", "in-bed")) == [("8867-4", 52.0, 60.0, 4)]
         store = service.store
         with store.reading() as tx:
-            linked = tx.connection.execute(select(series_observations.c.observation_id)).scalars()
+            linked = tx.connection.execute(
+                select(resources.c.id).join(
+                    series_observations, series_observations.c.key == resources.c.key
+                )
+            ).scalars()
             assert sorted(linked) == sorted([second.stored.id, night_id])
             count = select(func.count()).select_from(vital_series)
             assert tx.connection.execute(count).scalar_one() == 1 + 4
@@ -162,17 +167,25 @@ def test_a_point_costs_a_few_tens_of_bytes_on_sqlite(tmp_path: Path) -> None:
         connection = sqlite3.connect(tmp_path / "homevitals.db")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         owner = dict(connection.execute("SELECT name, tbl_name FROM sqlite_master"))
-        size = sum(
-            pages
-            for name, pages in connection.execute(
-                "SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name"
-            )
-            if owner.get(name, name) in ("vital_series", "series_observations")
-        )
+        size = dict.fromkeys(("vital_series", "series_observations"), 0)
+        for name, used in connection.execute(
+            "SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name"
+        ):
+            table = owner.get(name, name)
+            if table in size:
+                size[table] += used
         connection.close()
     assert points == 28 * (2 + 2 + 96)
-    # 21 bytes here; an index on the Observation key beside the clustered one made it 37.
-    assert size / points < 28, f"{size / points:.1f} bytes per point"
+    charted = 28 * 3  # a panel, an SpO2 reading and a night each day
+    per_point = sum(size.values()) / points
+    per_observation = size["series_observations"] / charted
+    # 19.0 bytes here with the Observations' rows; 21.1 while those rows held the id, 37
+    # with an index on the Observation key beside the clustered one.
+    assert per_point < 20.5, f"{per_point:.1f} bytes per point"
+    # An Observation's own row: 30 bytes here by its resource key (a small store: page
+    # overhead included), 101.5 with a key of its own, its 36-character id and that id's
+    # unique index (issue 15).
+    assert per_observation < 40, f"{per_observation:.1f} bytes per charted Observation"
 
 
 def test_two_postgresql_writers_of_a_new_subject_get_its_one_id() -> None:
@@ -218,6 +231,7 @@ def test_points_of_one_observation_written_twice_or_left_behind_are_found(
             return SeriesPoint(subject, "8867-4", day + at, value, "/min", "obs-1")
 
         with store.transaction() as tx:
+            stub_observations(tx.connection, ["obs-1"])
             store.series.write(tx.connection, [point("Patient/a", 1000, 60.0)])
             store.series.write(tx.connection, [point("Patient/a", 9000, 70.0)])
         utc = ZoneInfo("UTC")

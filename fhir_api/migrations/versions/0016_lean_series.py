@@ -8,15 +8,17 @@ A point was (subject "Patient/<uuid>", code, time, Observation id, value, unit) 
 its key, with a second index repeating the Observation id and the key: about 250
 bytes on SQLite. It becomes (subject id, code id, time, Observation key, value):
 the names live once in `series_subjects`, `series_codes` (with the code's one
-unit) and `series_zones`, the Observation id once in `series_observations` (with
-the subject and the span of its points, so its points are found through the
-clustered key: no second index). `vital_daily` keys on ids the same way.
+unit) and `series_zones`; the Observation by its resource key (`resources.key`,
+migration 0015: its row holds the id), with `series_observations` keeping by that
+key the subject and the span of its points, so its points are found through the
+clustered key: no second index, no id stored again. `vital_daily` keys on ids the
+same way.
 
 Rows are copied inside the database (INSERT ... SELECT) into new tables and the
 old ones dropped; every point and rollup keeps its values (tests/fhir_api/
 test_series_layout.py compares them all, both ways). The unit of a code is the one
-its points have (one per code since migration 0004). Self-contained (series tables
-only), so it can be renumbered at merge.
+its points have (one per code since migration 0004). It reads `resources.key`, so it
+comes after migration 0015.
 """
 
 from __future__ import annotations
@@ -56,13 +58,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "series_observations",
-        sa.Column(
-            "key",
-            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-            primary_key=True,
-            autoincrement=True,
-        ),
-        sa.Column("observation_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("key", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("subject_id", sa.Integer, nullable=False),
         sa.Column("first_ms", sa.BigInteger, nullable=False),
         sa.Column("last_ms", sa.BigInteger, nullable=False),
@@ -96,17 +92,19 @@ def upgrade() -> None:
         "INSERT INTO series_codes (code, unit) SELECT DISTINCT code, '' FROM vital_daily"
         " WHERE code NOT IN (SELECT code FROM series_codes) ORDER BY code",
         "INSERT INTO series_zones (zone) SELECT DISTINCT zone FROM vital_daily ORDER BY zone",
-        # One subject per Observation (its `subject`): MIN only names it.
-        "INSERT INTO series_observations (observation_id, subject_id, first_ms, last_ms)"
-        " SELECT v.observation_id, MIN(s.id), MIN(v.ts_ms), MAX(v.ts_ms)"
+        # One subject per Observation (its `subject`): MIN only names it. The key is the
+        # Observation's resources.key; a point of no stored Observation is not kept.
+        "INSERT INTO series_observations (key, subject_id, first_ms, last_ms)"
+        " SELECT r.key, MIN(s.id), MIN(v.ts_ms), MAX(v.ts_ms)"
         " FROM vital_series v JOIN series_subjects s ON s.subject = v.subject"
-        " GROUP BY v.observation_id ORDER BY MIN(s.id), MIN(v.ts_ms)",
+        " JOIN resources r ON r.resource_type = 'Observation' AND r.id = v.observation_id"
+        " GROUP BY r.key ORDER BY r.key",
         "INSERT INTO vital_series_new (subject_id, code_id, ts_ms, observation, value)"
-        " SELECT s.id, c.id, v.ts_ms, o.key, v.value FROM vital_series v"
+        " SELECT s.id, c.id, v.ts_ms, r.key, v.value FROM vital_series v"
         " JOIN series_subjects s ON s.subject = v.subject"
         " JOIN series_codes c ON c.code = v.code"
-        " JOIN series_observations o ON o.observation_id = v.observation_id"
-        " ORDER BY s.id, c.id, v.ts_ms, o.key",
+        " JOIN resources r ON r.resource_type = 'Observation' AND r.id = v.observation_id"
+        " ORDER BY s.id, c.id, v.ts_ms, r.key",
         "INSERT INTO vital_daily_new (subject_id, code_id, zone_id, day, minimum, maximum,"
         " total, readings)"
         " SELECT s.id, c.id, z.id, d.day, d.minimum, d.maximum, d.total, d.readings"
@@ -147,10 +145,10 @@ def downgrade() -> None:
     )
     op.execute(
         "INSERT INTO vital_series_old (subject, code, ts_ms, observation_id, value, unit)"
-        " SELECT s.subject, c.code, v.ts_ms, o.observation_id, v.value, c.unit"
+        " SELECT s.subject, c.code, v.ts_ms, r.id, v.value, c.unit"
         " FROM vital_series v JOIN series_subjects s ON s.id = v.subject_id"
         " JOIN series_codes c ON c.id = v.code_id"
-        " JOIN series_observations o ON o.key = v.observation"
+        " JOIN resources r ON r.key = v.observation"
     )
     op.execute(
         "INSERT INTO vital_daily_old (subject, code, zone, day, minimum, maximum, total,"

@@ -69,6 +69,9 @@ class SeriesPoint:
     value: float
     unit: str
     observation_id: str
+    # The Observation's resource key (`resources.key`), which the SQL series rows name it
+    # by; 0 when the writer does not have it at hand (the SQL store looks it up).
+    observation_key: int = 0
 
 
 def _effective_ms(observation: dict[str, Any], zone: tzinfo) -> int | None:
@@ -88,7 +91,7 @@ def _effective_ms(observation: dict[str, Any], zone: tzinfo) -> int | None:
 
 
 def series_points(
-    observation: dict[str, Any], observation_id: str, zone: tzinfo
+    observation: dict[str, Any], observation_id: str, zone: tzinfo, key: int = 0
 ) -> list[SeriesPoint]:
     """The points an Observation contributes (none if it is not a charted numeric value).
 
@@ -97,6 +100,7 @@ def series_points(
     one Observation: the same points as one Observation per epoch gave); a unit the code
     does not accept is not charted.
     A heart or breathing rate measured in bed goes to its own series (`in_bed.py`).
+    `key`: the Observation's resource key, if the caller has it (0: looked up on write).
     """
     if observation.get("status") not in _CHARTED_STATUSES:
         return []
@@ -114,7 +118,7 @@ def series_points(
             continue
         unit, values = timed
         for code in _charted_codes(element.get("code")):
-            key = series_code(code, in_bed)
+            series = series_code(code, in_bed)
             for at, number in values:
                 canonical = to_canonical(code, number, unit)
                 if canonical is None:
@@ -123,7 +127,9 @@ def series_points(
                     )
                     continue
                 value, canonical_unit = canonical
-                points.append(SeriesPoint(subject, key, at, value, canonical_unit, observation_id))
+                points.append(
+                    SeriesPoint(subject, series, at, value, canonical_unit, observation_id, key)
+                )
     return points
 
 

@@ -5,10 +5,11 @@ stored Observation, its points and the daily rollups of the days they fall on
 (`rollups.py`) commit or roll back together.
 
 A point row is (subject id, code id, time, Observation key, value): the names are
-small integers into lookup tables (`lookups.py`) and the Observation's id is kept
-once, in `series_observations`, with the subject and the first and last instant of
-its points. Removing an Observation's points seeks them through the clustered key
-(per code, within that span) instead of a second index on every point (issue 15).
+small integers into lookup tables (`lookups.py`) and the Observation is named by its
+resource key (`resources.key`), whose row holds its id. `series_observations` keeps,
+by that key, the subject and the first and last instant of its points: removing an
+Observation's points seeks them through the clustered key (per code, within that
+span) instead of a second index on every point, and no id is stored again (issue 15).
 """
 
 from __future__ import annotations
@@ -106,39 +107,62 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
+def _resource_keys_statement(count: int) -> Select[Any]:
+    """The resource keys of `count` resources of type `t` by id (binds t, o0..)."""
+    return select(resources.c.id, resources.c.key).where(
+        resources.c.resource_type == bindparam("t"),
+        resources.c.id.in_([bindparam(f"o{i}") for i in range(count)]),
+    )
+
+
+def observation_keys(connection: Connection, ids: Iterable[str]) -> dict[str, int]:
+    """The resource key (`resources.key`) of each of `ids` that is a stored Observation,
+    deleted or not: the key a point names its Observation by."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        chunk = padded(chunk)
+        rows = run(
+            connection,
+            ("resource keys", len(chunk)),
+            partial(_resource_keys_statement, len(chunk)),
+            {"t": "Observation", **{f"o{i}": value for i, value in enumerate(chunk)}},
+        )
+        found.update((str(i), int(k)) for i, k in rows)
+    return found
+
+
 def _owners_statement(count: int) -> Select[Any]:
-    """The rows of `count` Observations in `series_observations` (binds o0..)."""
+    """The rows of `count` Observations in `series_observations` (binds k0..)."""
     return select(
-        series_observations.c.observation_id,
         series_observations.c.key,
         series_observations.c.subject_id,
         series_observations.c.first_ms,
         series_observations.c.last_ms,
-    ).where(series_observations.c.observation_id.in_([bindparam(f"o{i}") for i in range(count)]))
+    ).where(series_observations.c.key.in_([bindparam(f"k{i}") for i in range(count)]))
 
 
-def _owners(connection: Connection, ids: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
-    """(Observation id, key, subject id, first and last instant) of those of `ids` with points."""
-    found: list[tuple[str, int, int, int, int]] = []
-    for chunk in _chunks(ids):
-        chunk = padded(chunk)
+def _owners(connection: Connection, keys: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    """(key, subject id, first and last instant) of those of `keys` with points."""
+    found: list[tuple[int, int, int, int]] = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = padded(keys[start : start + _CHUNK])
         rows = run(
             connection,
             ("owners", len(chunk)),
             partial(_owners_statement, len(chunk)),
-            {f"o{i}": value for i, value in enumerate(chunk)},
+            {f"k{i}": value for i, value in enumerate(chunk)},
         )
-        found += [(str(o), int(k), int(s), int(a), int(b)) for o, k, s, a, b in rows]
+        found += [(int(k), int(s), int(a), int(b)) for k, s, a, b in rows]
     return found
 
 
 def _claim_statement(dialect: str, count: int) -> Any:
-    """INSERT `count` Observations' rows (binds o, s, a, b + row number) unless there, returning
-    (Observation id, key) of those inserted."""
+    """INSERT `count` Observations' rows (binds k, s, a, b + row number) unless there,
+    returning the keys of those inserted."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     rows: list[dict[str, Any]] = [
         {
-            "observation_id": bindparam(f"o{i}"),
+            "key": bindparam(f"k{i}"),
             "subject_id": bindparam(f"s{i}"),
             "first_ms": bindparam(f"a{i}"),
             "last_ms": bindparam(f"b{i}"),
@@ -148,48 +172,45 @@ def _claim_statement(dialect: str, count: int) -> Any:
     return (
         insert(series_observations)
         .values(rows)
-        .on_conflict_do_nothing(index_elements=[series_observations.c.observation_id])
-        .returning(series_observations.c.observation_id, series_observations.c.key)
+        .on_conflict_do_nothing(index_elements=[series_observations.c.key])
+        .returning(series_observations.c.key)
     )
 
 
 def _claim(
-    connection: Connection, spans: dict[str, tuple[int, int, int]], ids: Sequence[str]
-) -> dict[str, int]:
-    """Keys of those of `ids` whose row this inserts (one statement per chunk: on PostgreSQL
-    a round trip each); rows already there are left as they are."""
-    keys: dict[str, int] = {}
+    connection: Connection, spans: dict[int, tuple[int, int, int]], keys: Sequence[int]
+) -> set[int]:
+    """Those of `keys` whose row this inserts (one statement per chunk: on PostgreSQL a
+    round trip each); rows already there are left as they are."""
+    claimed: set[int] = set()
     dialect = connection.dialect.name
-    for chunk in _chunks(ids):
-        chunk = padded(chunk)  # a repeated row conflicts with itself: nothing more is stored
+    for start in range(0, len(keys), _CHUNK):
+        # A repeated row conflicts with itself: nothing more is stored.
+        chunk = padded(keys[start : start + _CHUNK])
         values: dict[str, Any] = {}
-        for i, observation_id in enumerate(chunk):
-            subject, first, last = spans[observation_id]
-            values.update({f"o{i}": observation_id, f"s{i}": subject, f"a{i}": first})
-            values[f"b{i}"] = last
+        for i, key in enumerate(chunk):
+            subject, first, last = spans[key]
+            values.update({f"k{i}": key, f"s{i}": subject, f"a{i}": first, f"b{i}": last})
         shape = len(chunk)
         rows = run(connection, ("claim", shape), partial(_claim_statement, dialect, shape), values)
-        keys.update((str(observation_id), int(key)) for observation_id, key in rows)
-    return keys
+        claimed.update(int(key) for (key,) in rows)
+    return claimed
 
 
-def _observation_keys(
-    connection: Connection, spans: dict[str, tuple[int, int, int]]
-) -> dict[str, int]:
-    """The key of each Observation in `spans` (id -> subject id, first and last instant),
-    its row created, or widened to the new points where one is left (points written in
-    two calls of one transaction, or a row whose points were removed by hand)."""
-    ids = sorted(spans)
-    keys = _claim(connection, spans, ids)
-    left = [i for i in ids if i not in keys]
+def _record_spans(connection: Connection, spans: dict[int, tuple[int, int, int]]) -> None:
+    """Give each Observation in `spans` (key -> subject id, first and last instant) its
+    row, or widen the row left to the new points (points written in two calls of one
+    transaction, or a row whose points were removed by hand)."""
+    keys = sorted(spans)
+    claimed = _claim(connection, spans, keys)
+    left = [k for k in keys if k not in claimed]
     again = []
-    for observation_id, key, subject, first, last in _owners(connection, left) if left else ():
-        new_subject, new_first, new_last = spans[observation_id]
+    for key, subject, first, last in _owners(connection, left) if left else ():
+        new_subject, new_first, new_last = spans[key]
         if subject != new_subject:  # its points filed under another subject: gone
-            _remove(connection, [observation_id])
-            again.append(observation_id)
+            _remove_keys(connection, {key: ""})
+            again.append(key)
             continue
-        keys[observation_id] = key
         if new_first < first or new_last > last:
             connection.execute(
                 update(series_observations)
@@ -197,7 +218,18 @@ def _observation_keys(
                 .values(first_ms=min(first, new_first), last_ms=max(last, new_last))
             )
     if again:
-        keys.update(_claim(connection, spans, again))
+        _claim(connection, spans, again)
+
+
+def _keys_of(connection: Connection, points: Sequence[SeriesPoint]) -> dict[str, int]:
+    """The resource key of each point's Observation: the one it carries, else looked up."""
+    keys = {p.observation_id: p.observation_key for p in points if p.observation_key}
+    missing = {p.observation_id for p in points} - keys.keys()
+    if missing:
+        keys.update(observation_keys(connection, missing))
+        unknown = sorted(missing - keys.keys())
+        if unknown:
+            raise ValueError(f"points of Observations not stored: {', '.join(unknown[:5])}")
     return keys
 
 
@@ -208,18 +240,16 @@ def _insert(connection: Connection, points: Sequence[SeriesPoint], zone: str | N
         connection, {p.subject for p in points}, {p.code: p.unit for p in points}, zone
     )
     subjects, codes = ids.subjects, ids.codes
-    spans: dict[str, tuple[int, int, int]] = {}
+    keys = _keys_of(connection, points)
+    spans: dict[int, tuple[int, int, int]] = {}
     for point in points:
-        span = spans.get(point.observation_id)
+        key = keys[point.observation_id]
+        span = spans.get(key)
         if span is None:
-            spans[point.observation_id] = (subjects[point.subject], point.ts_ms, point.ts_ms)
+            spans[key] = (subjects[point.subject], point.ts_ms, point.ts_ms)
         else:
-            spans[point.observation_id] = (
-                span[0],
-                min(span[1], point.ts_ms),
-                max(span[2], point.ts_ms),
-            )
-    keys = _observation_keys(connection, spans)
+            spans[key] = (span[0], min(span[1], point.ts_ms), max(span[2], point.ts_ms))
+    _record_spans(connection, spans)
     insert_rows(
         connection,
         vital_series,
@@ -238,13 +268,19 @@ def _insert(connection: Connection, points: Sequence[SeriesPoint], zone: str | N
 
 
 def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
-    """Delete the points of these Observations and their keys; the points that were there
+    """Delete the points of these Observations and their rows; the points that were there
     (subject, code and time only)."""
+    keys = observation_keys(connection, observation_ids)
+    return _remove_keys(connection, {key: name for name, key in keys.items()})
+
+
+def _remove_keys(connection: Connection, names: dict[int, str]) -> list[SeriesPoint]:
+    """Delete the points of the Observations keyed in `names` (key -> id) and their rows."""
     gone: list[SeriesPoint] = []
-    for chunk in _chunks(sorted(set(observation_ids))):
+    ordered = sorted(names)
+    for start in range(0, len(ordered), _CHUNK):
         owners = connection.execute(
             select(
-                series_observations.c.observation_id,
                 series_observations.c.key,
                 series_observations.c.subject_id,
                 series_observations.c.first_ms,
@@ -252,9 +288,9 @@ def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[Seri
                 series_subjects.c.subject,
             )
             .join(series_subjects, series_subjects.c.id == series_observations.c.subject_id)
-            .where(series_observations.c.observation_id.in_(chunk))
+            .where(series_observations.c.key.in_(ordered[start : start + _CHUNK]))
         ).all()
-        for observation_id, key, subject_id, first, last, subject in owners:
+        for key, subject_id, first, last, subject in owners:
             # Every code's range of this subject within the span: seeks in the clustered key.
             where = and_(
                 vital_series.c.subject_id == subject_id,
@@ -264,7 +300,7 @@ def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[Seri
                 vital_series.c.observation == key,
             )
             gone += [
-                SeriesPoint(subject, code, ts, 0.0, "", observation_id)
+                SeriesPoint(subject, code, ts, 0.0, "", names[key], key)
                 for code, ts in connection.execute(
                     select(series_codes.c.code, vital_series.c.ts_ms)
                     .join(series_codes, series_codes.c.id == vital_series.c.code_id)
@@ -332,7 +368,7 @@ class SqlSeriesStore:
             chunk = ids[start : start + _REDERIVE_BATCH]
             _remove(connection, chunk)
             live = connection.execute(
-                select(resources.c.id, resources.c.content).where(
+                select(resources.c.id, resources.c.key, resources.c.content).where(
                     resources.c.resource_type == "Observation",
                     resources.c.id.in_(chunk),
                     resources.c.deleted.is_(False),
@@ -340,8 +376,8 @@ class SqlSeriesStore:
             ).all()
             points = [
                 point
-                for observation_id, content in live
-                for point in series_points(json.loads(content), observation_id, zone)
+                for observation_id, key, content in live
+                for point in series_points(json.loads(content), observation_id, zone, key)
             ]
             if points:
                 _insert(connection, points, None)
