@@ -61,7 +61,7 @@ from .storage.overview import (
     reading_days,
     visible_resources,
 )
-from .storage.resources import ResourceStore, Stored, Tx
+from .storage.resources import ConcurrentUpdate, ResourceStore, Stored, Tx
 from .storage.search import (
     Cursor,
     SearchError,
@@ -482,7 +482,7 @@ class FhirService:
                 if access is not None and access.write_audit is not None:
                     access.audited = True
                 break
-            except (IntegrityError, _LostRace):
+            except (IntegrityError, _LostRace, ConcurrentUpdate):
                 if attempt == _RETRIES - 1:
                     raise Conflict("the resource was changed concurrently; try again") from None
                 _LOGGER.debug("unique constraint race, retrying (attempt %s)", attempt + 1)

@@ -64,7 +64,7 @@ from .search_keys import (
 )
 from .series.base import SeriesPoint, SeriesStore, series_points
 
-__all__ = ["ResourceStore", "Stored", "Tx", "dumps", "versions_query"]
+__all__ = ["ConcurrentUpdate", "ResourceStore", "Stored", "Tx", "dumps", "versions_query"]
 
 _INDEX_TABLES = (search_tokens, search_references, search_dates, search_strings)
 
@@ -72,6 +72,13 @@ _INDEX_TABLES = (search_tokens, search_references, search_dates, search_strings)
 def dumps(document: Any) -> str:
     """Compact JSON, as stored and served."""
     return orjson.dumps(document).decode()
+
+
+class ConcurrentUpdate(Exception):
+    """The version this transaction meant to replace is no longer the current one: another
+    writer committed a newer version after it was read. Nothing of this write may stand
+    (the caller rolls back and starts over from the newest version, where an If-Match
+    on the old one then fails as it should)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,9 +337,13 @@ class Tx:
         elif resource_type == "Communication":
             self.communications_written.append(stored)
         self._keep_in_history(resource_type, resource_id, current.version_id)
-        self.connection.execute(
+        replaced = self.connection.execute(
             update(resources)
-            .where(resources.c.resource_type == resource_type, resources.c.id == resource_id)
+            .where(
+                resources.c.resource_type == resource_type,
+                resources.c.id == resource_id,
+                resources.c.version_id == current.version_id,
+            )
             .values(
                 version_id=row["version_id"],
                 last_updated=row["last_updated"],
@@ -340,6 +351,8 @@ class Tx:
                 content=type_coerce(row["content"], LargeBinary),
             )
         )
+        if replaced.rowcount != 1:
+            raise ConcurrentUpdate(f"{resource_type}/{resource_id}")
         batch = _Batch()
         key = self._keys([(resource_type, resource_id)])[(resource_type, resource_id)]
         self._collect(batch, resource_type, resource_id, key, content, replace=True)
@@ -352,11 +365,17 @@ class Tx:
         version = current.version_id + 1
         self._unindex(resource_type, current.id)
         self._keep_in_history(resource_type, current.id, current.version_id)
-        self.connection.execute(
+        replaced = self.connection.execute(
             update(resources)
-            .where(resources.c.resource_type == resource_type, resources.c.id == current.id)
+            .where(
+                resources.c.resource_type == resource_type,
+                resources.c.id == current.id,
+                resources.c.version_id == current.version_id,
+            )
             .values(version_id=version, last_updated=now, deleted=True, content="")
         )
+        if replaced.rowcount != 1:
+            raise ConcurrentUpdate(f"{resource_type}/{current.id}")
         if resource_type == "Observation":
             series = self._store.series
             if series.in_resource_transaction:
@@ -381,11 +400,15 @@ class Tx:
             resources.c.id == resource_id,
             resources.c.version_id == version_id,
         )
-        self.connection.execute(
+        copied = self.connection.execute(
             insert(resource_versions).from_select(
                 ["resource_key", "version_id", "last_updated", "deleted", "content"], current
-            )
+            ),
+            # SQLAlchemy reports an INSERT's rowcount only when asked (psycopg: -1 otherwise).
+            execution_options={"preserve_rowcount": True},
         )
+        if copied.rowcount != 1:  # a newer version was committed since `version_id` was read
+            raise ConcurrentUpdate(f"{resource_type}/{resource_id}")
 
     # --- index and series ---------------------------------------------------------------
 
