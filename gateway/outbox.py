@@ -49,6 +49,7 @@ from typing import Any, ParamSpec, TypeVar
 from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
 
 from .bindings import Binding
+from .epoch_origin import EpochOrigin
 from .errors import OutboxCorrupt, StorageError
 from .mapping import PatientLink
 from .mapping.devices import DeviceKind
@@ -113,6 +114,7 @@ CREATE TABLE IF NOT EXISTS sleep_epochs (
     sequence INTEGER NOT NULL,
     record TEXT NOT NULL,
     sampled_in TEXT,
+    origin TEXT,
     PRIMARY KEY (device, start, sequence)
 );
 CREATE TABLE IF NOT EXISTS bindings (
@@ -159,7 +161,8 @@ class Batch:
     entries: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
     supporting: list[Supporting] = field(default_factory=list)
     quarantined: list[tuple[str, str, bytes, str]] = field(default_factory=list)
-    epochs: list[tuple[str, SleepEpoch]] = field(default_factory=list)
+    # Kept epochs: (device, epoch, the session it came in; None: unknown, as before).
+    epochs: list[tuple[str, SleepEpoch, EpochOrigin | None]] = field(default_factory=list)
     # Kept epochs sent in a window's SampledData: (device, start, sequence, window name).
     sampled: list[tuple[str, str, int, str]] = field(default_factory=list)
 
@@ -272,14 +275,20 @@ class Outbox:
         Issue 15: `sleep_epochs.sampled_in` names the window whose SampledData carried an
         epoch. Epochs kept before it went to the server one Observation each: they are
         marked so, and the first window after the upgrade does not send them again.
+        `sleep_epochs.origin` (the session an epoch came in: its clock and patient) came
+        later; rows kept before it stay NULL, and a window of them is mapped with the
+        sending session's clock and binding, as it was then.
         """
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(sleep_epochs)")}
-        if "sampled_in" in columns:
+        if {"sampled_in", "origin"} <= columns:
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute("ALTER TABLE sleep_epochs ADD COLUMN sampled_in TEXT")
-            self._db.execute("UPDATE sleep_epochs SET sampled_in = ?", (SENT_ONE_PER_EPOCH,))
+            if "sampled_in" not in columns:
+                self._db.execute("ALTER TABLE sleep_epochs ADD COLUMN sampled_in TEXT")
+                self._db.execute("UPDATE sleep_epochs SET sampled_in = ?", (SENT_ONE_PER_EPOCH,))
+            if "origin" not in columns:
+                self._db.execute("ALTER TABLE sleep_epochs ADD COLUMN origin TEXT")
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -331,16 +340,17 @@ class Outbox:
                 [(now, d, c, bytes(p), e) for d, c, p, e in batch.quarantined],
             )
             self._db.executemany(
-                "INSERT OR IGNORE INTO sleep_epochs (device, start, sequence, record) "
-                "VALUES (?,?,?,?)",
+                "INSERT OR IGNORE INTO sleep_epochs (device, start, sequence, record, origin) "
+                "VALUES (?,?,?,?,?)",
                 [
                     (
                         device,
                         e.device_time.isoformat(),
                         e.sequence_number,
                         _epoch_record(e, e.device_time),
+                        origin.to_json() if origin is not None else None,
                     )
-                    for device, e in batch.epochs
+                    for device, e, origin in batch.epochs
                     if e.device_time is not None
                 ],
             )
@@ -386,9 +396,11 @@ class Outbox:
         """Keep a payload that could not be decoded, raw, with why."""
         self.commit(Batch(quarantined=[(device, characteristic, payload, error)]))
 
-    def add_sleep_epoch(self, device: str, epoch: SleepEpoch) -> None:
-        """Keep an epoch (with a device time) for the night summaries."""
-        self.commit(Batch(epochs=[(device, epoch)]))
+    def add_sleep_epoch(
+        self, device: str, epoch: SleepEpoch, origin: EpochOrigin | None = None
+    ) -> None:
+        """Keep an epoch (with a device time) for the night summaries and its window."""
+        self.commit(Batch(epochs=[(device, epoch, origin)]))
 
     def sleep_epochs(self, device: str) -> list[SleepEpoch]:
         """A device's kept epochs, oldest first."""
@@ -401,13 +413,23 @@ class Outbox:
 
     def unsampled_epochs(self, device: str) -> list[SleepEpoch]:
         """A device's kept epochs that no window's SampledData has carried yet, oldest first."""
+        return [epoch for epoch, _ in self.unsampled_epochs_with_origin(device)]
+
+    def unsampled_epochs_with_origin(
+        self, device: str
+    ) -> list[tuple[SleepEpoch, EpochOrigin | None]]:
+        """`unsampled_epochs`, each with the session it came in (None: kept before that
+        was stored)."""
         with self._read("cannot read sleep epochs") as db:
             rows = db.execute(
-                "SELECT record FROM sleep_epochs WHERE device = ? AND sampled_in IS NULL "
+                "SELECT record, origin FROM sleep_epochs WHERE device = ? AND sampled_in IS NULL "
                 "ORDER BY start, sequence",
                 (device,),
             ).fetchall()
-        return [_kept_epoch(text) for (text,) in rows]
+        return [
+            (_kept_epoch(text), EpochOrigin.from_json(origin) if origin is not None else None)
+            for text, origin in rows
+        ]
 
     def save_binding(self, binding: Binding) -> None:
         """Store a paired device's binding (slot -1 stands for the whole device)."""

@@ -55,6 +55,7 @@ import device_adapters as da
 
 from .bindings import Binding, Bindings
 from .clinic_settings import ClinicSettings
+from .epoch_origin import EpochOrigin
 from .errors import GatewayError, NotAMeasurement, StorageError
 from .heartbeat import HeartbeatPolicy, status_device
 from .mapping import (
@@ -69,7 +70,7 @@ from .mapping import (
 )
 from .mapping.devices import DeviceKind
 from .mapping.sleep_nights import MAX_GAP
-from .mapping.sleep_samples import epoch_windows, map_windows
+from .mapping.sleep_samples import EpochWindow, epoch_windows, map_windows
 from .outbox import Batch, Outbox, Supporting, utc_now
 from .patient_side import PatientSide
 from .sessions import RACP_RECORDS, Received, SessionContext, collect_session, racp_session
@@ -531,7 +532,8 @@ class Gateway:
             # Issue 15: kept, and sent in a window (`_send_windows`) as
             # SampledData. An epoch without a device time has no place on the window's
             # grid: it goes on its own, as below.
-            return Batch(epochs=[(address, reading)])
+            origin = EpochOrigin(item.received_at, item.context.clock, patient)
+            return Batch(epochs=[(address, reading, origin)])
         try:
             resources = map_reading(reading, context)
         except NotAMeasurement:
@@ -543,7 +545,8 @@ class Gateway:
             )
         batch = self._rows(resources, item.context.sensor, patient)
         if isinstance(reading, da.SleepEpoch):
-            batch.epochs.append((address, reading))
+            origin = EpochOrigin(item.received_at, item.context.clock, patient)
+            batch.epochs.append((address, reading, origin))
         return batch
 
     def _rows(
@@ -573,48 +576,86 @@ class Gateway:
         `sleep_window` or its night is over (`MAX_GAP` after its end on the device's
         clock), so a sensor read every few minutes through the night still sends a few
         windows a night, not one per session.
+
+        Each window is mapped with the clock and patient of the session its epochs came
+        in (`EpochOrigin`), not `context`'s: the gateway sets the device clock at every
+        session, so an epoch stamped an hour slow and sent in the next session still
+        needs its own hour. Windows are cut where that origin changes. `context` stands
+        in for epochs kept before origins were (NULL), as it did for all of them before.
         """
-        epochs = self.outbox.unsampled_epochs(address)
-        if not epochs:
-            return
-        now = self._device_now(context)
-        windows = [
-            w
-            for w in epoch_windows(epochs)
-            if w.span >= self.sleep_window or now - (w.start + w.span) >= MAX_GAP
-        ]
-        if not windows:
+        kept = self.outbox.unsampled_epochs_with_origin(address)
+        if not kept:
             return
         binding = self.bindings.get(address)
-        patient = binding.patient_for(None) if binding else None
-        mapping = MappingContext(
-            context.sensor,
-            self.identity,
-            patient,
-            self.now(),
-            context.clock,
-            self.zone,
-            self.test_data,
+        fallback = EpochOrigin(
+            self.now(), context.clock, binding.patient_for(None) if binding else None
         )
+        now = self.now().astimezone(self.zone).replace(tzinfo=None)
+        sent: list[tuple[EpochOrigin, list[EpochWindow]]] = []
+        for origin, epochs in self._by_origin(kept, fallback):
+            drift = origin.drift(self.zone)
+            device_now = now if drift is None else now - drift
+            due = [
+                w
+                for w in epoch_windows(epochs)
+                if w.span >= self.sleep_window or device_now - (w.start + w.span) >= MAX_GAP
+            ]
+            if due:
+                sent.append((origin, due))
+        if not sent:
+            return
         batch = Batch()
-        resources = map_windows(windows, mapping)
-        if resources:
-            batch.extend(self._rows(resources, context.sensor, patient))
-        batch.sampled = [
-            (address, e.device_time.isoformat(), e.sequence_number, window.name)
-            for window in windows
-            for e in window.epochs
-            if e.device_time is not None
-        ]
+        for origin, windows in sent:
+            mapping = MappingContext(
+                context.sensor,
+                self.identity,
+                origin.patient,
+                origin.received_at,
+                origin.clock,
+                self.zone,
+                self.test_data,
+            )
+            resources = map_windows(windows, mapping)
+            if resources:
+                batch.extend(self._rows(resources, context.sensor, origin.patient))
+            batch.sampled += [
+                (address, e.device_time.isoformat(), e.sequence_number, window.name)
+                for window in windows
+                for e in window.epochs
+                if e.device_time is not None
+            ]
         self.outbox.commit(batch)
         self.uploader.wake()
         _LOGGER.info(
             "%s: %d epochs sent as %d windows (%d Observations)",
             address,
             len(batch.sampled),
-            len(windows),
+            sum(len(windows) for _, windows in sent),
             len(batch.entries),
         )
+
+    def _by_origin(
+        self, kept: list[tuple[da.SleepEpoch, EpochOrigin | None]], fallback: EpochOrigin
+    ) -> list[tuple[EpochOrigin, list[da.SleepEpoch]]]:
+        """The kept epochs grouped by the session they came in, as far as mapping goes.
+
+        An epoch joins the first group whose first origin maps the same
+        (`EpochOrigin.same_mapping`: compared with the first, so a clock creeping a
+        second a session cannot stretch a group without bound). Each group is named by
+        its newest origin: no epoch of it was received later, so none is "in the future".
+        """
+        groups: list[tuple[EpochOrigin, EpochOrigin, list[da.SleepEpoch]]] = []
+        for epoch, stored in kept:
+            origin = stored if stored is not None else fallback
+            for i, (first, newest, epochs) in enumerate(groups):
+                if first.same_mapping(origin, self.zone):
+                    epochs.append(epoch)
+                    if origin.received_at > newest.received_at:
+                        groups[i] = (first, origin, epochs)
+                    break
+            else:
+                groups.append((origin, origin, [epoch]))
+        return [(newest, epochs) for _, newest, epochs in groups]
 
     def _device_now(self, context: SessionContext) -> datetime:
         """Now on the device's clock, as its session's clock sample found it (no zone)."""

@@ -24,6 +24,8 @@ epoch lands in exactly one window, so a night split over two sessions is two
 windows whose samples the server expands once each. An epoch
 repeated with another sequence number but the same start and values is the same
 reading (as its one-epoch identifier was): it joins the window, and takes no slot.
+The gateway also cuts where the epochs' sessions differ in clock drift or patient
+(`gateway/epoch_origin.py`): it windows each such group on its own.
 
 The identifier names the window (first epoch, slots x period) and a digest of the
 samples, so a retried upload of the same window is the same resource

@@ -203,6 +203,55 @@ def test_an_outbox_from_before_issue_15_does_not_send_its_epochs_again(tmp_path)
     assert Outbox(path).unsampled_epochs("S") == []  # opened again: nothing changes
 
 
+def test_a_kept_epoch_keeps_the_clock_and_patient_of_its_session(tmp_path):
+    from datetime import UTC, datetime
+
+    from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
+    from gateway.epoch_origin import EpochOrigin
+    from gateway.mapping import ClockSample, PatientLink
+
+    outbox = Outbox(tmp_path / "gateway.db")
+    epoch = SleepEpoch(
+        1, datetime(2026, 1, 10, 23, 0), Quantity(300.0, Unit.SECOND), SleepStage.DEEP
+    )
+    received = datetime(2026, 1, 10, 15, 5, tzinfo=UTC)
+    origins = [
+        EpochOrigin(
+            received, ClockSample(datetime(2026, 1, 10, 23, 5), received), PatientLink("p1")
+        ),
+        EpochOrigin(received, ClockSample(None, received), PatientLink(None, "urn:x", "42")),
+        EpochOrigin(received, None, None),
+    ]
+    for device, origin in zip("ABC", origins, strict=True):
+        outbox.add_sleep_epoch(device, epoch, origin)
+    outbox.close()
+    outbox = Outbox(tmp_path / "gateway.db")
+    for device, origin in zip("ABC", origins, strict=True):
+        assert outbox.unsampled_epochs_with_origin(device) == [(epoch, origin)]
+
+
+def test_epochs_kept_before_their_origin_was_stored_have_none_and_are_still_sent(tmp_path):
+    """An outbox the first issue-15 gateway wrote: `sampled_in`, no `origin`. Its epochs
+    not sent yet stay unsent, with no origin (the sending session's clock stands in)."""
+    path = tmp_path / "gateway.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE sleep_epochs (device TEXT NOT NULL, start TEXT NOT NULL, "
+        "sequence INTEGER NOT NULL, record TEXT NOT NULL, sampled_in TEXT, "
+        "PRIMARY KEY (device, start, sequence));"
+        "INSERT INTO sleep_epochs VALUES ('S', '2026-01-10T23:00:00', 1, '{\"sequence\": 1, "
+        '"start": "2026-01-10T23:00:00", "duration": 300.0, "stage": 2, '
+        '"unreliable": false}\', NULL);'
+    )
+    old.commit()
+    old.close()
+    outbox = Outbox(path)
+    [(kept, origin)] = outbox.unsampled_epochs_with_origin("S")
+    assert kept.sequence_number == 1 and origin is None
+    outbox.close()
+    assert len(Outbox(path).unsampled_epochs("S")) == 1  # opened again: nothing changes
+
+
 def test_the_outbox_files_are_the_owners_only(tmp_path):
     outbox = Outbox(tmp_path / "data" / "gateway.db")
     outbox.add([entry(1)])

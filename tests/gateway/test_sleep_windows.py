@@ -157,3 +157,96 @@ def test_a_sensor_read_every_epoch_sends_a_few_windows_a_night(gateway: Gateway)
     assert [s for w in windows for s in w] == [str(int(s)) for s in stages]
     assert len(windows) == 4 and len(summaries(gateway)) == 1
     assert len(gateway.outbox.all_resources()) == 4 * 3 + 1  # not 3 x 45 + 1
+
+
+def window_starts(gateway: Gateway) -> list[str]:
+    return [
+        r["effectivePeriod"]["start"]
+        for r in gateway.outbox.all_resources()
+        if r["code"]["coding"][0]["code"] == STAGE
+    ]
+
+
+def test_a_kept_window_is_timed_by_the_clock_of_the_session_it_came_in(gateway: Gateway) -> None:
+    """Review of issue 15: at true 01:05 the sensor's clock reads 00:05 (an hour slow) and
+    delivers 12 epochs (23:00-00:00 on its clock), kept: an hour, the night not over. The
+    gateway sets the clock; the next session, at 10:00, finds no drift and sends them.
+    Mapped with that session's clock, the window started at 23:00, an hour early."""
+    assert isinstance(gateway.now, Clock)
+    gateway.now.local = datetime(2024, 11, 27, 1, 5)
+    slow = SessionContext(fc.SLEEP_SENSOR, ClockSample(datetime(2024, 11, 27, 0, 5), gateway.now()))
+    deliver(gateway, fc.NIGHT[:12], slow)
+    assert gateway.outbox.all_resources() == []  # kept
+    gateway.now.local = datetime(2024, 11, 27, 10, 0)
+    deliver(
+        gateway,
+        [],
+        SessionContext(fc.SLEEP_SENSOR, ClockSample(datetime(2024, 11, 27, 10, 0), gateway.now())),
+    )
+    assert window_starts(gateway) == ["2024-11-27T00:00:00+09:00"]
+    [stamp] = [
+        r for r in gateway.outbox.all_resources() if "valueString" in r
+    ]  # the coincident time stamp the window refers to: the slow session's
+    assert stamp["valueString"] == "2024-11-27T00:05:00"
+
+
+def test_a_re_bound_sensor_files_each_epoch_under_the_patient_it_arrived_for(
+    gateway: Gateway,
+) -> None:
+    """Epochs kept while the sensor was Tanaka's stay Tanaka's when the sensor, re-bound to
+    Sato, sends them with Sato's first epochs: two windows, one subject each."""
+    assert isinstance(gateway.now, Clock)
+    context = SessionContext(fc.SLEEP_SENSOR, None)
+    gateway.now.local = datetime(2024, 11, 27, 0, 30)
+    deliver(gateway, fc.NIGHT[:12], context)  # Tanaka's, kept
+    assert gateway.outbox.all_resources() == []
+    gateway.bindings = Bindings(
+        [Binding(SENSOR, DeviceKind.SLEEP, {None: PatientLink(logical_id="sato-jiro")})]
+    )
+    gateway.now.local = datetime(2024, 11, 27, 10, 0)
+    deliver(gateway, fc.NIGHT[12:], context)
+    subjects = [
+        (r["effectivePeriod"]["start"], r["subject"]["reference"])
+        for r in gateway.outbox.all_resources()
+        if r["code"]["coding"][0]["code"] == STAGE
+    ]
+    assert sorted(subjects) == [
+        ("2024-11-26T23:00:00+09:00", "Patient/tanaka-hanako"),
+        ("2024-11-27T00:00:00+09:00", "Patient/sato-jiro"),
+    ]
+    assert sum(len(w) for w in stage_windows(gateway)) == len(fc.NIGHT)  # each epoch once
+
+
+def test_a_clock_set_at_every_session_still_sends_a_few_windows_a_night(
+    gateway: Gateway,
+) -> None:
+    """The gateway reads the clock to the second, then sets it, at every session: the
+    drift it measures is 0 s or 1 s from one session to the next. That is one clock, not
+    a window per session (`DRIFT_TOLERANCE`)."""
+    assert isinstance(gateway.now, Clock)
+    night = datetime(2024, 11, 26, 23, 0)
+    stages = [da.SleepStage.LIGHT, da.SleepStage.DEEP, da.SleepStage.REM] * 15  # 7.5 h
+    for n, stage in enumerate(stages):
+        start = night + timedelta(minutes=10 * n)
+        gateway.now.local = start + timedelta(minutes=11)
+        sample = ClockSample(gateway.now.local - timedelta(seconds=n % 2), gateway.now())
+        context = SessionContext(fc.SLEEP_SENSOR, sample)
+        deliver(gateway, [fc.sleep_epoch_payload(1 + n, start, stage, 55, 14, 600)], context)
+    assert [len(w) for w in stage_windows(gateway)] == [12, 12, 12]
+
+
+def test_epochs_kept_without_their_session_are_timed_by_the_sending_one(
+    gateway: Gateway,
+) -> None:
+    """Epochs an issue-15 gateway kept before origins were stored (NULL): the sending
+    session's clock and binding stand in, as they did for every epoch then."""
+    assert isinstance(gateway.now, Clock)
+    for payload in fc.NIGHT[:12]:
+        epoch = da.parse(uuids.SLEEP_EPOCH_RECORD, payload)
+        assert isinstance(epoch, da.SleepEpoch)
+        gateway.outbox.add_sleep_epoch(SENSOR, epoch)
+    gateway.now.local = datetime(2024, 11, 27, 10, 0)
+    slow = ClockSample(datetime(2024, 11, 27, 9, 0), gateway.now())
+    deliver(gateway, [], SessionContext(fc.SLEEP_SENSOR, slow))
+    assert window_starts(gateway) == ["2024-11-27T00:00:00+09:00"]
+    assert gateway.outbox.unsampled_epochs(SENSOR) == []
