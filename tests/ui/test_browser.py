@@ -44,7 +44,13 @@ def test_doctor_sees_latest_values_and_flags(clinic: Clinic, page_in):
     assert _text(yamada.locator("td.pulse")) == "72 /min 3 h ago"
     assert _text(yamada.locator("td.spo2")) == "97 % 5 h ago"
     assert _text(yamada.locator("td.sleep")) == "7 h 05 min asleep 8 h ago"
-    assert _text(yamada.locator("td.adherence")) == "12 / 30 days"
+    # 12 days of readings 3 h and 15 h before now: 12 or 13 dates in Tokyo, by the hour.
+    days = {
+        datetime.fromtimestamp(clinic.now - hours * 3600 - day * 86400, TOKYO).date()
+        for day in range(12)
+        for hours in (3, 15)
+    }
+    assert _text(yamada.locator("td.adherence")) == f"{len(days)} / 30 days"
     assert _text(yamada.locator("td.gateway")) == "● Online"
     sato = _row(page, clinic.patients["sato"])
     assert _text(sato.locator("td.bp")) == "118/76 mmHg 10 h ago"

@@ -15,11 +15,11 @@ from .conftest import axe, screenshot, sign_in
 from .test_settings_http import add_care_manager
 from .world import Clinic
 
-# The canvas pixel a value's height shows at the plot's left edge (no reading is there).
-PIXEL = """([value]) => {
+# The canvas pixel a value's height shows at a time (seconds) when no reading was taken.
+PIXEL = """([value, seconds]) => {
   const u = window.hvCharts.bp;
   const y = Math.round(u.valToPos(value, "y", true));
-  const x = Math.round(u.bbox.left) + 4;
+  const x = Math.round(u.valToPos(seconds, "x", true));
   return Array.from(u.ctx.getImageData(x, y, 1, 1).data);
 }"""
 
@@ -63,6 +63,9 @@ def _chart(page: Any, clinic: Clinic) -> dict[str, Any]:
 
 
 def test_a_new_systolic_target_moves_the_band_on_the_chart(clinic: Clinic, pages: Any) -> None:
+    # 山田's readings are taken 3 h and 15 h before `now`, every day: 9 h before, three
+    # days back, the chart is 6 h from any reading (wherever the day boundaries fall).
+    blank = clinic.now - 9 * 3600 - 3 * 86400
     for lang, target, texts in (
         ("en", 130, ("Enter a value from 90 to 200.", "Settings saved.")),
         ("ja", 134, ("90から200までの値を入力してください。", "設定を保存しました。")),
@@ -70,7 +73,8 @@ def test_a_new_systolic_target_moves_the_band_on_the_chart(clinic: Clinic, pages
         page = pages(lang)
         sign_in(page, clinic.root, clinic.staff["doctor"])
         before = _chart(page, clinic)["thresholds"]
-        inside, probe = page.evaluate(PIXEL, [113]), page.evaluate(PIXEL, [target - 2])
+        inside = page.evaluate(PIXEL, [113, blank])
+        probe = page.evaluate(PIXEL, [target - 2, blank])
         assert probe != inside  # above the old target: outside the band
         page.click("#patient-settings")
         page.wait_for_selector("form.settings")
@@ -89,7 +93,7 @@ def test_a_new_systolic_target_moves_the_band_on_the_chart(clinic: Clinic, pages
         after = _chart(page, clinic)["thresholds"]
         assert (before["target_systolic"], after["target_systolic"]) != (target, target)
         assert after["target_systolic"] == target and after["systolic"] == 135
-        assert page.evaluate(PIXEL, [target - 2]) == inside  # now in the band
+        assert page.evaluate(PIXEL, [target - 2, blank]) == inside  # now in the band
         caption = page.locator("#h-bp + figure figcaption, section:has(#h-bp) figcaption")
         assert f"{target}/75" in caption.first.inner_text()
         screenshot(page, f"settings-{lang}-chart")
