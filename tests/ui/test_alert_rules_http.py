@@ -6,13 +6,11 @@ is a 409 showing their values; a care manager reads them and may not change them
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from clinician_ui import alert_rules_form as form
 from clinician_ui import alert_settings_routes as routes
@@ -21,38 +19,15 @@ from clinician_ui.i18n import Catalogs
 from fhir_api.alert_rules import ALERT_RULES_EXTENSION, THRESHOLDS, AlertRules, alert_rules_of
 from fhir_api.alerts.model import Kind
 
-from ..fhir_api.login_helpers import csrf_of, post_login
-from .alerts_world import alert_clinic
+from ..fhir_api.login_helpers import csrf_of
+from . import alerts_world
 from .test_alert_settings_http import _audited
 from .test_settings_http import add_care_manager
 from .world import Clinic
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def clinic(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Clinic]:
-    tmp = Path(tmp_path_factory.mktemp(f"alert-rules-{request.param}"))
-    with alert_clinic(request.param, tmp) as found:
-        yield found
-
-
-@pytest.fixture
-def as_staff(clinic: Clinic) -> Iterator[Any]:
-    opened: list[httpx.Client] = []
-
-    def open_as(who: str, language: str = "en") -> httpx.Client:
-        browser = httpx.Client(
-            base_url=clinic.root, timeout=30, headers={"Accept-Language": language}
-        )
-        opened.append(browser)
-        staff = clinic.staff[who]
-        assert post_login(browser, staff.username, staff.password).status_code == 303
-        return browser
-
-    yield open_as
-    for browser in opened:
-        browser.close()
+# This module's own server with alerts on (SQLite and PostgreSQL); signed-in clients.
+clinic = alerts_world.clinic
+as_staff = alerts_world.as_staff
 
 
 def _patient(clinic: Clinic, patient: str) -> dict[str, Any]:
