@@ -16,7 +16,7 @@ from clinician_ui import alert_rules_form as form
 from clinician_ui import alert_settings_routes as routes
 from clinician_ui.alerts_data import CONDITIONS
 from clinician_ui.i18n import Catalogs
-from fhir_api.alert_rules import ALERT_RULES_EXTENSION, THRESHOLDS, AlertRules, alert_rules_of
+from fhir_api.alert_rules import ALERT_RULES_EXTENSION, AlertRules, alert_rules_of
 from fhir_api.alerts.model import Kind
 
 from ..fhir_api.login_helpers import csrf_of
@@ -152,13 +152,9 @@ def test_every_text_of_the_rules_form_is_translated() -> None:
     block = template.split("{% block rules %}")[1].split("{% endblock %}")[0]
     texts = {a or b for a, b in re.findall(r"""_\((?:"([^"]+)"|'([^']+)')\)""", block)}
     texts |= {routes.RULES_READ_ONLY, routes.RULES_CONFLICT, routes._DONE["rules"]}
-    texts |= {text for key, text in form.TEXTS.items() if key != "limit"}
+    texts |= set(form.TEXTS.values())
     texts |= {label for _, label in form.NO_READING_KINDS}
     texts |= {label for label, _ in form.LIMIT_LABELS.values()}
-    texts |= {
-        form.TEXTS["limit"].format(low=f"{low:g}", high=f"{high:g}")
-        for _, low, high in THRESHOLDS.values()
-    }
     texts |= {CONDITIONS[code] for code in form.OFF_CHOICES}
     catalogs = Catalogs()
     assert catalogs.missing("ja", sorted(texts)) == [] == catalogs.missing("en", sorted(texts))
