@@ -160,3 +160,17 @@ def test_every_text_of_the_rules_form_is_translated() -> None:
     assert catalogs.missing("ja", sorted(texts)) == [] == catalogs.missing("en", sorted(texts))
     japanese = catalogs.gettext("ja")
     assert [t for t in texts if japanese(t) == t] == []
+
+
+def test_rules_for_a_patient_outside_the_care_team_are_a_404_and_save_nothing(
+    clinic: Clinic, as_staff: Any
+) -> None:
+    suzuki = clinic.patients["suzuki"]  # in the doctor's team only
+    nurse = as_staff("nurse")
+    own = nurse.get(f"/patients/{clinic.patients['yamada']}/alerts/settings")
+    before = _patient(clinic, suzuki)["meta"]
+    form = {"csrf": csrf_of(own), "version": before["versionId"], "no_reading_systolic": "1"}
+    refused = nurse.post(f"/patients/{suzuki}/alerts/rules", data=form)
+    assert refused.status_code == 404
+    assert "No patient of that id is in your care." in refused.text
+    assert _patient(clinic, suzuki)["meta"] == before
