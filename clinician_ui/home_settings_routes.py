@@ -37,7 +37,7 @@ from .access import SessionAccess
 from .formatting import moment
 from .gateway_routes import patient_sensors
 from .gateways import KIND_NAMES, Sensor
-from .home_devices import SLOTS, DeviceRow, device_rows, read_devices
+from .home_devices import SLOTS, DeviceRow, device_rows, read_devices, submitted_rows
 from .home_settings_form import REMINDER_KINDS, HomeForm, form_of, read_home_form
 from .i18n import LANGUAGES
 from .patient_routes import display_name
@@ -92,11 +92,7 @@ def _rows(
     rows = device_rows(sensors, settings_of(patient.content))
     if submitted is None:
         return rows
-    chosen: dict[str, str] = {}
-    index = 0
-    while f"device_{index}_address" in submitted:
-        chosen[submitted[f"device_{index}_address"]] = submitted.get(f"device_{index}", "")
-        index += 1
+    chosen = {address: choice for _key, address, _kind, choice in submitted_rows(submitted)}
     return [replace(r, choice=chosen.get(r.address, r.choice)) for r in rows]
 
 
