@@ -92,7 +92,8 @@ def _number(text: str) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class RuleRow:
-    """One row: its field name, label msgid, typed value, clinic default and message."""
+    """One row: its field name, label msgid, typed value, clinic default and message
+    (a msgid, filled in with `error_values` once translated)."""
 
     name: str
     label: str
@@ -100,6 +101,7 @@ class RuleRow:
     default: str
     unit: str
     error: str | None = None
+    error_values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -134,6 +136,7 @@ def _rows(values: Mapping[str, str], errors: Mapping[str, str]) -> list[RuleRow]
     ]
     for rule_id, (label, unit) in LIMIT_LABELS.items():
         name = _limit_field(rule_id)
+        _code, lowest, highest = THRESHOLDS[rule_id]
         rows.append(
             RuleRow(
                 name,
@@ -142,6 +145,7 @@ def _rows(values: Mapping[str, str], errors: Mapping[str, str]) -> list[RuleRow]
                 _plain(default_limit(rule_id)),
                 unit,
                 errors.get(name),
+                {"low": _plain(lowest), "high": _plain(highest)},
             )
         )
     for kind, label in NO_READING_KINDS:
@@ -192,7 +196,7 @@ def read_form(values: Mapping[str, str], off: Sequence[str]) -> tuple[RulesForm,
         value = _number(typed[name])
         _unit, lowest, highest = THRESHOLDS[rule_id]
         if value is None or not lowest <= value <= highest:
-            errors[name] = TEXTS["limit"].format(low=_plain(lowest), high=_plain(highest))
+            errors[name] = TEXTS["limit"]  # the row fills in its range once translated
         else:
             limits[rule_id] = value
     if not errors:

@@ -329,7 +329,6 @@ async def save_patient_rules(
             request, account, access, patient_id, status=409, rules_message=RULES_CONFLICT
         )
     except FhirError as error:
-        return _error(
-            request, account, error.status, NOT_FOUND if error.status == 404 else str(error)
-        )
+        pages: Pages = request.app.state.pages
+        return pages.patient_error(request, account, error)
     return Pages.redirect(f"/patients/{patient_id}/alerts/settings?done=rules#h-rules")

@@ -9,6 +9,7 @@ The rows are built by the pure `gateways` module.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,20 +18,35 @@ from starlette.responses import Response
 
 from fhir_api.access.principal import Access
 from fhir_api.accounts.sessions import CurrentAccount, session_id_from
-from fhir_api.errors import Forbidden
+from fhir_api.errors import FhirError, Forbidden
 from fhir_api.fhir import GATEWAY_EXTENSIONS
 from fhir_api.service import FhirService
+from fhir_api.storage.resources import Stored
 
 from . import summary
 from .access import SessionAccess
 from .formatting import age_text, moment
-from .gateways import KIND_NAMES, GatewayRow, gateway_rows
+from .gateways import KIND_NAMES, GatewayRow, Sensor, gateway_rows, gateway_sensors, is_gateway
 from .list_routes import page_clock, search_all
 from .rendering import Pages
 
-__all__ = ["build_gateway_rows", "router"]
+__all__ = ["build_gateway_rows", "patient_sensors", "router"]
 
 router = APIRouter(include_in_schema=False)
+
+
+def _gateways_named(readings: Iterable[Stored]) -> dict[str, set[str]]:
+    """ "Device/id" of each gateway the readings name, to the ids of their subjects."""
+    found: dict[str, set[str]] = {}
+    for stored in readings:
+        subject = (stored.content.get("subject") or {}).get("reference", "")
+        patient = subject.removeprefix("Patient/")
+        for extension in stored.content.get("extension", ()):
+            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
+                reference = (extension.get("valueReference") or {}).get("reference")
+                if isinstance(reference, str):
+                    found.setdefault(reference, set()).add(patient)
+    return found
 
 
 def _patients_by_gateway(service: FhirService, access: Access) -> dict[str, list[tuple[str, str]]]:
@@ -44,19 +60,30 @@ def _patients_by_gateway(service: FhirService, access: Access) -> dict[str, list
         readings = service.newest_readings(sorted(patients), summary.CODES, access=access)
     except Forbidden:
         return {}
-    found: dict[str, dict[str, str]] = {}
-    for stored in readings:
-        subject = (stored.content.get("subject") or {}).get("reference", "")
-        patient = subject.removeprefix("Patient/")
-        if patient not in patients:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for gateway, named in _gateways_named(readings).items():
+        served = [(p, summary.display_names(patients[p])[0]) for p in named if p in patients]
+        if served:
+            found[gateway] = sorted(served)
+    return found
+
+
+def patient_sensors(service: FhirService, access: Access, patient_id: str) -> list[Sensor]:
+    """The sensors reported by the gateways serving one patient (whose newest readings
+    name them, as on the gateways page), read for that patient alone."""
+    try:
+        readings = service.newest_readings([patient_id], summary.CODES, access=access)
+    except Forbidden:
+        return []
+    sensors: list[Sensor] = []
+    for gateway in sorted(_gateways_named(readings)):
+        try:
+            device = service.read("Device", gateway.removeprefix("Device/"), access=access)
+        except FhirError:  # gone, or out of the caller's reach
             continue
-        for extension in stored.content.get("extension", ()):
-            if isinstance(extension, dict) and extension.get("url") in GATEWAY_EXTENSIONS:
-                reference = (extension.get("valueReference") or {}).get("reference")
-                if isinstance(reference, str):
-                    name, _kana = summary.display_names(patients[patient])
-                    found.setdefault(reference, {})[patient] = name
-    return {gateway: sorted(named.items()) for gateway, named in found.items()}
+        if is_gateway(device.content):
+            sensors += gateway_sensors(device.content)
+    return sensors
 
 
 def build_gateway_rows(service: FhirService, access: Access, now_ms: int) -> list[GatewayRow]:

@@ -26,7 +26,15 @@ from .summary import (
     status_properties,
 )
 
-__all__ = ["KIND_NAMES", "GatewayRow", "Sensor", "gateway_rows", "is_gateway", "sensor_types"]
+__all__ = [
+    "KIND_NAMES",
+    "GatewayRow",
+    "Sensor",
+    "gateway_rows",
+    "gateway_sensors",
+    "is_gateway",
+    "sensor_types",
+]
 
 MDC = "urn:iso:std:iso:11073:10101"
 PHG_TYPE = "531981"  # MDC_MOC_VMS_MDS_AHD: a personal health gateway
@@ -107,7 +115,11 @@ def _instant_ms(text: str) -> int | None:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
-def _sensors(device: Mapping[str, Any], kinds: Mapping[str, str]) -> tuple[Sensor, ...]:
+def gateway_sensors(
+    device: Mapping[str, Any], kinds: Mapping[str, str] | None = None
+) -> tuple[Sensor, ...]:
+    """The sensors a gateway's Device reports, typed from `kinds` (`sensor_types`) if given."""
+    kinds = kinds or {}
     status = status_properties(device)
     contact: dict[str, int | None] = {}
     reported: dict[str, str] = {}
@@ -173,7 +185,7 @@ def gateway_rows(
                 patients=tuple(
                     sorted(patients.get(f"Device/{device_id}", ()), key=lambda p: (p[1], p[0]))
                 ),
-                sensors=_sensors(device, kinds),
+                sensors=gateway_sensors(device, kinds),
             )
         )
     return sorted(rows, key=_order)

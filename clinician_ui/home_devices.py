@@ -11,14 +11,14 @@ page binds only the patient it shows; another patient's slots are bound on their
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from fhir_api.home_settings import DeviceBinding, HomeSettings, normal_address
 
 from .gateways import KIND_NAMES, Sensor
 
-__all__ = ["SLOTS", "DeviceRow", "device_rows", "read_devices"]
+__all__ = ["SLOTS", "DeviceRow", "device_rows", "read_devices", "submitted_rows"]
 
 SLOTS = ("1", "2", "3", "4")  # the user slots home cuffs offer (most have 2)
 CHOICE_ERROR = "Please choose from the list."
@@ -56,6 +56,15 @@ def _choice(binding: DeviceBinding | None) -> str:
     return "all" if binding.slot is None else str(binding.slot)
 
 
+def submitted_rows(form: Mapping[str, str]) -> Iterator[tuple[str, str, str, str]]:
+    """The block's rows as submitted: (field name, address, kind, choice), in page order."""
+    index = 0
+    while f"device_{index}_address" in form:
+        key = f"device_{index}"
+        yield key, form[f"{key}_address"], form.get(f"{key}_kind", ""), form.get(key, "")
+        index += 1
+
+
 def read_devices(
     form: Mapping[str, str],
 ) -> tuple[tuple[DeviceBinding, ...] | None, dict[str, str]]:
@@ -64,15 +73,10 @@ def read_devices(
         return None, {}
     found: list[DeviceBinding] = []
     errors: dict[str, str] = {}
-    index = 0
-    while f"device_{index}_address" in form:
-        key = f"device_{index}"
-        address, kind = form[f"{key}_address"], form.get(f"{key}_kind", "")
-        choice = form.get(key, "")
+    for key, address, kind, choice in submitted_rows(form):
         if kind not in KIND_NAMES or choice not in ("", "all", *SLOTS):
             errors[key] = CHOICE_ERROR
         elif choice:
             slot = None if choice == "all" else int(choice)
             found.append(DeviceBinding(normal_address(address), kind, slot))
-        index += 1
     return tuple(found), errors

@@ -14,7 +14,6 @@ this patient; its choices are saved in the same extension, with the same If-Matc
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -36,9 +35,9 @@ from fhir_api.storage.resources import Stored
 
 from .access import SessionAccess
 from .formatting import moment
-from .gateway_routes import build_gateway_rows
+from .gateway_routes import patient_sensors
 from .gateways import KIND_NAMES, Sensor
-from .home_devices import SLOTS, DeviceRow, device_rows, read_devices
+from .home_devices import SLOTS, DeviceRow, device_rows, read_devices, submitted_rows
 from .home_settings_form import REMINDER_KINDS, HomeForm, form_of, read_home_form
 from .i18n import LANGUAGES
 from .patient_routes import display_name
@@ -87,23 +86,13 @@ def _save(
     return stored, None, False
 
 
-def _home_sensors(service: FhirService, access: Access, patient_id: str) -> list[Sensor]:
-    """The sensors the gateways serving the patient report (their newest readings say)."""
-    rows = build_gateway_rows(service, access, int(time.time() * 1000))
-    return [s for r in rows if patient_id in (p[0] for p in r.patients) for s in r.sensors]
-
-
 def _rows(
     sensors: list[Sensor], patient: Stored, submitted: Mapping[str, str] | None
 ) -> list[DeviceRow]:
     rows = device_rows(sensors, settings_of(patient.content))
     if submitted is None:
         return rows
-    chosen: dict[str, str] = {}
-    index = 0
-    while f"device_{index}_address" in submitted:
-        chosen[submitted[f"device_{index}_address"]] = submitted.get(f"device_{index}", "")
-        index += 1
+    chosen = {address: choice for _key, address, _kind, choice in submitted_rows(submitted)}
     return [replace(r, choice=chosen.get(r.address, r.choice)) for r in rows]
 
 
@@ -169,7 +158,7 @@ async def home_settings_page(
         patient = await run_in_threadpool(service.read, "Patient", patient_id, access=access)
     except FhirError as error:
         return _error(request, account, error)
-    sensors = await run_in_threadpool(_home_sensors, service, access, patient_id)
+    sensors = await run_in_threadpool(patient_sensors, service, access, patient_id)
     saved = request.query_params.get("saved") == "1"
     return _render(request, account, access, patient, sensors=sensors, saved=saved)
 
@@ -192,7 +181,7 @@ async def save_home_settings(
     except FhirError as error:
         return _error(request, account, error)
     if conflict or refused is not None:
-        sensors = await run_in_threadpool(_home_sensors, service, access, patient_id)
+        sensors = await run_in_threadpool(patient_sensors, service, access, patient_id)
     if conflict:
         return _render(
             request, account, access, patient, sensors=sensors, status=409, conflict=True

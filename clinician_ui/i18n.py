@@ -1,19 +1,22 @@
 """Page texts in Japanese and English: Babel catalogs read at start, no build step.
 
 Each language's `locale/<lang>/LC_MESSAGES/messages.po` is read once with
-`babel.messages.pofile.read_po` (no compiled .mo files to keep in step). A text
-that counts something ("1 gateway", "2 gateways") is a plural entry chosen by the
-catalog's own Plural-Forms rule: English has two forms, Japanese one. The
-language is the `?lang=` a user chose (kept in a cookie), else the browser's
-Accept-Language, else Japanese.
+`babel.messages.pofile.read_po` and compiled in memory (`babel.messages.mofile.write_mo`)
+into the standard library's `gettext.GNUTranslations`, so no compiled .mo file has to
+be kept in step. A text that counts something ("1 gateway", "2 gateways") is a plural
+entry, its form chosen by `GNUTranslations.ngettext` with the catalog's own
+Plural-Forms rule: English has two forms, Japanese one. The language is the `?lang=`
+a user chose (kept in a cookie), else the browser's Accept-Language, else Japanese.
 """
 
 from __future__ import annotations
 
-import gettext
 from collections.abc import Callable, Mapping
+from gettext import GNUTranslations
+from io import BytesIO
 from pathlib import Path
 
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 __all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "Catalogs", "choose_language"]
@@ -25,22 +28,21 @@ _LOCALE = Path(__file__).parent / "locale"
 
 
 class Catalogs:
-    """The translations of every language, msgid to text."""
+    """The translations of every language."""
 
     def __init__(self, directory: Path = _LOCALE) -> None:
-        self._texts: dict[str, dict[str, str]] = {}
-        # singular msgid -> the translated forms, in the order the language's rule numbers them
+        self._translations: dict[str, GNUTranslations] = {}
+        # singular msgid -> its translated forms, for the tests' checks of the catalogs
         self._plurals: dict[str, dict[str, tuple[str, ...]]] = {}
-        self._plural_rule: dict[str, Callable[[int], int]] = {}
+        self._known: dict[str, frozenset[str]] = {}
         for language in LANGUAGES:
             path = directory / language / "LC_MESSAGES" / "messages.po"
             with path.open("rb") as file:
                 catalog = read_po(file, locale=language)
-            self._texts[language] = {
-                str(message.id): str(message.string)
-                for message in catalog
-                if message.id and isinstance(message.string, str) and message.string
-            }
+            compiled = BytesIO()
+            write_mo(compiled, catalog)
+            compiled.seek(0)
+            self._translations[language] = GNUTranslations(compiled)
             self._plurals[language] = {
                 str(message.id[0]): tuple(str(form) for form in message.string)
                 for message in catalog
@@ -49,43 +51,32 @@ class Catalogs:
                 and len(message.string) == catalog.num_plurals
                 and all(message.string)
             }
-            # The standard library compiles the catalog's own C expression ("(n != 1)").
-            rule: Callable[[int], int] = gettext.c2py(catalog.plural_expr)
-            self._plural_rule[language] = rule
+            self._known[language] = frozenset(
+                str(message.id)
+                for message in catalog
+                if message.id and isinstance(message.string, str) and message.string
+            ) | frozenset(self._plurals[language])
 
     def gettext(self, language: str) -> Callable[[str], str]:
         """The translation function of `language` (a text without translation stays as is)."""
-        texts = self._texts.get(language, {})
-        return lambda text: texts.get(text, text)
+        found = self._translations.get(language)
+        return found.gettext if found else lambda text: text
 
     def ngettext(self, language: str) -> Callable[[str, str, int], str]:
         """`language`'s plural translation function: the form its rule gives for `n`
         (an untranslated text falls back to English's rule: singular for 1)."""
-        plurals = self._plurals.get(language, {})
-        rule = self._plural_rule.get(language, _english_rule)
-
-        def translate(singular: str, plural: str, n: int) -> str:
-            forms = plurals.get(singular)
-            if forms is None:
-                return singular if n == 1 else plural
-            return forms[min(rule(n), len(forms) - 1)]
-
-        return translate
+        found = self._translations.get(language)
+        return found.ngettext if found else lambda one, other, n: one if n == 1 else other
 
     def missing(self, language: str, msgids: list[str]) -> list[str]:
         """The texts of `msgids` that `language` has no translation for (for tests); a
         plural entry is named by its singular msgid."""
-        known = self._texts.get(language, {}).keys() | self._plurals.get(language, {}).keys()
+        known = self._known.get(language, frozenset())
         return [m for m in msgids if m not in known]
 
     def plural_forms(self, language: str, singular: str) -> tuple[str, ...] | None:
         """The translated forms of the plural entry `singular` (None: no such entry)."""
         return self._plurals.get(language, {}).get(singular)
-
-
-def _english_rule(n: int) -> int:
-    """English's plural rule: form 0 for one, form 1 for any other number."""
-    return int(n != 1)
 
 
 def _accepted(header: str) -> list[str]:

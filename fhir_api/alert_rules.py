@@ -108,16 +108,24 @@ class AlertRules:
         )
 
 
+# THRESHOLDS' clinic defaults, looked up once: every evaluation of a patient checks the
+# order of that patient's limits over them (`alert_rules_of`).
+_DEFAULT_LIMITS: dict[str, float] = {
+    rule.id: value
+    for rule in defaults.RULES
+    if rule.id in THRESHOLDS
+    for value in rule.limits.values()
+}
+
+
 def default_limit(rule_id: str) -> float:
     """The clinic default of one of THRESHOLDS' rules."""
-    rule = next(r for r in defaults.RULES if r.id == rule_id)
-    (value,) = rule.limits.values()
-    return value
+    return _DEFAULT_LIMITS[rule_id]
 
 
 def order_problems(limits: Mapping[str, float]) -> list[tuple[str, str]]:
     """(rule id, English text) for each limit at or above the one it must stay below."""
-    effective = {name: limits.get(name, default_limit(name)) for name in THRESHOLDS}
+    effective = {**_DEFAULT_LIMITS, **limits}
     return [
         (lower, f"{lower} must be below {upper} ({effective[upper]:g})")
         for lower, upper in _ORDER

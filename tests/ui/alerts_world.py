@@ -5,6 +5,9 @@ the FHIR API is evaluated by the real rules (`RuleEvaluator`), so 鈴木's 185/1
 world opens a bp-urgent alert, and a test's own upload opens one within a poll.
 `upload_bp` / `upload_spo2` post a reading as the patient's home gateway does;
 `wait_for_alert` polls the API (no fixed sleep) until the alert is there.
+
+The HTTP test modules import the fixtures `alerts_clinic` (as their `clinic`: a server
+of their own, on SQLite and on PostgreSQL) and `as_staff` (signed-in httpx clients).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import uvicorn
 
 from fhir_api.accounts.throttle import ThrottlePolicy
@@ -23,7 +28,7 @@ from fhir_api.alerts.evaluator import RuleEvaluator
 from fhir_api.app import build_store, create_app
 
 from ..fhir_api.conftest import settings_for
-from ..fhir_api.login_helpers import fast_password_hashing
+from ..fhir_api.login_helpers import fast_password_hashing, post_login
 from ..services import free_port
 from .world import HOMES, Clinic, blood_pressure, load_clinic, spo2
 
@@ -68,6 +73,35 @@ def alert_clinic(backend: str, tmp: Path) -> Iterator[Clinic]:
         clinic.app = app
         wait_for_alert(clinic, "suzuki", "bp-urgent")
         yield clinic
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def clinic(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Clinic]:
+    """The importing module's own server: alerts on (SQLite and PostgreSQL)."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    with alert_clinic(request.param, Path(tmp_path_factory.mktemp(module))) as found:
+        yield found
+
+
+@pytest.fixture
+def as_staff(clinic: Clinic) -> Iterator[Callable[..., httpx.Client]]:
+    """`as_staff(who, language="en")`: an httpx client signed in as the world's `who`."""
+    opened: list[httpx.Client] = []
+
+    def open_as(who: str, language: str = "en") -> httpx.Client:
+        browser = httpx.Client(
+            base_url=clinic.root, timeout=30, headers={"Accept-Language": language}
+        )
+        opened.append(browser)
+        staff = clinic.staff[who]
+        assert post_login(browser, staff.username, staff.password).status_code == 303
+        return browser
+
+    yield open_as
+    for browser in opened:
+        browser.close()
 
 
 def _upload(clinic: Clinic, key: str, body: dict[str, Any]) -> str:

@@ -6,53 +6,28 @@ is a 409 showing their values; a care manager reads them and may not change them
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from clinician_ui import alert_rules_form as form
 from clinician_ui import alert_settings_routes as routes
 from clinician_ui.alerts_data import CONDITIONS
 from clinician_ui.i18n import Catalogs
-from fhir_api.alert_rules import ALERT_RULES_EXTENSION, THRESHOLDS, AlertRules, alert_rules_of
+from fhir_api.alert_rules import ALERT_RULES_EXTENSION, AlertRules, alert_rules_of
 from fhir_api.alerts.model import Kind
 
-from ..fhir_api.login_helpers import csrf_of, post_login
-from .alerts_world import alert_clinic
+from ..fhir_api.login_helpers import csrf_of
+from . import alerts_world
 from .test_alert_settings_http import _audited
 from .test_settings_http import add_care_manager
 from .world import Clinic
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def clinic(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Clinic]:
-    tmp = Path(tmp_path_factory.mktemp(f"alert-rules-{request.param}"))
-    with alert_clinic(request.param, tmp) as found:
-        yield found
-
-
-@pytest.fixture
-def as_staff(clinic: Clinic) -> Iterator[Any]:
-    opened: list[httpx.Client] = []
-
-    def open_as(who: str, language: str = "en") -> httpx.Client:
-        browser = httpx.Client(
-            base_url=clinic.root, timeout=30, headers={"Accept-Language": language}
-        )
-        opened.append(browser)
-        staff = clinic.staff[who]
-        assert post_login(browser, staff.username, staff.password).status_code == 303
-        return browser
-
-    yield open_as
-    for browser in opened:
-        browser.close()
+# This module's own server with alerts on (SQLite and PostgreSQL); signed-in clients.
+clinic = alerts_world.clinic
+as_staff = alerts_world.as_staff
 
 
 def _patient(clinic: Clinic, patient: str) -> dict[str, Any]:
@@ -177,15 +152,25 @@ def test_every_text_of_the_rules_form_is_translated() -> None:
     block = template.split("{% block rules %}")[1].split("{% endblock %}")[0]
     texts = {a or b for a, b in re.findall(r"""_\((?:"([^"]+)"|'([^']+)')\)""", block)}
     texts |= {routes.RULES_READ_ONLY, routes.RULES_CONFLICT, routes._DONE["rules"]}
-    texts |= {text for key, text in form.TEXTS.items() if key != "limit"}
+    texts |= set(form.TEXTS.values())
     texts |= {label for _, label in form.NO_READING_KINDS}
     texts |= {label for label, _ in form.LIMIT_LABELS.values()}
-    texts |= {
-        form.TEXTS["limit"].format(low=f"{low:g}", high=f"{high:g}")
-        for _, low, high in THRESHOLDS.values()
-    }
     texts |= {CONDITIONS[code] for code in form.OFF_CHOICES}
     catalogs = Catalogs()
     assert catalogs.missing("ja", sorted(texts)) == [] == catalogs.missing("en", sorted(texts))
     japanese = catalogs.gettext("ja")
     assert [t for t in texts if japanese(t) == t] == []
+
+
+def test_rules_for_a_patient_outside_the_care_team_are_a_404_and_save_nothing(
+    clinic: Clinic, as_staff: Any
+) -> None:
+    suzuki = clinic.patients["suzuki"]  # in the doctor's team only
+    nurse = as_staff("nurse")
+    own = nurse.get(f"/patients/{clinic.patients['yamada']}/alerts/settings")
+    before = _patient(clinic, suzuki)["meta"]
+    form = {"csrf": csrf_of(own), "version": before["versionId"], "no_reading_systolic": "1"}
+    refused = nurse.post(f"/patients/{suzuki}/alerts/rules", data=form)
+    assert refused.status_code == 404
+    assert "No patient of that id is in your care." in refused.text
+    assert _patient(clinic, suzuki)["meta"] == before

@@ -12,11 +12,9 @@ import re
 import secrets
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -34,39 +32,21 @@ from fhir_api.storage.schema import (
     staff_accounts,
 )
 
-from ..fhir_api.login_helpers import csrf_of, post_login
-from .alerts_world import alert_clinic
+from ..fhir_api.login_helpers import csrf_of
+from . import alerts_world
 from .test_settings_http import add_care_manager
 from .world import Clinic, Staff
+
+# This module's own server with alerts on (SQLite and PostgreSQL); signed-in clients.
+clinic = alerts_world.clinic
+as_staff = alerts_world.as_staff
 
 _TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def clinic(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Clinic]:
-    tmp = Path(tmp_path_factory.mktemp(f"alert-settings-{request.param}"))
-    with alert_clinic(request.param, tmp) as found:
-        yield found
-
-
-@pytest.fixture
-def as_staff(clinic: Clinic) -> Iterator[Any]:
-    opened: list[httpx.Client] = []
-
-    def open_as(who: str, language: str = "en") -> httpx.Client:
-        browser = httpx.Client(
-            base_url=clinic.root, timeout=30, headers={"Accept-Language": language}
-        )
-        opened.append(browser)
-        staff = clinic.staff[who]
-        assert post_login(browser, staff.username, staff.password).status_code == 303
-        return browser
-
-    yield open_as
-    for browser in opened:
-        browser.close()
+@pytest.fixture(autouse=True)
+def _forget_silences_and_preferences(clinic: Clinic) -> Iterator[None]:
+    yield
     with clinic.app.state.store.engine.begin() as connection:
         for table in (alert_silences, alert_preferences, alert_recipients):
             connection.execute(sa.delete(table))

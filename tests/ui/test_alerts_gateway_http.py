@@ -7,14 +7,11 @@ and cannot act on it (404); with home-2 no longer bound to 佐藤, nor of home-2
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from fhir_api.access.gateways import GatewayRegistry
 from fhir_api.alerts.evaluator import RuleEvaluator
@@ -22,18 +19,13 @@ from fhir_api.alerts.worker import scan_due
 from fhir_api.codes import CALL_ME, PATIENT_REQUEST, PRESS_IDENTIFIER
 
 from ..fhir_api.login_helpers import csrf_of, post_login
-from .alerts_world import alert_clinic, wait_for_alert
+from . import alerts_world
+from .alerts_world import wait_for_alert
 from .conftest import axe, screenshot, sign_in
 from .world import Clinic
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def clinic(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Clinic]:
-    tmp = Path(tmp_path_factory.mktemp(f"alerts-gateway-{request.param}"))
-    with alert_clinic(request.param, tmp) as found:
-        yield found
+# This module's own server with alerts on (SQLite and PostgreSQL); signed-in clients.
+clinic = alerts_world.clinic
 
 
 def _nurse(clinic: Clinic, language: str) -> httpx.Client:

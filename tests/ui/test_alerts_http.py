@@ -12,48 +12,22 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from fhir_api.accounts.store import AccountStore
 from fhir_api.alerts.store import set_recipient_channel
 from fhir_api.roles import StaffRole
 
 from ..fhir_api.login_helpers import csrf_of, post_login
-from .alerts_world import alert_clinic, upload_spo2, wait_for_alert
+from . import alerts_world
+from .alerts_world import upload_spo2, wait_for_alert
 from .world import Clinic
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def clinic(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Clinic]:
-    """This module's own server: alerts on (SQLite and PostgreSQL)."""
-    tmp = Path(tmp_path_factory.mktemp(f"alerts-http-{request.param}"))
-    with alert_clinic(request.param, tmp) as found:
-        yield found
-
-
-@pytest.fixture
-def as_staff(clinic: Clinic) -> Iterator[Any]:
-    opened: list[httpx.Client] = []
-
-    def open_as(who: str, language: str = "en") -> httpx.Client:
-        browser = httpx.Client(
-            base_url=clinic.root, timeout=30, headers={"Accept-Language": language}
-        )
-        opened.append(browser)
-        staff = clinic.staff[who]
-        assert post_login(browser, staff.username, staff.password).status_code == 303
-        return browser
-
-    yield open_as
-    for browser in opened:
-        browser.close()
+# This module's own server with alerts on (SQLite and PostgreSQL); signed-in clients.
+clinic = alerts_world.clinic
+as_staff = alerts_world.as_staff
 
 
 def _status(clinic: Clinic, alert_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ extension as the reminder times; a save of the settings form must keep them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from clinician_ui.gateways import Sensor
@@ -80,3 +81,16 @@ def test_rows_list_reported_devices_and_bound_ones_not_reported() -> None:
         DeviceRow("D0:00:00:00:00:02", "blood-pressure", 5, "all"),
     ]
     assert device_rows([Sensor("D0:00:00:00:00:09", "x", None, None)], None) == []
+
+
+def test_the_page_lists_the_cuff_the_patients_gateway_reports(
+    clinic: Clinic,
+    as_staff: Any,  # noqa: F811
+) -> None:
+    yamada = clinic.patients["yamada"]
+    page = as_staff("doctor").get(f"/patients/{yamada}/home")
+    assert page.status_code == 200
+    rows = dict(re.findall(r'name="(device_\d+)_address" value="([^"]+)"', page.text))
+    reported = [key for key, address in rows.items() if address == "D0:00:00:00:00:02"]
+    assert len(reported) == 1, rows
+    assert f'name="{reported[0]}_kind" value="blood-pressure"' in page.text

@@ -24,9 +24,14 @@ def page_texts() -> list[str]:
             for value in ast.walk(node):
                 if isinstance(value, ast.Dict):
                     found |= {v.value for v in value.values if isinstance(v, ast.Constant)}
-        if isinstance(node, ast.Constant) and str(node.value).startswith("No patient of"):
-            found.add(str(node.value))
-    return sorted(found | set(FLAG_NAMES.values()))
+    # the page's "no such patient" (Pages.patient_error, shared by the patient's pages)
+    refused = {
+        str(node.value)
+        for node in ast.walk(ast.parse((UI / "rendering.py").read_text()))
+        if isinstance(node, ast.Constant) and str(node.value).startswith("No patient of")
+    }
+    assert refused, "Pages.patient_error's message"
+    return sorted(found | refused | set(FLAG_NAMES.values()))
 
 
 def test_every_text_is_translated() -> None:
