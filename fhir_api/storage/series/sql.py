@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from functools import partial
 from typing import Any
@@ -58,7 +58,7 @@ from .rollups import (
     rollups_built_for,
     zone_key,
 )
-from .statements import padded, run
+from .statements import padded, resource_keys, run
 
 __all__ = ["SqlSeriesStore", "subject_id_of"]
 
@@ -100,35 +100,6 @@ def _daily_statement(code_count: int) -> Select[Any]:
         )
         .group_by(series_codes.c.code, _DAY)
     )
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _resource_keys_statement(count: int) -> Select[Any]:
-    """The resource keys of `count` resources of type `t` by id (binds t, o0..)."""
-    return select(resources.c.id, resources.c.key).where(
-        resources.c.resource_type == bindparam("t"),
-        resources.c.id.in_([bindparam(f"o{i}") for i in range(count)]),
-    )
-
-
-def observation_keys(connection: Connection, ids: Iterable[str]) -> dict[str, int]:
-    """The resource key (`resources.key`) of each of `ids` that is a stored Observation,
-    deleted or not: the key a point names its Observation by."""
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(ids))):
-        chunk = padded(chunk)
-        rows = run(
-            connection,
-            ("resource keys", len(chunk)),
-            partial(_resource_keys_statement, len(chunk)),
-            {"t": "Observation", **{f"o{i}": value for i, value in enumerate(chunk)}},
-        )
-        found.update((str(i), int(k)) for i, k in rows)
-    return found
 
 
 def _owners_statement(count: int) -> Select[Any]:
@@ -226,7 +197,7 @@ def _keys_of(connection: Connection, points: Sequence[SeriesPoint]) -> dict[str,
     keys = {p.observation_id: p.observation_key for p in points if p.observation_key}
     missing = {p.observation_id for p in points} - keys.keys()
     if missing:
-        keys.update(observation_keys(connection, missing))
+        keys.update(resource_keys(connection, "Observation", missing))
         unknown = sorted(missing - keys.keys())
         if unknown:
             raise ValueError(f"points of Observations not stored: {', '.join(unknown[:5])}")
@@ -270,7 +241,7 @@ def _insert(connection: Connection, points: Sequence[SeriesPoint], zone: str | N
 def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
     """Delete the points of these Observations and their rows; the points that were there
     (subject, code and time only)."""
-    keys = observation_keys(connection, observation_ids)
+    keys = resource_keys(connection, "Observation", observation_ids)
     return _remove_keys(connection, {key: name for name, key in keys.items()})
 
 
