@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, bindparam, sel
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .schema import search_terms
+from .series.statements import run
 
 __all__ = [
     "IDENTIFIER_PARAM",
@@ -61,33 +62,23 @@ def identifier_terms(resource_type: str, *conditions: ColumnElement[bool]) -> Se
 
 
 _COLUMNS = ("resource_type", "param", "system", "code")
-_FIND: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
 
 
-def _find_sql(connection: Connection) -> tuple[str, tuple[str, ...] | None]:
-    """`SELECT id ... WHERE` every column of a term, compiled once per dialect (bulk.py's
-    reason: SQLAlchemy's per-statement work cost more than the look-up, 8 ms a reading
-    as one statement with a tuple IN list)."""
-    dialect = connection.dialect
-    found = _FIND.get((dialect.name, dialect.driver))
-    if found is None:
-        statement = select(search_terms.c.id).where(
-            *(search_terms.c[name] == bindparam(name) for name in _COLUMNS)
-        )
-        compiled = statement.compile(dialect=dialect)
-        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        found = _FIND[(dialect.name, dialect.driver)] = (compiled.string, order)
-    return found
+def _find_statement() -> Select[Any]:
+    """`SELECT id ... WHERE` every column of a term (binds named after the columns)."""
+    return select(search_terms.c.id).where(
+        *(search_terms.c[name] == bindparam(name) for name in _COLUMNS)
+    )
 
 
 def _found(connection: Connection, wanted: list[Term]) -> dict[Term, int]:
-    """The ids of those of `wanted` that exist: one seek of ux_search_terms each."""
-    sql, order = _find_sql(connection)
+    """The ids of those of `wanted` that exist: one seek of ux_search_terms each, the
+    statement compiled once (statements.py's reason: SQLAlchemy's per-statement work
+    cost more than the look-up, 8 ms a reading as one statement with a tuple IN list)."""
     found: dict[Term, int] = {}
     for term in wanted:
-        named = dict(zip(_COLUMNS, term, strict=True))
-        parameters: Any = tuple(named[name] for name in order) if order is not None else named
-        row = connection.exec_driver_sql(sql, parameters).first()
+        values = dict(zip(_COLUMNS, term, strict=True))
+        row = run(connection, "search term", _find_statement, values).first()
         if row is not None:
             found[term] = int(row[0])
     return found
