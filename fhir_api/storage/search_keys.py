@@ -21,7 +21,8 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import ColumnElement, Connection, Engine, Select, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .schema import search_terms
+from .indexing import ZONE_PARAM
+from .schema import resources, search_terms, search_tokens
 from .series.statements import run
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "forget_terms",
     "identifier_terms",
     "param_term",
+    "patient_zone_rows",
     "remember_terms",
     "resolve_terms",
     "terms",
@@ -59,6 +61,20 @@ def param_term(resource_type: str, param: str) -> ColumnElement[Any]:
 def identifier_terms(resource_type: str, *conditions: ColumnElement[bool]) -> Select[Any]:
     """The ids of `resource_type`'s identifier systems (terms: type, "identifier", system, "")."""
     return terms(resource_type, IDENTIFIER_PARAM, search_terms.c.code == "", *conditions)
+
+
+def patient_zone_rows() -> Select[Any]:
+    """(Patient id, tz-code) of every Patient with a tz-code (its `_tz` token); callers
+    narrow it on `resources` (the Patient's row)."""
+    return (
+        select(resources.c.id, search_terms.c.code)
+        .select_from(
+            search_terms.join(search_tokens, search_tokens.c.term == search_terms.c.id).join(
+                resources, resources.c.key == search_tokens.c.resource_key
+            )
+        )
+        .where(search_terms.c.resource_type == "Patient", search_terms.c.param == ZONE_PARAM)
+    )
 
 
 _COLUMNS = ("resource_type", "param", "system", "code")
