@@ -298,7 +298,6 @@ class SqlSeriesStore:
         self._engine = engine
         self._zone = zone
         self._rollups_ready = False
-        self._driver_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
 
     def ensure_rollups(self) -> int | None:
         """Re-derive queued Observations' points, then build the rollups if they are not
@@ -393,11 +392,11 @@ class SqlSeriesStore:
             "last": last,
             **{f"code{i}": code for i, code in enumerate(codes)},
         }
-        sql, order = self._compiled(("rollup", len(codes)))
-        parameters = tuple(values[name] for name in order) if order is not None else values
+        count = len(codes)
         with self._engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
-            rows = connection.exec_driver_sql(sql, parameters).fetchall()
+            build = partial(rollup_statement, count)
+            rows = run(connection, ("rollup", count), build, values).fetchall()
         # The unit is the code's canonical one (units.py), set by daily_statistics. Made
         # with tuple.__new__: a NamedTuple's own constructor is a Python function, and
         # five years of four codes is 7,300 rows (bench/query.py).
@@ -427,7 +426,6 @@ class SqlSeriesStore:
         as the driver's own SQL: a chart request costs the query, not its construction
         and result processing.
         """
-        sql, order = self._compiled(("points", len(codes)))
         values: dict[str, Any] = {
             "subject": subject,
             "start": start_ms,
@@ -436,26 +434,12 @@ class SqlSeriesStore:
             "day_ms": DAY_MS,
             **{f"code{i}": code for i, code in enumerate(codes)},
         }
-        parameters = tuple(values[name] for name in order) if order is not None else values
-        rows = connection.exec_driver_sql(sql, parameters).fetchall()
+        count = len(codes)
+        rows = run(connection, ("points", count), partial(_daily_statement, count), values)
         return [
             DailyRow(c, int(d), float(lo), float(hi), float(total), int(n), "")
             for c, d, lo, hi, total, n in rows
         ]
-
-    def _compiled(self, key: tuple[str, int]) -> tuple[str, tuple[str, ...] | None]:
-        """Driver SQL of a chart statement ("points" or "rollup", number of codes) and, for
-        positional drivers, its bind order: compiled by SQLAlchemy once, then run as is."""
-        found = self._driver_sql.get(key)
-        if found is None:
-            kind, code_count = key
-            statement = (
-                _daily_statement(code_count) if kind == "points" else rollup_statement(code_count)
-            )
-            compiled = statement.compile(dialect=self._engine.dialect)
-            order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-            found = self._driver_sql[key] = (compiled.string, order)
-        return found
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the resource store."""
