@@ -383,9 +383,14 @@ class Tx:
         return Stored(resource_type, current.id, version, now, True, {})
 
     def _keep_in_history(self, resource_type: str, resource_id: str, version_id: int) -> None:
-        """Copy the current version into the history before it is replaced.
+        """Copy version `version_id` into the history before it is replaced.
 
         The compressed bytes are copied inside the database, not decoded and re-encoded.
+        Nothing is copied if a newer version was committed since `version_id` was read:
+        the caller's UPDATE, which names that version too, then finds no row and raises
+        ConcurrentUpdate. A writer still in flight over the same version makes this one
+        wait (for its index rows, or for the history key it inserted) and then fail, at
+        that UPDATE or here (IntegrityError); the service starts either over.
         """
         current = select(
             resources.c.key,
@@ -398,15 +403,11 @@ class Tx:
             resources.c.id == resource_id,
             resources.c.version_id == version_id,
         )
-        copied = self.connection.execute(
+        self.connection.execute(
             insert(resource_versions).from_select(
                 ["resource_key", "version_id", "last_updated", "deleted", "content"], current
-            ),
-            # SQLAlchemy reports an INSERT's rowcount only when asked (psycopg: -1 otherwise).
-            execution_options={"preserve_rowcount": True},
+            )
         )
-        if copied.rowcount != 1:  # a newer version was committed since `version_id` was read
-            raise ConcurrentUpdate(f"{resource_type}/{resource_id}")
 
     # --- index and series ---------------------------------------------------------------
 
