@@ -226,3 +226,24 @@ def test_a_migration_forgets_the_term_ids_a_store_remembered(tmp_path: Path) -> 
             found = [m.id for m in service.search("Observation", params)[0].matches]
             assert later in found, params
         store.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_rolled_back_write_leaves_no_term_id_remembered(tmp_path: Path, backend: str) -> None:
+    """Term ids are remembered once their transaction commits, not when they are made: the
+    ids a rolled-back write created are given again to other terms (SQLite) or never exist
+    (PostgreSQL), and a reading indexed under them would not be found."""
+    with ExitStack() as stack:
+        store = build_store(settings_for(backend, stack, tmp_path))
+        service = FhirService(store)
+        first = service.create("Patient", patient(identifier="P-1")).stored.id
+        second = service.create("Patient", patient(identifier="P-2")).stored.id
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.create("Observation", spo2(f"Patient/{first}", WHEN, 97))  # its terms are new
+            raise RuntimeError("rolled back")
+        service.create("Observation", spo2(f"Patient/{second}", WHEN, 96))
+        later = service.create("Observation", spo2(f"Patient/{first}", WHEN, 95)).stored.id
+        for params in ([("subject", f"Patient/{first}")], [("code", "59408-5")]):
+            found = [m.id for m in service.search("Observation", params)[0].matches]
+            assert later in found, params
+        store.engine.dispose()
