@@ -48,6 +48,7 @@ sys.path.insert(1, str(HERE))
 from storage import (
     PG_ADMIN_URL,
     ZONE,
+    patients_of,
     postgres_database,
     postgres_sizes,
     sqlite_sizes,
@@ -97,7 +98,7 @@ def build(url: str, patients: int, days: int) -> dict[str, Any]:
     migrate(engine)
     store = ResourceStore(engine, SqlSeriesStore(engine, ZONE), ZONE)
     store.series.ensure_rollups()  # type: ignore[attr-defined]
-    people, readings = uploads(patients, days)
+    people, readings = patients_of(patients), list(uploads(patients, days))
     rng = random.Random(16)  # noqa: S311 - test data
     nights = [
         [

@@ -33,7 +33,6 @@ from sqlalchemy.sql import Select
 
 from ..codes import HOMEVITALS_TASK, VITALS_REVIEW
 from ..dates import zone_named
-from .indexing import ZONE_PARAM
 from .resources import Stored, Tx
 from .schema import (
     resources,
@@ -45,7 +44,7 @@ from .schema import (
     series_subjects,
     vital_series,
 )
-from .search_keys import param_term, terms
+from .search_keys import param_term, patient_zone_rows, terms
 from .series.base import DAY_MS, constant_offset_segments
 from .value_lists import in_values
 
@@ -334,23 +333,10 @@ def visible_resources(
 
 def patient_zones(tx: Tx, patients: Sequence[str], default: tzinfo) -> dict[str, tzinfo]:
     """Each patient's zone (its tz-code, else `default`), from the index in one query."""
-    patient = resources.alias("zone_patient")
-    named = dict(
-        tx.connection.execute(
-            select(patient.c.id, search_terms.c.code)
-            .select_from(
-                search_terms.join(search_tokens, search_tokens.c.term == search_terms.c.id).join(
-                    patient, patient.c.key == search_tokens.c.resource_key
-                )
-            )
-            .where(
-                search_terms.c.resource_type == "Patient",
-                search_terms.c.param == ZONE_PARAM,
-                patient.c.resource_type == "Patient",
-                in_values(patient.c.id, patients),
-            )
-        ).all()
+    rows = patient_zone_rows().where(
+        resources.c.resource_type == "Patient", in_values(resources.c.id, patients)
     )
+    named: dict[str, str] = {rid: code for rid, code in tx.connection.execute(rows)}
     return {p: (zone_named(named[p]) if p in named else None) or default for p in patients}
 
 

@@ -63,6 +63,7 @@ from .search_keys import (
     resolve_terms,
 )
 from .series.base import SeriesPoint, SeriesStore, series_points
+from .series.statements import resource_keys
 
 __all__ = ["ConcurrentUpdate", "ResourceStore", "Stored", "Tx", "dumps", "versions_query"]
 
@@ -309,18 +310,15 @@ class Tx:
         by_type: dict[str, list[str]] = {}
         for resource_type, resource_id in named:
             by_type.setdefault(resource_type, []).append(resource_id)
-        found: dict[tuple[str, str], int] = {}
-        for resource_type, ids in by_type.items():
-            unique = sorted(set(ids))
-            for start in range(0, len(unique), 500):
-                rows = self.connection.execute(
-                    select(resources.c.id, resources.c.key).where(
-                        resources.c.resource_type == resource_type,
-                        resources.c.id.in_(unique[start : start + 500]),
-                    )
-                )
-                found.update({(resource_type, rid): int(key) for rid, key in rows})
-        return found
+        return {
+            (resource_type, rid): key
+            for resource_type, ids in by_type.items()
+            for rid, key in resource_keys(self.connection, resource_type, ids).items()
+        }
+
+    def _key(self, resource_type: str, resource_id: str) -> int:
+        """The integer key of a stored resource."""
+        return resource_keys(self.connection, resource_type, [resource_id])[resource_id]
 
     def update(
         self, resource_type: str, resource_id: str, content: dict[str, Any], current: Stored | None
@@ -328,7 +326,8 @@ class Tx:
         """Store a new version over `current` (or create with the client's id when None)."""
         if current is None:
             return self.create_many([(resource_type, resource_id, content)])[0]
-        self._unindex(resource_type, resource_id)
+        key = self._key(resource_type, resource_id)
+        self._unindex(key)
         stored, row = _stamp(
             resource_type, resource_id, content, current.version_id + 1, self._store.now_ms()
         )
@@ -354,7 +353,6 @@ class Tx:
         if replaced.rowcount != 1:
             raise ConcurrentUpdate(f"{resource_type}/{resource_id}")
         batch = _Batch()
-        key = self._keys([(resource_type, resource_id)])[(resource_type, resource_id)]
         self._collect(batch, resource_type, resource_id, key, content, replace=True)
         self._flush(batch)
         return stored
@@ -363,7 +361,7 @@ class Tx:
         """Mark deleted as a new version (history keeps every earlier one)."""
         now = self._store.now_ms()
         version = current.version_id + 1
-        self._unindex(resource_type, current.id)
+        self._unindex(self._key(resource_type, current.id))
         self._keep_in_history(resource_type, current.id, current.version_id)
         replaced = self.connection.execute(
             update(resources)
@@ -385,9 +383,14 @@ class Tx:
         return Stored(resource_type, current.id, version, now, True, {})
 
     def _keep_in_history(self, resource_type: str, resource_id: str, version_id: int) -> None:
-        """Copy the current version into the history before it is replaced.
+        """Copy version `version_id` into the history before it is replaced.
 
         The compressed bytes are copied inside the database, not decoded and re-encoded.
+        Nothing is copied if a newer version was committed since `version_id` was read:
+        the caller's UPDATE, which names that version too, then finds no row and raises
+        ConcurrentUpdate. A writer still in flight over the same version makes this one
+        wait (for its index rows, or for the history key it inserted) and then fail, at
+        that UPDATE or here (IntegrityError); the service starts either over.
         """
         current = select(
             resources.c.key,
@@ -400,15 +403,11 @@ class Tx:
             resources.c.id == resource_id,
             resources.c.version_id == version_id,
         )
-        copied = self.connection.execute(
+        self.connection.execute(
             insert(resource_versions).from_select(
                 ["resource_key", "version_id", "last_updated", "deleted", "content"], current
-            ),
-            # SQLAlchemy reports an INSERT's rowcount only when asked (psycopg: -1 otherwise).
-            execution_options={"preserve_rowcount": True},
+            )
         )
-        if copied.rowcount != 1:  # a newer version was committed since `version_id` was read
-            raise ConcurrentUpdate(f"{resource_type}/{resource_id}")
 
     # --- index and series ---------------------------------------------------------------
 
@@ -489,8 +488,8 @@ class Tx:
         if batch.queued:
             self._queue_series(batch.queued)
 
-    def _unindex(self, resource_type: str, resource_id: str) -> None:
-        key = self._keys([(resource_type, resource_id)]).get((resource_type, resource_id))
+    def _unindex(self, key: int) -> None:
+        """Remove the index rows of the resource with that key."""
         for table in (identifiers, *_INDEX_TABLES):
             self.connection.execute(delete(table).where(table.c.resource_key == key))
 

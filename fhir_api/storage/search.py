@@ -31,7 +31,6 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     ColumnElement,
-    Select,
     Table,
     and_,
     case,
@@ -45,7 +44,7 @@ from sqlalchemy import (
 
 from ..dates import DateValue, instants, parse_date, wall_clock, zone_named
 from ..search_values import EscapeError, split_alternatives, split_token, unescape
-from .indexing import OPEN_END, ZONE_PARAM, normalize_string
+from .indexing import OPEN_END, normalize_string
 from .resources import Stored, Tx, versions_query
 from .schema import (
     identifiers,
@@ -56,7 +55,13 @@ from .schema import (
     search_terms,
     search_tokens,
 )
-from .search_keys import IDENTIFIER_PARAM, identifier_terms, param_term, terms
+from .search_keys import (
+    IDENTIFIER_PARAM,
+    identifier_terms,
+    param_term,
+    patient_zone_rows,
+    terms,
+)
 
 __all__ = [
     "MAX_ALTERNATIVES",
@@ -662,22 +667,9 @@ def _zone_name(zone: tzinfo) -> str:
     return str(getattr(zone, "key", zone))
 
 
-def _zone_rows() -> Select[Any]:
-    """(Patient id, tz-code) of every Patient with a tz-code (its `_tz` token)."""
-    return (
-        select(resources.c.id, search_terms.c.code)
-        .select_from(
-            search_terms.join(search_tokens, search_tokens.c.term == search_terms.c.id).join(
-                resources, resources.c.key == search_tokens.c.resource_key
-            )
-        )
-        .where(search_terms.c.resource_type == "Patient", search_terms.c.param == ZONE_PARAM)
-    )
-
-
 def _patient_zones(tx: Tx, patient_ids: Sequence[str]) -> dict[str, str]:
     """Patient id -> its tz-code, for those of the given Patients that have one."""
-    statement = _zone_rows().where(
+    statement = patient_zone_rows().where(
         resources.c.resource_type == "Patient", resources.c.id.in_(patient_ids)
     )
     return {rid: code for rid, code in tx.connection.execute(statement)}
@@ -685,7 +677,7 @@ def _patient_zones(tx: Tx, patient_ids: Sequence[str]) -> dict[str, str]:
 
 def _patients_by_zone(tx: Tx) -> dict[str, list[str]]:
     """tz-code -> ids of the Patients that have it (index rows; no resource body is read)."""
-    statement = _zone_rows()
+    statement = patient_zone_rows()
     zones: dict[str, list[str]] = {}
     for patient_id, code in tx.connection.execute(statement):
         zones.setdefault(code, []).append(patient_id)

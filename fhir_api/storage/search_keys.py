@@ -21,7 +21,9 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import ColumnElement, Connection, Engine, Select, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .schema import search_terms
+from .indexing import ZONE_PARAM
+from .schema import resources, search_terms, search_tokens
+from .series.statements import run
 
 __all__ = [
     "IDENTIFIER_PARAM",
@@ -29,6 +31,7 @@ __all__ = [
     "forget_terms",
     "identifier_terms",
     "param_term",
+    "patient_zone_rows",
     "remember_terms",
     "resolve_terms",
     "terms",
@@ -60,34 +63,38 @@ def identifier_terms(resource_type: str, *conditions: ColumnElement[bool]) -> Se
     return terms(resource_type, IDENTIFIER_PARAM, search_terms.c.code == "", *conditions)
 
 
-_COLUMNS = ("resource_type", "param", "system", "code")
-_FIND: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
-
-
-def _find_sql(connection: Connection) -> tuple[str, tuple[str, ...] | None]:
-    """`SELECT id ... WHERE` every column of a term, compiled once per dialect (bulk.py's
-    reason: SQLAlchemy's per-statement work cost more than the look-up, 8 ms a reading
-    as one statement with a tuple IN list)."""
-    dialect = connection.dialect
-    found = _FIND.get((dialect.name, dialect.driver))
-    if found is None:
-        statement = select(search_terms.c.id).where(
-            *(search_terms.c[name] == bindparam(name) for name in _COLUMNS)
+def patient_zone_rows() -> Select[Any]:
+    """(Patient id, tz-code) of every Patient with a tz-code (its `_tz` token); callers
+    narrow it on `resources` (the Patient's row)."""
+    return (
+        select(resources.c.id, search_terms.c.code)
+        .select_from(
+            search_terms.join(search_tokens, search_tokens.c.term == search_terms.c.id).join(
+                resources, resources.c.key == search_tokens.c.resource_key
+            )
         )
-        compiled = statement.compile(dialect=dialect)
-        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        found = _FIND[(dialect.name, dialect.driver)] = (compiled.string, order)
-    return found
+        .where(search_terms.c.resource_type == "Patient", search_terms.c.param == ZONE_PARAM)
+    )
+
+
+_COLUMNS = ("resource_type", "param", "system", "code")
+
+
+def _find_statement() -> Select[Any]:
+    """`SELECT id ... WHERE` every column of a term (binds named after the columns)."""
+    return select(search_terms.c.id).where(
+        *(search_terms.c[name] == bindparam(name) for name in _COLUMNS)
+    )
 
 
 def _found(connection: Connection, wanted: list[Term]) -> dict[Term, int]:
-    """The ids of those of `wanted` that exist: one seek of ux_search_terms each."""
-    sql, order = _find_sql(connection)
+    """The ids of those of `wanted` that exist: one seek of ux_search_terms each, the
+    statement compiled once (statements.py's reason: SQLAlchemy's per-statement work
+    cost more than the look-up, 8 ms a reading as one statement with a tuple IN list)."""
     found: dict[Term, int] = {}
     for term in wanted:
-        named = dict(zip(_COLUMNS, term, strict=True))
-        parameters: Any = tuple(named[name] for name in order) if order is not None else named
-        row = connection.exec_driver_sql(sql, parameters).first()
+        values = dict(zip(_COLUMNS, term, strict=True))
+        row = run(connection, "search term", _find_statement, values).first()
         if row is not None:
             found[term] = int(row[0])
     return found

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, tzinfo
 from functools import partial
 from typing import Any
@@ -58,7 +58,7 @@ from .rollups import (
     rollups_built_for,
     zone_key,
 )
-from .statements import padded, run
+from .statements import padded, resource_keys, run
 
 __all__ = ["SqlSeriesStore", "subject_id_of"]
 
@@ -100,35 +100,6 @@ def _daily_statement(code_count: int) -> Select[Any]:
         )
         .group_by(series_codes.c.code, _DAY)
     )
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _resource_keys_statement(count: int) -> Select[Any]:
-    """The resource keys of `count` resources of type `t` by id (binds t, o0..)."""
-    return select(resources.c.id, resources.c.key).where(
-        resources.c.resource_type == bindparam("t"),
-        resources.c.id.in_([bindparam(f"o{i}") for i in range(count)]),
-    )
-
-
-def observation_keys(connection: Connection, ids: Iterable[str]) -> dict[str, int]:
-    """The resource key (`resources.key`) of each of `ids` that is a stored Observation,
-    deleted or not: the key a point names its Observation by."""
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(ids))):
-        chunk = padded(chunk)
-        rows = run(
-            connection,
-            ("resource keys", len(chunk)),
-            partial(_resource_keys_statement, len(chunk)),
-            {"t": "Observation", **{f"o{i}": value for i, value in enumerate(chunk)}},
-        )
-        found.update((str(i), int(k)) for i, k in rows)
-    return found
 
 
 def _owners_statement(count: int) -> Select[Any]:
@@ -226,7 +197,7 @@ def _keys_of(connection: Connection, points: Sequence[SeriesPoint]) -> dict[str,
     keys = {p.observation_id: p.observation_key for p in points if p.observation_key}
     missing = {p.observation_id for p in points} - keys.keys()
     if missing:
-        keys.update(observation_keys(connection, missing))
+        keys.update(resource_keys(connection, "Observation", missing))
         unknown = sorted(missing - keys.keys())
         if unknown:
             raise ValueError(f"points of Observations not stored: {', '.join(unknown[:5])}")
@@ -270,7 +241,7 @@ def _insert(connection: Connection, points: Sequence[SeriesPoint], zone: str | N
 def _remove(connection: Connection, observation_ids: Sequence[str]) -> list[SeriesPoint]:
     """Delete the points of these Observations and their rows; the points that were there
     (subject, code and time only)."""
-    keys = observation_keys(connection, observation_ids)
+    keys = resource_keys(connection, "Observation", observation_ids)
     return _remove_keys(connection, {key: name for name, key in keys.items()})
 
 
@@ -327,7 +298,6 @@ class SqlSeriesStore:
         self._engine = engine
         self._zone = zone
         self._rollups_ready = False
-        self._driver_sql: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
 
     def ensure_rollups(self) -> int | None:
         """Re-derive queued Observations' points, then build the rollups if they are not
@@ -422,11 +392,11 @@ class SqlSeriesStore:
             "last": last,
             **{f"code{i}": code for i, code in enumerate(codes)},
         }
-        sql, order = self._compiled(("rollup", len(codes)))
-        parameters = tuple(values[name] for name in order) if order is not None else values
+        count = len(codes)
         with self._engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
-            rows = connection.exec_driver_sql(sql, parameters).fetchall()
+            build = partial(rollup_statement, count)
+            rows = run(connection, ("rollup", count), build, values).fetchall()
         # The unit is the code's canonical one (units.py), set by daily_statistics. Made
         # with tuple.__new__: a NamedTuple's own constructor is a Python function, and
         # five years of four codes is 7,300 rows (bench/query.py).
@@ -456,7 +426,6 @@ class SqlSeriesStore:
         as the driver's own SQL: a chart request costs the query, not its construction
         and result processing.
         """
-        sql, order = self._compiled(("points", len(codes)))
         values: dict[str, Any] = {
             "subject": subject,
             "start": start_ms,
@@ -465,26 +434,12 @@ class SqlSeriesStore:
             "day_ms": DAY_MS,
             **{f"code{i}": code for i, code in enumerate(codes)},
         }
-        parameters = tuple(values[name] for name in order) if order is not None else values
-        rows = connection.exec_driver_sql(sql, parameters).fetchall()
+        count = len(codes)
+        rows = run(connection, ("points", count), partial(_daily_statement, count), values)
         return [
             DailyRow(c, int(d), float(lo), float(hi), float(total), int(n), "")
             for c, d, lo, hi, total, n in rows
         ]
-
-    def _compiled(self, key: tuple[str, int]) -> tuple[str, tuple[str, ...] | None]:
-        """Driver SQL of a chart statement ("points" or "rollup", number of codes) and, for
-        positional drivers, its bind order: compiled by SQLAlchemy once, then run as is."""
-        found = self._driver_sql.get(key)
-        if found is None:
-            kind, code_count = key
-            statement = (
-                _daily_statement(code_count) if kind == "points" else rollup_statement(code_count)
-            )
-            compiled = statement.compile(dialect=self._engine.dialect)
-            order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-            found = self._driver_sql[key] = (compiled.string, order)
-        return found
 
     def close(self) -> None:
         """Nothing to release: the engine belongs to the resource store."""

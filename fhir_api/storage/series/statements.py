@@ -11,14 +11,19 @@ of shapes is compiled, whatever their lengths.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import ClauseElement, Connection, CursorResult
+from sqlalchemy import ClauseElement, Connection, CursorResult, Select, bindparam, select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util.typing import TupleAny, Unpack
 
-__all__ = ["padded", "run"]
+from ..schema import resources
+
+__all__ = ["padded", "resource_keys", "run"]
+
+_CHUNK = 500  # ids per IN list
 
 _COMPILED: dict[tuple[str, str, Hashable], tuple[str, tuple[str, ...] | None]] = {}
 
@@ -54,3 +59,28 @@ def run(
     if isinstance(values, Mapping):
         return connection.exec_driver_sql(sql, bound(values))
     return connection.exec_driver_sql(sql, [bound(one) for one in values])
+
+
+def _resource_keys_statement(count: int) -> Select[Any]:
+    """The resource keys of `count` resources of type `t` by id (binds t, o0..)."""
+    return select(resources.c.id, resources.c.key).where(
+        resources.c.resource_type == bindparam("t"),
+        resources.c.id.in_([bindparam(f"o{i}") for i in range(count)]),
+    )
+
+
+def resource_keys(connection: Connection, resource_type: str, ids: Iterable[str]) -> dict[str, int]:
+    """The resource key (`resources.key`) of each of `ids` that is a stored `resource_type`,
+    deleted or not: the key its index rows and series points name it by."""
+    found: dict[str, int] = {}
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = padded(unique[start : start + _CHUNK])
+        rows = run(
+            connection,
+            ("resource keys", len(chunk)),
+            partial(_resource_keys_statement, len(chunk)),
+            {"t": resource_type, **{f"o{i}": value for i, value in enumerate(chunk)}},
+        )
+        found.update((str(i), int(k)) for i, k in rows)
+    return found
