@@ -7,6 +7,7 @@ No radio here: the values a session delivers go through the consumer's own commi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import device_adapters as da
 from device_adapters import uuids
 from gateway.bindings import Binding, Bindings
+from gateway.errors import StorageError
 from gateway.mapping import ClockSample, PatientLink
 from gateway.mapping.devices import DeviceKind
 from gateway.outbox import Outbox
@@ -249,4 +251,33 @@ def test_epochs_kept_without_their_session_are_timed_by_the_sending_one(
     slow = ClockSample(datetime(2024, 11, 27, 9, 0), gateway.now())
     deliver(gateway, [], SessionContext(fc.SLEEP_SENSOR, slow))
     assert window_starts(gateway) == ["2024-11-27T00:00:00+09:00"]
+    assert gateway.outbox.unsampled_epochs(SENSOR) == []
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "BEFORE UPDATE ON sleep_epochs",  # the marks fail after the Observations went in
+        "BEFORE INSERT ON outbox",  # the Observations fail after (or before) the marks
+    ],
+)
+def test_a_window_and_the_marks_of_its_epochs_are_stored_together_or_not_at_all(
+    gateway: Gateway, tmp_path: Path, refused: str
+) -> None:
+    """A crash or a disk error between storing a window and marking its epochs: with the
+    window stored and the epochs unmarked, the next window would carry them again (twice
+    on the server); with the epochs marked and no window, they would never be sent."""
+    context = SessionContext(fc.SLEEP_SENSOR, None)
+    side = sqlite3.connect(tmp_path / "gateway.db")
+    side.execute(f"CREATE TRIGGER refuse {refused} BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    side.commit()
+    with pytest.raises(StorageError, match="disk trouble"):
+        deliver(gateway, fc.NIGHT, context)
+    assert gateway.outbox.all_resources() == []
+    assert len(gateway.outbox.unsampled_epochs(SENSOR)) == len(fc.NIGHT)
+    side.execute("DROP TRIGGER refuse")
+    side.commit()
+    side.close()
+    gateway._send_windows(SENSOR, context)  # the next session
+    assert [s for w in stage_windows(gateway) for s in w] == [str(int(s)) for s in fc.NIGHT_STAGES]
     assert gateway.outbox.unsampled_epochs(SENSOR) == []
