@@ -543,11 +543,7 @@ class Gateway:
             return Batch(
                 quarantined=[(address, item.characteristic, item.data, f"mapping: {exc!r}")]
             )
-        batch = self._rows(resources, item.context.sensor, patient)
-        if isinstance(reading, da.SleepEpoch):
-            origin = EpochOrigin(item.received_at, item.context.clock, patient)
-            batch.epochs.append((address, reading, origin))
-        return batch
+        return self._rows(resources, item.context.sensor, patient)
 
     def _rows(
         self, resources: list[dict[str, Any]], sensor: SensorIdentity, patient: PatientLink | None
