@@ -402,13 +402,21 @@ class Outbox:
         """Keep an epoch (with a device time) for the night summaries and its window."""
         self.commit(Batch(epochs=[(device, epoch, origin)]))
 
-    def sleep_epochs(self, device: str) -> list[SleepEpoch]:
-        """A device's kept epochs, oldest first."""
+    def sleep_epochs(self, device: str, since: datetime | None = None) -> list[SleepEpoch]:
+        """A device's kept epochs, oldest first; with `since`, those starting then or later.
+
+        `since` is read in SQL (the primary key's order), not after parsing every row:
+        the night summaries ask after each session, and a week of 30-second epochs is
+        thousands of rows.
+        """
+        query = "SELECT record FROM sleep_epochs WHERE device = ?"
+        parameters: tuple[str, ...] = (device,)
+        if since is not None:
+            # Device times carry no zone and are kept as isoformat text: it sorts as time.
+            query += " AND start >= ?"
+            parameters += (since.isoformat(),)
         with self._read("cannot read sleep epochs") as db:
-            rows = db.execute(
-                "SELECT record FROM sleep_epochs WHERE device = ? ORDER BY start, sequence",
-                (device,),
-            ).fetchall()
+            rows = db.execute(query + " ORDER BY start, sequence", parameters).fetchall()
         return [_kept_epoch(text) for (text,) in rows]
 
     def unsampled_epochs(self, device: str) -> list[SleepEpoch]:

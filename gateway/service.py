@@ -671,11 +671,7 @@ class Gateway:
         """
         done_until = self.outbox.mark(address, _NIGHTS_UNTIL)
         after = datetime.fromisoformat(done_until) if done_until is not None else None
-        epochs = [
-            e
-            for e in self.outbox.sleep_epochs(address)
-            if after is None or (e.device_time is not None and e.device_time >= after)
-        ]
+        epochs = self.outbox.sleep_epochs(address, since=after)
         nights = nights_from_epochs(epochs)
         now_device = self._device_now(context)
         binding = self.bindings.get(address)
