@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
+from device_adapters import AbsentReason, Quantity, SleepEpoch, SleepStage, Unit
 
 from .bindings import Binding
 from .epoch_origin import EpochOrigin
@@ -190,8 +190,13 @@ def _translated(what: str) -> Iterator[None]:
 
 
 def _rate(quantity: Quantity | None) -> list[Any] | None:
-    """A rate as kept: [value, exponent], value None for a special value (NaN, NRes)."""
-    return None if quantity is None else [quantity.value, quantity.exponent]
+    """A rate as kept: [value, exponent], and for a special value (NaN, NRes, +/-INF)
+    [None, exponent, why] (a window sends +/-INF as U/L, not E)."""
+    if quantity is None:
+        return None
+    if quantity.absent_reason is None:
+        return [quantity.value, quantity.exponent]
+    return [quantity.value, quantity.exponent, quantity.absent_reason.value]
 
 
 def _epoch_record(epoch: SleepEpoch, start: datetime) -> str:
@@ -213,8 +218,13 @@ def _epoch_record(epoch: SleepEpoch, start: datetime) -> str:
 def _kept_rate(item: Any) -> Quantity | None:
     if not isinstance(item, list):
         return None  # kept before issue 15, or the epoch had no such rate
-    value, exponent = item
-    return Quantity(None if value is None else float(value), Unit.PER_MIN, int(exponent))
+    value, exponent, *why = item  # why: kept since special values keep their reason
+    return Quantity(
+        None if value is None else float(value),
+        Unit.PER_MIN,
+        int(exponent),
+        AbsentReason(why[0]) if why else None,
+    )
 
 
 def _kept_epoch(text: str) -> SleepEpoch:

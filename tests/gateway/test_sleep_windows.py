@@ -281,3 +281,24 @@ def test_a_window_and_the_marks_of_its_epochs_are_stored_together_or_not_at_all(
     gateway._send_windows(SENSOR, context)  # the next session
     assert [s for w in stage_windows(gateway) for s in w] == [str(int(s)) for s in fc.NIGHT_STAGES]
     assert gateway.outbox.unsampled_epochs(SENSOR) == []
+
+
+def test_a_rate_beyond_the_sensors_range_is_u_or_l_not_an_error(gateway: Gateway) -> None:
+    """IEEE 11073 +INFINITY and -INFINITY (SFLOAT 0x07FE, 0x0802) say the rate was above or
+    below what the sensor can measure; one Observation an epoch said so in its
+    dataAbsentReason. In SampledData that is `U` and `L` (FHIR R4), not `E` (an error), and
+    it must survive the epoch's wait in the outbox."""
+    night = datetime(2024, 11, 26, 23, 0)
+    payloads = [
+        fc.sleep_epoch_payload(1, night, da.SleepStage.LIGHT, 55, 14),
+        fc.sleep_epoch_payload(
+            2, night + timedelta(minutes=5), da.SleepStage.LIGHT, 0x07FE, 0x0802
+        ),
+        fc.sleep_epoch_payload(3, night + timedelta(minutes=10), da.SleepStage.LIGHT, 0x07FF, 14),
+    ]
+    deliver(gateway, payloads, SessionContext(fc.SLEEP_SENSOR, None))
+    heart, breathing = (
+        [r["valueSampledData"]["data"] for r in gateway.outbox.all_resources() if code in str(r)]
+        for code in ("147842", "151562")
+    )
+    assert (heart, breathing) == (["55 U E"], ["14 L 14"])  # NaN stays an E
