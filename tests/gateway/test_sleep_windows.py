@@ -302,3 +302,22 @@ def test_a_rate_beyond_the_sensors_range_is_u_or_l_not_an_error(gateway: Gateway
         for code in ("147842", "151562")
     )
     assert (heart, breathing) == (["55 U E"], ["14 L 14"])  # NaN stays an E
+
+
+def test_a_window_waits_for_its_night_to_be_over_on_the_sensors_clock(gateway: Gateway) -> None:
+    """The sensor's clock runs an hour behind. Its last epoch ended at 00:00 on its clock
+    (01:00 ours); at 02:30 ours the night has been quiet for 1 h 30 min, not the 2 h that
+    end it: the window waits (on our clock it would go, and the patient's return to bed
+    would start another window of the same night)."""
+    assert isinstance(gateway.now, Clock)
+
+    def session(local: datetime, payloads: list[bytes]) -> None:
+        gateway.now.local = local
+        sample = ClockSample(local - timedelta(hours=1), gateway.now())
+        deliver(gateway, payloads, SessionContext(fc.SLEEP_SENSOR, sample))
+
+    session(datetime(2024, 11, 27, 1, 5), fc.NIGHT[:12])  # 23:00-00:00 on the sensor's clock
+    session(datetime(2024, 11, 27, 2, 30), [])
+    assert gateway.outbox.all_resources() == []
+    session(datetime(2024, 11, 27, 3, 5), [])
+    assert [len(w) for w in stage_windows(gateway)] == [12]
