@@ -216,28 +216,18 @@ class Gateway:
             tasks.append(asyncio.create_task(self.patient_side.run(), name="patient side"))
         if self.clinic_settings is not None:
             tasks.append(asyncio.create_task(self.clinic_settings.run(), name="clinic settings"))
-        scanner = BleakScanner(
-            detection_callback=self._on_advertisement,
-            service_uuids=self.bindings.service_uuids(),
-            **self.ble.scanner_kwargs,
-        )
+        scanner = self._scanner()
         try:
-            await scanner.start()
-            self.adapter_state = "scanning"
-            _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
             while True:
+                await scanner.start()
+                self.adapter_state = "scanning"
+                _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
                 await self._rescan.wait()
                 self._rescan.clear()
                 # A kind of device new to this home advertises a service not scanned for.
                 with contextlib.suppress(Exception):  # a stop that fails still lets go
                     await scanner.stop()
-                scanner = BleakScanner(
-                    detection_callback=self._on_advertisement,
-                    service_uuids=self.bindings.service_uuids(),
-                    **self.ble.scanner_kwargs,
-                )
-                await scanner.start()
-                _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
+                scanner = self._scanner()
         finally:
             # Cancel first: while the scanner stops, a heartbeat task still running would
             # see "stopped" as a change worth sending, and be cancelled mid-request.
@@ -247,6 +237,14 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await scanner.stop()
             await asyncio.gather(*self._sessions, *tasks, return_exceptions=True)
+
+    def _scanner(self) -> BleakScanner:
+        """A scanner (not started) for the services the bound devices advertise."""
+        return BleakScanner(
+            detection_callback=self._on_advertisement,
+            service_uuids=self.bindings.service_uuids(),
+            **self.ble.scanner_kwargs,
+        )
 
     def rebind(self, bindings: Bindings) -> None:
         """Read the devices of `bindings` from now on (the clinic's settings, issue 14).
