@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from .bindings import Binding, Bindings
+from .bindings import Binding, Bindings, _normal
 from .mapping import PatientLink
 from .mapping.devices import DeviceKind
 from .settings import FeedbackConfig, ReminderConfig
@@ -113,7 +113,7 @@ def clinic_bindings(parameters: dict[str, Any]) -> list[Binding]:
             raise ValueError(f"the clinic's device binding {named!r} lacks an address or patient")
         if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int)):
             raise ValueError(f"the clinic's user slot {slot!r} for {address} is not a number")
-        key = address.upper().replace("-", ":")
+        key = _normal(address)
         binding = found.setdefault(key, Binding(address, kind, {}))
         if binding.kind is not kind:
             raise ValueError(f"the clinic binds {address} as two kinds of device")

@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from device_adapters import Quantity, SleepEpoch, SleepStage, Unit
+from device_adapters import AbsentReason, Quantity, SleepEpoch, SleepStage, Unit
 
 from .bindings import Binding
 from .epoch_origin import EpochOrigin
@@ -190,8 +190,13 @@ def _translated(what: str) -> Iterator[None]:
 
 
 def _rate(quantity: Quantity | None) -> list[Any] | None:
-    """A rate as kept: [value, exponent], value None for a special value (NaN, NRes)."""
-    return None if quantity is None else [quantity.value, quantity.exponent]
+    """A rate as kept: [value, exponent], and for a special value (NaN, NRes, +/-INF)
+    [None, exponent, why] (a window sends +/-INF as U/L, not E)."""
+    if quantity is None:
+        return None
+    if quantity.absent_reason is None:
+        return [quantity.value, quantity.exponent]
+    return [quantity.value, quantity.exponent, quantity.absent_reason.value]
 
 
 def _epoch_record(epoch: SleepEpoch, start: datetime) -> str:
@@ -213,8 +218,13 @@ def _epoch_record(epoch: SleepEpoch, start: datetime) -> str:
 def _kept_rate(item: Any) -> Quantity | None:
     if not isinstance(item, list):
         return None  # kept before issue 15, or the epoch had no such rate
-    value, exponent = item
-    return Quantity(None if value is None else float(value), Unit.PER_MIN, int(exponent))
+    value, exponent, *why = item  # why: kept since special values keep their reason
+    return Quantity(
+        None if value is None else float(value),
+        Unit.PER_MIN,
+        int(exponent),
+        AbsentReason(why[0]) if why else None,
+    )
 
 
 def _kept_epoch(text: str) -> SleepEpoch:
@@ -402,13 +412,21 @@ class Outbox:
         """Keep an epoch (with a device time) for the night summaries and its window."""
         self.commit(Batch(epochs=[(device, epoch, origin)]))
 
-    def sleep_epochs(self, device: str) -> list[SleepEpoch]:
-        """A device's kept epochs, oldest first."""
+    def sleep_epochs(self, device: str, since: datetime | None = None) -> list[SleepEpoch]:
+        """A device's kept epochs, oldest first; with `since`, those starting then or later.
+
+        `since` is read in SQL (the primary key's order), not after parsing every row:
+        the night summaries ask after each session, and a week of 30-second epochs is
+        thousands of rows.
+        """
+        query = "SELECT record FROM sleep_epochs WHERE device = ?"
+        parameters: tuple[str, ...] = (device,)
+        if since is not None:
+            # Device times carry no zone and are kept as isoformat text: it sorts as time.
+            query += " AND start >= ?"
+            parameters += (since.isoformat(),)
         with self._read("cannot read sleep epochs") as db:
-            rows = db.execute(
-                "SELECT record FROM sleep_epochs WHERE device = ? ORDER BY start, sequence",
-                (device,),
-            ).fetchall()
+            rows = db.execute(query + " ORDER BY start, sequence", parameters).fetchall()
         return [_kept_epoch(text) for (text,) in rows]
 
     def unsampled_epochs(self, device: str) -> list[SleepEpoch]:

@@ -216,28 +216,18 @@ class Gateway:
             tasks.append(asyncio.create_task(self.patient_side.run(), name="patient side"))
         if self.clinic_settings is not None:
             tasks.append(asyncio.create_task(self.clinic_settings.run(), name="clinic settings"))
-        scanner = BleakScanner(
-            detection_callback=self._on_advertisement,
-            service_uuids=self.bindings.service_uuids(),
-            **self.ble.scanner_kwargs,
-        )
+        scanner = self._scanner()
         try:
-            await scanner.start()
-            self.adapter_state = "scanning"
-            _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
             while True:
+                await scanner.start()
+                self.adapter_state = "scanning"
+                _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
                 await self._rescan.wait()
                 self._rescan.clear()
                 # A kind of device new to this home advertises a service not scanned for.
                 with contextlib.suppress(Exception):  # a stop that fails still lets go
                     await scanner.stop()
-                scanner = BleakScanner(
-                    detection_callback=self._on_advertisement,
-                    service_uuids=self.bindings.service_uuids(),
-                    **self.ble.scanner_kwargs,
-                )
-                await scanner.start()
-                _LOGGER.info("scanning for %d devices", len(self.bindings.addresses()))
+                scanner = self._scanner()
         finally:
             # Cancel first: while the scanner stops, a heartbeat task still running would
             # see "stopped" as a change worth sending, and be cancelled mid-request.
@@ -247,6 +237,14 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await scanner.stop()
             await asyncio.gather(*self._sessions, *tasks, return_exceptions=True)
+
+    def _scanner(self) -> BleakScanner:
+        """A scanner (not started) for the services the bound devices advertise."""
+        return BleakScanner(
+            detection_callback=self._on_advertisement,
+            service_uuids=self.bindings.service_uuids(),
+            **self.ble.scanner_kwargs,
+        )
 
     def rebind(self, bindings: Bindings) -> None:
         """Read the devices of `bindings` from now on (the clinic's settings, issue 14).
@@ -543,11 +541,7 @@ class Gateway:
             return Batch(
                 quarantined=[(address, item.characteristic, item.data, f"mapping: {exc!r}")]
             )
-        batch = self._rows(resources, item.context.sensor, patient)
-        if isinstance(reading, da.SleepEpoch):
-            origin = EpochOrigin(item.received_at, item.context.clock, patient)
-            batch.epochs.append((address, reading, origin))
-        return batch
+        return self._rows(resources, item.context.sensor, patient)
 
     def _rows(
         self, resources: list[dict[str, Any]], sensor: SensorIdentity, patient: PatientLink | None
@@ -675,11 +669,7 @@ class Gateway:
         """
         done_until = self.outbox.mark(address, _NIGHTS_UNTIL)
         after = datetime.fromisoformat(done_until) if done_until is not None else None
-        epochs = [
-            e
-            for e in self.outbox.sleep_epochs(address)
-            if after is None or (e.device_time is not None and e.device_time >= after)
-        ]
+        epochs = self.outbox.sleep_epochs(address, since=after)
         nights = nights_from_epochs(epochs)
         now_device = self._device_now(context)
         binding = self.bindings.get(address)

@@ -6,14 +6,14 @@ SampledData; here the epochs of one upload window (a night, or the part of it
 not sent before) become three Observations: heart rate, breathing rate and
 stage, each with `origin`, `period` (the epoch length in ms) and one sample per
 epoch slot from the first epoch's start (`E` where an epoch or its value is
-missing). The FHIR heart-rate and respiratory-rate profiles take one
-valueQuantity, so these are no vital-signs Observations: they carry the MDC
-code alone (MDC_ECG_HEART_RATE, MDC_RESP_RATE), the `phd` category and the
-`measurement-setting|in-bed` mark; the server charts them as 8867-4 and 9279-1
-in its in-bed series. Stages use the open sleep profile's numbers
-(docs/open-sleep-profile.md: 0 unknown, 1 awake, 2 light, 3 deep, 4 REM, 5
-asleep, 6 out of bed) under SNOMED CT 258158006 "Sleep, function", with the
-unit "1".
+missing, `U` and `L` for a rate above or below the sensor's range). The FHIR
+heart-rate and respiratory-rate profiles take one valueQuantity, so these are no
+vital-signs Observations: they carry the MDC code alone (MDC_ECG_HEART_RATE,
+MDC_RESP_RATE), the `phd` category and the `measurement-setting|in-bed` mark; the
+server charts them as 8867-4 and 9279-1 in its in-bed series. Stages use the open
+sleep profile's numbers (docs/open-sleep-profile.md: 0 unknown, 1 awake, 2 light,
+3 deep, 4 REM, 5 asleep, 6 out of bed) under SNOMED CT 258158006 "Sleep,
+function", with the unit "1".
 
 A window is what the gateway kept and has not sent yet, once it spans two hours
 or its night is over (`gateway/service.py`), cut where its epochs stop lying on
@@ -153,10 +153,21 @@ def epoch_windows(epochs: Sequence[da.SleepEpoch]) -> list[EpochWindow]:
     return windows
 
 
+# FHIR R4 SampledData.data: `U` above and `L` below the detection limit. An IEEE 11073
+# +/-INFINITY is a rate beyond what the sensor can measure (one Observation an epoch says
+# so in its dataAbsentReason); NaN, NRes and a missing rate are `E`.
+_BEYOND_RANGE = {
+    da.AbsentReason.POSITIVE_INFINITY: "U",
+    da.AbsentReason.NEGATIVE_INFINITY: "L",
+}
+
+
 def _sample(quantity: da.Quantity | None) -> str:
-    """A rate as the device reported it (its resolution), `E` for none or a special value."""
+    """A rate as the device reported it (its resolution); `U`/`L` beyond its range, else
+    `E` for none or a special value."""
     if quantity is None or quantity.value is None:
-        return "E"
+        reason = quantity.absent_reason if quantity is not None else None
+        return _BEYOND_RANGE.get(reason, "E") if reason is not None else "E"
     return str(number(quantity))
 
 

@@ -504,9 +504,11 @@ async def test_sleep_sensor_epochs_by_sequence_and_a_night_summary(tmp_path, fhi
 
 
 async def test_a_night_split_over_two_sessions_loses_and_repeats_nothing(tmp_path, fhir_server):
-    """Issue 15: a window is what one session delivered. The sensor hands its night over in
-    two parts; the server gets two windows per signal, `$stats` sees each epoch once, and
-    the summaries count each epoch once (no second summary of the night's first part)."""
+    """Issue 15: a window is what the gateway kept and had not sent once its night is over
+    (this night ended days ago, so each session's part goes at once). The sensor hands its
+    night over in two parts; the server gets two windows per signal, `$stats` sees each
+    epoch once, and the summaries count each epoch once (no second summary of the night's
+    first part)."""
     from gateway.simulation.peripherals import SleepSensor
 
     bus = VirtualBus()

@@ -156,3 +156,27 @@ def test_an_epoch_sent_again_under_another_sequence_number_takes_no_slot() -> No
     again = replace(epochs[2], sequence_number=99)
     [window] = epoch_windows([*epochs, again])
     assert (len(window.slots), len(window.epochs)) == (3, 4)  # carried (marked sent), once
+
+
+def test_an_epoch_off_the_grid_or_on_a_slot_already_taken_starts_a_window() -> None:
+    """Each cut on its own: a start after the last slot but between two slots (it would be
+    charted up to a period early), and a clock set back by a whole number of epochs (its
+    epochs would be appended after the slots they repeat, each charted late)."""
+    night = datetime(2024, 11, 26, 23, 0)
+    before = [epoch_at(n, night + timedelta(minutes=5 * n), 2) for n in range(6)]  # to 23:30
+    off_grid = epoch_at(6, night + timedelta(minutes=32, seconds=30), 3)
+    windows = epoch_windows([*before, off_grid])
+    assert [(w.start.time().isoformat(), len(w.slots)) for w in windows] == [
+        ("23:00:00", 6),
+        ("23:32:30", 1),
+    ]
+    set_back = [epoch_at(6 + n, night + timedelta(minutes=20 + 5 * n), 3) for n in range(4)]
+    carried_slots = [
+        (w.start + timedelta(seconds=w.period * i), e.sequence_number)
+        for w in epoch_windows(before + set_back)
+        for i, e in enumerate(w.slots)
+        if e is not None
+    ]
+    assert sorted(carried_slots) == sorted(
+        (e.device_time, e.sequence_number) for e in before + set_back
+    )

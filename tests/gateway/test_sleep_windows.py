@@ -7,6 +7,7 @@ No radio here: the values a session delivers go through the consumer's own commi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import device_adapters as da
 from device_adapters import uuids
 from gateway.bindings import Binding, Bindings
+from gateway.errors import StorageError
 from gateway.mapping import ClockSample, PatientLink
 from gateway.mapping.devices import DeviceKind
 from gateway.outbox import Outbox
@@ -250,3 +252,72 @@ def test_epochs_kept_without_their_session_are_timed_by_the_sending_one(
     deliver(gateway, [], SessionContext(fc.SLEEP_SENSOR, slow))
     assert window_starts(gateway) == ["2024-11-27T00:00:00+09:00"]
     assert gateway.outbox.unsampled_epochs(SENSOR) == []
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        "BEFORE UPDATE ON sleep_epochs",  # the marks fail after the Observations went in
+        "BEFORE INSERT ON outbox",  # the Observations fail after (or before) the marks
+    ],
+)
+def test_a_window_and_the_marks_of_its_epochs_are_stored_together_or_not_at_all(
+    gateway: Gateway, tmp_path: Path, refused: str
+) -> None:
+    """A crash or a disk error between storing a window and marking its epochs: with the
+    window stored and the epochs unmarked, the next window would carry them again (twice
+    on the server); with the epochs marked and no window, they would never be sent."""
+    context = SessionContext(fc.SLEEP_SENSOR, None)
+    side = sqlite3.connect(tmp_path / "gateway.db")
+    side.execute(f"CREATE TRIGGER refuse {refused} BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    side.commit()
+    with pytest.raises(StorageError, match="disk trouble"):
+        deliver(gateway, fc.NIGHT, context)
+    assert gateway.outbox.all_resources() == []
+    assert len(gateway.outbox.unsampled_epochs(SENSOR)) == len(fc.NIGHT)
+    side.execute("DROP TRIGGER refuse")
+    side.commit()
+    side.close()
+    gateway._send_windows(SENSOR, context)  # the next session
+    assert [s for w in stage_windows(gateway) for s in w] == [str(int(s)) for s in fc.NIGHT_STAGES]
+    assert gateway.outbox.unsampled_epochs(SENSOR) == []
+
+
+def test_a_rate_beyond_the_sensors_range_is_u_or_l_not_an_error(gateway: Gateway) -> None:
+    """IEEE 11073 +INFINITY and -INFINITY (SFLOAT 0x07FE, 0x0802) say the rate was above or
+    below what the sensor can measure; one Observation an epoch said so in its
+    dataAbsentReason. In SampledData that is `U` and `L` (FHIR R4), not `E` (an error), and
+    it must survive the epoch's wait in the outbox."""
+    night = datetime(2024, 11, 26, 23, 0)
+    payloads = [
+        fc.sleep_epoch_payload(1, night, da.SleepStage.LIGHT, 55, 14),
+        fc.sleep_epoch_payload(
+            2, night + timedelta(minutes=5), da.SleepStage.LIGHT, 0x07FE, 0x0802
+        ),
+        fc.sleep_epoch_payload(3, night + timedelta(minutes=10), da.SleepStage.LIGHT, 0x07FF, 14),
+    ]
+    deliver(gateway, payloads, SessionContext(fc.SLEEP_SENSOR, None))
+    heart, breathing = (
+        [r["valueSampledData"]["data"] for r in gateway.outbox.all_resources() if code in str(r)]
+        for code in ("147842", "151562")
+    )
+    assert (heart, breathing) == (["55 U E"], ["14 L 14"])  # NaN stays an E
+
+
+def test_a_window_waits_for_its_night_to_be_over_on_the_sensors_clock(gateway: Gateway) -> None:
+    """The sensor's clock runs an hour behind. Its last epoch ended at 00:00 on its clock
+    (01:00 ours); at 02:30 ours the night has been quiet for 1 h 30 min, not the 2 h that
+    end it: the window waits (on our clock it would go, and the patient's return to bed
+    would start another window of the same night)."""
+    assert isinstance(gateway.now, Clock)
+
+    def session(local: datetime, payloads: list[bytes]) -> None:
+        gateway.now.local = local
+        sample = ClockSample(local - timedelta(hours=1), gateway.now())
+        deliver(gateway, payloads, SessionContext(fc.SLEEP_SENSOR, sample))
+
+    session(datetime(2024, 11, 27, 1, 5), fc.NIGHT[:12])  # 23:00-00:00 on the sensor's clock
+    session(datetime(2024, 11, 27, 2, 30), [])
+    assert gateway.outbox.all_resources() == []
+    session(datetime(2024, 11, 27, 3, 5), [])
+    assert [len(w) for w in stage_windows(gateway)] == [12]

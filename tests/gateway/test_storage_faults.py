@@ -180,7 +180,7 @@ async def test_the_disk_full_check_catches_a_failed_commit_counted_as_done(
 async def test_disk_full_during_a_sleep_session_sends_the_night_once_when_space_returns(
     tmp_path, fhir_server
 ):
-    """Issue 15: the sleep sensor's epochs go as one window per session. With the disk
+    """Issue 15: the sleep sensor's epochs go as SampledData windows. With the disk
     full mid-session no epoch is committed, no window or summary is made and the sensor
     keeps its records; once space is back they come again and reach the server once:
     one window per signal, one summary, every epoch once in `$stats`."""
