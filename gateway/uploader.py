@@ -68,6 +68,7 @@ class Uploader:
         self.on_sent = on_sent
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # run()'s, for wake() off it
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
@@ -84,11 +85,25 @@ class Uploader:
         await self._client.aclose()
 
     def wake(self) -> None:
-        """A reading was queued: upload now rather than at the next retry time."""
-        self._wake.set()
+        """A reading was queued: upload now rather than at the next retry time.
+
+        Safe from any thread: the writer thread queues sleep windows and night summaries
+        and calls this from there, and an `asyncio.Event` set off its loop's thread does
+        not wake the loop (the upload would wait for the next timer, up to 60 s).
+        """
+        loop = self._loop
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is None or loop is here or loop.is_closed():
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
         """Upload forever (cancel to stop)."""
+        self._loop = asyncio.get_running_loop()
         while True:
             try:
                 uploaded = await self.upload_due()

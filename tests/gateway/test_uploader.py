@@ -174,3 +174,33 @@ async def test_a_reading_for_a_patient_the_server_does_not_hold_yet_waits_for_it
     assert outbox.counts()["sent"] == len(known) + 1
     assert stored(fhir_server, early["identifier"][0]) == 1
     outbox.close()
+
+
+async def test_a_reading_queued_by_another_thread_wakes_the_waiting_uploader(tmp_path, fhir_server):
+    """The gateway's writer thread queues sleep windows and night summaries and calls
+    `wake()` from that thread; the uploader, idle on an empty outbox for up to 60 s,
+    must send at once. An `asyncio.Event` set off its loop's thread wakes nothing until
+    the loop wakes for some other reason: here a 2 s timer, the only other thing due."""
+    import threading
+
+    outbox = Outbox(tmp_path / "gw.db")
+    uploader = Uploader(fhir_server.base, fhir_server.token, outbox)
+    running = asyncio.create_task(uploader.run())
+    await asyncio.sleep(0.5)  # idle: waiting for a wake or its 60 s timeout
+    woken: list[float] = []
+
+    def writer() -> None:
+        queue_case(outbox, "body-temperature")
+        woken.append(time.time())
+        uploader.wake()
+
+    threading.Thread(target=writer).start()
+    await asyncio.sleep(2.0)  # nothing else wakes the loop before this timer
+    while uploader.last_contact is None and time.time() - woken[0] < 10:
+        await asyncio.sleep(0.05)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await uploader.aclose()
+    assert outbox.counts()["sent"] == 1
+    assert uploader.last_contact is not None
+    assert uploader.last_contact - woken[0] < 1.0
