@@ -3,7 +3,7 @@
 The gateway acts as a Personal Health Gateway (HL7 PHD IG): each measurement
 becomes one Observation that is at once conformant to the FHIR vital-signs
 profiles, the PHD IG and JP Core where they apply, except a sleep sensor's epochs,
-which go per session as one `valueSampledData` Observation per signal
+which go as `valueSampledData` windows (2 h or the night) per signal
 (`sleep_samples.py`, issue 15); sensors and the gateway
 become PHD and PHG Device resources; uploads are transaction Bundles whose
 entries are conditional creates, so any number of uploads stores a reading
