@@ -145,16 +145,13 @@ class AuditMiddleware:
             return
         fhir = path == _PREFIX or path.startswith(_PREFIX + "/")
         status = 500
+        recorded = False
 
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             state = scope.get("state") or {}
             access: Access | None = state.get("access")
             # A page is on record when it read patient data (it took `SessionAccess`).
@@ -172,3 +169,18 @@ class AuditMiddleware:
                         detail=state.get("audit_detail"),
                     )
                 )
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # On record before the client has the whole answer, not after: a
+                # client (or a crash) must not see a read whose record is not queued.
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            record()  # no answer completed (an error, a disconnect): recorded now
