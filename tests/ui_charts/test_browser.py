@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ..ui.conftest import axe
-from .world import LAST_DAY, World, world
+from .world import LAST_DAY, World, age_today, world
 
 CHROMIUM = "/usr/bin/chromium"
 # Where helper A's harness puts them too: $HOMEVITALS_TEST_ARTIFACTS, else build/ (git-ignored).
@@ -145,7 +145,7 @@ def test_thirty_days_draw_daily_bars_with_gaps(browser: Any, site: World) -> Non
     assert len(squares) == 30 and titles[-1] == "2026年11月30日(月): 測定あり"
     assert titles[-4] == "2026年11月27日(金): 測定なし"
     assert days == ["11/2", "11/9", "11/16", "11/23", "11/30"]  # weekly, from the last day
-    assert "78歳 · 女性" in page.locator("#facts").inner_text()
+    assert f"{age_today()}歳 · 女性" in page.locator("#facts").inner_text()
     # The rates in bed sit at the 29th's night on the shared axis (not at the 6th).
     assert page.evaluate("window.hvCharts.sleep_vitals.data[0][5]") == page.evaluate(
         "window.hvCharts.sleep.data[0][28]"

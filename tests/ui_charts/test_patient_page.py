@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from .world import EPOCHS_A, LAST_DAY, MRN, SAMPLES_A, World, world
+from .world import EPOCHS_A, LAST_DAY, MRN, SAMPLES_A, World, age_today, world
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -124,8 +124,8 @@ def test_sleep_panels_time_in_bed_and_rates_in_bed(site: World, nurse: httpx.Cli
 
 def test_the_header_says_who_and_the_newest_values(site: World) -> None:
     for language, facts in (
-        ("en", f"78 years · Female · Born Mon 3 May 1948 · Patient no. {MRN}"),
-        ("ja", f"78歳 · 女性 · 生年月日 1948年5月3日(月) · 患者番号 {MRN}"),
+        ("en", f"{age_today()} years · Female · Born Mon 3 May 1948 · Patient no. {MRN}"),
+        ("ja", f"{age_today()}歳 · 女性 · 生年月日 1948年5月3日(月) · 患者番号 {MRN}"),
     ):
         with site.signed_in(language) as browser:
             html = browser.get(f"/patients/{site.patient_a}?period=7&end={LAST_DAY}").text

@@ -19,7 +19,7 @@ import pytest
 
 from clinician_ui.i18n import Catalogs
 
-from .world import LAST_DAY, MRN, World, world
+from .world import LAST_DAY, MRN, World, age_today, world
 
 TEMPLATE = Path(__file__).parents[2] / "clinician_ui" / "templates" / "print_summary.html"
 
@@ -66,7 +66,9 @@ def test_the_summary_shows_the_thirty_days_numbers(site: World, nurse: httpx.Cli
     # Who, beyond a name (issue 12 review): birth date with age, sex, the clinic's number
     # (the MR-typed identifier, not the first one).
     who = re.search(r'<p class="who" id="who">(.*?)</p>', html, re.S)
-    assert who and who.group(1) == f"Born Mon 3 May 1948 (78 years) · Female · Patient no. {MRN}"
+    assert who and who.group(1) == (
+        f"Born Mon 3 May 1948 ({age_today()} years) · Female · Patient no. {MRN}"
+    )
     assert "at or above 135/85 mmHg" in text and "below 90 %" in text
     flagged = re.search(r'<table class="data" id="table-flagged">(.*?)</table>', html, re.S)
     assert flagged
@@ -89,7 +91,7 @@ def test_the_summary_in_japanese(site: World) -> None:
     assert f"2026年11月1日(日) {DASH} 2026年11月30日(月)" in text
     assert "30日間のまとめ" in text and "朝の平均" in text
     assert "2026年11月28日(土) 07:00 140/90 mmHg" in text
-    assert f"生年月日 1948年5月3日(月) (78歳) · 女性 · 患者番号 {MRN}" in text
+    assert f"生年月日 1948年5月3日(月) ({age_today()}歳) · 女性 · 患者番号 {MRN}" in text
     assert "2026年11月29日(日) 翌日 01:30 150/95 mmHg" in text
 
 

@@ -31,6 +31,15 @@ from ..fhir_api.helpers import JSON, blood_pressure, spo2
 from ..fhir_api.login_helpers import fast_password_hashing
 
 TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+def age_today() -> int:
+    """The patient's age in years today in Tokyo (born 3 May 1948), as the pages say it:
+    the pages count from the real today, so a fixed "78" failed from 3 May 2027."""
+    today = datetime.now(TOKYO).date()
+    return today.year - 1948 - ((today.month, today.day) < (5, 3))
+
+
 TZ_CODE = "http://hl7.org/fhir/StructureDefinition/tz-code"
 LAST_DAY = "2026-11-30"
 IRREGULAR = {
