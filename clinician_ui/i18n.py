@@ -39,6 +39,13 @@ class Catalogs:
             path = directory / language / "LC_MESSAGES" / "messages.po"
             with path.open("rb") as file:
                 catalog = read_po(file, locale=language)
+            # Only whole translations are compiled: write_mo would fill a plural entry's
+            # empty forms with its msgid by index (Japanese's one form: the English
+            # singular for every number) where a missing entry takes the English rule,
+            # and it leaves fuzzy entries out, which must then not count as translated.
+            for message in list(catalog)[1:]:
+                if message.fuzzy or not _translated(message.string, catalog.num_plurals):
+                    catalog.delete(message.id, message.context)
             compiled = BytesIO()
             write_mo(compiled, catalog)
             compiled.seek(0)
@@ -46,15 +53,10 @@ class Catalogs:
             self._plurals[language] = {
                 str(message.id[0]): tuple(str(form) for form in message.string)
                 for message in catalog
-                if isinstance(message.id, tuple)
-                and isinstance(message.string, tuple)
-                and len(message.string) == catalog.num_plurals
-                and all(message.string)
+                if isinstance(message.id, tuple) and isinstance(message.string, tuple)
             }
             self._known[language] = frozenset(
-                str(message.id)
-                for message in catalog
-                if message.id and isinstance(message.string, str) and message.string
+                str(message.id) for message in catalog if message.id and isinstance(message.id, str)
             ) | frozenset(self._plurals[language])
 
     def gettext(self, language: str) -> Callable[[str], str]:
@@ -77,6 +79,13 @@ class Catalogs:
     def plural_forms(self, language: str, singular: str) -> tuple[str, ...] | None:
         """The translated forms of the plural entry `singular` (None: no such entry)."""
         return self._plurals.get(language, {}).get(singular)
+
+
+def _translated(string: object, forms: int) -> bool:
+    """A msgstr with its text, or a plural entry with every one of the language's forms."""
+    if isinstance(string, tuple):
+        return len(string) == forms and all(string)
+    return bool(string)
 
 
 def _accepted(header: str) -> list[str]:

@@ -76,3 +76,33 @@ def test_an_untranslated_plural_falls_back_to_the_english_rule() -> None:
     translate = Catalogs().ngettext("ja")
     assert translate("{n} apple", "{n} apples", 1) == "{n} apple"
     assert translate("{n} apple", "{n} apples", 3) == "{n} apples"
+
+
+def test_a_catalog_entry_left_untranslated_falls_back_and_is_reported_missing(
+    tmp_path: Path,
+) -> None:
+    """`pybabel update` adds a new counted text as a plural entry with empty forms, and
+    marks a guessed translation fuzzy. Compiled as is, the empty forms became the
+    singular msgid for every number in Japanese ("2 new reading"), and the fuzzy text,
+    which the page does not show, counted as translated for `missing`."""
+    source = Path(__file__).parents[2] / "clinician_ui" / "locale"
+    for language in ("ja", "en"):
+        folder = tmp_path / language / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        text = (source / language / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+        if language == "ja":
+            text += (
+                '\nmsgid "{n} new reading"\nmsgid_plural "{n} new readings"\nmsgstr[0] ""\n'
+                '\n#, fuzzy\nmsgid "A guessed text"\nmsgstr "推測"\n'
+            )
+        (folder / "messages.po").write_text(text, encoding="utf-8")
+    catalogs = Catalogs(tmp_path)
+    translate = catalogs.ngettext("ja")
+    assert translate("{n} new reading", "{n} new readings", 1) == "{n} new reading"
+    assert translate("{n} new reading", "{n} new readings", 2) == "{n} new readings"
+    assert catalogs.gettext("ja")("A guessed text") == "A guessed text"
+    assert catalogs.missing("ja", ["{n} new reading", "A guessed text"]) == [
+        "{n} new reading",
+        "A guessed text",
+    ]
+    assert catalogs.missing("ja", ["{n} gateway"]) == []
