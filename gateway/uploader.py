@@ -96,10 +96,13 @@ class Uploader:
             here = asyncio.get_running_loop()
         except RuntimeError:
             here = None
-        if loop is None or loop is here or loop.is_closed():
+        if loop is None or loop is here:
             self._wake.set()
-        else:
+            return
+        try:
             loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:
+            pass  # the loop is closed (shutting down): nobody is waiting to be woken
 
     async def run(self) -> None:
         """Upload forever (cancel to stop)."""
