@@ -24,7 +24,7 @@ weighs on all alike), with the doctor's session:
   /patients/{id}/chart.json?period=90 (the same data as JSON, for other clients);
 - yardsticks with a system token: `$lastn` (max=1) and `$stats` over the 90 days
   for that patient, the bare FHIR operations the pages are built on.
-Then in headless Chromium (`HOMEVITALS_CHROMIUM`, else /usr/bin/chromium): navigation
+Then in headless Chromium (`HOMEVITALS_BENCH_CHROMIUM`, else /usr/bin/chromium): navigation
 to the page's "hv-charts-drawn" performance mark (static/charts.js sets it when every
 chart has drawn; its startTime counts from the navigation's start).
 
@@ -86,7 +86,7 @@ DAY = 24 * HOUR
 KANA = "アイウエオカキクケコサシスセソタチツテト"
 PERIOD = 90
 TARGETS_MS = {"list": 300.0, "page": 200.0, "drawn": 1000.0}
-CHROMIUM = os.environ.get("HOMEVITALS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("HOMEVITALS_BENCH_CHROMIUM", "/usr/bin/chromium")
 _WORLD = "bench-ui.json"  # in --data-dir: the loaded world's ids and the doctor's password
 
 

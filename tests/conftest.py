@@ -25,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-CHROMIUM = os.environ.get("HOMEVITALS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("HOMEVITALS_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,6 @@ from .world import Clinic, Staff, load_clinic
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDOR = Path(__file__).resolve().parent / "vendor"
-CHROMIUM = os.environ.get("HOMEVITALS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("HOMEVITALS_TEST_ARTIFACTS") or ROOT / "build" / "ui-screenshots")
 SERIOUS = ("serious", "critical")
 

@@ -17,7 +17,6 @@ import pytest
 from ..ui.conftest import axe
 from .world import LAST_DAY, World, age_today, world
 
-CHROMIUM = "/usr/bin/chromium"
 # Where helper A's harness puts them too: $HOMEVITALS_TEST_ARTIFACTS, else build/ (git-ignored).
 SCREENSHOTS = Path(
     os.environ.get("HOMEVITALS_TEST_ARTIFACTS")
