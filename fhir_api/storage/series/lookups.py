@@ -31,28 +31,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..schema import series_codes, series_subjects, series_zones
-from .statements import padded, run
+from .statements import padded, run, run_in_chunks
 
 __all__ = ["SeriesIds", "code_ids", "find_ids", "series_ids", "subject_ids", "zone_id"]
 
-_CHUNK = 512  # names per look-up
+_CHUNK = 512  # names in the one-statement look-up of `series_ids`
 
 
 def find_ids(connection: Connection, name: Column[str], names: Iterable[str]) -> dict[str, int]:
     """The ids of those of `names` that a lookup table holds (`name`: its name column)."""
-    wanted = sorted(set(names))
-    found: dict[str, int] = {}
-    table = name.table
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = padded(wanted[start : start + _CHUNK])
-        rows = run(
-            connection,
-            ("lookup", table.name, len(chunk)),
-            partial(_lookup, name, len(chunk)),
-            {f"v{i}": value for i, value in enumerate(chunk)},
-        )
-        found.update((str(value), int(identifier)) for value, identifier in rows)
-    return found
+    rows = run_in_chunks(
+        connection, ("lookup", name.table.name), partial(_lookup, name), sorted(set(names)), "v"
+    )
+    return {str(value): int(identifier) for value, identifier in rows}
 
 
 def _lookup(name: Column[str], count: int) -> Select[tuple[str, int]]:

@@ -58,7 +58,7 @@ from .rollups import (
     rollups_built_for,
     zone_key,
 )
-from .statements import padded, resource_keys, run
+from .statements import padded, resource_keys, run, run_in_chunks
 
 __all__ = ["SqlSeriesStore", "subject_id_of"]
 
@@ -114,17 +114,8 @@ def _owners_statement(count: int) -> Select[Any]:
 
 def _owners(connection: Connection, keys: Sequence[int]) -> list[tuple[int, int, int, int]]:
     """(key, subject id, first and last instant) of those of `keys` with points."""
-    found: list[tuple[int, int, int, int]] = []
-    for start in range(0, len(keys), _CHUNK):
-        chunk = padded(keys[start : start + _CHUNK])
-        rows = run(
-            connection,
-            ("owners", len(chunk)),
-            partial(_owners_statement, len(chunk)),
-            {f"k{i}": value for i, value in enumerate(chunk)},
-        )
-        found += [(int(k), int(s), int(a), int(b)) for k, s, a, b in rows]
-    return found
+    rows = run_in_chunks(connection, ("owners",), _owners_statement, keys, "k")
+    return [(int(k), int(s), int(a), int(b)) for k, s, a, b in rows]
 
 
 def _claim_statement(dialect: str, count: int) -> Any:

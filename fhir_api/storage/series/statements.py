@@ -11,7 +11,7 @@ of shapes is compiled, whatever their lengths.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -21,7 +21,7 @@ from sqlalchemy.util.typing import TupleAny, Unpack
 
 from ..schema import resources
 
-__all__ = ["padded", "resource_keys", "run"]
+__all__ = ["padded", "resource_keys", "run", "run_in_chunks"]
 
 _CHUNK = 500  # ids per IN list
 
@@ -61,6 +61,24 @@ def run(
     return connection.exec_driver_sql(sql, [bound(one) for one in values])
 
 
+def run_in_chunks(
+    connection: Connection,
+    key: tuple[Hashable, ...],
+    build: Callable[[int], ClauseElement],
+    values: Sequence[Any],
+    prefix: str,
+    fixed: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
+    """The rows of `build(n)`, an IN-list statement binding `prefix`0 .. `prefix`{n-1}
+    (and `fixed`), run over `values` in padded chunks of at most `_CHUNK`."""
+    for start in range(0, len(values), _CHUNK):
+        chunk = padded(values[start : start + _CHUNK])
+        binds = {f"{prefix}{i}": value for i, value in enumerate(chunk)}
+        yield from run(
+            connection, (*key, len(chunk)), partial(build, len(chunk)), {**(fixed or {}), **binds}
+        )
+
+
 def _resource_keys_statement(count: int) -> Select[Any]:
     """The resource keys of `count` resources of type `t` by id (binds t, o0..)."""
     return select(resources.c.id, resources.c.key).where(
@@ -72,15 +90,12 @@ def _resource_keys_statement(count: int) -> Select[Any]:
 def resource_keys(connection: Connection, resource_type: str, ids: Iterable[str]) -> dict[str, int]:
     """The resource key (`resources.key`) of each of `ids` that is a stored `resource_type`,
     deleted or not: the key its index rows and series points name it by."""
-    found: dict[str, int] = {}
-    unique = sorted(set(ids))
-    for start in range(0, len(unique), _CHUNK):
-        chunk = padded(unique[start : start + _CHUNK])
-        rows = run(
-            connection,
-            ("resource keys", len(chunk)),
-            partial(_resource_keys_statement, len(chunk)),
-            {"t": resource_type, **{f"o{i}": value for i, value in enumerate(chunk)}},
-        )
-        found.update((str(i), int(k)) for i, k in rows)
-    return found
+    rows = run_in_chunks(
+        connection,
+        ("resource keys",),
+        _resource_keys_statement,
+        sorted(set(ids)),
+        "o",
+        {"t": resource_type},
+    )
+    return {str(i): int(k) for i, k in rows}
