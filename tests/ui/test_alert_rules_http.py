@@ -50,6 +50,8 @@ def test_the_doctor_sets_a_one_day_no_reading_time_and_turns_the_fever_rule_off(
     page = doctor.get(f"/patients/{patient}/alerts/settings")
     assert page.status_code == 200
     assert "この患者のアラート規則" in page.text and "血圧の測定なし" in page.text
+    # The clinic's defaults in the page's language, units too ("21 /min" read as English).
+    assert '<td class="default">21 /分</td>' in page.text
     form = {
         "csrf": csrf_of(page),
         "version": _version(page),
